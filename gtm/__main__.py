@@ -1,0 +1,5 @@
+"""Allow ``python -m gtm``."""
+
+from gtm.cli import main
+
+raise SystemExit(main())

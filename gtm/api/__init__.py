@@ -1,0 +1,1 @@
+"""Sidecar HTTP API: resolve, watch, intents, events."""

@@ -1,0 +1,1 @@
+"""The shell that wires probers, the pure core and the registry together."""

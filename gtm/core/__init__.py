@@ -1,0 +1,1 @@
+"""Pure decisions: health verdicts, failover policy, mappings. No I/O, no clocks."""

@@ -1,0 +1,1 @@
+"""Built-in authoritative DNS responder for the service zone."""

@@ -1,0 +1,1 @@
+"""The ID/locator registry: mappings with versions and epochs, intents, the journal."""

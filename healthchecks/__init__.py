@@ -1,0 +1,1 @@
+"""Health probers (HTTP, TCP, DNS, TLS) and a scheduler; independent of gtm."""
