@@ -1,1 +1,25 @@
 """Health probers (HTTP, TCP, DNS, TLS) and a scheduler; independent of gtm."""
+
+from healthchecks.dns import DnsProbe
+from healthchecks.http import HttpClient, HttpProbe, HttpsProbe
+from healthchecks.probers import PROBERS
+from healthchecks.result import Prober, Result, Stopwatch
+from healthchecks.scheduler import Check, OnResult, Scheduler
+from healthchecks.tcp import TcpProbe
+from healthchecks.tls import TlsProbe
+
+__all__ = [
+    "PROBERS",
+    "Check",
+    "DnsProbe",
+    "HttpClient",
+    "HttpProbe",
+    "HttpsProbe",
+    "OnResult",
+    "Prober",
+    "Result",
+    "Scheduler",
+    "Stopwatch",
+    "TcpProbe",
+    "TlsProbe",
+]

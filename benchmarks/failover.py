@@ -1,0 +1,125 @@
+"""How fast does gtm move a service when its active site fails?
+
+At a random moment of the probe cycle the active site's workload is killed (SIGKILL:
+connection refused) or its /health starts answering 503; DNS is polled every 10 ms until
+it answers with another site. Every trial moves the service on (whack-a-mole), so the
+trials walk around the three sites. Prints one JSON line.
+
+    .venv/bin/python benchmarks/failover.py [--trials 10] [--interval 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import SITES, GtmProcess, bench_config, percentile, pin_self, running
+
+from gtm.demo.scenario import dns_addresses, wait_for_dns
+from gtm.demo.sites import SiteFleet
+
+SERVICE = "app"
+PORT = 18181
+
+
+async def wait_steady(gtm: GtmProcess, timeout: float = 15.0) -> dict[str, Any]:
+    """Wait until every locator is up and DNS answers the active site; return the mapping."""
+    host, port = gtm.dns
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        mapping = gtm.get(f"/v1/services/{SERVICE}")
+        states = {loc["state"] for loc in mapping["locators"]}
+        active = mapping["active_site"]
+        if states == {"up"} and active:
+            answer = await dns_addresses(host, port, f"{SERVICE}.{gtm.config['zone']}")
+            if answer == {SITES[active]}:
+                return mapping
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the service never became steady (all locators up)")
+
+
+async def trial(gtm: GtmProcess, sites: SiteFleet, fault: str, interval: float) -> dict[str, float]:
+    """One failure of the active site; returns detect/publish/total seconds."""
+    before = await wait_steady(gtm)
+    victim = before["active_site"]
+    await asyncio.sleep(random.uniform(0, interval))
+    t0 = time.time()
+    if fault == "kill":
+        sites[victim].kill()
+    else:
+        sites[victim].set_mode("down")
+    host, port = gtm.dns
+    seen, _ = await wait_for_dns(
+        host, port, f"{SERVICE}.{gtm.config['zone']}", leaves=SITES[victim]
+    )
+    event = None
+    for _ in range(100):
+        events = gtm.get(f"/v1/events?service={SERVICE}&limit=5")["events"]
+        event = next((e for e in events if e["epoch"] == before["epoch"] + 1), None)
+        if event:
+            break
+        await asyncio.sleep(0.02)
+    if fault == "kill":
+        sites[victim].start()
+    else:
+        sites[victim].set_mode("up")
+    timeline = event["timeline"] if event else {}
+    verdict = timeline.get("verdict", seen)
+    return {"detect": verdict - t0, "publish": seen - verdict, "total": seen - t0}
+
+
+async def measure(trials: int, interval: float) -> dict[str, Any]:
+    """Run ``trials`` kills and ``trials`` 503s; summarise."""
+    check = {"type": "http", "path": "/health", "interval": f"{interval}s", "timeout": "500ms"}
+    config = bench_config({SERVICE: PORT}, check=check)
+    results: dict[str, list[dict[str, float]]] = {"kill": [], "503": []}
+    with running(config, {SERVICE: PORT}) as (gtm, sites):
+        for fault in results:
+            for number in range(trials):
+                outcome = await trial(gtm, sites, fault, interval)
+                results[fault].append(outcome)
+                print(
+                    f"{fault:>4} #{number + 1}: total {outcome['total']:.3f} s "
+                    f"(detect {outcome['detect']:.3f}, publish {outcome['publish']:.3f})",
+                    file=sys.stderr,
+                )
+    every = results["kill"] + results["503"]
+
+    def p(values: list[dict[str, float]], key: str, q: float) -> float:
+        return round(percentile([v[key] for v in values], q), 3)
+
+    return {
+        "benchmark": "failover",
+        "interval_s": interval,
+        "runs": len(every),
+        "detect_p50_s": p(every, "detect", 50),
+        "publish_p50_s": p(every, "publish", 50),
+        "total_p50_s": p(every, "total", 50),
+        "total_p95_s": p(every, "total", 95),
+        "total_max_s": p(every, "total", 100),
+        "kill_total_p50_s": p(results["kill"], "total", 50),
+        "http503_total_p50_s": p(results["503"], "total", 50),
+        "target": {"total_p50_s": 0.7, "total_p95_s": 1.2},
+    }
+
+
+def main() -> None:
+    """Parse arguments, run, print one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=10, help="trials per fault (default 10)")
+    parser.add_argument("--interval", type=float, default=1.0, help="probe interval, s")
+    args = parser.parse_args()
+    pin_self()
+    print(json.dumps(asyncio.run(measure(args.trials, args.interval))))
+
+
+if __name__ == "__main__":
+    main()

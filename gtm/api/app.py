@@ -1,0 +1,35 @@
+"""The sidecar HTTP API as one aiohttp application, built from its dependencies.
+
+Applications resolve and watch services here; operators read events and write intents.
+``make_app`` only wires routes; each concern lives in its own module.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gtm.api.deps import ApiDeps, ApiRegistry
+from gtm.api.errors import error_middleware
+from gtm.api.events import EventFeed
+from gtm.api.health import HealthReport
+from gtm.api.intents import IntentDesk
+from gtm.api.resolve import Resolver
+
+__all__ = ["ApiDeps", "ApiRegistry", "make_app"]
+
+
+def make_app(deps: ApiDeps) -> web.Application:
+    """The API application serving ``deps``.
+
+    Routes: ``GET /v1/services``, ``GET /v1/services/{name}`` (with ``index``/``wait``
+    long polls), ``GET /v1/events``, ``GET|POST /v1/intents``, ``DELETE /v1/intents/{id}``
+    and ``GET /healthz``. Every error is a JSON document ``{"error", "message"}``.
+    """
+    app = web.Application(middlewares=[error_middleware])
+    resolver = Resolver(deps)
+    app.on_shutdown.append(resolver.close)
+    app.add_routes(resolver.routes())
+    app.add_routes(IntentDesk(deps).routes())
+    app.add_routes(EventFeed(deps.registry).routes())
+    app.add_routes(HealthReport(deps.services, deps.status).routes())
+    return app

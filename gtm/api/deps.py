@@ -1,0 +1,79 @@
+"""What the sidecar API needs from the rest of gtm, as one value handed to ``make_app``.
+
+The API depends on a Protocol rather than the registry class so it can be served from any
+registry (embedded, distributed, or a fake in tests) and stays on its side of the
+``api -> controller -> registry`` dependency line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gtm.core.model import Event, Intent, Mapping
+
+
+class ApiRegistry(Protocol):
+    """The registry as the API uses it.
+
+    Implementations must answer ``get`` and ``mappings`` from memory without blocking: they
+    sit on the resolve hot path. They must not mutate the mappings or intents they return
+    (the model types are frozen) and must raise :class:`gtm.errors.NotFound` from
+    ``remove_intent`` for an unknown id. Store failures are raised as
+    :class:`gtm.errors.Unavailable`, which the API turns into 503 answers.
+    """
+
+    def get(self, service: str) -> Mapping | None:
+        """The current mapping of ``service``, or None when it has none yet."""
+        ...
+
+    def mappings(self) -> list[Mapping]:
+        """Every current mapping, sorted by service name."""
+        ...
+
+    async def wait(self, service: str, index: int, timeout: float) -> Mapping | None:
+        """Return once the version of ``service`` passes ``index``, or after ``timeout``."""
+        ...
+
+    def intents(self) -> list[Intent]:
+        """Every standing intent."""
+        ...
+
+    async def add_intent(self, intent: Intent) -> Intent:
+        """Store ``intent``, assigning an id when ``intent.id`` is empty."""
+        ...
+
+    async def remove_intent(self, intent_id: str) -> Intent:
+        """Remove the intent ``intent_id`` and return it."""
+        ...
+
+    async def events(
+        self, service: str | None = None, since: float | None = None, limit: int = 100
+    ) -> list[Event]:
+        """Journal events, optionally of one service and after ``since``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApiDeps:
+    """Everything the API reads, writes and reports.
+
+    Attributes:
+        registry: Source of mappings, intents and events.
+        services: Names of the configured services, the ones a client may ask for.
+        sites: Names of the configured sites, the ones an intent may name.
+        token: Bearer token that allows writes; None makes the API read-only.
+        status: Extra controller status merged into ``/healthz``; may set ``ok``.
+        clock: Wall clock for intent timestamps.
+        max_wait: Longest a long poll may block, in seconds.
+    """
+
+    registry: ApiRegistry
+    services: tuple[str, ...]
+    sites: tuple[str, ...]
+    token: str | None
+    status: Callable[[], dict[str, Any]] | None = None
+    clock: Callable[[], float] = time.time
+    max_wait: float = 60.0

@@ -1,0 +1,161 @@
+"""Operators' standing instructions over HTTP: list, create and withdraw intents.
+
+Requests are checked here, before they reach the registry, so a typo in a site name is
+answered with the list of real sites instead of a pin that can never apply.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic_core import ErrorDetails
+
+from gtm.api.auth import WriteGuard
+from gtm.api.deps import ApiDeps, ApiRegistry
+from gtm.api.documents import json_response
+from gtm.api.errors import ApiError, bad_request
+from gtm.core.codec import intent_to_dict
+from gtm.core.model import Intent, IntentKind
+from gtm.errors import NotFound
+
+DEFAULT_WHO = "api"
+"""Recorded as the author of an intent whose request does not say who asked."""
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class IntentRequest(BaseModel):
+    """The body of ``POST /v1/intents``; JSON types are taken as they are, not coerced."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True
+    )
+
+    kind: IntentKind
+    """What to do: ``pin`` a service to a site, ``drain`` a site, ``freeze`` moves."""
+    service: str | None = None
+    """The service it concerns; None means every service (drain and freeze only)."""
+    site: str | None = None
+    """The site to pin to or drain."""
+    why: Text
+    """Why, in a sentence; kept with the intent and shown in events."""
+    ttl: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    """Seconds until the intent expires; None keeps it until it is withdrawn."""
+    force: bool = False
+    """Pin even to a site that is down."""
+    who: Text | None = None
+    """Who asked; ``api`` when not given."""
+
+
+class IntentDesk:
+    """Answers ``/v1/intents`` and ``/v1/intents/{id}``.
+
+    Args:
+        deps: The registry, the known services and sites, the token and the clock.
+    """
+
+    def __init__(self, deps: ApiDeps) -> None:
+        self._registry: ApiRegistry = deps.registry
+        self._services = deps.services
+        self._sites = deps.sites
+        self._clock: Callable[[], float] = deps.clock
+        self._guard = WriteGuard(deps.token)
+
+    def routes(self) -> list[web.RouteDef]:
+        """The routes this desk answers."""
+        return [
+            web.get("/v1/intents", self.list_intents),
+            web.post("/v1/intents", self.create_intent),
+            web.delete("/v1/intents/{id}", self.remove_intent, name="intent"),
+        ]
+
+    async def list_intents(self, request: web.Request) -> web.Response:
+        """Every standing intent."""
+        intents = self._registry.intents()
+        return json_response({"intents": [intent_to_dict(intent) for intent in intents]})
+
+    async def create_intent(self, request: web.Request) -> web.Response:
+        """Check the request and store the intent it describes; 201 with the stored intent."""
+        self._guard.check(request)
+        intent = self._intent_from(_parse(await request.read()))
+        stored = await self._registry.add_intent(intent)
+        location = request.app.router["intent"].url_for(id=stored.id)
+        return json_response(
+            intent_to_dict(stored), status=201, headers={"Location": str(location)}
+        )
+
+    async def remove_intent(self, request: web.Request) -> web.Response:
+        """Withdraw an intent; 200 with what was removed."""
+        self._guard.check(request)
+        intent_id = request.match_info["id"]
+        try:
+            removed = await self._registry.remove_intent(intent_id)
+        except NotFound as exc:
+            raise ApiError(
+                404,
+                "not_found",
+                f"no intent {intent_id!r}; GET /v1/intents lists the standing ones",
+                detail={"intent": intent_id},
+            ) from exc
+        return json_response(intent_to_dict(removed))
+
+    def _intent_from(self, body: IntentRequest) -> Intent:
+        if body.kind is IntentKind.PIN and (body.service is None or body.site is None):
+            raise bad_request("a pin intent needs both 'service' and 'site'")
+        if body.kind is IntentKind.DRAIN and body.site is None:
+            raise bad_request("a drain intent needs 'site'")
+        if body.kind is IntentKind.FREEZE and body.site is not None:
+            raise bad_request("a freeze intent takes no 'site'; it names a service or none")
+        if body.service is not None and body.service not in self._services:
+            raise _unknown("service", body.service, self._services)
+        if body.site is not None and body.site not in self._sites:
+            raise _unknown("site", body.site, self._sites)
+        now = self._clock()
+        return Intent(
+            id="",
+            kind=body.kind,
+            service=body.service,
+            site=body.site,
+            who=body.who or DEFAULT_WHO,
+            why=body.why,
+            created_at=now,
+            expires_at=None if body.ttl is None else now + body.ttl,
+            force=body.force,
+        )
+
+
+def _unknown(field: str, value: str, known: tuple[str, ...]) -> ApiError:
+    names = ", ".join(sorted(known)) or "(none configured)"
+    return bad_request(f"no {field} {value!r}; known {field}s: {names}", field=field, value=value)
+
+
+def _parse(raw: bytes) -> IntentRequest:
+    """The request body as an :class:`IntentRequest`, or a 400 listing every problem."""
+    try:
+        return IntentRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise ApiError(
+                400, "bad_json", f"the body is not valid JSON: {errors[0]['msg']}"
+            ) from exc
+        problems = [_problem(error) for error in errors]
+        raise bad_request("; ".join(problems), problems=problems) from exc
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One pydantic error as a sentence naming the field and the value."""
+    field = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    if not field:
+        return "the body must be a JSON object"
+    if kind == "missing":
+        return f"field {field!r} is required"
+    if kind == "extra_forbidden":
+        fields = ", ".join(IntentRequest.model_fields)
+        return f"field {field!r} is not accepted; the fields are {fields}"
+    return f"field {field!r} is {json.dumps(error['input'], default=str)}: {error['msg']}"

@@ -1,0 +1,174 @@
+"""Library for applications and the CLI: ask gtm where a service is, and be told when it moves.
+
+Applications keep a small map-cache of the answers and long-poll for changes, so they
+learn about a move as soon as it is published instead of waiting out a DNS TTL.
+
+Example::
+
+    async with GtmClient("http://127.0.0.1:18080") as gtm:
+        mapping = await gtm.resolve("billing")
+        async for mapping in gtm.watch("billing"):
+            print(mapping.active_site, [loc.address for loc in mapping.best()])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from gtm.core.codec import event_from_dict, intent_from_dict, mapping_from_dict
+from gtm.core.model import Event, Intent, Mapping
+from gtm.errors import GtmError, NotFound, Rejected, Unavailable
+
+
+class GtmClient:
+    """A client of the sidecar API with a local map-cache.
+
+    Args:
+        base_url: the API's address, e.g. ``http://127.0.0.1:18080``.
+        token: bearer token for intents (write operations); reads need none.
+        timeout: seconds to wait for one ordinary request.
+    """
+
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 5.0) -> None:
+        self._base = base_url.rstrip("/")
+        self._token = token
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._cache: dict[str, Mapping] = {}
+
+    async def __aenter__(self) -> GtmClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def cached(self, service: str) -> Mapping | None:
+        """The last mapping seen for ``service``, without asking the server."""
+        return self._cache.get(service)
+
+    async def resolve(self, service: str) -> Mapping:
+        """The current mapping of ``service``; raises NotFound for an unknown name."""
+        mapping = mapping_from_dict(await self._request("GET", f"/v1/services/{service}"))
+        self._cache[service] = mapping
+        return mapping
+
+    async def services(self) -> list[Mapping]:
+        """Every published mapping."""
+        doc = await self._request("GET", "/v1/services")
+        mappings = [mapping_from_dict(item) for item in doc["services"]]
+        self._cache.update({m.service: m for m in mappings})
+        return mappings
+
+    async def watch(self, service: str, wait: float = 30.0) -> AsyncIterator[Mapping]:
+        """Yield the current mapping, then each newer version as soon as it is published.
+
+        Errors while the server is unreachable are retried with backoff; the last known
+        mapping stays in the cache meanwhile.
+        """
+        index = 0
+        backoff = 0.1
+        while True:
+            try:
+                doc = await self._request(
+                    "GET",
+                    f"/v1/services/{service}",
+                    params={"index": str(index), "wait": f"{wait}s"},
+                    timeout=wait + self._timeout,
+                )
+            except Unavailable:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+            mapping = mapping_from_dict(doc)
+            if mapping.version > index:
+                index = mapping.version
+                self._cache[service] = mapping
+                yield mapping
+
+    async def events(
+        self, service: str | None = None, since: float | None = None, limit: int = 100
+    ) -> list[Event]:
+        """Journal events, oldest first."""
+        params = {"limit": str(limit)}
+        if service:
+            params["service"] = service
+        if since is not None:
+            params["since"] = str(since)
+        doc = await self._request("GET", "/v1/events", params=params)
+        return [event_from_dict(item) for item in doc["events"]]
+
+    async def intents(self) -> list[Intent]:
+        """Standing operator intents."""
+        doc = await self._request("GET", "/v1/intents")
+        return [intent_from_dict(item) for item in doc["intents"]]
+
+    async def add_intent(self, body: dict[str, Any]) -> Intent:
+        """Create an intent (pin, drain, freeze); needs a token with write access."""
+        return intent_from_dict(await self._request("POST", "/v1/intents", body=body))
+
+    async def remove_intent(self, intent_id: str) -> Intent:
+        """Delete an intent by id; needs a token with write access."""
+        return intent_from_dict(await self._request("DELETE", f"/v1/intents/{intent_id}"))
+
+    async def health(self) -> dict[str, Any]:
+        """The server's ``/healthz`` document."""
+        return await self._request("GET", "/healthz")
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        url = self._base + path
+        try:
+            async with self._session.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
+            ) as answer:
+                text = await answer.text()
+                status = answer.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Unavailable(
+                f"gtm api: {method} {url} failed: {exc or type(exc).__name__}"
+            ) from exc
+        try:
+            doc: dict[str, Any] = json.loads(text) if text else {}
+        except json.JSONDecodeError as exc:
+            raise GtmError(f"gtm api: {method} {url}: answer is not JSON: {text[:200]!r}") from exc
+        if status < 400:
+            return doc
+        message = str(doc.get("message", text.strip() or f"HTTP {status}"))
+        if status == 404:
+            raise NotFound(message)
+        if status >= 500:
+            raise Unavailable(f"gtm api: {method} {url}: {message}")
+        raise Rejected(f"gtm api: {method} {url}: {message} (HTTP {status})")

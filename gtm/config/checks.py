@@ -1,0 +1,97 @@
+"""How each locator is health-probed: one model per probe kind, chosen by ``type``.
+
+The probers in ``healthchecks`` stand alone and know nothing of this file; the controller
+translates these models into prober settings.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from gtm.config.durations import Duration, format_duration
+from gtm.config.problems import Problem, problems_error
+from gtm.config.section import Section
+
+
+class BaseCheck(Section):
+    """Settings every probe kind shares: timing, hysteresis and the port to probe."""
+
+    interval: Duration = Field(default=1.0, gt=0)
+    """Time between two probes of the same locator."""
+    timeout: Duration = Field(default=0.5, gt=0)
+    """How long one probe may take before it counts as failed; must be below interval."""
+    recheck_interval: Duration = Field(default=0.05, gt=0)
+    """After a first failure, probe again this soon instead of waiting a full interval,
+    so a hard failure is confirmed quickly while a single lost probe changes nothing."""
+    rise: int = Field(default=2, ge=1)
+    """Consecutive successes that turn a down locator up."""
+    fall: int = Field(default=3, ge=1)
+    """Consecutive failures that turn an up locator down."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Port to probe instead of the locator's own port (a separate health port)."""
+
+    @model_validator(mode="after")
+    def _check_timing(self) -> BaseCheck:
+        if self.timeout >= self.interval:
+            timeout, interval = format_duration(self.timeout), format_duration(self.interval)
+            message = f"{timeout} is not less than interval {interval}; expected timeout < interval"
+            raise problems_error([Problem(("timeout",), message)])
+        return self
+
+
+class HttpCheck(BaseCheck):
+    """An HTTP(S) request whose status (and optionally body) tells whether the replica is up."""
+
+    type: Literal["http", "https"] = "http"
+    """``http``, or ``https`` for TLS."""
+    path: str = Field(default="/health", pattern=r"^/")
+    """Request path, starting with a slash."""
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    """Request method."""
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(default=[200], min_length=1)
+    """Status codes that mean up."""
+    body_contains: str | None = None
+    """Text the response body must contain to mean up."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra request headers."""
+    host_header: str | None = None
+    """Host header (and TLS server name for https) to send; default: the locator address."""
+    tls_verify: bool = True
+    """Whether an https probe verifies the replica's certificate."""
+
+
+class TcpCheck(BaseCheck):
+    """A TCP connection that succeeds means up."""
+
+    type: Literal["tcp"]
+    """``tcp``."""
+
+
+class DnsCheck(BaseCheck):
+    """A DNS query to a replica that is itself a DNS server."""
+
+    type: Literal["dns"]
+    """``dns``."""
+    qname: str
+    """Name to ask for."""
+    rdtype: Literal["A", "AAAA", "CNAME", "MX", "NS", "SOA", "SRV", "TXT"] = "A"
+    """Record type to ask for."""
+    expect_rcode: Literal["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"] = "NOERROR"
+    """Response code that means up."""
+
+
+class TlsCheck(BaseCheck):
+    """A TLS handshake whose certificate must stay valid long enough."""
+
+    type: Literal["tls"]
+    """``tls``."""
+    server_name: str | None = None
+    """Server name to send (SNI) and verify; default: the locator address."""
+    min_days_valid: int = Field(default=14, ge=0)
+    """Days the certificate must still be valid for the replica to count as up."""
+
+
+CheckConfig = Annotated[HttpCheck | TcpCheck | DnsCheck | TlsCheck, Field(discriminator="type")]
+"""A health check, its kind chosen by ``type``: http, https, tcp, dns or tls."""

@@ -1,0 +1,150 @@
+"""Read a configuration file into a :class:`Config`, or say everything that is wrong with it.
+
+Operators fix files faster when every problem comes at once, each naming the file, the
+field, the value and what was expected, with the line it is on; this is where the YAML
+positions and the validation errors are put together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from gtm.config.models import Config, SqliteStoreConfig
+from gtm.config.problems import FieldPath, Problem, describe, show
+from gtm.errors import ConfigError
+
+
+def load_config(path: str | Path) -> Config:
+    """The configuration in the YAML file at ``path``.
+
+    Relative paths in the file (the SQLite store, ``file:`` secrets) are made absolute
+    against the file's directory, so the result does not depend on the working directory.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, not YAML, empty, or not a valid
+            configuration. ``problems`` has one line per problem:
+            ``<file>: <field path>: <value and what was expected> (line N)``.
+    """
+    shown = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{shown}: cannot read: {reason}") from exc
+    data, positions = _parse(text, shown)
+    if data is None:
+        raise ConfigError(
+            f"{shown}: the file is empty; expected a mapping with zone, sites, services"
+        )
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{shown}: {show(data)} is not a mapping; expected a mapping with zone, sites, "
+            "services (line 1)"
+        )
+    found = list(positions.duplicates)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        found += [(positions.line_of(problem.path), problem) for problem in describe(exc, Config)]
+    if found:
+        # Top to bottom, the order in which an operator reads and fixes the file.
+        found.sort(key=lambda placed: placed[0])
+        problems = [_render(shown, problem, line) for line, problem in found]
+        raise ConfigError(_summary(shown, problems), problems)
+    return _anchor(config, Path(path).parent)
+
+
+def check_config(path: str | Path) -> list[str]:
+    """The problems in the configuration file at ``path``, one line each; empty when valid."""
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+@dataclass(slots=True)
+class _Positions:
+    """Where each key and list item of a YAML document is, and which keys came twice."""
+
+    lines: dict[FieldPath, int] = field(default_factory=dict)
+    duplicates: list[tuple[int, Problem]] = field(default_factory=list)
+
+    def line_of(self, path: FieldPath) -> int:
+        """The line of ``path`` or of its nearest ancestor in the file; 0 when unknown."""
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines.get(path, 0)
+
+    def index(self, node: yaml.Node, path: FieldPath = ()) -> None:
+        """Record the positions under ``node``, which sits at ``path``.
+
+        PyYAML silently keeps the last of two equal keys, which would hide a mistake such
+        as a service defined twice; this walk sees every key, so it reports them.
+        """
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                child = (*path, key_node.value)
+                line = key_node.start_mark.line + 1
+                if child in self.lines:
+                    message = f"duplicate key (first at line {self.lines[child]})"
+                    self.duplicates.append((line, Problem(child, message)))
+                    continue
+                self.lines[child] = line
+                self.index(value_node, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for number, item in enumerate(node.value):
+                self.lines[(*path, number)] = item.start_mark.line + 1
+                self.index(item, (*path, number))
+
+
+def _parse(text: str, shown: str) -> tuple[Any, _Positions]:
+    """The document in ``text`` and the positions of its keys and list items."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{shown}: invalid YAML: {reason}{where}") from exc
+    finally:
+        loader.dispose()
+    positions = _Positions()
+    if node is not None:
+        positions.index(node)
+    return data, positions
+
+
+def _render(shown: str, problem: Problem, line: int) -> str:
+    where = f" (line {line})" if line else ""
+    return f"{shown}: {problem}{where}"
+
+
+def _summary(shown: str, problems: list[str]) -> str:
+    if len(problems) == 1:
+        return problems[0]
+    prefix = f"{shown}: "
+    listed = "\n".join(f"  {line.removeprefix(prefix)}" for line in problems)
+    return f"{shown}: {len(problems)} problems:\n{listed}"
+
+
+def _anchor(config: Config, base: Path) -> Config:
+    """``config`` with relative file paths resolved against ``base``."""
+    update: dict[str, Any] = {}
+    store = config.store
+    if isinstance(store, SqliteStoreConfig) and not Path(store.path).is_absolute():
+        update["store"] = store.model_copy(update={"path": str((base / store.path).resolve())})
+    token = config.api.token
+    if token and token.startswith("file:") and not Path(token[5:]).is_absolute():
+        absolute = f"file:{(base / token[5:]).resolve()}"
+        update["api"] = config.api.model_copy(update={"token": absolute})
+    return config.model_copy(update=update) if update else config

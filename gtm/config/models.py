@@ -1,0 +1,327 @@
+"""The shape of a gtm configuration file, checked as a whole when it is loaded.
+
+Every part is a frozen pydantic model, so the rest of gtm reads plain attributes and
+never re-checks a value. Problems that involve several fields (a locator naming a site
+that does not exist, two identical locators, a timeout longer than its interval) are
+found here too, alongside every problem with a single field, so one run of
+``gtm config check`` lists them all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections import Counter
+from contextvars import ContextVar
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from gtm.config.checks import CheckConfig, DnsCheck, HttpCheck, TcpCheck, TlsCheck
+from gtm.config.durations import Duration, format_duration, parse_duration
+from gtm.config.listen import Listen
+from gtm.config.names import Label, Zone
+from gtm.config.problems import Problem, problems_error
+from gtm.config.secrets import SecretRef
+from gtm.config.section import Section
+
+__all__ = [
+    "ApiConfig",
+    "CheckConfig",
+    "Config",
+    "Defaults",
+    "DnsCheck",
+    "DnsConfig",
+    "Duration",
+    "HttpCheck",
+    "Listen",
+    "LocatorConfig",
+    "MemoryStoreConfig",
+    "SecretRef",
+    "ServiceConfig",
+    "SiteConfig",
+    "SqliteStoreConfig",
+    "StoreConfig",
+    "TcpCheck",
+    "TlsCheck",
+    "format_duration",
+    "parse_duration",
+]
+
+# A locator names its site, but the sites are declared two levels up. Config publishes
+# the declared names here while its fields validate, so an unknown site is reported at
+# the locator, together with every other problem, rather than after all else is valid.
+_known_sites: ContextVar[frozenset[str] | None] = ContextVar("_known_sites", default=None)
+
+
+class SiteConfig(Section):
+    """A place where replicas run: a data centre, a cloud region."""
+
+    provider: str = "onprem"
+    """Who runs the site: aws, gcp, azure, onprem, ..."""
+    region: str | None = None
+    """The provider's region name, for people and dashboards."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Free-form labels, for people and for selecting sites in intents."""
+
+
+class LocatorConfig(Section):
+    """One replica endpoint of a service, in one site."""
+
+    site: Label
+    """The site the replica runs in; a key of ``sites``."""
+    address: str
+    """IPv4 or IPv6 address the replica answers on (no host names: DNS must not be
+    needed to reach the thing DNS points to)."""
+    port: int = Field(ge=1, le=65535)
+    """Port the replica answers on."""
+    weight: int = Field(default=100, ge=0, le=100)
+    """Share of traffic among the locators that take traffic together (0..100)."""
+    name: Label | None = None
+    """Short name in the locator id; default: ``address:port``."""
+
+    @field_validator("site")
+    @classmethod
+    def _check_site_known(cls, site: str) -> str:
+        known = _known_sites.get()
+        if known is None or site in known:
+            return site
+        raise PydanticCustomError(
+            "unknown_site",
+            "{value} is not a site; known sites: {known}",
+            {"value": repr(site), "known": ", ".join(sorted(known)) or "(none)"},
+        )
+
+    @field_validator("address")
+    @classmethod
+    def _check_address(cls, address: str) -> str:
+        try:
+            return str(ipaddress.ip_address(address))
+        except ValueError:
+            raise PydanticCustomError(
+                "address",
+                "{value} is not an IP address; expected an IPv4 or IPv6 literal",
+                {"value": repr(address)},
+            ) from None
+
+    @property
+    def endpoint(self) -> str:
+        """``address:port``, with IPv6 addresses in brackets."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+    def id_in(self, service: str) -> str:
+        """The locator's stable id in ``service``: ``<service>@<site>/<name or address:port>``."""
+        return f"{service}@{self.site}/{self.name or self.endpoint}"
+
+
+def _check_min_healthy(value: object) -> int | float:
+    # An integer counts locators, a float is a fraction of them: 1 means "one", 1.0 "all".
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, float) and 0 < value <= 1:
+        return value
+    raise PydanticCustomError(
+        "min_healthy",
+        "{value} is not a count or a fraction; expected an integer >= 1 or a number in (0, 1]",
+        {"value": repr(value)},
+    )
+
+
+MinHealthy = Annotated[
+    int | float,
+    PlainValidator(_check_min_healthy),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1},
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            ]
+        }
+    ),
+]
+"""How many locators of a site must be up for the site to be healthy: a count, or a
+fraction of the site's locators."""
+
+
+class ServiceConfig(Section):
+    """A service: its name is the ID applications ask for, its locators the replicas."""
+
+    policy: Literal["whack-a-mole", "priority", "weighted"] = "whack-a-mole"
+    """How the active site is chosen. ``whack-a-mole``: keep the active site while it is
+    healthy, move to the next healthy site in preference order when it fails, never move
+    back on recovery. ``priority``: always the first healthy site, returning to it after
+    ``dwell``. ``weighted``: every healthy site at once, by weight."""
+    ttl: int = Field(default=5, ge=1, le=86400)
+    """Seconds DNS resolvers and clients may cache an answer."""
+    all_down: Literal["stay", "open", "closed"] = "stay"
+    """When no site is healthy: ``stay`` on the last active site, ``open`` (send traffic to
+    every locator) or ``closed`` (answer NXDOMAIN)."""
+    failback: Literal["manual", "auto"] = "manual"
+    """Under whack-a-mole, whether traffic returns to a preferred site by itself (``auto``,
+    after it has been healthy for ``dwell``) or only when an operator says so."""
+    dwell: Duration = 300.0
+    """How long a recovered site must stay healthy before traffic may return to it."""
+    min_healthy: MinHealthy = 1
+    """Locators of a site that must be up for the site to be healthy: a count (2) or a
+    fraction of the site's locators (0.5)."""
+    check: CheckConfig = HttpCheck()
+    """How locators are probed; default: ``defaults.check``, else HTTP GET /health."""
+    locators: list[LocatorConfig] = Field(min_length=1)
+    """The replicas. The order in which sites first appear is the preference order."""
+
+    @field_validator("locators")
+    @classmethod
+    def _check_unique(cls, locators: list[LocatorConfig]) -> list[LocatorConfig]:
+        problems: list[Problem] = []
+        endpoints: dict[tuple[str, str], int] = {}
+        names: dict[tuple[str, str], int] = {}
+        for index, loc in enumerate(locators):
+            first = endpoints.setdefault((loc.site, loc.endpoint), index)
+            if first != index:
+                message = f"duplicate locator {loc.site} {loc.endpoint} (same as locators[{first}])"
+                problems.append(Problem((index,), message))
+            elif loc.name and (first := names.setdefault((loc.site, loc.name), index)) != index:
+                message = (
+                    f"duplicate locator name {loc.site}/{loc.name} (same as locators[{first}])"
+                )
+                problems.append(Problem((index,), message))
+        if problems:
+            raise problems_error(problems)
+        return locators
+
+    @model_validator(mode="after")
+    def _check_min_healthy_reachable(self) -> Self:
+        if isinstance(self.min_healthy, float):
+            return self
+        counts = Counter(loc.site for loc in self.locators)
+        short = [f"{site} ({count})" for site, count in counts.items() if count < self.min_healthy]
+        if short:
+            message = (
+                f"{self.min_healthy} is more than the locators of site {', '.join(short)}; "
+                "expected at most the smallest number of locators in a site, or a fraction"
+            )
+            raise problems_error([Problem(("min_healthy",), message)])
+        return self
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        """Site names in preference order: the order in which locators first name them."""
+        return tuple(dict.fromkeys(loc.site for loc in self.locators))
+
+
+class DnsConfig(Section):
+    """The built-in authoritative DNS responder for the service zone."""
+
+    listen: Listen = Listen("127.0.0.1", 15353)
+    """Address and port to answer on (UDP and TCP); port 0 picks a free port."""
+    ns: list[str] = Field(default=["ns1"], min_length=1)
+    """Name servers of the zone, for its NS records: relative to the zone unless they end
+    with a dot."""
+    negative_ttl: int = Field(default=5, ge=0, le=86400)
+    """Seconds resolvers may cache a negative answer (the SOA minimum)."""
+
+
+class ApiConfig(Section):
+    """The sidecar HTTP API: resolve, watch, intents, events, metrics."""
+
+    listen: Listen = Listen("127.0.0.1", 18080)
+    """Address and port to answer on; port 0 picks a free port."""
+    token: SecretRef | None = None
+    """Bearer token required for requests that change state, as a reference: ``env:NAME``
+    or ``file:PATH`` (relative to the config file). None: no token is required."""
+
+
+class MemoryStoreConfig(Section):
+    """Keep the registry in memory: nothing survives a restart. For tests and demos."""
+
+    type: Literal["memory"]
+    """``memory``."""
+
+
+class SqliteStoreConfig(Section):
+    """Keep the registry in an embedded SQLite file (the default)."""
+
+    type: Literal["sqlite"] = "sqlite"
+    """``sqlite``."""
+    path: str = "var/gtm.db"
+    """Database file. A relative path is relative to the directory of the config file."""
+
+
+StoreConfig = Annotated[MemoryStoreConfig | SqliteStoreConfig, Field(discriminator="type")]
+"""Where the registry keeps mappings, intents and events, chosen by ``type``."""
+
+
+class Defaults(Section):
+    """Settings a service takes when it does not give its own."""
+
+    check: CheckConfig = HttpCheck()
+    """Health check of services without a ``check``."""
+
+
+class Config(Section):
+    """A whole gtm configuration file."""
+
+    zone: Zone
+    """DNS zone the services are answered in (``billing`` is ``billing.<zone>``);
+    lowercased, and a final dot is added when missing."""
+    instance: str = Field(default_factory=socket.gethostname, min_length=1)
+    """Name of this gtm instance in mappings and events; default: the host name."""
+    dns: DnsConfig = DnsConfig()
+    """The built-in DNS responder."""
+    api: ApiConfig = ApiConfig()
+    """The sidecar HTTP API."""
+    store: StoreConfig = SqliteStoreConfig()
+    """Where the registry is kept."""
+    sites: dict[Label, SiteConfig] = Field(min_length=1)
+    """The sites, by name (lowercase letters, digits and hyphens)."""
+    defaults: Defaults = Defaults()
+    """Settings services take when they do not give their own."""
+    services: dict[Label, ServiceConfig] = Field(min_length=1)
+    """The services, by name (lowercase letters, digits and hyphens); the name is the ID
+    applications ask for."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_default_check(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("defaults") is None:
+            return data
+        services = data.get("services")
+        if not isinstance(services, dict):
+            return data
+        try:
+            default = Defaults.model_validate(data["defaults"]).check
+        except ValidationError:
+            # Reported once, at defaults, when the field itself is validated.
+            return data
+        with_checks = {name: _with_check(svc, default) for name, svc in services.items()}
+        return {**data, "services": with_checks}
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _publish_sites(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        sites = data.get("sites") if isinstance(data, dict) else getattr(data, "sites", None)
+        known = frozenset(str(name) for name in sites) if isinstance(sites, dict) else None
+        token = _known_sites.set(known)
+        try:
+            return handler(data)
+        finally:
+            _known_sites.reset(token)
+
+
+def _with_check(service: Any, check: CheckConfig) -> Any:
+    """``service`` (raw or built) with ``check`` unless it gives a check of its own."""
+    if isinstance(service, dict) and service.get("check") is None:
+        return {**service, "check": check}
+    if isinstance(service, ServiceConfig) and "check" not in service.model_fields_set:
+        return service.model_copy(update={"check": check})
+    return service

@@ -1,0 +1,241 @@
+"""The controller: probe results in, verdicts through the pure core, mappings out.
+
+It owns the only mutable health state (one :class:`LocatorHealth` per locator), asks the
+pure policy what each service's mapping should be, writes it to the registry with
+compare-and-set, and journals every move with its measured timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gtm.core.health import HealthParams, LocatorHealth, Verdict, observe, recheck_delay
+from gtm.core.model import Event, Mapping
+from gtm.core.policy import Decision, ServicePolicy, decide
+from gtm.core.sites import SiteHealth, site_health
+from gtm.errors import ConflictError, GtmError
+from gtm.registry.registry import Registry
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePlan:
+    """What the controller needs to know about one service besides its policy."""
+
+    policy: ServicePolicy
+    health: HealthParams
+    min_healthy: int | float = 1
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Why a service needs a new decision: the verdict changes since the last one."""
+
+    first_failed_probe: float | None = None
+    verdict: float | None = None
+    locators: list[str] = field(default_factory=list)
+
+
+class Controller:
+    """Turns probe results into published mappings, one service at a time.
+
+    ``observe`` is called synchronously for every probe result (from the scheduler's
+    callback); it updates the locator's health and, when a verdict changes, queues a new
+    decision for the services that use the locator. Decisions run in one task per
+    service, so a slow registry write for one service never delays another.
+    """
+
+    def __init__(
+        self,
+        plans: dict[str, ServicePlan],
+        registry: Registry,
+        *,
+        clock: Clock = time.time,
+        writer: str = "",
+    ) -> None:
+        self._plans = plans
+        self._registry = registry
+        self._clock = clock
+        self._writer = writer
+        self._health: dict[str, LocatorHealth] = {}
+        self._params: dict[str, HealthParams] = {}
+        self._service_of: dict[str, str] = {}
+        self._sites: dict[tuple[str, str], SiteHealth] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe: Callable[[], None] | None = None
+        for name, plan in plans.items():
+            for spec in plan.policy.locators:
+                self._health[spec.id] = LocatorHealth()
+                self._params[spec.id] = plan.health
+                self._service_of[spec.id] = name
+
+    # -- inputs -------------------------------------------------------------------
+
+    def observe(self, locator_id: str, ok: bool, detail: str, at: float) -> float | None:
+        """Feed one probe result; returns the delay to the next probe when a recheck is due.
+
+        Args:
+            locator_id: the probed locator.
+            ok: whether the probe passed.
+            detail: the prober's one-sentence reason.
+            at: wall-clock time the probe started.
+        """
+        params = self._params[locator_id]
+        before = self._health[locator_id]
+        after = observe(before, ok, at, params, detail)
+        self._health[locator_id] = after
+        if after.verdict is not before.verdict:
+            log.info("locator %s %s: %s", locator_id, after.verdict.value, after.reason)
+            pending = self._pending.setdefault(self._service_of[locator_id], _Pending())
+            if after.verdict is Verdict.DOWN and pending.first_failed_probe is None:
+                pending.first_failed_probe = after.streak_started_at
+            if pending.verdict is None:
+                pending.verdict = self._clock()
+            pending.locators.append(locator_id)
+            self._wake(self._service_of[locator_id])
+        return recheck_delay(after, params)
+
+    def refresh(self) -> None:
+        """Ask for a new decision on every service (intents changed, time passed)."""
+        for name in self._plans:
+            self._wake(name)
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start one decision task per service and follow intent changes."""
+        for name in self._plans:
+            self._wakeups[name] = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self._run(name), name=f"decide-{name}"))
+        self._unsubscribe = self._registry.on_intents(lambda _intents: self.refresh())
+
+    async def stop(self) -> None:
+        """Stop the decision tasks; safe to call twice."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    # -- views --------------------------------------------------------------------
+
+    def health(self, locator_id: str) -> LocatorHealth:
+        """The current health of one locator."""
+        return self._health[locator_id]
+
+    def known(self, service: str) -> bool:
+        """Whether every locator of ``service`` has a verdict (none still unknown)."""
+        return all(
+            self._health[spec.id].verdict is not Verdict.UNKNOWN
+            for spec in self._plans[service].policy.locators
+        )
+
+    # -- decisions ----------------------------------------------------------------
+
+    def _wake(self, service: str) -> None:
+        wakeup = self._wakeups.get(service)
+        if wakeup is not None:
+            wakeup.set()
+
+    async def _run(self, service: str) -> None:
+        wakeup = self._wakeups[service]
+        while True:
+            await wakeup.wait()
+            wakeup.clear()
+            try:
+                await self._decide(service)
+            except GtmError as exc:
+                # The registry may be briefly unavailable; the next wake-up retries.
+                log.warning("decision for %s not published: %s", service, exc)
+                await asyncio.sleep(0.2)
+                wakeup.set()
+
+    async def _decide(self, service: str) -> None:
+        if not self.known(service):
+            return
+        plan = self._plans[service]
+        pending = self._pending.pop(service, _Pending())
+        for _attempt in range(3):
+            now = self._clock()
+            current = self._registry.get(service)
+            decision = decide(
+                plan.policy,
+                current,
+                {spec.id: self._health[spec.id].verdict for spec in plan.policy.locators},
+                self._site_healths(service, plan, now),
+                self._registry.intents(),
+                now,
+                self._writer,
+            )
+            if not decision.changed:
+                return
+            decided = self._clock()
+            try:
+                published = await self._registry.put(decision.mapping)
+            except ConflictError:
+                continue  # another writer got there first: decide again on its mapping
+            await self._journal(current, published, decision, pending, decided)
+            return
+
+    def _site_healths(self, service: str, plan: ServicePlan, now: float) -> dict[str, SiteHealth]:
+        result: dict[str, SiteHealth] = {}
+        for site in plan.policy.sites:
+            verdicts = [
+                self._health[spec.id].verdict for spec in plan.policy.locators if spec.site == site
+            ]
+            key = (service, site)
+            health = site_health(site, verdicts, plan.min_healthy, self._sites.get(key), now)
+            self._sites[key] = health
+            result[site] = health
+        return result
+
+    async def _journal(
+        self,
+        before: Mapping | None,
+        after: Mapping,
+        decision: Decision,
+        pending: _Pending,
+        decided: float,
+    ) -> None:
+        published = self._clock()
+        if not decision.moved:
+            log.info("%s v%d: %s", after.service, after.version, decision.reason)
+            return
+        timeline = {"decision": decided, "published": published}
+        if pending.verdict is not None:
+            timeline["verdict"] = pending.verdict
+        if pending.first_failed_probe is not None:
+            timeline["first_failed_probe"] = pending.first_failed_probe
+        log.warning(
+            "%s moved %s -> %s (epoch %d): %s",
+            after.service,
+            before.active_site if before else None,
+            after.active_site,
+            after.epoch,
+            decision.reason,
+        )
+        await self._registry.record(
+            Event(
+                kind="move",
+                service=after.service,
+                time=published,
+                reason=decision.reason,
+                from_site=before.active_site if before else None,
+                to_site=after.active_site,
+                epoch=after.epoch,
+                version=after.version,
+                actor=self._writer or "controller",
+                timeline=timeline,
+            )
+        )

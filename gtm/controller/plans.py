@@ -1,0 +1,97 @@
+"""Translate the validated config into what the core and the probers take.
+
+The core and ``healthchecks`` know nothing of pydantic or YAML; this is the one place that
+maps config fields onto ``ServicePolicy``, ``HealthParams`` and prober settings.
+"""
+
+from __future__ import annotations
+
+from gtm.config.checks import CheckConfig, DnsCheck, HttpCheck, TcpCheck, TlsCheck
+from gtm.config.models import Config, LocatorConfig, ServiceConfig
+from gtm.controller.controller import ServicePlan
+from gtm.core.health import HealthParams
+from gtm.core.policy import AllDown, Failback, LocatorSpec, PolicyKind, ServicePolicy
+from gtm.registry.store import Store
+from gtm.registry.stores import open_store
+from healthchecks import DnsProbe, HttpClient, HttpProbe, Prober, TcpProbe, TlsProbe
+from healthchecks.scheduler import Check
+
+
+def plan_services(config: Config) -> dict[str, ServicePlan]:
+    """One plan per configured service: its policy, health parameters and site rule."""
+    return {name: _plan(name, service) for name, service in config.services.items()}
+
+
+def _plan(name: str, service: ServiceConfig) -> ServicePlan:
+    check = service.check
+    policy = ServicePolicy(
+        service=name,
+        sites=service.sites,
+        locators=tuple(
+            LocatorSpec(loc.id_in(name), loc.site, loc.address, loc.port, loc.weight)
+            for loc in service.locators
+        ),
+        policy=PolicyKind(service.policy),
+        ttl=service.ttl,
+        all_down=AllDown(service.all_down),
+        failback=Failback(service.failback),
+        dwell=service.dwell,
+    )
+    health = HealthParams(rise=check.rise, fall=check.fall, recheck_interval=check.recheck_interval)
+    return ServicePlan(policy=policy, health=health, min_healthy=service.min_healthy)
+
+
+def plan_checks(config: Config, http: HttpClient) -> list[tuple[str, Check]]:
+    """One scheduler check per locator, keyed by the locator id."""
+    checks: list[tuple[str, Check]] = []
+    for name, service in config.services.items():
+        spec = service.check
+        for loc in service.locators:
+            locator_id = loc.id_in(name)
+            check = Check(
+                key=locator_id,
+                prober=_prober(spec, loc, http),
+                interval=spec.interval,
+                timeout=spec.timeout,
+                recheck_interval=spec.recheck_interval,
+            )
+            checks.append((locator_id, check))
+    return checks
+
+
+def _prober(spec: CheckConfig, loc: LocatorConfig, http: HttpClient) -> Prober:
+    port = spec.port or loc.port
+    if isinstance(spec, HttpCheck):
+        return HttpProbe(
+            loc.address,
+            port,
+            path=spec.path,
+            scheme=spec.type,
+            method=spec.method,
+            expect_status=frozenset(spec.expect_status),
+            body_contains=spec.body_contains,
+            headers=dict(spec.headers),
+            host_header=spec.host_header,
+            tls_verify=spec.tls_verify,
+            client=http,
+        )
+    if isinstance(spec, TcpCheck):
+        return TcpProbe(loc.address, port)
+    if isinstance(spec, DnsCheck):
+        return DnsProbe(
+            loc.address,
+            spec.qname,
+            port=port,
+            rdtype=spec.rdtype,
+            expect_rcode=spec.expect_rcode,
+        )
+    assert isinstance(spec, TlsCheck)
+    return TlsProbe(
+        loc.address, port, server_name=spec.server_name, min_days_valid=spec.min_days_valid
+    )
+
+
+def store_for(config: Config) -> Store:
+    """Open the registry's store as the config says."""
+    options = config.store.model_dump(exclude={"type"})
+    return open_store(config.store.type, **options)

@@ -1,0 +1,1 @@
+"""The demo: simulated sites, a scenario player, and the pieces tests and benchmarks reuse."""

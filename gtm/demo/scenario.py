@@ -1,0 +1,223 @@
+"""``gtm demo``: three simulated sites, gtm in front of them, and whack-a-mole played live.
+
+The scenario kills the site serving ``billing``, shows DNS and the API following it to
+the next site with measured timings, brings the old site back (traffic stays), then
+kills the new site (traffic moves again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import dns.asyncquery
+import dns.message
+import dns.rdatatype
+
+from gtm.config.loader import load_config
+from gtm.config.models import Config
+from gtm.controller.runtime import Runtime
+from gtm.core.model import Event, Mapping
+from gtm.demo.sites import SimulatedSite, SiteFleet
+
+SERVICE = "billing"
+SETTLE_S = 3.0
+"""How long the scenario watches a recovered site to show traffic does not snap back."""
+
+
+def fleet_for(config: Config) -> SiteFleet:
+    """One simulated site per configured site, serving every service's locator there."""
+    sites: dict[str, SimulatedSite] = {}
+    for service, spec in config.services.items():
+        for locator in spec.locators:
+            site = sites.setdefault(locator.site, SimulatedSite(locator.site, locator.address, {}))
+            site.ports[service] = locator.port
+    return SiteFleet(sites)
+
+
+async def dns_addresses(host: str, port: int, name: str) -> set[str]:
+    """The A records the responder gives for ``name`` right now (empty on no answer)."""
+    query = dns.message.make_query(name, dns.rdatatype.A)
+    try:
+        answer = await dns.asyncquery.udp(query, host, port=port, timeout=0.5)
+    except (TimeoutError, OSError, dns.exception.DNSException):
+        return set()
+    return {rr.address for rrset in answer.answer for rr in rrset if rr.rdtype == dns.rdatatype.A}
+
+
+async def wait_for_dns(
+    host: str, port: int, name: str, *, leaves: str, timeout: float = 10.0
+) -> tuple[float, set[str]]:
+    """Poll DNS every 10 ms until the answer no longer contains ``leaves``.
+
+    Returns the wall-clock time of the first answer without it, and that answer.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        addresses = await dns_addresses(host, port, name)
+        if addresses and leaves not in addresses:
+            return time.time(), addresses
+        await asyncio.sleep(0.01)
+    raise TimeoutError(f"DNS still answers {leaves} for {name} after {timeout:.0f} s")
+
+
+async def wait_known(runtime: Runtime, timeout: float = 15.0) -> None:
+    """Wait until every configured service has a mapping."""
+    deadline = time.monotonic() + timeout
+    while any(runtime.registry.get(name) is None for name in runtime.config.services):
+        if time.monotonic() > deadline:
+            raise TimeoutError("demo: services still have no mapping after 15 s")
+        await asyncio.sleep(0.05)
+
+
+@dataclass(slots=True)
+class Demo:
+    """A running demo: the fleet and gtm, plus what it prints."""
+
+    config: Config
+    fleet: SiteFleet
+    runtime: Runtime
+
+    @property
+    def fqdn(self) -> str:
+        """The DNS name of the demo's main service."""
+        return f"{SERVICE}.{self.config.zone}"
+
+    def mapping(self) -> Mapping:
+        """The current mapping of the main service."""
+        mapping = self.runtime.registry.get(SERVICE)
+        assert mapping is not None
+        return mapping
+
+    def address_of(self, site: str) -> str:
+        """The demo site's loopback address."""
+        return self.fleet[site].address
+
+    def banner(self) -> None:
+        """Where to point dig and curl."""
+        dns_host = self.config.dns.listen.host
+        api = f"http://{self.config.api.listen.host}:{self.runtime.api_port}"
+        print("gtm demo: 3 simulated sites, gtm in front of them\n")
+        for site in self.fleet.sites.values():
+            print(f"  site {site.name:<9} {site.address}  services {site.ports}")
+        print("\nTry, in another terminal:")
+        print(f"  dig @{dns_host} -p {self.runtime.dns_port} {self.fqdn} A +short")
+        print(f"  dig @{dns_host} -p {self.runtime.dns_port} {self.fqdn} SRV +short")
+        print(f"  curl -s {api}/v1/services/{SERVICE}")
+        print(f"  curl -s '{api}/v1/services/{SERVICE}?index=1&wait=30s'   # long-poll")
+        print(f"  .venv/bin/gtm status --api {api}")
+        print()
+
+    def show(self, label: str) -> None:
+        """One line: where the service is now."""
+        mapping = self.mapping()
+        chosen = ", ".join(loc.address for loc in mapping.best()) or "nothing"
+        print(
+            f"  [{label}] {SERVICE} -> {mapping.active_site} ({chosen}), "
+            f"epoch {mapping.epoch}, version {mapping.version}"
+        )
+
+    async def kill_active(self, step: str) -> tuple[str, str]:
+        """Kill the active site, wait for DNS to follow, print the measured timeline."""
+        before = self.mapping()
+        victim = before.active_site
+        assert victim is not None
+        print(f"\n{step}: killing {victim} (SIGKILL of its workload process)")
+        t0 = time.time()
+        self.fleet[victim].kill()
+        seen, addresses = await wait_for_dns(
+            self.config.dns.listen.host,
+            self.runtime.dns_port,
+            self.fqdn,
+            leaves=self.address_of(victim),
+        )
+        event = await self._move_event(after_seq=0, to_epoch=before.epoch + 1)
+        after = self.mapping()
+        print(f"  DNS now answers {', '.join(sorted(addresses))} ({after.active_site})")
+        print(f"  reason: {after.reason}")
+        self._timeline(t0, event, seen)
+        return victim, str(after.active_site)
+
+    async def revive(self, site: str) -> None:
+        """Restart a killed site and show that traffic does not snap back."""
+        print(f"\nbringing {site} back")
+        active = self.mapping().active_site
+        self.fleet[site].start()
+        await asyncio.sleep(SETTLE_S)
+        mapping = self.mapping()
+        state = {loc.site: loc.state.value for loc in mapping.locators}
+        print(f"  {site} is {state.get(site)} again; {SERVICE} stays on {mapping.active_site}")
+        if mapping.active_site != active:
+            raise AssertionError(f"demo: {SERVICE} moved back to {mapping.active_site}")
+
+    async def _move_event(self, after_seq: int, to_epoch: int) -> Event | None:
+        for _ in range(50):
+            events = await self.runtime.registry.events(service=SERVICE, limit=10)
+            for event in reversed(events):
+                if event.kind == "move" and event.epoch == to_epoch and event.seq > after_seq:
+                    return event
+            await asyncio.sleep(0.02)
+        return None
+
+    @staticmethod
+    def _timeline(t0: float, event: Event | None, seen: float) -> None:
+        steps = [("site killed", t0)]
+        if event is not None:
+            names = {
+                "first_failed_probe": "first failed probe",
+                "verdict": "verdict: down",
+                "decision": "decision",
+                "published": "published",
+            }
+            steps += [
+                (names.get(k, k), v)
+                for k, v in sorted(event.timeline.items(), key=lambda kv: kv[1])
+            ]
+        steps.append(("DNS answers new site", seen))
+        for name, at in steps:
+            print(f"    +{(at - t0) * 1000:7.1f} ms  {name}")
+
+
+async def run_demo(config_path: str, scenario: str | None) -> int:
+    """Start the fleet and gtm; play ``scenario`` and exit, or run until Ctrl-C."""
+    config = load_config(config_path)
+    fleet = fleet_for(config)
+    fleet.start()
+    runtime = Runtime(config)
+    try:
+        await runtime.start()
+        demo = Demo(config, fleet, runtime)
+        demo.banner()
+        await wait_known(runtime)
+        demo.show("start")
+        if scenario is None:
+            return await _interactive(demo)
+        return await _whack_a_mole(demo)
+    finally:
+        await runtime.stop()
+        fleet.stop()
+
+
+async def _whack_a_mole(demo: Demo) -> int:
+    first, second = await demo.kill_active("1. the active site dies")
+    await demo.revive(first)
+    _, third = await demo.kill_active("2. the new active site dies too (whack-a-mole)")
+    await demo.revive(second)
+    demo.show("end")
+    print(f"\nwhack-a-mole done: {first} -> {second} -> {third}, never snapping back.")
+    print(f"journal: .venv/bin/gtm events --api http://127.0.0.1:{demo.runtime.api_port}")
+    return 0
+
+
+async def _interactive(demo: Demo) -> int:
+    print("Break a site and watch gtm move the service:")
+    for site in demo.fleet.sites.values():
+        port = next(iter(site.ports.values()))
+        print(
+            f"  curl -X POST 'http://{site.address}:{port}/_ctl/mode?m=down'   # {site.name} sick"
+        )
+    print("  ... and m=up to heal it, m=flaky&p=0.2 to make it flaky.")
+    print("Press Ctrl-C to stop.")
+    await asyncio.Event().wait()
+    return 0

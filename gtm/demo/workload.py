@@ -1,0 +1,127 @@
+"""A simulated site: one small HTTP process serving the replicas of several services.
+
+Demos, tests and benchmarks start one of these per site and then kill it, or tell it to
+answer ``/health`` with 503, to fail a random share of probes, or to hang, so that gtm is
+exercised against real sockets and real processes rather than mocks.
+
+Run as ``python -m gtm.demo.workload --site aws-use1 --address 127.0.1.1 billing=18081``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import signal
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+MODES = ("up", "down", "flaky", "hang")
+
+
+@dataclass(slots=True)
+class Health:
+    """How this site answers ``/health`` right now; shared by all its listeners."""
+
+    mode: str = "up"
+    fail_ratio: float = 0.2
+    rng: random.Random = field(default_factory=random.Random)
+    probes: int = 0
+    failed: int = 0
+
+    def set(self, mode: str, fail_ratio: float | None, seed: int | None) -> None:
+        """Switch mode; a seed makes the flaky pattern repeatable."""
+        if mode not in MODES:
+            raise ValueError(f"workload: mode {mode!r} is not one of {', '.join(MODES)}")
+        self.mode = mode
+        if fail_ratio is not None:
+            self.fail_ratio = fail_ratio
+        if seed is not None:
+            self.rng = random.Random(seed)
+        self.probes = self.failed = 0
+
+
+def make_app(site: str, service: str, health: Health) -> web.Application:
+    """The HTTP app of one replica: ``/`` says who answered, ``/health`` obeys the mode."""
+
+    async def index(_request: web.Request) -> web.Response:
+        return web.json_response({"site": site, "service": service})
+
+    async def check(_request: web.Request) -> web.Response:
+        health.probes += 1
+        if health.mode == "hang":
+            await asyncio.sleep(3600)
+        failing = health.mode == "down" or (
+            health.mode == "flaky" and health.rng.random() < health.fail_ratio
+        )
+        if failing:
+            health.failed += 1
+            return web.Response(status=503, text="unhealthy\n")
+        return web.Response(text="ok\n")
+
+    async def control(request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            health.set(
+                query.get("m", "up"),
+                float(query["p"]) if "p" in query else None,
+                int(query["seed"]) if "seed" in query else None,
+            )
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"site": site, "mode": health.mode})
+
+    async def stats(_request: web.Request) -> web.Response:
+        return web.json_response(
+            {"site": site, "mode": health.mode, "probes": health.probes, "failed": health.failed}
+        )
+
+    app = web.Application()
+    app.router.add_get("/", index)
+    app.router.add_get("/health", check)
+    app.router.add_post("/_ctl/mode", control)
+    app.router.add_get("/_ctl/stats", stats)
+    return app
+
+
+async def serve(site: str, address: str, ports: dict[str, int]) -> None:
+    """Serve every service's replica of ``site`` until SIGTERM or SIGINT."""
+    health = Health()
+    runners: list[web.AppRunner] = []
+    for service, port in ports.items():
+        runner = web.AppRunner(make_app(site, service, health), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, address, port, reuse_address=True).start()
+        runners.append(runner)
+    print(json.dumps({"site": site, "address": address, "ports": ports}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for runner in runners:
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse ``--site``, ``--address`` and ``SERVICE=PORT`` pairs, then serve."""
+    parser = argparse.ArgumentParser(description="A simulated site serving service replicas.")
+    parser.add_argument("--site", required=True, help="site name, e.g. aws-use1")
+    parser.add_argument("--address", required=True, help="loopback address, e.g. 127.0.1.1")
+    parser.add_argument("services", nargs="+", metavar="SERVICE=PORT")
+    args = parser.parse_args(argv)
+    ports: dict[str, int] = {}
+    for item in args.services:
+        name, _, port = item.partition("=")
+        if not port.isdigit():
+            parser.error(f"{item!r}: expected SERVICE=PORT, e.g. billing=18081")
+        ports[name] = int(port)
+    asyncio.run(serve(args.site, args.address, ports))
+
+
+if __name__ == "__main__":
+    main()

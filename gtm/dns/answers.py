@@ -1,0 +1,304 @@
+"""Answers to DNS queries for the service zone, as bytes in and bytes out.
+
+The responder's whole policy lives here without sockets, so every rule (REFUSED outside
+the zone, NXDOMAIN with SOA, truncation, the answer cache) is testable with plain calls
+and the server stays a thin I/O shell.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rdataclass
+import dns.rrset
+from dns.rcode import Rcode
+from dns.rdatatype import RdataType
+
+from gtm.core.model import Action, Mapping
+from gtm.dns.cache import DEFAULT_BUDGET, AnswerCache, CacheKey
+from gtm.dns.records import Node, apex_node, service_nodes, soa_rrset
+from gtm.errors import Unavailable
+
+HEADER_SIZE = 12
+CLASSIC_UDP_SIZE = 512
+"""Largest UDP answer to a client that did not send EDNS (RFC 1035)."""
+EDNS_PAYLOAD = 1232
+"""UDP payload size we advertise: the DNS Flag Day 2020 size that avoids fragmentation."""
+TCP_SIZE = 65535
+
+ANY_PREFERENCE = (
+    RdataType.SOA,
+    RdataType.TXT,
+    RdataType.A,
+    RdataType.AAAA,
+    RdataType.SRV,
+    RdataType.NS,
+)
+"""ANY gets the first of these a name holds: one small RRset, as RFC 8482 allows, so the
+zone is no amplifier and the TXT (version, epoch, active site) is what a service shows."""
+
+_QR = int(dns.flags.QR)
+_RD = int(dns.flags.RD)
+_OPCODE_MASK = 0x7800
+
+
+class MappingSource(Protocol):
+    """Where the responder reads mappings: the registry, or a fake in tests.
+
+    Implementations must answer ``get`` from memory without blocking, since it runs on
+    the event loop for every question not yet cached, and must call every subscribed
+    callback after any mapping changes, with the new mapping. They must not call back
+    before ``subscribe`` has returned.
+    """
+
+    def get(self, service: str) -> Mapping | None:
+        """The current mapping of ``service``, or None when there is no such service."""
+        ...
+
+    def subscribe(self, callback: Callable[[Mapping], None]) -> Callable[[], None]:
+        """Call ``callback`` on every change; return a function that stops the calls."""
+        ...
+
+
+class ZoneAnswers:
+    """The authoritative answers of one zone, from the mappings of a source.
+
+    Names: the apex holds SOA and NS; ``<service>`` holds A/AAAA, SRV and TXT, and each
+    SRV target ``<site>.<service>`` holds A/AAAA (see :func:`records.service_nodes`).
+    Anything else inside the zone is NXDOMAIN, and so is a service whose mapping has no
+    locator to give and the ``nxdomain`` action; ``servfail`` gives SERVFAIL. Names
+    outside the zone are REFUSED: this is not a resolver.
+
+    The SOA serial starts at the clock's Unix time and goes up by at least one on every
+    change notification (jumping to the clock's time when that is higher), so it grows
+    within a run and, unless changes outpaced one per second on average, across restarts.
+
+    Answers are cached by question (see :class:`cache.AnswerCache`) and the cache is
+    emptied on every change notification. Queries with EDNS options, several questions or
+    another opcode are answered but not cached.
+    """
+
+    def __init__(
+        self,
+        zone: str,
+        source: MappingSource,
+        *,
+        ns: tuple[str, ...] = ("ns1",),
+        negative_ttl: int = 5,
+        clock: Callable[[], float] = time.time,
+        cache_budget: int = DEFAULT_BUDGET,
+    ) -> None:
+        """Serve ``zone`` from ``source`` and subscribe to its changes.
+
+        Args:
+            zone: The zone's name, e.g. ``gtm.example.test.`` (the final dot is optional).
+            source: Where mappings come from.
+            ns: Name server names relative to the zone; the first is the SOA's primary.
+            negative_ttl: Seconds resolvers may cache NXDOMAIN and NODATA answers.
+            clock: Wall-clock time, read for the initial serial and on changes.
+            cache_budget: Bytes of cached answers to keep (see :class:`AnswerCache`).
+
+        Raises:
+            ValueError: ``ns`` is empty.
+        """
+        if not ns:
+            raise ValueError("dns: a zone needs at least one name server, got ns=()")
+        self._origin = dns.name.from_text(zone)
+        self._source = source
+        self._ns = ns
+        self._mname = dns.name.from_text(ns[0], self._origin)
+        self._negative_ttl = negative_ttl
+        self._clock = clock
+        self._serial = int(clock())
+        self._cache = AnswerCache(cache_budget)
+        # Zone content is built once per change: building RRsets costs far more than
+        # parsing a query, and a flood of new questions should not rebuild it each time.
+        self._services: dict[str, dict[dns.name.Name, Node] | Rcode] = {}
+        self._apex, self._negative_soa = self._build_apex()
+        self._unsubscribe = source.subscribe(self._changed)
+
+    @property
+    def origin(self) -> dns.name.Name:
+        """The zone's absolute name."""
+        return self._origin
+
+    @property
+    def serial(self) -> int:
+        """The SOA serial now."""
+        return self._serial % 2**32
+
+    @property
+    def cached_answers(self) -> int:
+        """How many answers the cache holds now."""
+        return len(self._cache)
+
+    def close(self) -> None:
+        """Stop following the source's changes."""
+        self._unsubscribe()
+
+    def respond(self, wire: bytes, *, max_udp: int | None) -> bytes | None:
+        """The answer to one query message.
+
+        Args:
+            wire: The query as received, without a TCP length prefix.
+            max_udp: Our ceiling for a UDP answer in bytes, further limited by the
+                client's EDNS payload size (512 without EDNS); None for TCP, where only
+                the 65535-byte message limit applies.
+
+        Returns:
+            The answer's bytes; TC is set when it did not fit. None when nothing must be
+            sent: fewer bytes than a header, or a response (QR set), which answering could
+            turn into a loop between two servers.
+        """
+        key: CacheKey = (max_udp, wire[2:])
+        tail = self._cache.lookup(key)
+        if tail is not None:
+            return wire[:2] + tail
+        generation = self._cache.generation
+        answer, cacheable = self._answer(wire, max_udp)
+        if answer is not None and cacheable:
+            self._cache.store(key, answer[2:], generation)
+        return answer
+
+    def _changed(self, mapping: Mapping) -> None:
+        self._serial = max(self._serial + 1, int(self._clock()))
+        self._services = {}
+        self._apex, self._negative_soa = self._build_apex()
+        self._cache.invalidate()
+
+    def _build_apex(self) -> tuple[Node, dns.rrset.RRset]:
+        """The apex RRsets, and the SOA for the authority section of NXDOMAIN and NODATA
+        answers, which carries the negative TTL (RFC 2308)."""
+        negative = soa_rrset(
+            self._origin, self._mname, self.serial, self._negative_ttl, self._negative_ttl
+        )
+        return apex_node(self._origin, self._ns, self.serial, self._negative_ttl), negative
+
+    def _answer(self, wire: bytes, max_udp: int | None) -> tuple[bytes | None, bool]:
+        """Build the answer the slow way; also say whether it may be cached."""
+        if len(wire) < HEADER_SIZE:
+            return None, False
+        flags = int.from_bytes(wire[2:4], "big")
+        if flags & _QR:
+            return None, False
+        if dns.opcode.from_flags(flags) != dns.opcode.QUERY:
+            return _header_answer(wire, Rcode.NOTIMP), False
+        try:
+            query = dns.message.from_wire(wire)
+        except Exception:
+            # The bytes are the client's: whatever dnspython rejects them with, the
+            # client sent a malformed message and the answer is FORMERR.
+            return _header_answer(wire, Rcode.FORMERR), False
+        if len(query.question) != 1:
+            return _header_answer(wire, Rcode.FORMERR), False
+        response = dns.message.make_response(query, our_payload=EDNS_PAYLOAD)
+        cacheable = not query.options and not query.had_tsig
+        if query.edns > 0:
+            response.set_rcode(Rcode.BADVERS)
+        else:
+            question = query.question[0]
+            try:
+                self._fill(response, question.name, question.rdtype, question.rdclass)
+            except Unavailable:
+                # The source could not say: SERVFAIL makes resolvers try again, and the
+                # store may come back without a change notification, so no caching.
+                response.set_rcode(Rcode.SERVFAIL)
+                cacheable = False
+        if max_udp is None:
+            limit = TCP_SIZE
+        else:
+            asked = max(query.payload, CLASSIC_UDP_SIZE) if query.edns >= 0 else CLASSIC_UDP_SIZE
+            limit = min(max_udp, asked)
+        # Records go out in the mapping's order rather than dnspython's default shuffle:
+        # a cached answer would freeze one shuffle anyway, and a fixed order lets a cached
+        # answer be checked against a fresh one.
+        wire_out = response.to_wire(max_size=limit, prefer_truncation=True, want_shuffle=False)
+        return wire_out, cacheable
+
+    def _fill(
+        self,
+        response: dns.message.Message,
+        qname: dns.name.Name,
+        rdtype: RdataType,
+        rdclass: dns.rdataclass.RdataClass,
+    ) -> None:
+        """Put the rcode and records for one question into ``response``."""
+        if (
+            rdclass != dns.rdataclass.IN
+            or not qname.is_subdomain(self._origin)
+            or rdtype in (RdataType.AXFR, RdataType.IXFR)
+        ):
+            # Transfers are refused too: the zone is derived from the registry and has
+            # no secondaries to feed.
+            response.set_rcode(Rcode.REFUSED)
+            return
+        found = self._lookup(qname)
+        if found is Rcode.SERVFAIL:
+            response.set_rcode(Rcode.SERVFAIL)
+            return
+        response.flags |= dns.flags.AA
+        if isinstance(found, Rcode):
+            response.set_rcode(found)
+            response.authority.append(self._negative_soa)
+            return
+        rrset = _pick(found, rdtype)
+        if rrset is None:
+            response.authority.append(self._negative_soa)
+        else:
+            response.answer.append(rrset)
+
+    def _lookup(self, qname: dns.name.Name) -> Node | Rcode:
+        """The RRsets at ``qname`` (inside the zone), or the rcode that says why none."""
+        labels = qname.relativize(self._origin).labels
+        if not labels:
+            return self._apex
+        if len(labels) > 2:
+            return Rcode.NXDOMAIN
+        try:
+            service = labels[-1].decode("ascii").lower()
+        except UnicodeDecodeError:
+            return Rcode.NXDOMAIN
+        content = self._services.get(service)
+        if content is None:
+            mapping = self._source.get(service)
+            if mapping is None:
+                # Not remembered: names that do not exist are unbounded, services are not.
+                return Rcode.NXDOMAIN
+            content = self._service_content(mapping)
+            self._services[service] = content
+        if isinstance(content, Rcode):
+            return content
+        return content.get(qname, Rcode.NXDOMAIN)
+
+    def _service_content(self, mapping: Mapping) -> dict[dns.name.Name, Node] | Rcode:
+        """A service's names, or the rcode its all-down action gives every one of them."""
+        if not mapping.best():
+            if mapping.action is Action.NXDOMAIN:
+                return Rcode.NXDOMAIN
+            if mapping.action is Action.SERVFAIL:
+                return Rcode.SERVFAIL
+        return service_nodes(mapping, self._origin)
+
+
+def _pick(node: Node, rdtype: RdataType) -> dns.rrset.RRset | None:
+    """The RRset that answers ``rdtype`` at a name, ANY included."""
+    if rdtype == RdataType.ANY:
+        return next((node[t] for t in ANY_PREFERENCE if t in node), None)
+    return node.get(rdtype)
+
+
+def _header_answer(wire: bytes, rcode: Rcode) -> bytes:
+    """An answer made of a header alone: for queries too broken or odd to echo.
+
+    It keeps the ID, opcode and RD of the query so the client can match it.
+    """
+    flags = int.from_bytes(wire[2:4], "big")
+    answer_flags = _QR | (flags & (_OPCODE_MASK | _RD)) | int(rcode)
+    return wire[:2] + struct.pack("!HHHHH", answer_flags, 0, 0, 0, 0)

@@ -1,0 +1,137 @@
+"""The zone's content, derived from mappings: which names exist and what they hold.
+
+Pure translation from the model to dnspython RRsets, kept apart from message handling so
+the question "what does the zone say about billing?" has one answer and one place.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+from dns.rdatatype import RdataType
+
+from gtm.core.model import Locator, Mapping, usable
+
+Node = dict[RdataType, dns.rrset.RRset]
+"""The RRsets one owner name holds, by type."""
+
+APEX_TTL = 300
+"""TTL of the apex SOA and NS answers: the zone's shape changes rarely, its serial often."""
+
+SOA_REFRESH = 3600
+SOA_RETRY = 600
+SOA_EXPIRE = 86400
+
+
+def apex_node(origin: dns.name.Name, ns: Iterable[str], serial: int, negative_ttl: int) -> Node:
+    """The SOA and NS RRsets at the zone apex.
+
+    Args:
+        origin: The zone's absolute name.
+        ns: Name server names relative to the zone (``"ns1"``); the first is the SOA's
+            primary name server.
+        serial: The SOA serial.
+        negative_ttl: The SOA minimum, which is how long resolvers cache a negative answer.
+    """
+    servers = [dns.name.from_text(name, origin) for name in ns]
+    return {
+        RdataType.SOA: soa_rrset(origin, servers[0], serial, negative_ttl, APEX_TTL),
+        RdataType.NS: _rrset(origin, APEX_TTL, RdataType.NS, [str(name) for name in servers]),
+    }
+
+
+def soa_rrset(
+    origin: dns.name.Name, mname: dns.name.Name, serial: int, negative_ttl: int, ttl: int
+) -> dns.rrset.RRset:
+    """The zone's SOA record with ``ttl``; negative answers carry it with ``negative_ttl``.
+
+    The primary name server is ``mname``, the contact ``hostmaster.<zone>``; refresh,
+    retry and expire only matter to secondaries, which this zone does not have.
+    """
+    rname = dns.name.from_text("hostmaster", origin)
+    text = f"{mname} {rname} {serial % 2**32} {SOA_REFRESH} {SOA_RETRY} {SOA_EXPIRE} {negative_ttl}"
+    return _rrset(origin, ttl, RdataType.SOA, [text])
+
+
+def service_nodes(mapping: Mapping, origin: dns.name.Name) -> dict[dns.name.Name, Node]:
+    """Every name a mapping puts in the zone, with its RRsets.
+
+    ``<service>`` holds A/AAAA for the locators traffic goes to (``mapping.best()``), an SRV
+    per locator a client may fail over to, and a TXT with version, epoch and active site.
+    Each SRV target ``<site>.<service>`` holds A/AAAA for that site's SRV locators. SRV
+    lists the usable locators; when none is usable it lists ``best()``, so under the
+    ``stay`` and ``open`` actions SRV clients are sent where A clients are.
+
+    Locators whose address is a host name rather than an IP literal cannot be A/AAAA data:
+    they appear only in SRV, with the host name as target.
+
+    Args:
+        mapping: The registry record of one service.
+        origin: The zone's absolute name.
+    """
+    owner = dns.name.Name((mapping.service.encode("ascii"), *origin.labels))
+    node = _address_node(owner, mapping.ttl, mapping.best())
+    node[RdataType.TXT] = _rrset(
+        owner,
+        mapping.ttl,
+        RdataType.TXT,
+        [
+            f'"version={mapping.version}" "epoch={mapping.epoch}" '
+            f'"active={mapping.active_site or "-"}"'
+        ],
+    )
+    nodes = {owner: node}
+    srv_locators = usable(mapping.locators) or mapping.best()
+    srv_texts: list[str] = []
+    by_site: dict[str, list[Locator]] = {}
+    for loc in srv_locators:
+        if _is_ip(loc.address):
+            target = dns.name.Name((loc.site.encode("ascii"), *owner.labels))
+            by_site.setdefault(loc.site, []).append(loc)
+        else:
+            try:
+                target = dns.name.from_text(loc.address)
+            except dns.exception.DNSException:
+                continue  # neither an address nor a host name: nothing to publish
+        srv_texts.append(f"{loc.priority} {loc.weight} {loc.port} {target}")
+    if srv_texts:
+        node[RdataType.SRV] = _rrset(owner, mapping.ttl, RdataType.SRV, srv_texts)
+    for site, locs in by_site.items():
+        site_owner = dns.name.Name((site.encode("ascii"), *owner.labels))
+        nodes[site_owner] = _address_node(site_owner, mapping.ttl, locs)
+    return nodes
+
+
+def _address_node(owner: dns.name.Name, ttl: int, locators: Iterable[Locator]) -> Node:
+    """A and AAAA RRsets for the IP literals among ``locators`` (absent when empty)."""
+    texts: dict[RdataType, list[str]] = {RdataType.A: [], RdataType.AAAA: []}
+    for loc in locators:
+        try:
+            address = ipaddress.ip_address(loc.address)
+        except ValueError:
+            continue
+        texts[RdataType.A if address.version == 4 else RdataType.AAAA].append(str(address))
+    return {rdtype: _rrset(owner, ttl, rdtype, t) for rdtype, t in texts.items() if t}
+
+
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
+def _rrset(owner: dns.name.Name, ttl: int, rdtype: RdataType, texts: list[str]) -> dns.rrset.RRset:
+    return dns.rrset.from_rdata_list(
+        owner,
+        ttl,
+        [dns.rdata.from_text(dns.rdataclass.IN, rdtype, text) for text in texts],
+    )

@@ -1,0 +1,158 @@
+"""The DNS responder's sockets: UDP and TCP on one port, feeding bytes to ZoneAnswers.
+
+Everything a query means is decided in :mod:`gtm.dns.answers`; this module only moves
+bytes, frames TCP messages and bounds what a client can hold open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+from typing import Any, cast
+
+from gtm.dns.answers import EDNS_PAYLOAD, ZoneAnswers
+
+log = logging.getLogger(__name__)
+
+BIND_ATTEMPTS = 20
+"""Tries at finding a free port for both protocols when asked for port 0."""
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    """One datagram in, at most one datagram out; no state between queries."""
+
+    def __init__(self, answers: ZoneAnswers, payload: int) -> None:
+        self._respond = answers.respond
+        self._payload = payload
+        self._transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # The selector loop's datagram transport does not inherit DatagramTransport,
+        # though it implements it.
+        self._transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        answer = self._respond(data, max_udp=self._payload)
+        if answer is not None and self._transport is not None:
+            self._transport.sendto(answer, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors from clients that went away; there is no one to tell.
+        pass
+
+
+class DnsServer:
+    """Serves a zone's answers over UDP and TCP on one address and port.
+
+    TCP connections carry several length-prefixed queries each, answered in order; a
+    connection idle for ``tcp_idle_timeout`` is closed, and connections beyond
+    ``max_tcp_connections`` are closed as soon as they are accepted. The server does not
+    own ``answers``: whoever created it closes it.
+    """
+
+    def __init__(
+        self,
+        answers: ZoneAnswers,
+        *,
+        udp_payload: int = EDNS_PAYLOAD,
+        tcp_idle_timeout: float = 10.0,
+        max_tcp_connections: int = 256,
+    ) -> None:
+        """Prepare a server; nothing listens until :meth:`start`.
+
+        Args:
+            answers: What to answer.
+            udp_payload: Largest UDP answer we send, whatever the client advertises.
+            tcp_idle_timeout: Seconds a TCP connection may wait for its next query, and
+                a query or an answer may take to cross it.
+            max_tcp_connections: TCP connections served at once.
+        """
+        self._answers = answers
+        self._udp_payload = udp_payload
+        self._idle = tcp_idle_timeout
+        self._max_tcp = max_tcp_connections
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The port both protocols listen on (the one chosen when started with 0)."""
+        if self._port is None:
+            raise RuntimeError("dns: server not started")
+        return self._port
+
+    async def start(self, host: str, port: int) -> None:
+        """Listen on ``host``:``port`` over TCP and UDP.
+
+        With port 0 the system picks a free TCP port and UDP takes the same number; when
+        UDP finds that number taken the pair is given up and another one tried.
+
+        Args:
+            host: An IP address to listen on.
+            port: A port number, or 0 for any free one.
+
+        Raises:
+            OSError: A socket could not be bound (after every attempt, for port 0).
+        """
+        loop = asyncio.get_running_loop()
+        for attempt in range(1, BIND_ATTEMPTS + 1):
+            tcp = await asyncio.start_server(self._serve_tcp, host, port)
+            bound = tcp.sockets[0].getsockname()[1]
+            try:
+                udp, _ = await loop.create_datagram_endpoint(
+                    lambda: _UdpProtocol(self._answers, self._udp_payload),
+                    local_addr=(host, bound),
+                )
+            except OSError as exc:
+                tcp.close()
+                await tcp.wait_closed()
+                if port != 0 or exc.errno != errno.EADDRINUSE or attempt == BIND_ATTEMPTS:
+                    raise
+                continue
+            self._tcp, self._udp, self._port = tcp, udp, bound
+            log.info("dns: serving %s on %s port %d (udp, tcp)", self._answers.origin, host, bound)
+            return
+
+    async def close(self) -> None:
+        """Stop listening and drop open TCP connections."""
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        if self._tcp is not None:
+            self._tcp.close()
+            for task in self._connections:
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
+            await self._tcp.wait_closed()
+            self._tcp = None
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        if len(self._connections) >= self._max_tcp:
+            writer.close()
+            return
+        self._connections.add(task)
+        try:
+            await self._exchange(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
+            pass  # the client left, broke framing or went quiet: the connection ends
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Answer queries on one connection until it ends or sends something unanswerable."""
+        while True:
+            async with asyncio.timeout(self._idle):
+                prefix = await reader.readexactly(2)
+                wire = await reader.readexactly(int.from_bytes(prefix, "big"))
+            answer = self._answers.respond(wire, max_udp=None)
+            if answer is None:
+                return
+            writer.write(len(answer).to_bytes(2, "big") + answer)
+            async with asyncio.timeout(self._idle):
+                await writer.drain()

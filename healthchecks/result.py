@@ -1,0 +1,71 @@
+"""What one probe reports, and the contract every prober keeps.
+
+A failed target is data, not an exception: the scheduler and the health logic above it
+only ever see ``Result`` values, each with one sentence saying what happened.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of one probe of one target.
+
+    Attributes:
+        ok: Whether the target passed every condition of the probe.
+        latency: Seconds the probe took, from a monotonic clock.
+        reason: One sentence on what happened, e.g. ``"status 503 not in {200}"``.
+        started_at: Wall-clock time (``time.time()``) the probe started.
+        finished_at: Wall-clock time the probe finished.
+    """
+
+    ok: bool
+    latency: float
+    reason: str
+    started_at: float
+    finished_at: float
+
+
+class Prober(Protocol):
+    """Something that can check one target once.
+
+    Implementations must turn every failure of the target (refused, reset, timed out,
+    wrong answer, bad certificate) into a ``Result`` with ``ok=False`` and a reason, and
+    must return within ``timeout`` seconds. They must not raise for a failed target;
+    an exception means a bug in the prober, and the scheduler reports it as such. They
+    must let ``asyncio.CancelledError`` through so that a check can be stopped.
+    """
+
+    async def probe(self, timeout: float) -> Result:
+        """Check the target once and say how it went."""
+        ...
+
+
+@dataclass(slots=True)
+class Stopwatch:
+    """Times one probe: wall clock for when it happened, monotonic clock for how long."""
+
+    started_at: float = field(default_factory=time.time)
+    _start: float = field(default_factory=time.perf_counter)
+
+    def result(self, ok: bool, reason: str) -> Result:
+        """Stop timing and build the probe's result.
+
+        Args:
+            ok: Whether the probe passed.
+            reason: One sentence on what happened.
+
+        Returns:
+            The result, with latency measured since the stopwatch was created.
+        """
+        return Result(
+            ok=ok,
+            latency=time.perf_counter() - self._start,
+            reason=reason,
+            started_at=self.started_at,
+            finished_at=time.time(),
+        )

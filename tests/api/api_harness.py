@@ -1,0 +1,145 @@
+"""Test support for the API: an in-memory registry, sample mappings, a server handle.
+
+Kept out of ``conftest.py`` under a name of its own, so test modules can import it without
+colliding with the conftest modules of other test directories.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, replace
+from typing import Any
+
+import aiohttp
+
+from gtm.api.server import ApiServer
+from gtm.core.model import Event, Intent, Locator, Mapping, State
+from gtm.errors import NotFound
+
+SERVICES = ("billing", "ledger", "search")
+SITES = ("aws-use1", "dc-paris", "gcp-euw1")
+TOKEN = "s3cret-token"
+NOW = 1_700_000_000.0
+
+
+class FakeRegistry:
+    """The registry interface the API codes against, held in memory.
+
+    ``wait`` blocks on a real asyncio event, so long polls wake when another task
+    publishes, exactly as with the real registry.
+    """
+
+    def __init__(self) -> None:
+        self._mappings: dict[str, Mapping] = {}
+        self._intents: dict[str, Intent] = {}
+        self._ids = itertools.count(1)
+        self._changed = asyncio.Event()
+        self.waiting = asyncio.Event()
+        self.waits: list[tuple[str, int, float]] = []
+        self.event_queries: list[tuple[str | None, float | None, int]] = []
+        self.journal: list[Event] = []
+        self.failure: BaseException | None = None
+
+    def publish(self, mapping: Mapping) -> None:
+        self._mappings[mapping.service] = mapping
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _fail(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def get(self, service: str) -> Mapping | None:
+        self._fail()
+        return self._mappings.get(service)
+
+    def mappings(self) -> list[Mapping]:
+        self._fail()
+        return [self._mappings[name] for name in sorted(self._mappings)]
+
+    async def wait(self, service: str, index: int, timeout: float) -> Mapping | None:
+        self.waits.append((service, index, timeout))
+        self._fail()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            current = self._mappings.get(service)
+            if current is not None and current.version > index:
+                return current
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return current
+            self.waiting.set()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return self._mappings.get(service)
+
+    def intents(self) -> list[Intent]:
+        return list(self._intents.values())
+
+    async def add_intent(self, intent: Intent) -> Intent:
+        self._fail()
+        stored = replace(intent, id=intent.id or f"i-{next(self._ids)}")
+        self._intents[stored.id] = stored
+        return stored
+
+    async def remove_intent(self, intent_id: str) -> Intent:
+        try:
+            return self._intents.pop(intent_id)
+        except KeyError:
+            raise NotFound(f"registry: no intent {intent_id!r}") from None
+
+    async def events(
+        self, service: str | None = None, since: float | None = None, limit: int = 100
+    ) -> list[Event]:
+        self.event_queries.append((service, since, limit))
+        return self.journal[:limit]
+
+
+def billing(version: int = 7, **changes: Any) -> Mapping:
+    """A mapping of ``billing``: active in aws-use1, dc-paris next, gcp-euw1 down."""
+    mapping = Mapping(
+        service="billing",
+        version=version,
+        epoch=3,
+        ttl=30,
+        active_site="aws-use1",
+        locators=(
+            Locator("billing@aws-use1/lb-1", "aws-use1", "127.0.1.1", 8443, 1, 60, State.UP),
+            Locator("billing@aws-use1/lb-2", "aws-use1", "127.0.1.2", 8443, 1, 40, State.UP),
+            Locator("billing@dc-paris/lb-1", "dc-paris", "127.0.2.1", 8443, 2, 100, State.UP),
+            Locator("billing@gcp-euw1/lb-1", "gcp-euw1", "127.0.3.1", 8443, 3, 100, State.DOWN),
+        ),
+        reason="aws-use1 is healthy and active",
+        updated_at=NOW,
+        written_by="gtm-1",
+    )
+    return replace(mapping, **changes)
+
+
+def search() -> Mapping:
+    """A mapping of ``search`` served from dc-paris."""
+    return Mapping(
+        service="search",
+        version=2,
+        epoch=1,
+        ttl=10,
+        active_site="dc-paris",
+        locators=(Locator("search@dc-paris/a", "dc-paris", "127.0.2.9", 80, 1, 100, State.UP),),
+        reason="dc-paris is healthy and active",
+    )
+
+
+@dataclass
+class Api:
+    """A running API server and what the tests need to talk to it."""
+
+    url: str
+    registry: FakeRegistry
+    http: aiohttp.ClientSession
+    server: ApiServer
+
+    def writer(self, token: str = TOKEN) -> dict[str, str]:
+        """Headers of a write request carrying ``token``."""
+        return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,68 @@
+"""Secret references resolve to SecretStr values, and say clearly what is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gtm.config import resolve_secret
+from gtm.errors import ConfigError
+
+
+def test_env_reference_reads_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GTM_TEST_TOKEN", "s3cret")
+
+    secret = resolve_secret("env:GTM_TEST_TOKEN")
+
+    assert secret.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(secret) and "s3cret" not in str(secret)
+
+
+def test_file_reference_reads_the_file_without_its_final_newline(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text("s3cret\n", encoding="utf-8")
+
+    assert resolve_secret(f"file:{path}").get_secret_value() == "s3cret"
+
+
+def test_missing_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GTM_TEST_TOKEN", raising=False)
+
+    with pytest.raises(ConfigError, match="environment variable GTM_TEST_TOKEN is not set"):
+        resolve_secret("env:GTM_TEST_TOKEN")
+
+
+def test_empty_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GTM_TEST_TOKEN", "  ")
+
+    with pytest.raises(ConfigError, match="environment variable GTM_TEST_TOKEN is empty"):
+        resolve_secret("env:GTM_TEST_TOKEN")
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "absent"
+
+    with pytest.raises(ConfigError, match=f"cannot read file {path}: No such file"):
+        resolve_secret(f"file:{path}")
+
+
+def test_empty_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text("\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=f"file {path} is empty"):
+        resolve_secret(f"file:{path}")
+
+
+@pytest.mark.parametrize("ref", ["hunter2", "env:", "env:1BAD", "file:", "vault:x"])
+def test_malformed_reference_is_refused(ref: str) -> None:
+    with pytest.raises(ConfigError, match="expected env:NAME or file:PATH"):
+        resolve_secret(ref)
+
+
+def test_malformed_reference_is_not_shown() -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve_secret("hunter2")
+
+    assert "hunter2" not in str(caught.value)

@@ -1,0 +1,1 @@
+"""Tests of the pure core: health, sites, policy, model and codec."""

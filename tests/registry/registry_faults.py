@@ -1,0 +1,57 @@
+"""A store wrapper that fails, loses races or yields on demand.
+
+Real stores rarely fail at the moment a test needs them to, and the memory store never
+yields to the event loop; this wrapper makes both happen on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from gtm.errors import StoreUnavailable
+from gtm.registry.store import Entry, Store
+
+
+class FaultyStore:
+    """Delegates to ``inner``, except where a test asked for a fault.
+
+    Attributes:
+        failing: Names of methods (``get``, ``list``, ``cas``, ``delete``) that raise
+            StoreUnavailable.
+        losing: Keys whose ``cas`` reports a lost race without writing.
+        yielding: Whether every call first yields to the event loop, so concurrent tasks
+            interleave between a read and the write that depends on it.
+    """
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.failing: set[str] = set()
+        self.losing: set[str] = set()
+        self.yielding = False
+
+    async def get(self, key: str) -> Entry | None:
+        await self._enter("get")
+        return await self.inner.get(key)
+
+    async def list(self, prefix: str) -> list[Entry]:
+        await self._enter("list")
+        return await self.inner.list(prefix)
+
+    async def cas(self, key: str, value: bytes, index: int) -> Entry | None:
+        await self._enter("cas")
+        if key in self.losing:
+            return None
+        return await self.inner.cas(key, value, index)
+
+    async def delete(self, key: str, index: int | None = None) -> bool:
+        await self._enter("delete")
+        return await self.inner.delete(key, index)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def _enter(self, method: str) -> None:
+        if self.yielding:
+            await asyncio.sleep(0)
+        if method in self.failing:
+            raise StoreUnavailable(f"faulty store: {method} made to fail")

@@ -1,0 +1,85 @@
+"""What only the SQLite store promises: it survives a restart, and says where it failed."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gtm.errors import StoreUnavailable
+from gtm.registry.stores import SqliteStore
+
+
+async def test_entries_survive_a_reopen(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    written = await store.cas("mappings/billing", b"\x00binary\xff", 0)
+    await store.close()
+
+    reopened = SqliteStore(db_path)
+    try:
+        assert await reopened.get("mappings/billing") == written
+    finally:
+        await reopened.close()
+
+
+async def test_indexes_keep_growing_after_deletes_and_reopens(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    await store.cas("a", b"x", 0)
+    newest = await store.cas("b", b"x", 0)
+    assert newest is not None
+    # Deleting the entry with the highest index must not let that index come back.
+    await store.delete("b")
+    await store.close()
+
+    reopened = SqliteStore(db_path)
+    try:
+        after = await reopened.cas("b", b"y", 0)
+        assert after is not None
+        assert after.index > newest.index
+    finally:
+        await reopened.close()
+
+
+async def test_parent_directories_are_created(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "gtm.db"
+
+    store = SqliteStore(path)
+    await store.close()
+
+    assert path.is_file()
+
+
+async def test_the_file_is_in_wal_mode(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    await store.close()
+
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_a_directory_that_cannot_be_created_is_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    path = blocker / "gtm.db"
+
+    with pytest.raises(StoreUnavailable, match=str(path)):
+        SqliteStore(path)
+
+
+async def test_a_file_that_is_not_a_database_is_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "gtm.db"
+    path.write_bytes(b"this is not an SQLite database, not even close" * 100)
+
+    with pytest.raises(StoreUnavailable, match=str(path)) as raised:
+        SqliteStore(path)
+    assert isinstance(raised.value.__cause__, sqlite3.Error)
+
+
+async def test_close_is_safe_to_repeat(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    await store.close()
+    await store.close()
+
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.get("k")
