@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import SITES, GtmProcess, bench_config, percentile, pin_self, running
+from harness import SITES, GtmProcess, bench_config, fleet, percentile, pin_self
 
 from gtm.demo.scenario import dns_addresses, wait_for_dns
 from gtm.demo.sites import SiteFleet
@@ -77,20 +77,32 @@ async def trial(gtm: GtmProcess, sites: SiteFleet, fault: str, interval: float) 
 
 
 async def measure(trials: int, interval: float) -> dict[str, Any]:
-    """Run ``trials`` kills and ``trials`` 503s; summarise."""
+    """Run ``trials`` kills and ``trials`` 503s, each against a freshly started gtm.
+
+    A fresh gtm per trial keeps the trials independent: killing the same three sites every
+    few seconds would otherwise, rightly, trip gtm's flap damping and hold them down.
+    """
     check = {"type": "http", "path": "/health", "interval": f"{interval}s", "timeout": "500ms"}
-    config = bench_config({SERVICE: PORT}, check=check)
     results: dict[str, list[dict[str, float]]] = {"kill": [], "503": []}
-    with running(config, {SERVICE: PORT}) as (gtm, sites):
+    sites = fleet({SERVICE: PORT})
+    try:
+        sites.start()
         for fault in results:
             for number in range(trials):
-                outcome = await trial(gtm, sites, fault, interval)
+                gtm = GtmProcess(bench_config({SERVICE: PORT}, check=check))
+                try:
+                    gtm.start()
+                    outcome = await trial(gtm, sites, fault, interval)
+                finally:
+                    gtm.stop()
                 results[fault].append(outcome)
                 print(
                     f"{fault:>4} #{number + 1}: total {outcome['total']:.3f} s "
                     f"(detect {outcome['detect']:.3f}, publish {outcome['publish']:.3f})",
                     file=sys.stderr,
                 )
+    finally:
+        sites.stop()
     every = results["kill"] + results["503"]
 
     def p(values: list[dict[str, float]], key: str, q: float) -> float:

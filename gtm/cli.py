@@ -269,7 +269,7 @@ def _cmd_events(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gtm.demo.scenario import run_demo
 
-    _setup_logging("WARNING")
+    _setup_logging("ERROR")  # the demo narrates moves itself
     return asyncio.run(run_demo(args.config, args.scenario))
 
 

@@ -238,7 +238,7 @@ class ApiConfig(Section):
     """Address and port to answer on; port 0 picks a free port."""
     token: SecretRef | None = None
     """Bearer token required for requests that change state, as a reference: ``env:NAME``
-    or ``file:PATH`` (relative to the config file). None: no token is required."""
+    or ``file:PATH`` (relative to the config file). None: the API is read-only."""
 
 
 class MemoryStoreConfig(Section):

@@ -8,6 +8,8 @@ kills the new site (traffic moves again).
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from dataclasses import dataclass
 
@@ -22,6 +24,7 @@ from gtm.core.model import Event, Mapping
 from gtm.demo.sites import SimulatedSite, SiteFleet
 
 SERVICE = "billing"
+DEMO_TOKEN = "demo-token"
 SETTLE_S = 3.0
 """How long the scenario watches a recovered site to show traffic does not snap back."""
 
@@ -181,6 +184,8 @@ class Demo:
 
 async def run_demo(config_path: str, scenario: str | None) -> int:
     """Start the fleet and gtm; play ``scenario`` and exit, or run until Ctrl-C."""
+    # The demo config asks for its API token from $GTM_TOKEN; give it one if unset.
+    os.environ.setdefault("GTM_TOKEN", DEMO_TOKEN)
     config = load_config(config_path)
     fleet = fleet_for(config)
     fleet.start()
@@ -218,6 +223,10 @@ async def _interactive(demo: Demo) -> int:
             f"  curl -X POST 'http://{site.address}:{port}/_ctl/mode?m=down'   # {site.name} sick"
         )
     print("  ... and m=up to heal it, m=flaky&p=0.2 to make it flaky.")
-    print("Press Ctrl-C to stop.")
-    await asyncio.Event().wait()
+    print("Press Ctrl-C to stop.", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
     return 0

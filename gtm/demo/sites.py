@@ -7,6 +7,7 @@ process, so "the site died" is a real SIGKILL and "the site is sick" a real 503.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -15,6 +16,15 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM the site when its parent dies, so no site outlives a crash."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass(slots=True)
@@ -50,6 +60,7 @@ class SimulatedSite:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_die_with_parent,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()

@@ -106,11 +106,14 @@ class ZoneAnswers:
             cache_budget: Bytes of cached answers to keep (see :class:`AnswerCache`).
 
         Raises:
-            ValueError: ``ns`` is empty.
+            ValueError: ``ns`` is empty, or ``zone`` is the root, which would make every
+                name ours.
         """
         if not ns:
             raise ValueError("dns: a zone needs at least one name server, got ns=()")
         self._origin = dns.name.from_text(zone)
+        if self._origin == dns.name.root:
+            raise ValueError(f"dns: will not answer for the root zone, got zone={zone!r}")
         self._source = source
         self._ns = ns
         self._mname = dns.name.from_text(ns[0], self._origin)
@@ -174,8 +177,10 @@ class ZoneAnswers:
         self._cache.invalidate()
 
     def _build_apex(self) -> tuple[Node, dns.rrset.RRset]:
-        """The apex RRsets, and the SOA for the authority section of NXDOMAIN and NODATA
-        answers, which carries the negative TTL (RFC 2308)."""
+        """The apex RRsets, and the SOA that negative answers carry in their authority.
+
+        That SOA's TTL is the negative TTL, as RFC 2308 asks.
+        """
         negative = soa_rrset(
             self._origin, self._mname, self.serial, self._negative_ttl, self._negative_ttl
         )

@@ -43,7 +43,9 @@ LOCATOR = Locator("billing@a/lb-1", "a", "192.0.2.1", 443, 2, 50, State.DOWN)
             id="intent-forever",
         ),
         pytest.param(
-            Event("move", "billing", 5.0, "a is down", 3, "a", "b", 2, 9, "gtm-1", {"verdict": 4.5}),
+            Event(
+                "move", "billing", 5.0, "a is down", 3, "a", "b", 2, 9, "gtm-1", {"verdict": 4.5}
+            ),
             codec.event_to_dict,
             codec.event_from_dict,
             id="event",

@@ -92,35 +92,53 @@ def test_required_failures(health: LocatorHealth, expected: int) -> None:
 FLAKY_UP = replace(UP, failure_rate=0.19)
 
 
+FLAKY_UP = replace(UP, failure_rate=0.19)
+V_UP, V_DOWN, V_UNKNOWN = Verdict.UP, Verdict.DOWN, Verdict.UNKNOWN
+FLAKY_13 = "13 required at a 0.19 failure rate"
+
+
+# fmt: off
 @pytest.mark.parametrize(
     ("start", "probes", "detail", "verdict", "reason"),
     [
-        pytest.param(FRESH, "", "", Verdict.UNKNOWN, "no probe yet", id="no-probe"),
-        pytest.param(FRESH, "+", "", Verdict.UNKNOWN, "unknown, 1 success so far (2 required)", id="unknown-1-ok"),
-        pytest.param(FRESH, "++", "", Verdict.UP, "up: 2 consecutive successes", id="unknown-rise"),
-        pytest.param(FRESH, "+++", "", Verdict.UP, "up: 3 consecutive successes", id="up-more"),
-        pytest.param(FRESH, "-", "boom", Verdict.UNKNOWN, "unknown, 1 failure so far (3 required): boom", id="unknown-1-fail"),
-        pytest.param(FRESH, "--", "", Verdict.UNKNOWN, "unknown, 2 failures so far (3 required)", id="unknown-2-fail"),
-        pytest.param(FRESH, "+-+", "", Verdict.UNKNOWN, "unknown, 1 success so far (2 required)", id="unknown-broken-rise"),
-        pytest.param(FRESH, "---", "boom", Verdict.DOWN, "down: 3 consecutive failures (3 required), last: boom", id="unknown-fall"),
-        pytest.param(FRESH, "----", "boom", Verdict.DOWN, "down: 4 consecutive failures, last: boom", id="down-more"),
-        pytest.param(FRESH, "----", "", Verdict.DOWN, "down: 4 consecutive failures", id="down-no-detail"),
-        pytest.param(UP, "-", "boom", Verdict.UP, "up, 1 failure so far (3 required): boom", id="up-1-fail"),
-        pytest.param(UP, "--", "", Verdict.UP, "up, 2 failures so far (3 required)", id="up-2-fail"),
-        pytest.param(UP, "---", "boom", Verdict.DOWN, "down: 3 consecutive failures (3 required), last: boom", id="up-fall"),
-        pytest.param(UP, "--+", "", Verdict.UP, "up: 1 consecutive success", id="up-streak-broken"),
-        pytest.param(
-            FLAKY_UP, "-", "timeout after 0.500s", Verdict.UP,
-            "up, 1 failure so far (13 required at a 0.19 failure rate): timeout after 0.500s",
-            id="flaky-1-fail",
-        ),
-        pytest.param(FLAKY_UP, "---", "", Verdict.UP, "up, 3 failures so far (13 required at a 0.19 failure rate)", id="flaky-3-fail"),
-        pytest.param(FLAKY_UP, "-" * 13, "x", Verdict.DOWN, "down: 13 consecutive failures (13 required), last: x", id="flaky-fall"),
-        pytest.param(DOWN, "+", "", Verdict.DOWN, "down, 1 success so far (2 required)", id="down-1-ok"),
-        pytest.param(DOWN, "++", "", Verdict.UP, "up: 2 consecutive successes", id="down-rise"),
-        pytest.param(DOWN, "+-", "boom", Verdict.DOWN, "down: 1 consecutive failure, last: boom", id="down-rise-broken"),
+        pytest.param(FRESH, "", "", V_UNKNOWN, "no probe yet", id="no-probe"),
+        pytest.param(FRESH, "+", "", V_UNKNOWN, "unknown, 1 success so far (2 required)",
+                     id="unknown-1-ok"),
+        pytest.param(FRESH, "++", "", V_UP, "up: 2 consecutive successes", id="unknown-rise"),
+        pytest.param(FRESH, "+++", "", V_UP, "up: 3 consecutive successes", id="up-more"),
+        pytest.param(FRESH, "-", "boom", V_UNKNOWN, "unknown, 1 failure so far (3 required): boom",
+                     id="unknown-1-fail"),
+        pytest.param(FRESH, "--", "", V_UNKNOWN, "unknown, 2 failures so far (3 required)",
+                     id="unknown-2-fail"),
+        pytest.param(FRESH, "+-+", "", V_UNKNOWN, "unknown, 1 success so far (2 required)",
+                     id="unknown-broken-rise"),
+        pytest.param(FRESH, "---", "boom", V_DOWN,
+                     "down: 3 consecutive failures (3 required), last: boom", id="unknown-fall"),
+        pytest.param(FRESH, "----", "boom", V_DOWN, "down: 4 consecutive failures, last: boom",
+                     id="down-more"),
+        pytest.param(FRESH, "----", "", V_DOWN, "down: 4 consecutive failures",
+                     id="down-no-detail"),
+        pytest.param(UP, "-", "boom", V_UP, "up, 1 failure so far (3 required): boom",
+                     id="up-1-fail"),
+        pytest.param(UP, "--", "", V_UP, "up, 2 failures so far (3 required)", id="up-2-fail"),
+        pytest.param(UP, "---", "boom", V_DOWN,
+                     "down: 3 consecutive failures (3 required), last: boom", id="up-fall"),
+        pytest.param(UP, "--+", "", V_UP, "up: 1 consecutive success", id="up-streak-broken"),
+        pytest.param(FLAKY_UP, "-", "timeout after 0.500s", V_UP,
+                     f"up, 1 failure so far ({FLAKY_13}): timeout after 0.500s",
+                     id="flaky-1-fail"),
+        pytest.param(FLAKY_UP, "---", "", V_UP, f"up, 3 failures so far ({FLAKY_13})",
+                     id="flaky-3-fail"),
+        pytest.param(FLAKY_UP, "-" * 13, "x", V_DOWN,
+                     "down: 13 consecutive failures (13 required), last: x", id="flaky-fall"),
+        pytest.param(DOWN, "+", "", V_DOWN, "down, 1 success so far (2 required)",
+                     id="down-1-ok"),
+        pytest.param(DOWN, "++", "", V_UP, "up: 2 consecutive successes", id="down-rise"),
+        pytest.param(DOWN, "+-", "boom", V_DOWN, "down: 1 consecutive failure, last: boom",
+                     id="down-rise-broken"),
     ],
 )
+# fmt: on
 def test_verdicts(
     start: LocatorHealth, probes: str, detail: str, verdict: Verdict, reason: str
 ) -> None:
@@ -187,7 +205,9 @@ def test_recovered_locator_fails_over_as_fast_as_before() -> None:
         pytest.param(replace(UP, ok_streak=0, fail_streak=2), 0.05, id="up-second-failure"),
         pytest.param(replace(UP, ok_streak=0, fail_streak=3), None, id="up-at-required"),
         pytest.param(
-            replace(UP, ok_streak=0, fail_streak=12, streak_rate=0.2), 0.05, id="up-flaky-unconfirmed"
+            replace(UP, ok_streak=0, fail_streak=12, streak_rate=0.2),
+            0.05,
+            id="up-flaky-unconfirmed",
         ),
         pytest.param(DOWN, None, id="down-steady"),
         pytest.param(replace(DOWN, fail_streak=0, ok_streak=1), 0.05, id="down-first-success"),
@@ -257,30 +277,26 @@ def test_flapping_locator_held_down() -> None:
 
 
 HELD = replace(DOWN, penalty=4.0, penalty_at=0.0)
+HELD_4 = "held down by flap damping: penalty 4.0 >= 3.0, reuse below 1.5"
+HELD_3_9 = "held down by flap damping: penalty 3.9 >= 3.0, reuse below 1.5"
+HELD_2_8 = "held down by flap damping: penalty 2.8, reuse below 1.5"
 
 
+# fmt: off
 @pytest.mark.parametrize(
     ("probes", "t0", "verdict", "held", "reason"),
     [
-        pytest.param("+", 0.0, Verdict.DOWN, False, "down, 1 success so far (2 required)", id="rising"),
-        pytest.param(
-            "++", 0.0, Verdict.DOWN, True,
-            "held down by flap damping: penalty 4.0 >= 3.0, reuse below 1.5", id="held",
-        ),
-        pytest.param(
-            "++" + "+" * 29, 0.0, Verdict.DOWN, True,
-            "held down by flap damping: penalty 2.8, reuse below 1.5", id="between-still-held",
-        ),
-        pytest.param(
-            "++-+", 0.0, Verdict.DOWN, True,
-            "held down by flap damping: penalty 3.9 >= 3.0, reuse below 1.5", id="held-across-failure",
-        ),
-        pytest.param("++", 30.0, Verdict.UP, False, "up: 2 consecutive successes", id="below-suppress-not-held"),
+        pytest.param("+", 0.0, V_DOWN, False, "down, 1 success so far (2 required)",
+                     id="rising"),
+        pytest.param("++", 0.0, V_DOWN, True, HELD_4, id="held"),
+        pytest.param("+" * 31, 0.0, V_DOWN, True, HELD_2_8, id="between-still-held"),
+        pytest.param("++-+", 0.0, V_DOWN, True, HELD_3_9, id="held-across-failure"),
+        pytest.param("++", 30.0, V_UP, False, "up: 2 consecutive successes",
+                     id="below-suppress-not-held"),
     ],
 )
-def test_flap_damping(
-    probes: str, t0: float, verdict: Verdict, held: bool, reason: str
-) -> None:
+# fmt: on
+def test_flap_damping(probes: str, t0: float, verdict: Verdict, held: bool, reason: str) -> None:
     health = run(probes, HELD, t0=t0)
     assert (health.verdict, health.held, health.reason) == (verdict, held, reason)
 

@@ -58,9 +58,19 @@ def test_best(locators: list[Locator], expected: tuple[str, ...]) -> None:
     ("locators", "expected"),
     [
         pytest.param([], {}, id="empty"),
-        pytest.param([loc("a/1", weight=0), loc("a/2", weight=0)], {"a/1": 0.5, "a/2": 0.5}, id="zeros-equal"),
-        pytest.param([loc("a/1", weight=75), loc("a/2", weight=25)], {"a/1": 0.75, "a/2": 0.25}, id="by-weight"),
-        pytest.param([loc("a/1", weight=0), loc("a/2", weight=10)], {"a/1": 0.0, "a/2": 1.0}, id="zero-gets-none"),
+        pytest.param(
+            [loc("a/1", weight=0), loc("a/2", weight=0)], {"a/1": 0.5, "a/2": 0.5}, id="zeros-equal"
+        ),
+        pytest.param(
+            [loc("a/1", weight=75), loc("a/2", weight=25)],
+            {"a/1": 0.75, "a/2": 0.25},
+            id="by-weight",
+        ),
+        pytest.param(
+            [loc("a/1", weight=0), loc("a/2", weight=10)],
+            {"a/1": 0.0, "a/2": 1.0},
+            id="zero-gets-none",
+        ),
     ],
 )
 def test_shares(locators: list[Locator], expected: dict[str, float]) -> None:
@@ -94,10 +104,33 @@ def test_mapping_best(
     ("intent", "now", "service", "active", "applies"),
     [
         pytest.param(Intent("i", IntentKind.FREEZE), 1e12, "billing", True, True, id="forever-all"),
-        pytest.param(Intent("i", IntentKind.FREEZE, expires_at=10.0), 9.9, "x", True, True, id="before-expiry"),
-        pytest.param(Intent("i", IntentKind.FREEZE, expires_at=10.0), 10.0, "x", False, True, id="at-expiry"),
-        pytest.param(Intent("i", IntentKind.PIN, "billing", "a"), 0.0, "billing", True, True, id="own-service"),
-        pytest.param(Intent("i", IntentKind.PIN, "billing", "a"), 0.0, "orders", True, False, id="other-service"),
+        pytest.param(
+            Intent("i", IntentKind.FREEZE, expires_at=10.0),
+            9.9,
+            "x",
+            True,
+            True,
+            id="before-expiry",
+        ),
+        pytest.param(
+            Intent("i", IntentKind.FREEZE, expires_at=10.0), 10.0, "x", False, True, id="at-expiry"
+        ),
+        pytest.param(
+            Intent("i", IntentKind.PIN, "billing", "a"),
+            0.0,
+            "billing",
+            True,
+            True,
+            id="own-service",
+        ),
+        pytest.param(
+            Intent("i", IntentKind.PIN, "billing", "a"),
+            0.0,
+            "orders",
+            True,
+            False,
+            id="other-service",
+        ),
     ],
 )
 def test_intent_scope(

@@ -178,6 +178,11 @@ class TestApex:
         with pytest.raises(ValueError, match="name server"):
             ZoneAnswers(ZONE, source, ns=())
 
+    @pytest.mark.parametrize("zone", [".", ""])
+    def test_the_root_is_not_a_zone_we_serve(self, source: FakeSource, zone: str) -> None:
+        with pytest.raises(ValueError, match="root"):
+            ZoneAnswers(zone, source)
+
 
 class TestNegativeAnswers:
     @pytest.mark.parametrize(
