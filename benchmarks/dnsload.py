@@ -3,10 +3,11 @@
 ``measure_qps`` is a UDP load generator (importable by other benchmarks): it keeps a fixed
 number of queries in flight over several connected sockets and counts NOERROR answers for
 a given time. Run as a script, it starts the responder for one service in a child process
-pinned to the server core (CPU 1), loads it from this process pinned to CPU 0, and does the
-same against a floor server on the same core that sends one canned answer back without
-reading the query (the cost of asyncio's UDP path alone). Prints one JSON line with both
-rates and the CPU share each side used, which tells which side saturated.
+pinned to the server core (CPU 1) and loads it from this process pinned to CPU 0; then,
+the same way, two servers that send one canned answer back without reading the query:
+the floor, reading datagrams in batches as DnsServer does, and asyncio's datagram
+transport, which DnsServer does not use for being several times slower. Prints one JSON
+line with the rates and the CPU each side used, which tells which side saturated.
 
     .venv/bin/python benchmarks/dnsload.py [seconds]
 """
@@ -229,8 +230,8 @@ class _OneService:
         return lambda: None
 
 
-class _Canned(asyncio.DatagramProtocol):
-    """The floor: one precomputed answer, sent back with the query's ID."""
+class _CannedProtocol(asyncio.DatagramProtocol):
+    """One precomputed answer with the query's ID, through asyncio's datagram transport."""
 
     def __init__(self, answer: bytes) -> None:
         self._tail = answer[2:]
@@ -242,6 +243,21 @@ class _Canned(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if self._transport is not None:
             self._transport.sendto(data[:2] + self._tail, addr)
+
+
+def _canned_batches(sock: socket.socket, answer: bytes) -> Callable[[], None]:
+    """One precomputed answer with the query's ID, read in batches as DnsServer reads."""
+    tail = answer[2:]
+
+    def readable() -> None:
+        for _ in range(64):
+            try:
+                data, addr = sock.recvfrom(65535)
+            except BlockingIOError:
+                return
+            sock.sendto(data[:2] + tail, addr)
+
+    return readable
 
 
 def _serve(kind: str, cpu: int, ready: Connection) -> None:
@@ -261,17 +277,28 @@ async def _serve_until_stopped(kind: str, ready: Connection) -> None:
         ready.send(server.port)
         await stop.wait()
         await server.close()
+        answers.close()
+        return
+    query = dns.message.make_query(f"{SERVICE}.{ZONE}", "A").to_wire()
+    answer = answers.respond(query, max_udp=1232)
+    answers.close()
+    assert answer is not None
+    if kind == "floor":
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        sock.bind(("127.0.0.1", 0))
+        loop.add_reader(sock, _canned_batches(sock, answer))
+        ready.send(sock.getsockname()[1])
+        await stop.wait()
+        loop.remove_reader(sock)
+        sock.close()
     else:
-        query = dns.message.make_query(f"{SERVICE}.{ZONE}", "A").to_wire()
-        answer = answers.respond(query, max_udp=1232)
-        assert answer is not None
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Canned(answer), local_addr=("127.0.0.1", 0)
+            lambda: _CannedProtocol(answer), local_addr=("127.0.0.1", 0)
         )
         ready.send(transport.get_extra_info("sockname")[1])
         await stop.wait()
         transport.close()
-    answers.close()
 
 
 @contextlib.contextmanager
@@ -334,6 +361,7 @@ def main() -> None:
     os.sched_setaffinity(0, {load_cpu})
     gtm = _load("dns", server_cpu, seconds)
     floor = _load("floor", server_cpu, seconds)
+    transport = _load("asyncio-datagram", server_cpu, seconds)
     print(
         json.dumps(
             {
@@ -346,6 +374,9 @@ def main() -> None:
                 "floor_server_cpu_pct": floor["server_cpu_pct"],
                 "floor_load_cpu_pct": floor["load_cpu_pct"],
                 "floor_server_us_per_query": floor["server_us_per_query"],
+                "asyncio_datagram_qps": transport["qps"],
+                "asyncio_datagram_server_cpu_pct": transport["server_cpu_pct"],
+                "asyncio_datagram_server_us_per_query": transport["server_us_per_query"],
                 "seconds": seconds,
                 "concurrency": 64,
                 "cpus": {"server": server_cpu, "load": load_cpu, "shared": len(cores) == 1},

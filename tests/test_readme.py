@@ -115,9 +115,7 @@ def demo(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
             process.wait()
 
 
-def test_tour_commands_run_against_the_demo(
-    demo: subprocess.Popen[str], tmp_path: Path
-) -> None:
+def test_tour_commands_run_against_the_demo(demo: subprocess.Popen[str], tmp_path: Path) -> None:
     env = reader_env(tmp_path)
     for block in console_blocks()[1:]:
         for command, expected in block:

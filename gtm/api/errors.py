@@ -82,12 +82,17 @@ def from_http_exception(exc: web.HTTPException) -> ApiError:
     """The JSON form of an aiohttp error such as an unknown route or a wrong method."""
     phrase = HTTPStatus(exc.status).phrase
     code = phrase.lower().replace(" ", "_").replace("-", "_")
-    message = exc.reason
     if isinstance(exc, web.HTTPMethodNotAllowed):
         allowed = ", ".join(sorted(exc.allowed_methods))
         message = f"{exc.method} is not allowed here; allowed: {allowed}"
     elif isinstance(exc, web.HTTPNotFound):
         message = "no such endpoint; see /v1/services, /v1/intents, /v1/events, /healthz"
+    elif exc.text and not exc.text.startswith(f"{exc.status}: "):
+        # aiohttp's own text says more than the reason phrase when it has something to
+        # say (the body size limit, for one); its default text is "<status>: <reason>".
+        message = exc.text
+    else:
+        message = exc.reason
     # Keep headers that carry meaning (Allow, Retry-After) but not the old body's type.
     headers = {k: v for k, v in exc.headers.items() if k.lower() not in _BODY_HEADERS}
     return ApiError(exc.status, code, message, headers=headers)

@@ -141,7 +141,9 @@ def _parse(raw: bytes) -> IntentRequest:
         errors = exc.errors(include_url=False)
         if errors and errors[0]["type"] == "json_invalid":
             raise ApiError(
-                400, "bad_json", f"the body is not valid JSON: {errors[0]['msg']}"
+                400,
+                "bad_json",
+                "the body is not valid JSON: " + errors[0]["msg"].removeprefix("Invalid JSON: "),
             ) from exc
         problems = [_problem(error) for error in errors]
         raise bad_request("; ".join(problems), problems=problems) from exc

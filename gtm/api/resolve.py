@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -31,23 +32,45 @@ def mapping_document(mapping: Mapping) -> Document:
     return doc
 
 
-class MappingBodies:
+@dataclass(frozen=True, slots=True)
+class EncodedMapping:
+    """A resolve answer ready to send: the mapping, its JSON body and its headers."""
+
+    mapping: Mapping
+    body: bytes
+    headers: dict[str, str]
+    """ETag, Cache-Control, X-Gtm-Index and Content-Type; aiohttp copies them per answer."""
+
+
+def encode_mapping(mapping: Mapping) -> EncodedMapping:
+    """The answer for ``mapping``, encoded once."""
+    version = str(mapping.version)
+    headers = {
+        "ETag": f'"{version}"',
+        "Cache-Control": f"max-age={mapping.ttl}",
+        "X-Gtm-Index": version,
+        "Content-Type": JSON,
+    }
+    return EncodedMapping(mapping, encode(mapping_document(mapping)), headers)
+
+
+class MappingAnswers:
     """Encoded resolve answers, one per service, reused while its mapping stays the same."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[Mapping, bytes]] = {}
+        self._answers: dict[str, EncodedMapping] = {}
 
-    def body(self, mapping: Mapping) -> bytes:
+    def answer(self, mapping: Mapping) -> EncodedMapping:
         """The encoded answer for ``mapping``."""
-        entry = self._entries.get(mapping.service)
+        cached = self._answers.get(mapping.service)
         # The registry hands out the same object until it changes, so identity is the
         # usual hit; equality covers registries that rebuild equal mappings, and also a
         # change of reason that does not bump the version.
-        if entry is not None and (entry[0] is mapping or entry[0] == mapping):
-            return entry[1]
-        body = encode(mapping_document(mapping))
-        self._entries[mapping.service] = (mapping, body)
-        return body
+        if cached is not None and (cached.mapping is mapping or cached.mapping == mapping):
+            return cached
+        encoded = encode_mapping(mapping)
+        self._answers[mapping.service] = encoded
+        return encoded
 
 
 class Resolver:
@@ -62,7 +85,7 @@ class Resolver:
         self._known = frozenset(deps.services)
         self._known_text = ", ".join(sorted(deps.services)) or "(none configured)"
         self._max_wait = deps.max_wait
-        self._bodies = MappingBodies()
+        self._answers = MappingAnswers()
         self._closing = asyncio.Event()
 
     def routes(self) -> list[web.RouteDef]:
@@ -74,7 +97,7 @@ class Resolver:
 
     async def list_services(self, request: web.Request) -> web.Response:
         """Every current mapping."""
-        bodies = [self._bodies.body(mapping) for mapping in self._registry.mappings()]
+        bodies = [self._answers.answer(mapping).body for mapping in self._registry.mappings()]
         return web.Response(body=b'{"services":[' + b",".join(bodies) + b"]}", content_type=JSON)
 
     async def get_service(self, request: web.Request) -> web.Response:
@@ -102,9 +125,8 @@ class Resolver:
         if index_text is None:
             return mapping
         index = parse_index(index_text)
-        if (mapping is not None and mapping.version > index) or wait <= 0:
-            return mapping
-        if self._closing.is_set():
+        passed = mapping is not None and mapping.version > index
+        if passed or wait <= 0 or self._closing.is_set():
             return mapping
         changed = await self._wait(name, index, wait)
         return changed if changed is not None else self._registry.get(name)
@@ -123,15 +145,11 @@ class Resolver:
         return change.result() if not change.cancelled() else None
 
     def _answer(self, request: web.Request, mapping: Mapping) -> web.Response:
-        version = str(mapping.version)
-        headers = {
-            "ETag": f'"{version}"',
-            "Cache-Control": f"max-age={mapping.ttl}",
-            "X-Gtm-Index": version,
-        }
-        if "If-None-Match" in request.headers and _matches(request, version):
+        encoded = self._answers.answer(mapping)
+        if "If-None-Match" in request.headers and _matches(request, mapping.version):
+            headers = {k: v for k, v in encoded.headers.items() if k != "Content-Type"}
             return web.Response(status=304, headers=headers)
-        return web.Response(body=self._bodies.body(mapping), headers=headers, content_type=JSON)
+        return web.Response(body=encoded.body, headers=encoded.headers)
 
     def _unknown(self, name: str) -> ApiError:
         return ApiError(
@@ -152,7 +170,7 @@ class Resolver:
         )
 
 
-def _matches(request: web.Request, version: str) -> bool:
+def _matches(request: web.Request, version: int) -> bool:
     """Whether ``If-None-Match`` names ``version`` (weak comparison, ``*`` matches all)."""
     tags = request.if_none_match or ()
-    return any(tag.value in (version, "*") for tag in tags)
+    return any(tag.value in (str(version), "*") for tag in tags)

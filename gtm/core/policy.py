@@ -143,7 +143,10 @@ def decide(
 ) -> Decision:
     """Decide the mapping one service should have now.
 
-    Precedence: a pin beats a drain, a drain beats a freeze, a freeze beats health.
+    Precedence: a pin beats a drain, a drain beats a freeze, a freeze beats health. A
+    site whose locators have no verdict yet is neither failed away from nor failed over
+    to: an active site stays until it is known to be down, and a first decision takes the
+    first site in preference order that is healthy or not known yet.
 
     Args:
         policy: the service's configured policy.

@@ -13,9 +13,9 @@ import dns.exception
 import dns.name
 import dns.rdata
 import dns.rdataclass
-import dns.rdatatype
 import dns.rrset
 from dns.rdatatype import RdataType
+from dns.rdtypes.ANY.TXT import TXT
 
 from gtm.core.model import Locator, Mapping, usable
 
@@ -70,43 +70,56 @@ def service_nodes(mapping: Mapping, origin: dns.name.Name) -> dict[dns.name.Name
     ``stay`` and ``open`` actions SRV clients are sent where A clients are.
 
     Locators whose address is a host name rather than an IP literal cannot be A/AAAA data:
-    they appear only in SRV, with the host name as target.
+    they appear only in SRV, with the host name as target. A service or site name that is
+    not a DNS label has no name in the zone.
 
     Args:
         mapping: The registry record of one service.
         origin: The zone's absolute name.
     """
-    owner = dns.name.Name((mapping.service.encode("ascii"), *origin.labels))
+    owner = _child(origin, mapping.service)
+    if owner is None:
+        return {}
     node = _address_node(owner, mapping.ttl, mapping.best())
-    node[RdataType.TXT] = _rrset(
-        owner,
-        mapping.ttl,
-        RdataType.TXT,
-        [
-            f'"version={mapping.version}" "epoch={mapping.epoch}" '
-            f'"active={mapping.active_site or "-"}"'
-        ],
+    status = (
+        f"version={mapping.version}",
+        f"epoch={mapping.epoch}",
+        f"active={mapping.active_site or '-'}",
+    )
+    node[RdataType.TXT] = dns.rrset.from_rdata(
+        owner, mapping.ttl, TXT(dns.rdataclass.IN, RdataType.TXT, status)
     )
     nodes = {owner: node}
-    srv_locators = usable(mapping.locators) or mapping.best()
     srv_texts: list[str] = []
-    by_site: dict[str, list[Locator]] = {}
-    for loc in srv_locators:
+    by_site: dict[dns.name.Name, list[Locator]] = {}
+    for loc in usable(mapping.locators) or mapping.best():
+        target = _child(owner, loc.site) if _is_ip(loc.address) else _host(loc.address)
+        if target is None:
+            continue
         if _is_ip(loc.address):
-            target = dns.name.Name((loc.site.encode("ascii"), *owner.labels))
-            by_site.setdefault(loc.site, []).append(loc)
-        else:
-            try:
-                target = dns.name.from_text(loc.address)
-            except dns.exception.DNSException:
-                continue  # neither an address nor a host name: nothing to publish
+            by_site.setdefault(target, []).append(loc)
         srv_texts.append(f"{loc.priority} {loc.weight} {loc.port} {target}")
     if srv_texts:
         node[RdataType.SRV] = _rrset(owner, mapping.ttl, RdataType.SRV, srv_texts)
-    for site, locs in by_site.items():
-        site_owner = dns.name.Name((site.encode("ascii"), *owner.labels))
+    for site_owner, locs in by_site.items():
         nodes[site_owner] = _address_node(site_owner, mapping.ttl, locs)
     return nodes
+
+
+def _child(parent: dns.name.Name, label: str) -> dns.name.Name | None:
+    """``label`` under ``parent``, or None when ``label`` cannot be one DNS label."""
+    try:
+        return dns.name.Name((label.encode("ascii"), *parent.labels))
+    except (UnicodeError, dns.exception.DNSException):
+        return None
+
+
+def _host(address: str) -> dns.name.Name | None:
+    """A host name as an absolute DNS name, or None when it is not a valid one."""
+    try:
+        return dns.name.from_text(address)
+    except dns.exception.DNSException:
+        return None
 
 
 def _address_node(owner: dns.name.Name, ttl: int, locators: Iterable[Locator]) -> Node:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,28 +40,29 @@ class FakeRegistry:
         self.waits: list[tuple[str, int, float]] = []
         self.event_queries: list[tuple[str | None, float | None, int]] = []
         self.journal: list[Event] = []
-        self.failure: BaseException | None = None
+        self.failures: dict[str, BaseException] = {}
+        """Exceptions to raise from the named methods, to play a failing store."""
 
     def publish(self, mapping: Mapping) -> None:
         self._mappings[mapping.service] = mapping
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def _fail(self) -> None:
-        if self.failure is not None:
-            raise self.failure
+    def _fail(self, method: str) -> None:
+        if method in self.failures:
+            raise self.failures[method]
 
     def get(self, service: str) -> Mapping | None:
-        self._fail()
+        self._fail("get")
         return self._mappings.get(service)
 
     def mappings(self) -> list[Mapping]:
-        self._fail()
+        self._fail("mappings")
         return [self._mappings[name] for name in sorted(self._mappings)]
 
     async def wait(self, service: str, index: int, timeout: float) -> Mapping | None:
         self.waits.append((service, index, timeout))
-        self._fail()
+        self._fail("wait")
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             current = self._mappings.get(service)
@@ -79,7 +81,7 @@ class FakeRegistry:
         return list(self._intents.values())
 
     async def add_intent(self, intent: Intent) -> Intent:
-        self._fail()
+        self._fail("add_intent")
         stored = replace(intent, id=intent.id or f"i-{next(self._ids)}")
         self._intents[stored.id] = stored
         return stored
@@ -94,7 +96,17 @@ class FakeRegistry:
         self, service: str | None = None, since: float | None = None, limit: int = 100
     ) -> list[Event]:
         self.event_queries.append((service, since, limit))
+        self._fail("events")
         return self.journal[:limit]
+
+
+async def until_waiting(registry: FakeRegistry, poll: asyncio.Task[Any]) -> None:
+    """Return once ``poll`` is blocked in ``registry.wait``; fail if it ended first."""
+    waiting = asyncio.ensure_future(registry.waiting.wait())
+    await asyncio.wait((waiting, poll), return_when=asyncio.FIRST_COMPLETED)
+    if not waiting.done():
+        waiting.cancel()
+        raise AssertionError(f"the long poll ended before waiting: {poll.result()!r}")
 
 
 def billing(version: int = 7, **changes: Any) -> Mapping:
@@ -143,3 +155,7 @@ class Api:
     def writer(self, token: str = TOKEN) -> dict[str, str]:
         """Headers of a write request carrying ``token``."""
         return {"Authorization": f"Bearer {token}"}
+
+
+ApiFactory = Callable[..., Awaitable[Api]]
+"""Starts an API server with ``ApiDeps`` overrides (the ``start`` fixture)."""

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from api_harness import NOW, SERVICES, SITES, TOKEN, Api, FakeRegistry, billing, search
+from api_harness import NOW, SERVICES, SITES, TOKEN, Api, ApiFactory, FakeRegistry, billing, search
 
 from gtm.api.app import ApiDeps, make_app
 from gtm.api.server import ApiServer, start_api
-
-ApiFactory = Callable[..., Awaitable[Api]]
 
 
 @pytest.fixture

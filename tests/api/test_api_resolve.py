@@ -25,6 +25,7 @@ async def test_service_answer_carries_the_mapping_and_caching_headers(api: Api) 
         assert resp.headers["ETag"] == '"7"'
         assert resp.headers["Cache-Control"] == "max-age=30"
         assert resp.headers["X-Gtm-Index"] == "7"
+        assert resp.content_type == "application/json"
         doc = await resp.json()
     assert doc["service"] == "billing"
     assert (doc["version"], doc["epoch"], doc["ttl"]) == (7, 3, 30)
@@ -51,6 +52,7 @@ async def test_if_none_match_with_the_current_version_gives_304(api: Api) -> Non
             assert resp.status == 304, tag
             assert resp.headers["ETag"] == '"7"'
             assert resp.headers["Cache-Control"] == "max-age=30"
+            assert "Content-Type" not in resp.headers
             assert await resp.read() == b""
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from api_harness import Api, billing
-from conftest import ApiFactory
+from api_harness import Api, ApiFactory, billing, until_waiting
 
 from gtm.api.errors import ApiError
 from gtm.api.query import parse_wait
@@ -14,16 +13,13 @@ from gtm.errors import StoreUnavailable
 
 
 async def test_long_poll_wakes_when_another_task_publishes(api: Api) -> None:
-    async def publish_once_waiting() -> None:
-        await api.registry.waiting.wait()
-        api.registry.publish(billing(version=8, active_site="dc-paris"))
-
-    publisher = asyncio.create_task(publish_once_waiting())
-    async with api.http.get(f"{api.url}/v1/services/billing?index=7&wait=30s") as resp:
+    poll = asyncio.create_task(api.http.get(f"{api.url}/v1/services/billing?index=7&wait=30s"))
+    await until_waiting(api.registry, poll)
+    api.registry.publish(billing(version=8, active_site="dc-paris"))
+    async with await poll as resp:
         assert resp.status == 200
         assert resp.headers["X-Gtm-Index"] == "8"
         doc = await resp.json()
-    await publisher
     assert (doc["version"], doc["active_site"]) == (8, "dc-paris")
     assert api.registry.waits == [("billing", 7, 30.0)]
 
@@ -66,15 +62,12 @@ async def test_index_without_wait_waits_up_to_max_wait(start: ApiFactory) -> Non
 
 
 async def test_long_poll_waits_for_the_first_mapping_of_a_configured_service(api: Api) -> None:
-    async def publish_once_waiting() -> None:
-        await api.registry.waiting.wait()
-        api.registry.publish(billing(service="ledger", version=1))
-
-    publisher = asyncio.create_task(publish_once_waiting())
-    async with api.http.get(f"{api.url}/v1/services/ledger?index=0&wait=30") as resp:
+    poll = asyncio.create_task(api.http.get(f"{api.url}/v1/services/ledger?index=0&wait=30"))
+    await until_waiting(api.registry, poll)
+    api.registry.publish(billing(service="ledger", version=1))
+    async with await poll as resp:
         assert resp.status == 200
         assert (await resp.json())["service"] == "ledger"
-    await publisher
 
 
 async def test_long_poll_ending_without_a_mapping_says_retry_shortly(api: Api) -> None:
@@ -98,21 +91,11 @@ async def test_long_poll_answers_304_when_nothing_changed(api: Api) -> None:
 
 
 async def test_store_failure_during_a_long_poll_is_a_503(api: Api) -> None:
-    api.registry.publish(billing())
-    api.registry.failure = None
-    original_wait = api.registry.wait
-
-    async def failing_wait(service: str, index: int, timeout: float) -> None:
-        raise StoreUnavailable("registry: sqlite store is locked")
-
-    api.registry.wait = failing_wait  # type: ignore[method-assign]
-    try:
-        async with api.http.get(f"{api.url}/v1/services/billing?index=7&wait=5") as resp:
-            assert resp.status == 503
-            assert resp.headers["Retry-After"] == "1"
-            doc = await resp.json()
-    finally:
-        api.registry.wait = original_wait  # type: ignore[method-assign]
+    api.registry.failures["wait"] = StoreUnavailable("registry: sqlite store is locked")
+    async with api.http.get(f"{api.url}/v1/services/billing?index=7&wait=5") as resp:
+        assert resp.status == 503
+        assert resp.headers["Retry-After"] == "1"
+        doc = await resp.json()
     assert doc == {"error": "unavailable", "message": "registry: sqlite store is locked"}
 
 
@@ -120,11 +103,10 @@ async def test_closing_the_server_answers_pending_long_polls(start: ApiFactory) 
     # A short shutdown timeout: if the poll were not answered on close, the server would
     # drop it and the client would see a disconnect instead of the mapping.
     api = await start(max_wait=3600, shutdown_timeout=0.2)
-    poll = asyncio.create_task(api.http.get(f"{api.url}/v1/services/billing?index=7&wait=1h"))
-    await api.registry.waiting.wait()
+    poll = asyncio.create_task(api.http.get(f"{api.url}/v1/services/billing?index=7&wait=3600"))
+    await until_waiting(api.registry, poll)
     await api.server.close()
-    resp = await poll
-    async with resp:
+    async with await poll as resp:
         assert resp.status == 200
         assert (await resp.json())["version"] == 7
 

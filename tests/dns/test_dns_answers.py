@@ -155,6 +155,20 @@ class TestServiceNames:
         assert ask(answers, "billing." + ZONE).answer == []
         assert ask(answers, "aws-usw2.billing." + ZONE).rcode() == dns.rcode.NXDOMAIN
 
+    def test_locators_that_cannot_be_named_stay_out_of_srv(
+        self, answers: ZoneAnswers, source: FakeSource, billing: Mapping
+    ) -> None:
+        odd = (
+            Locator("billing@pärïs/lb-1", "pärïs", "192.0.2.50", 443, 1, 100, State.UP),
+            Locator("billing@x/lb-1", "x", "bad..host", 443, 1, 100, State.UP),
+        )
+        source.publish(dataclasses.replace(billing, locators=billing.locators + odd))
+        assert texts(ask(answers, "billing." + ZONE, "SRV")) == {
+            "1 100 443 aws-use1.billing.gtm.example.test.",
+            "2 50 8443 gcp-euw1.billing.gtm.example.test.",
+        }
+        assert texts(ask(answers, "billing." + ZONE)) == {"192.0.2.10", "192.0.2.50"}
+
 
 class TestApex:
     def test_soa(self, answers: ZoneAnswers) -> None:

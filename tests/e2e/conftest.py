@@ -137,7 +137,9 @@ async def wait_published(runtime: Runtime, timeout: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         mappings = [runtime.registry.get(name) for name in runtime.config.services]
-        if all(m is not None and all(loc.state.value == "up" for loc in m.locators) for m in mappings):
+        if all(
+            m is not None and all(loc.state.value == "up" for loc in m.locators) for m in mappings
+        ):
             return
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"services not all up: {mappings}")

@@ -34,6 +34,10 @@ def lid(site: str) -> str:
     return f"billing@{site}/lb-1"
 
 
+def specs(port: int = 443, weight: int = 100) -> tuple[LocatorSpec, ...]:
+    return tuple(LocatorSpec(lid(site), site, ADDRESSES[site], port, weight) for site in SITES)
+
+
 def policy(**changes: Any) -> ServicePolicy:
     return replace(ServicePolicy("billing", SITES, specs()), **changes)
 
@@ -232,22 +236,24 @@ def test_choice(
 
 
 # fmt: off
-@pytest.mark.parametrize(
-    ("pol", "current", "world", "intents", "expected", "weights"),
-    [
-        pytest.param(None, on(B), "UUU", (), {B: 1, C: 2, A: 3}, {}, id="whack-after-active"),
-        pytest.param(PRIO, on(B), "DUU", (), {B: 1, A: 2, C: 3}, {}, id="prio-preference"),
-        pytest.param(None, on(A), "UUU", (DRAIN_C,), {A: 1, B: 2, C: NEVER}, {C: 0},
-                     id="drained"),
-        pytest.param(None, on(A), "UUU", (DRAIN_B,), {A: 1, C: 2, B: NEVER}, {B: 0},
-                     id="drained-mid"),
-        pytest.param(None, on(A), "UUU", (DRAIN_C, PIN_C), {C: 1, A: 2, B: 3}, {},
-                     id="pin-undrains"),
-        pytest.param(None, on(A), "UDD", (DRAIN_A,), {A: NEVER, B: 2, C: 3}, {A: 0},
-                     id="drained-active"),
-    ],
-)
+PRIORITIES_CASES = [
+    pytest.param(None, on(B), "UUU", (), {B: 1, C: 2, A: 3}, {}, id="whack-after-active"),
+    pytest.param(PRIO, on(B), "DUU", (), {B: 1, A: 2, C: 3}, {}, id="prio-preference"),
+    pytest.param(None, on(A), "UUU", (DRAIN_C,), {A: 1, B: 2, C: NEVER}, {C: 0},
+                 id="drained"),
+    pytest.param(None, on(A), "UUU", (DRAIN_B,), {A: 1, C: 2, B: NEVER}, {B: 0},
+                 id="drained-mid"),
+    pytest.param(None, on(A), "UUU", (DRAIN_C, PIN_C), {C: 1, A: 2, B: 3}, {},
+                 id="pin-undrains"),
+    pytest.param(None, on(A), "UDD", (DRAIN_A,), {A: NEVER, B: 2, C: 3}, {A: 0},
+                 id="drained-active"),
+]
 # fmt: on
+
+
+@pytest.mark.parametrize(
+    ("pol", "current", "world", "intents", "expected", "weights"), PRIORITIES_CASES
+)
 def test_priorities(
     pol: ServicePolicy | None,
     current: Mapping,
@@ -291,30 +297,32 @@ SHARED_ABC = "3 of 3 sites healthy; sharing traffic among aws-use1, gcp-euw1, dc
 
 
 # fmt: off
-@pytest.mark.parametrize(
-    ("current", "world", "intents", "active", "expected", "action", "reason"),
-    [
-        pytest.param(None, "UUD", (), A, {A: 1, B: 1, C: 2}, NONE, SHARED_AB, id="first"),
-        pytest.param(on(A), "DUU", (), B, {A: 2, B: 1, C: 1}, NONE, SHARED_BC, id="first-down"),
-        pytest.param(on(B), "UUU", (), A, {A: 1, B: 1, C: 1}, NONE, SHARED_ABC,
-                     id="recovered-rejoins"),
-        pytest.param(on(B), "DDD", (), B, {B: 1, A: 2, C: 3}, STAY,
-                     f"{ALL_DOWN} staying on gcp-euw1 (all_down: stay)", id="all-down"),
-        pytest.param(None, "???", (), A, {A: 1, B: 2, C: 3}, STAY,
-                     f"{UNKNOWN_A}; starting on it", id="first-unknown"),
-        pytest.param(on(A), "?DD", (), A, {A: 1, B: 2, C: 3}, STAY,
-                     f"{UNKNOWN_A}; staying on it", id="active-unknown"),
-        pytest.param(on("old"), "DDD", (), A, {A: 1, B: 2, C: 3}, STAY,
-                     f"{GONE}; {ALL_DOWN} moved to aws-use1 (all_down: stay)",
-                     id="removed-all-down"),
-        pytest.param(None, "UUU", (PIN_C,), C, {C: 1, A: 2, B: 3}, NONE, PINNED_C, id="pin"),
-        pytest.param(None, "UUU", (DRAIN_A,), B, {A: NEVER, B: 1, C: 1}, NONE, SHARED_BC,
-                     id="drain"),
-        pytest.param(on(A), "DUU", (FREEZE,), B, {A: 2, B: 1, C: 1}, NONE, SHARED_BC,
-                     id="freeze-without-active-set"),
-    ],
-)
+WEIGHTED_CASES = [
+    pytest.param(None, "UUD", (), A, {A: 1, B: 1, C: 2}, NONE, SHARED_AB, id="first"),
+    pytest.param(on(A), "DUU", (), B, {A: 2, B: 1, C: 1}, NONE, SHARED_BC, id="first-down"),
+    pytest.param(on(B), "UUU", (), A, {A: 1, B: 1, C: 1}, NONE, SHARED_ABC,
+                 id="recovered-rejoins"),
+    pytest.param(on(B), "DDD", (), B, {B: 1, A: 2, C: 3}, STAY,
+                 f"{ALL_DOWN} staying on gcp-euw1 (all_down: stay)", id="all-down"),
+    pytest.param(None, "???", (), A, {A: 1, B: 2, C: 3}, STAY,
+                 f"{UNKNOWN_A}; starting on it", id="first-unknown"),
+    pytest.param(on(A), "?DD", (), A, {A: 1, B: 2, C: 3}, STAY,
+                 f"{UNKNOWN_A}; staying on it", id="active-unknown"),
+    pytest.param(on("old"), "DDD", (), A, {A: 1, B: 2, C: 3}, STAY,
+                 f"{GONE}; {ALL_DOWN} moved to aws-use1 (all_down: stay)",
+                 id="removed-all-down"),
+    pytest.param(None, "UUU", (PIN_C,), C, {C: 1, A: 2, B: 3}, NONE, PINNED_C, id="pin"),
+    pytest.param(None, "UUU", (DRAIN_A,), B, {A: NEVER, B: 1, C: 1}, NONE, SHARED_BC,
+                 id="drain"),
+    pytest.param(on(A), "DUU", (FREEZE,), B, {A: 2, B: 1, C: 1}, NONE, SHARED_BC,
+                 id="freeze-without-active-set"),
+]
 # fmt: on
+
+
+@pytest.mark.parametrize(
+    ("current", "world", "intents", "active", "expected", "action", "reason"), WEIGHTED_CASES
+)
 def test_weighted(
     current: Mapping | None,
     world: str,
@@ -331,16 +339,16 @@ def test_weighted(
 
 
 # fmt: off
-@pytest.mark.parametrize(
-    ("intents", "active", "expected", "reason"),
-    [
-        pytest.param((FREEZE,), A, {A: 1, B: 1, C: 2},
-                     f"{FROZEN}; keeping aws-use1, gcp-euw1 active", id="kept"),
-        pytest.param((FREEZE, DRAIN_A), B, {A: NEVER, B: 1, C: 2},
-                     f"{FROZEN}; keeping gcp-euw1 active", id="drain-beats-freeze"),
-    ],
-)
+WEIGHTED_FREEZE_CASES = [
+    pytest.param((FREEZE,), A, {A: 1, B: 1, C: 2},
+                 f"{FROZEN}; keeping aws-use1, gcp-euw1 active", id="kept"),
+    pytest.param((FREEZE, DRAIN_A), B, {A: NEVER, B: 1, C: 2},
+                 f"{FROZEN}; keeping gcp-euw1 active", id="drain-beats-freeze"),
+]
 # fmt: on
+
+
+@pytest.mark.parametrize(("intents", "active", "expected", "reason"), WEIGHTED_FREEZE_CASES)
 def test_weighted_freeze(
     intents: tuple[Intent, ...], active: str, expected: dict[str, int], reason: str
 ) -> None:
@@ -442,31 +450,27 @@ def test_versions_and_epochs_only_grow(kind: PolicyKind) -> None:
         mapping = after
 
 
-def specs(port: int = 443, weight: int = 100) -> tuple[LocatorSpec, ...]:
-    return tuple(LocatorSpec(lid(site), site, ADDRESSES[site], port, weight) for site in SITES)
-
-
 TWICE = (LocatorSpec(lid(A), B, ADDRESSES[B], 443), *specs())
 MANY_SITES = SITES + tuple(f"s{n}" for n in range(252))
 
 
 # fmt: off
-@pytest.mark.parametrize(
-    ("changes", "problem"),
-    [
-        pytest.param({"sites": ()}, "has no sites", id="no-sites"),
-        pytest.param({"sites": (A, B, C, A)}, "lists a site twice", id="duplicate-site"),
-        pytest.param({"sites": MANY_SITES}, "has 255 sites, at most 254", id="too-many"),
-        pytest.param({"sites": (A, B)}, "has locators in unlisted sites", id="unlisted"),
-        pytest.param({"sites": (*SITES, "x")}, "has sites without locators", id="empty-site"),
-        pytest.param({"locators": TWICE}, "has duplicate locator ids", id="duplicate-id"),
-        pytest.param({"locators": specs(weight=101)}, "has weights outside 0..100", id="weight"),
-        pytest.param({"locators": specs(port=0)}, "has ports outside 1..65535", id="port"),
-        pytest.param({"ttl": -1}, "has a negative ttl", id="ttl"),
-        pytest.param({"dwell": -1.0}, "has a negative dwell", id="dwell"),
-    ],
-)
+POLICY_REFUSED_CASES = [
+    pytest.param({"sites": ()}, "has no sites", id="no-sites"),
+    pytest.param({"sites": (A, B, C, A)}, "lists a site twice", id="duplicate-site"),
+    pytest.param({"sites": MANY_SITES}, "has 255 sites, at most 254", id="too-many"),
+    pytest.param({"sites": (A, B)}, "has locators in unlisted sites", id="unlisted"),
+    pytest.param({"sites": (*SITES, "x")}, "has sites without locators", id="empty-site"),
+    pytest.param({"locators": TWICE}, "has duplicate locator ids", id="duplicate-id"),
+    pytest.param({"locators": specs(weight=101)}, "has weights outside 0..100", id="weight"),
+    pytest.param({"locators": specs(port=0)}, "has ports outside 1..65535", id="port"),
+    pytest.param({"ttl": -1}, "has a negative ttl", id="ttl"),
+    pytest.param({"dwell": -1.0}, "has a negative dwell", id="dwell"),
+]
 # fmt: on
+
+
+@pytest.mark.parametrize(("changes", "problem"), POLICY_REFUSED_CASES)
 def test_policy_refused(changes: dict[str, Any], problem: str) -> None:
     with pytest.raises(ConfigError) as caught:
         replace(policy(), **changes)

@@ -12,32 +12,32 @@ U, D, X = Verdict.UP, Verdict.DOWN, Verdict.UNKNOWN
 
 
 # fmt: off
-@pytest.mark.parametrize(
-    ("verdicts", "min_healthy", "healthy", "needed", "reason"),
-    [
-        pytest.param([U, U, D], 1, True, 1, "a healthy: 2/3 locators up (min 1)", id="count"),
-        pytest.param([U, D, D], 2, False, 2, "a unhealthy: 1/3 locators up (min 2)",
-                     id="count-short"),
-        pytest.param([U], 2, False, 2, "a unhealthy: 1/1 locators up (min 2)",
-                     id="count-above-total"),
-        pytest.param([X, X], 1, False, 1, "a unhealthy: 0/2 locators up, 2 unknown (min 1)",
-                     id="unknown-not-up"),
-        pytest.param([U, X, D], 0.5, False, 2, "a unhealthy: 1/3 locators up, 1 unknown (min 2)",
-                     id="fraction-ceil"),
-        pytest.param([U, U, D], 0.5, True, 2, "a healthy: 2/3 locators up (min 2)",
-                     id="fraction-met"),
-        pytest.param([U] * 7 + [D] * 3, 0.7, True, 7, "a healthy: 7/10 locators up (min 7)",
-                     id="fraction-rounding"),
-        pytest.param([U, U], 1.0, True, 2, "a healthy: 2/2 locators up (min 2)",
-                     id="fraction-all"),
-        pytest.param([U, D], 1.0, False, 2, "a unhealthy: 1/2 locators up (min 2)",
-                     id="fraction-all-short"),
-        pytest.param([], 1, False, 1, "a unhealthy: 0/0 locators up (min 1)", id="no-locators"),
-        pytest.param([], 0.5, False, 1, "a unhealthy: 0/0 locators up (min 1)",
-                     id="no-locators-fraction"),
-    ],
-)
+HEALTHY_CASES = [
+    pytest.param([U, U, D], 1, True, 1, "a healthy: 2/3 locators up (min 1)", id="count"),
+    pytest.param([U, D, D], 2, False, 2, "a unhealthy: 1/3 locators up (min 2)",
+                 id="count-short"),
+    pytest.param([U], 2, False, 2, "a unhealthy: 1/1 locators up (min 2)",
+                 id="count-above-total"),
+    pytest.param([X, X], 1, False, 1, "a unhealthy: 0/2 locators up, 2 unknown (min 1)",
+                 id="unknown-not-up"),
+    pytest.param([U, X, D], 0.5, False, 2, "a unhealthy: 1/3 locators up, 1 unknown (min 2)",
+                 id="fraction-ceil"),
+    pytest.param([U, U, D], 0.5, True, 2, "a healthy: 2/3 locators up (min 2)",
+                 id="fraction-met"),
+    pytest.param([U] * 7 + [D] * 3, 0.7, True, 7, "a healthy: 7/10 locators up (min 7)",
+                 id="fraction-rounding"),
+    pytest.param([U, U], 1.0, True, 2, "a healthy: 2/2 locators up (min 2)",
+                 id="fraction-all"),
+    pytest.param([U, D], 1.0, False, 2, "a unhealthy: 1/2 locators up (min 2)",
+                 id="fraction-all-short"),
+    pytest.param([], 1, False, 1, "a unhealthy: 0/0 locators up (min 1)", id="no-locators"),
+    pytest.param([], 0.5, False, 1, "a unhealthy: 0/0 locators up (min 1)",
+                 id="no-locators-fraction"),
+]
 # fmt: on
+
+
+@pytest.mark.parametrize(("verdicts", "min_healthy", "healthy", "needed", "reason"), HEALTHY_CASES)
 def test_healthy(
     verdicts: list[Verdict], min_healthy: float, healthy: bool, needed: int, reason: str
 ) -> None:

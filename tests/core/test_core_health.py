@@ -98,47 +98,47 @@ FLAKY_13 = "13 required at a 0.19 failure rate"
 
 
 # fmt: off
-@pytest.mark.parametrize(
-    ("start", "probes", "detail", "verdict", "reason"),
-    [
-        pytest.param(FRESH, "", "", V_UNKNOWN, "no probe yet", id="no-probe"),
-        pytest.param(FRESH, "+", "", V_UNKNOWN, "unknown, 1 success so far (2 required)",
-                     id="unknown-1-ok"),
-        pytest.param(FRESH, "++", "", V_UP, "up: 2 consecutive successes", id="unknown-rise"),
-        pytest.param(FRESH, "+++", "", V_UP, "up: 3 consecutive successes", id="up-more"),
-        pytest.param(FRESH, "-", "boom", V_UNKNOWN, "unknown, 1 failure so far (3 required): boom",
-                     id="unknown-1-fail"),
-        pytest.param(FRESH, "--", "", V_UNKNOWN, "unknown, 2 failures so far (3 required)",
-                     id="unknown-2-fail"),
-        pytest.param(FRESH, "+-+", "", V_UNKNOWN, "unknown, 1 success so far (2 required)",
-                     id="unknown-broken-rise"),
-        pytest.param(FRESH, "---", "boom", V_DOWN,
-                     "down: 3 consecutive failures (3 required), last: boom", id="unknown-fall"),
-        pytest.param(FRESH, "----", "boom", V_DOWN, "down: 4 consecutive failures, last: boom",
-                     id="down-more"),
-        pytest.param(FRESH, "----", "", V_DOWN, "down: 4 consecutive failures",
-                     id="down-no-detail"),
-        pytest.param(UP, "-", "boom", V_UP, "up, 1 failure so far (3 required): boom",
-                     id="up-1-fail"),
-        pytest.param(UP, "--", "", V_UP, "up, 2 failures so far (3 required)", id="up-2-fail"),
-        pytest.param(UP, "---", "boom", V_DOWN,
-                     "down: 3 consecutive failures (3 required), last: boom", id="up-fall"),
-        pytest.param(UP, "--+", "", V_UP, "up: 1 consecutive success", id="up-streak-broken"),
-        pytest.param(FLAKY_UP, "-", "timeout after 0.500s", V_UP,
-                     f"up, 1 failure so far ({FLAKY_13}): timeout after 0.500s",
-                     id="flaky-1-fail"),
-        pytest.param(FLAKY_UP, "---", "", V_UP, f"up, 3 failures so far ({FLAKY_13})",
-                     id="flaky-3-fail"),
-        pytest.param(FLAKY_UP, "-" * 13, "x", V_DOWN,
-                     "down: 13 consecutive failures (13 required), last: x", id="flaky-fall"),
-        pytest.param(DOWN, "+", "", V_DOWN, "down, 1 success so far (2 required)",
-                     id="down-1-ok"),
-        pytest.param(DOWN, "++", "", V_UP, "up: 2 consecutive successes", id="down-rise"),
-        pytest.param(DOWN, "+-", "boom", V_DOWN, "down: 1 consecutive failure, last: boom",
-                     id="down-rise-broken"),
-    ],
-)
+VERDICTS_CASES = [
+    pytest.param(FRESH, "", "", V_UNKNOWN, "no probe yet", id="no-probe"),
+    pytest.param(FRESH, "+", "", V_UNKNOWN, "unknown, 1 success so far (2 required)",
+                 id="unknown-1-ok"),
+    pytest.param(FRESH, "++", "", V_UP, "up: 2 consecutive successes", id="unknown-rise"),
+    pytest.param(FRESH, "+++", "", V_UP, "up: 3 consecutive successes", id="up-more"),
+    pytest.param(FRESH, "-", "boom", V_UNKNOWN, "unknown, 1 failure so far (3 required): boom",
+                 id="unknown-1-fail"),
+    pytest.param(FRESH, "--", "", V_UNKNOWN, "unknown, 2 failures so far (3 required)",
+                 id="unknown-2-fail"),
+    pytest.param(FRESH, "+-+", "", V_UNKNOWN, "unknown, 1 success so far (2 required)",
+                 id="unknown-broken-rise"),
+    pytest.param(FRESH, "---", "boom", V_DOWN,
+                 "down: 3 consecutive failures (3 required), last: boom", id="unknown-fall"),
+    pytest.param(FRESH, "----", "boom", V_DOWN, "down: 4 consecutive failures, last: boom",
+                 id="down-more"),
+    pytest.param(FRESH, "----", "", V_DOWN, "down: 4 consecutive failures",
+                 id="down-no-detail"),
+    pytest.param(UP, "-", "boom", V_UP, "up, 1 failure so far (3 required): boom",
+                 id="up-1-fail"),
+    pytest.param(UP, "--", "", V_UP, "up, 2 failures so far (3 required)", id="up-2-fail"),
+    pytest.param(UP, "---", "boom", V_DOWN,
+                 "down: 3 consecutive failures (3 required), last: boom", id="up-fall"),
+    pytest.param(UP, "--+", "", V_UP, "up: 1 consecutive success", id="up-streak-broken"),
+    pytest.param(FLAKY_UP, "-", "timeout after 0.500s", V_UP,
+                 f"up, 1 failure so far ({FLAKY_13}): timeout after 0.500s",
+                 id="flaky-1-fail"),
+    pytest.param(FLAKY_UP, "---", "", V_UP, f"up, 3 failures so far ({FLAKY_13})",
+                 id="flaky-3-fail"),
+    pytest.param(FLAKY_UP, "-" * 13, "x", V_DOWN,
+                 "down: 13 consecutive failures (13 required), last: x", id="flaky-fall"),
+    pytest.param(DOWN, "+", "", V_DOWN, "down, 1 success so far (2 required)",
+                 id="down-1-ok"),
+    pytest.param(DOWN, "++", "", V_UP, "up: 2 consecutive successes", id="down-rise"),
+    pytest.param(DOWN, "+-", "boom", V_DOWN, "down: 1 consecutive failure, last: boom",
+                 id="down-rise-broken"),
+]
 # fmt: on
+
+
+@pytest.mark.parametrize(("start", "probes", "detail", "verdict", "reason"), VERDICTS_CASES)
 def test_verdicts(
     start: LocatorHealth, probes: str, detail: str, verdict: Verdict, reason: str
 ) -> None:
@@ -283,19 +283,19 @@ HELD_2_8 = "held down by flap damping: penalty 2.8, reuse below 1.5"
 
 
 # fmt: off
-@pytest.mark.parametrize(
-    ("probes", "t0", "verdict", "held", "reason"),
-    [
-        pytest.param("+", 0.0, V_DOWN, False, "down, 1 success so far (2 required)",
-                     id="rising"),
-        pytest.param("++", 0.0, V_DOWN, True, HELD_4, id="held"),
-        pytest.param("+" * 31, 0.0, V_DOWN, True, HELD_2_8, id="between-still-held"),
-        pytest.param("++-+", 0.0, V_DOWN, True, HELD_3_9, id="held-across-failure"),
-        pytest.param("++", 30.0, V_UP, False, "up: 2 consecutive successes",
-                     id="below-suppress-not-held"),
-    ],
-)
+FLAP_DAMPING_CASES = [
+    pytest.param("+", 0.0, V_DOWN, False, "down, 1 success so far (2 required)",
+                 id="rising"),
+    pytest.param("++", 0.0, V_DOWN, True, HELD_4, id="held"),
+    pytest.param("+" * 31, 0.0, V_DOWN, True, HELD_2_8, id="between-still-held"),
+    pytest.param("++-+", 0.0, V_DOWN, True, HELD_3_9, id="held-across-failure"),
+    pytest.param("++", 30.0, V_UP, False, "up: 2 consecutive successes",
+                 id="below-suppress-not-held"),
+]
 # fmt: on
+
+
+@pytest.mark.parametrize(("probes", "t0", "verdict", "held", "reason"), FLAP_DAMPING_CASES)
 def test_flap_damping(probes: str, t0: float, verdict: Verdict, held: bool, reason: str) -> None:
     health = run(probes, HELD, t0=t0)
     assert (health.verdict, health.held, health.reason) == (verdict, held, reason)

@@ -1,1 +1,0 @@
-"""Tests of the pure core: health, sites, policy, model and codec."""
