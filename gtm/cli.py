@@ -158,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from gtm.config.loader import load_config
-    from gtm.controller.runtime import run_forever
+    from gtm.runtime import run_forever
 
     _setup_logging(args.log_level)
     config = load_config(args.config)
@@ -369,6 +369,6 @@ def _clock(at: float) -> str:
 
 
 def _setup_logging(level: str) -> None:
-    from gtm.controller.logs import setup_logging
+    from gtm.logs import setup_logging
 
     setup_logging(level)

@@ -6,7 +6,7 @@ translates these models into prober settings.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -94,4 +94,13 @@ class TlsCheck(BaseCheck):
 
 
 CheckConfig = Annotated[HttpCheck | TcpCheck | DnsCheck | TlsCheck, Field(discriminator="type")]
-"""A health check, its kind chosen by ``type``: http, https, tcp, dns or tls."""
+"""A health check, its kind chosen by ``type``: http (when omitted), https, tcp, dns or tls."""
+
+
+def with_default_kind(section: Any) -> Any:
+    """A raw section whose ``check`` has no ``type`` gets ``type: http``, the usual probe."""
+    if isinstance(section, dict):
+        check = section.get("check")
+        if isinstance(check, dict) and "type" not in check:
+            return {**section, "check": {"type": "http", **check}}
+    return section

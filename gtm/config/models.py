@@ -26,7 +26,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from gtm.config.checks import CheckConfig, DnsCheck, HttpCheck, TcpCheck, TlsCheck
+from gtm.config.checks import (
+    CheckConfig,
+    DnsCheck,
+    HttpCheck,
+    TcpCheck,
+    TlsCheck,
+    with_default_kind,
+)
 from gtm.config.durations import Duration, format_duration, parse_duration
 from gtm.config.listen import Listen
 from gtm.config.names import Label, Zone
@@ -179,6 +186,11 @@ class ServiceConfig(Section):
     locators: list[LocatorConfig] = Field(min_length=1)
     """The replicas. The order in which sites first appear is the preference order."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_check_kind(cls, data: Any) -> Any:
+        return with_default_kind(data)
+
     @field_validator("locators")
     @classmethod
     def _check_unique(cls, locators: list[LocatorConfig]) -> list[LocatorConfig]:
@@ -266,6 +278,11 @@ class Defaults(Section):
 
     check: CheckConfig = HttpCheck()
     """Health check of services without a ``check``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_check_kind(cls, data: Any) -> Any:
+        return with_default_kind(data)
 
 
 class Config(Section):

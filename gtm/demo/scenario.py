@@ -19,9 +19,9 @@ import dns.rdatatype
 
 from gtm.config.loader import load_config
 from gtm.config.models import Config
-from gtm.controller.runtime import Runtime
 from gtm.core.model import Event, Mapping
 from gtm.demo.sites import SimulatedSite, SiteFleet
+from gtm.runtime import Runtime
 
 SERVICE = "billing"
 DEMO_TOKEN = "demo-token"

@@ -216,9 +216,9 @@ services:
             id="unknown-check-type",
         ),
         pytest.param(
-            BILLING + "    check: {path: /ready}\n",
-            "services.billing.check.type: missing; expected one of: 'http',",
-            id="check-without-type",
+            BILLING + "    check: {path: /ready, timeout: 2s}\n",
+            "services.billing.check.timeout: 2s is not less than interval 1s",
+            id="check-without-type-is-http",
         ),
         pytest.param(
             BILLING + "    check: {type: http, rise: 0}\n",

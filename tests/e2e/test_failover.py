@@ -12,11 +12,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gtm.controller.runtime import Runtime
 from gtm.demo.scenario import dns_addresses, wait_for_dns
 from gtm.demo.sites import SiteFleet
+from gtm.runtime import Runtime
 
-from .conftest import SITES, TOKEN, ZONE, config_doc, wait_published
+from .support import SITES, TOKEN, ZONE, config_doc, wait_published
 
 NAME = f"billing.{ZONE}"
 
