@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Debian packages the tests talk to (dig); installed when missing and we are root.
-SYSTEM_TOOLS := dig:bind9-dnsutils
+SYSTEM_TOOLS := dig:bind9-dnsutils nsupdate:bind9-dnsutils named:bind9 haproxy:haproxy
 
 .PHONY: demo test lint bench venv system clean
 
@@ -19,7 +19,7 @@ venv: $(STAMP)
 system:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	  command -v $$cmd >/dev/null 2>&1 || test -x /usr/sbin/$$cmd || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

@@ -37,6 +37,7 @@ from gtm.config.checks import (
 from gtm.config.durations import Duration, format_duration, parse_duration
 from gtm.config.listen import Listen
 from gtm.config.names import Label, Zone
+from gtm.config.providers import ProviderConfig, ReconcileConfig
 from gtm.config.problems import Problem, problems_error
 from gtm.config.secrets import SecretRef
 from gtm.config.section import Section
@@ -306,6 +307,10 @@ class Config(Section):
     services: dict[Label, ServiceConfig] = Field(min_length=1)
     """The services, by name (lowercase letters, digits and hyphens); the name is the ID
     applications ask for."""
+    providers: dict[Label, ProviderConfig] = Field(default_factory=dict)
+    """External systems that follow the mappings (DNS servers, load balancers), by name."""
+    reconcile: ReconcileConfig = ReconcileConfig()
+    """How often providers are checked and repaired."""
 
     @model_validator(mode="before")
     @classmethod
