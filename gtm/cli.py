@@ -96,6 +96,20 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--ttl", help="expire after this long, e.g. 30m, 2h (default: never)")
         cmd.add_argument("--who", default=os.environ.get("USER", ""), help="who asks")
 
+    for verb, text in (
+        ("plan", "show, per provider, what the mappings want changed in each system"),
+        ("apply", "make every provider's system hold the mappings now"),
+    ):
+        cmd = commands.add_parser(verb, help=text)
+        cmd.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="config file (YAML)")
+        cmd.add_argument("--provider", action="append", help="only this provider (repeatable)")
+        cmd.add_argument(
+            "--force",
+            action="store_true",
+            help="include changes the safety rule refuses (leaving a service with no records)",
+        )
+        cmd.set_defaults(func=_cmd_plan if verb == "plan" else _cmd_apply)
+
     status = commands.add_parser("status", help="table of services: active site, epoch, states")
     api_args(status)
     status.set_defaults(func=_cmd_status)
@@ -183,10 +197,27 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from gtm.config.loader import load_config
+    from gtm.controller.providing import plan_providers
+
+    return asyncio.run(plan_providers(load_config(args.config), args.provider, args.force, False))
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    from gtm.config.loader import load_config
+    from gtm.controller.providing import plan_providers
+
+    return asyncio.run(plan_providers(load_config(args.config), args.provider, args.force, True))
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
-    mappings = _call(args, lambda client: client.services())
+    async def both(client: GtmClient) -> tuple[list[Mapping], list[dict[str, Any]]]:
+        return await client.services(), await client.providers()
+
+    mappings, providers = _call(args, both)
     if args.json:
-        _print_json({"services": [mapping_to_dict(m) for m in mappings]})
+        _print_json({"services": [mapping_to_dict(m) for m in mappings], "providers": providers})
         return 0
     rows = [["SERVICE", "ACTIVE", "EPOCH", "VERSION", "LOCATORS"]]
     for mapping in mappings:
@@ -203,6 +234,21 @@ def _cmd_status(args: argparse.Namespace) -> int:
             ]
         )
     _print_table(rows)
+    if providers:
+        print()
+        rows = [["PROVIDER", "TYPE", "LAST SUCCESS", "PENDING", "LAST ERROR"]]
+        for item in providers:
+            success = item.get("last_success")
+            rows.append(
+                [
+                    str(item["name"]),
+                    str(item["kind"]),
+                    _clock(success) if success else "never",
+                    str(item.get("pending", 0)),
+                    str(item.get("last_error") or "-")[:80],
+                ]
+            )
+        _print_table(rows)
     return 0
 
 

@@ -128,6 +128,12 @@ class GtmClient:
         """Delete an intent by id; needs a token with write access."""
         return intent_from_dict(await self._request("DELETE", f"/v1/intents/{intent_id}"))
 
+    async def providers(self) -> list[dict[str, Any]]:
+        """Each provider's status: last success, last error, pending changes."""
+        doc = await self._request("GET", "/v1/providers")
+        providers: list[dict[str, Any]] = doc["providers"]
+        return providers
+
     async def health(self) -> dict[str, Any]:
         """The server's ``/healthz`` document."""
         return await self._request("GET", "/healthz")

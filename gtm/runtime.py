@@ -19,8 +19,10 @@ from gtm.config.models import Config
 from gtm.config.secrets import resolve_secret
 from gtm.controller.controller import Controller
 from gtm.controller.plans import plan_checks, plan_services, store_for
+from gtm.controller.reconciler import Reconciler
 from gtm.dns.answers import ZoneAnswers
 from gtm.dns.server import DnsServer
+from gtm.providers import build_provider
 from gtm.registry.registry import Registry
 from healthchecks.http import HttpClient
 from healthchecks.result import Result
@@ -48,6 +50,7 @@ class Runtime:
         self._http: HttpClient | None = None
         self._dns: DnsServer | None = None
         self._api: ApiServer | None = None
+        self._reconciler: Reconciler | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._locator_of: dict[str, str] = {}
 
@@ -62,6 +65,12 @@ class Runtime:
         """The controller (after start)."""
         assert self._controller is not None, "Runtime.start() first"
         return self._controller
+
+    @property
+    def reconciler(self) -> Reconciler:
+        """The provider reconciler (after start)."""
+        assert self._reconciler is not None, "Runtime.start() first"
+        return self._reconciler
 
     @property
     def dns_port(self) -> int:
@@ -84,6 +93,15 @@ class Runtime:
             self._registry = await Registry.open(store, config.instance)
             plans = plan_services(config)
             self._controller = Controller(plans, self._registry, writer=config.instance)
+            self._reconciler = Reconciler(
+                [
+                    build_provider(name, spec, config.zone)
+                    for name, spec in config.providers.items()
+                ],
+                self._registry,
+                resync_interval=config.reconcile.resync_interval,
+                retry_max=config.reconcile.retry_max,
+            )
             answers = ZoneAnswers(
                 config.zone,
                 self._registry,
@@ -99,6 +117,7 @@ class Runtime:
                 sites=tuple(config.sites),
                 token=token.get_secret_value() if token else None,
                 status=self.status,
+                providers=self._reconciler.status,
             )
             self._api = await start_api(
                 make_app(deps), config.api.listen.host, config.api.listen.port
@@ -109,6 +128,7 @@ class Runtime:
                 self._locator_of[check.key] = locator_id
                 self._scheduler.add(check)
             await self._controller.start()
+            await self._reconciler.start()
             await self._scheduler.start()
             self._ticker = asyncio.create_task(self._tick(), name="gtm-tick")
         except BaseException:
@@ -140,6 +160,8 @@ class Runtime:
             self._http = None
         if self._controller is not None:
             await self._controller.stop()
+        if self._reconciler is not None:
+            await self._reconciler.stop()
         if self._api is not None:
             await self._api.close()
             self._api = None

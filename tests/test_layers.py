@@ -39,6 +39,7 @@ FORBIDDEN = {
     "gtm/dns": ("gtm.registry", "gtm.controller", "gtm.api", "gtm.runtime", "gtm.cli"),
     "gtm/api": ("gtm.controller", "gtm.runtime", "gtm.cli", "gtm.dns"),
     "gtm/controller": ("gtm.api", "gtm.dns", "gtm.runtime", "gtm.cli"),
+    "gtm/providers": ("gtm.controller", "gtm.api", "gtm.runtime", "gtm.cli", "gtm.registry"),
     "gtm/config": ("gtm.registry", "gtm.controller", "gtm.dns", "gtm.api", "gtm.runtime"),
 }
 

@@ -22,8 +22,9 @@ def make_app(deps: ApiDeps) -> web.Application:
     """The API application serving ``deps``.
 
     Routes: ``GET /v1/services``, ``GET /v1/services/{name}`` (with ``index``/``wait``
-    long polls), ``GET /v1/events``, ``GET|POST /v1/intents``, ``DELETE /v1/intents/{id}``
-    and ``GET /healthz``. Every error is a JSON document ``{"error", "message"}``.
+    long polls), ``GET /v1/events``, ``GET|POST /v1/intents``, ``DELETE /v1/intents/{id}``,
+    ``GET /v1/providers`` and ``GET /healthz``. Every error is a JSON document
+    ``{"error", "message"}``.
     """
     app = web.Application(middlewares=[error_middleware])
     resolver = Resolver(deps)
@@ -31,5 +32,5 @@ def make_app(deps: ApiDeps) -> web.Application:
     app.add_routes(resolver.routes())
     app.add_routes(IntentDesk(deps).routes())
     app.add_routes(EventFeed(deps.registry).routes())
-    app.add_routes(HealthReport(deps.services, deps.status).routes())
+    app.add_routes(HealthReport(deps.services, deps.status, deps.providers).routes())
     return app

@@ -66,6 +66,7 @@ class ApiDeps:
         sites: Names of the configured sites, the ones an intent may name.
         token: Bearer token that allows writes; None makes the API read-only.
         status: Extra controller status merged into ``/healthz``; may set ``ok``.
+        providers: Each provider's status (last success, last error, pending changes).
         clock: Wall clock for intent timestamps.
         max_wait: Longest a long poll may block, in seconds.
     """
@@ -75,5 +76,6 @@ class ApiDeps:
     sites: tuple[str, ...]
     token: str | None
     status: Callable[[], dict[str, Any]] | None = None
+    providers: Callable[[], list[dict[str, Any]]] | None = None
     clock: Callable[[], float] = time.time
     max_wait: float = 60.0

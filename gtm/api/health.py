@@ -21,17 +21,26 @@ class HealthReport:
     Args:
         services: The configured service names.
         status: Extra status to merge in, or None.
+        providers: Provider statuses for ``/v1/providers``, or None when there are none.
     """
 
     def __init__(
-        self, services: tuple[str, ...], status: Callable[[], dict[str, Any]] | None
+        self,
+        services: tuple[str, ...],
+        status: Callable[[], dict[str, Any]] | None,
+        providers: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         self._services = len(services)
         self._status = status
+        self._providers = providers
 
     def routes(self) -> list[web.RouteDef]:
         """The routes this report answers."""
-        return [web.get("/healthz", self.healthz)]
+        return [web.get("/healthz", self.healthz), web.get("/v1/providers", self.providers)]
+
+    async def providers(self, request: web.Request) -> web.Response:
+        """``{"providers": [...]}``: each provider's last success, last error, pending changes."""
+        return json_response({"providers": self._providers() if self._providers else []})
 
     async def healthz(self, request: web.Request) -> web.Response:
         """``{"ok": true, "services": n, ...status}``; 503 when the status says not ok."""

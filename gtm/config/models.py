@@ -37,8 +37,8 @@ from gtm.config.checks import (
 from gtm.config.durations import Duration, format_duration, parse_duration
 from gtm.config.listen import Listen
 from gtm.config.names import Label, Zone
-from gtm.config.providers import ProviderConfig, ReconcileConfig
 from gtm.config.problems import Problem, problems_error
+from gtm.config.providers import ProviderConfig, ReconcileConfig
 from gtm.config.secrets import SecretRef
 from gtm.config.section import Section
 
@@ -327,6 +327,21 @@ class Config(Section):
             return data
         with_checks = {name: _with_check(svc, default) for name, svc in services.items()}
         return {**data, "services": with_checks}
+
+    @model_validator(mode="after")
+    def _check_provider_services(self) -> Self:
+        problems = [
+            Problem(
+                ("providers", name, "services", index),
+                f"{service!r} is not a service; known services: {', '.join(sorted(self.services))}",
+            )
+            for name, provider in self.providers.items()
+            for index, service in enumerate(provider.services)
+            if service not in self.services
+        ]
+        if problems:
+            raise problems_error(problems)
+        return self
 
     @model_validator(mode="wrap")
     @classmethod

@@ -30,6 +30,13 @@ SECTIONS = (
     ("TcpCheck", "check (type: tcp)"),
     ("DnsCheck", "check (type: dns)"),
     ("TlsCheck", "check (type: tls)"),
+    ("ReconcileConfig", "reconcile"),
+    ("Rfc2136Provider", "providers.NAME (type: rfc2136)"),
+    ("TsigConfig", "providers.NAME.tsig"),
+    ("Route53Provider", "providers.NAME (type: route53)"),
+    ("AwsCredentials", "providers.NAME.credentials"),
+    ("HaproxyProvider", "providers.NAME (type: haproxy)"),
+    ("Elbv2Provider", "providers.NAME (type: elbv2)"),
 )
 
 

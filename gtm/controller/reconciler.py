@@ -1,0 +1,307 @@
+"""The reconciler: keeps every provider's external system in step with the mappings.
+
+It runs each provider on every mapping change and on a periodic resync, one task per
+provider, so a provider that is down (retried with backoff) or refuses (a permanent
+error, shown in its status) never blocks the others or the registry. A pass is
+observe → diff → safety → apply → verify; a resync pass that finds differences for
+mappings it had already applied has found drift (a hand edit) and repairs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gtm.core.model import Event, Mapping
+from gtm.errors import ConflictError, GtmError, Rejected, Unavailable
+from gtm.providers.base import Change, Owned, Provider, Refusal, diff, emptied, managed
+from gtm.registry.registry import Registry
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+RETRY_MIN = 0.1
+"""First wait before retrying a provider that was unavailable; doubles up to retry_max."""
+
+
+def serves(item: object) -> bool:
+    """Whether an item sends clients somewhere: an address record or a weight above zero.
+
+    TXT and SRV-only records, and load-balancer entries at weight 0, do not: a service left
+    with none of these has, in effect, been removed from that system.
+    """
+    kind = getattr(item, "rdtype", None) or getattr(item, "type", None)
+    if kind is not None:
+        return str(kind).upper() in ("A", "AAAA")
+    weight = getattr(item, "weight", None)
+    if isinstance(weight, int):
+        return weight > 0
+    weights = getattr(item, "weights", None)
+    if isinstance(weights, tuple):
+        return any(w > 0 for _, w in weights)
+    return True
+
+
+@dataclass(slots=True)
+class ProviderStatus:
+    """What ``gtm status`` and the API show about one provider."""
+
+    name: str
+    kind: str
+    last_success: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    pending: int = 0
+    passes: int = 0
+    applied: int = 0
+    drift_repaired: int = 0
+    last_apply_s: float | None = None
+    last_verify_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class PassResult:
+    """What one observe → apply → verify pass of one provider did."""
+
+    provider: str
+    changes: list[Change[Any]] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    remaining: list[Change[Any]] = field(default_factory=list)
+    applied_at: float | None = None
+    verified_at: float | None = None
+    apply_s: float = 0.0
+    verify_s: float = 0.0
+
+
+class Reconciler:
+    """Runs every provider against the registry's mappings.
+
+    Args:
+        providers: The configured providers.
+        registry: Where the mappings come from (read only).
+        resync_interval: Seconds between full passes that repair drift.
+        retry_max: Longest wait between retries of an unavailable provider.
+        clock: Wall clock for the journal's timelines.
+    """
+
+    def __init__(
+        self,
+        providers: Sequence[Provider[Any]],
+        registry: Registry,
+        *,
+        resync_interval: float = 30.0,
+        retry_max: float = 30.0,
+        clock: Clock = time.time,
+    ) -> None:
+        self._providers = {p.name: p for p in providers}
+        self._registry = registry
+        self._resync = resync_interval
+        self._retry_max = retry_max
+        self._clock = clock
+        self._status = {p.name: ProviderStatus(p.name, p.kind) for p in providers}
+        self._known: dict[str, dict[str, Owned[Any]]] = {}
+        self._applied: dict[str, dict[str, int]] = {p.name: {} for p in providers}
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe: Callable[[], None] | None = None
+
+    @property
+    def providers(self) -> dict[str, Provider[Any]]:
+        """The providers by name."""
+        return dict(self._providers)
+
+    def status(self) -> list[dict[str, Any]]:
+        """Every provider's status, by name."""
+        return [self._status[name].to_dict() for name in sorted(self._status)]
+
+    async def start(self) -> None:
+        """One task per provider; a first pass right away, then on changes and resyncs."""
+        for name in self._providers:
+            wakeup = asyncio.Event()
+            wakeup.set()
+            self._wakeups[name] = wakeup
+            self._tasks.append(asyncio.create_task(self._run(name), name=f"provider-{name}"))
+        self._unsubscribe = self._registry.subscribe(self._on_mapping)
+
+    async def stop(self) -> None:
+        """Stop the provider tasks and close the providers; safe to call twice."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for provider in self._providers.values():
+            try:
+                await provider.close()
+            except GtmError as exc:
+                log.warning("provider %s did not close cleanly: %s", provider.name, exc)
+
+    async def plan(self, name: str, *, force: bool = False) -> PassResult:
+        """Observe and diff one provider without applying anything (``gtm plan``)."""
+        provider = self._providers[name]
+        mappings = self._registry.mappings()
+        desired = provider.desired(managed(mappings, provider.services))
+        observed = await provider.observe()
+        changes = diff(desired, observed)
+        result = PassResult(name, changes=changes)
+        if not force:
+            result.refused = emptied(
+                changes, observed, {m.service: m for m in mappings}, name, serves
+            )
+        return result
+
+    async def run_pass(self, name: str, *, force: bool = False, resync: bool = True) -> PassResult:
+        """Observe, diff, apply what safety allows, verify; journal what changed.
+
+        Args:
+            name: The provider.
+            force: Apply even changes the safety rule refuses.
+            resync: Observe the system first; otherwise start from what the last
+                verified pass saw (a hand edit since then fails the update's
+                prerequisites, and the pass is retried with a fresh observation).
+        """
+        provider = self._providers[name]
+        try:
+            return await self._pass(provider, force=force, fresh=resync or name not in self._known)
+        except ConflictError:
+            self._known.pop(name, None)
+            return await self._pass(provider, force=force, fresh=True)
+
+    async def _pass(self, provider: Provider[Any], *, force: bool, fresh: bool) -> PassResult:
+        name = provider.name
+        status = self._status[name]
+        mappings = {m.service: m for m in self._registry.mappings()}
+        desired = provider.desired(managed(mappings.values(), provider.services))
+        observed = await provider.observe() if fresh else self._known[name]
+        changes = diff(desired, observed)
+        result = PassResult(name, changes=changes)
+        if not force:
+            result.refused = emptied(changes, observed, mappings, name, serves)
+        refused = {refusal.service for refusal in result.refused}
+        todo = [change for change in changes if change.service not in refused]
+        status.passes += 1
+        status.pending = len(changes)
+        if todo:
+            started = time.perf_counter()
+            await provider.apply(todo)
+            result.apply_s = time.perf_counter() - started
+            result.applied_at = self._clock()
+            status.applied += len(todo)
+            status.last_apply_s = result.apply_s
+        started = time.perf_counter()
+        after = await provider.observe() if todo or fresh else observed
+        result.remaining = diff(desired, after)
+        result.verify_s = time.perf_counter() - started
+        result.verified_at = self._clock()
+        status.last_verify_s = result.verify_s
+        status.pending = len(result.remaining)
+        self._known[name] = after
+        if result.refused:
+            self._fail(status, "; ".join(refusal.message for refusal in result.refused))
+        elif result.remaining:
+            self._fail(
+                status,
+                f"{name}: {len(result.remaining)} change(s) not visible after apply: "
+                + ", ".join(change.key for change in result.remaining[:5]),
+            )
+        else:
+            status.last_success = result.verified_at
+            status.last_error = None
+        await self._journal(provider, todo, mappings, result, fresh)
+        return result
+
+    async def _journal(
+        self,
+        provider: Provider[Any],
+        todo: Sequence[Change[Any]],
+        mappings: dict[str, Mapping],
+        result: PassResult,
+        fresh: bool,
+    ) -> None:
+        applied = self._applied[provider.name]
+        for service in sorted({change.service for change in todo}):
+            mapping = mappings.get(service)
+            version = mapping.version if mapping else None
+            count = sum(1 for change in todo if change.service == service)
+            drift = fresh and version is not None and applied.get(service) == version
+            timeline = {"applied": result.applied_at or 0.0, "verified": result.verified_at or 0.0}
+            if mapping is not None:
+                timeline["published"] = mapping.updated_at
+            if drift:
+                self._status[provider.name].drift_repaired += count
+                reason = (
+                    f"{provider.name}: {count} item(s) changed outside gtm, restored: "
+                    + (", ".join(c.describe() for c in todo if c.service == service)[:400])
+                )
+            else:
+                reason = (
+                    f"{provider.name}: {count} change(s) applied in "
+                    f"{result.apply_s * 1000:.1f} ms, verified in {result.verify_s * 1000:.1f} ms"
+                )
+            await self._registry.record(
+                Event(
+                    kind="drift" if drift else "provider",
+                    service=service,
+                    time=result.verified_at or self._clock(),
+                    reason=reason,
+                    epoch=mapping.epoch if mapping else None,
+                    version=version,
+                    to_site=mapping.active_site if mapping else None,
+                    actor=provider.name,
+                    timeline=timeline,
+                )
+            )
+        if not result.remaining:
+            for service, mapping in mappings.items():
+                if not provider.services or service in provider.services:
+                    applied[service] = mapping.version
+
+    def _fail(self, status: ProviderStatus, message: str) -> None:
+        status.last_error = message
+        status.last_error_at = self._clock()
+        log.warning("%s", message)
+
+    def _on_mapping(self, mapping: Mapping) -> None:
+        for name, provider in self._providers.items():
+            if not provider.services or mapping.service in provider.services:
+                wakeup = self._wakeups.get(name)
+                if wakeup is not None:
+                    wakeup.set()
+
+    async def _run(self, name: str) -> None:
+        wakeup = self._wakeups[name]
+        status = self._status[name]
+        backoff = RETRY_MIN
+        while True:
+            resync = False
+            try:
+                await asyncio.wait_for(wakeup.wait(), timeout=self._resync)
+            except TimeoutError:
+                resync = True
+            wakeup.clear()
+            try:
+                await self.run_pass(name, resync=resync)
+                backoff = RETRY_MIN
+            except Unavailable as exc:
+                self._fail(status, str(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._retry_max)
+                self._known.pop(name, None)
+                wakeup.set()
+            except Rejected as exc:
+                # Permanent: retrying the same request cannot help; the next change or
+                # resync tries again, in case the operator fixed the cause meanwhile.
+                self._fail(status, str(exc))
+            except GtmError as exc:
+                self._fail(status, f"{name}: {exc}")

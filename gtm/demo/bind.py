@@ -1,0 +1,268 @@
+"""A real BIND ``named`` on loopback, so the RFC 2136 provider is exercised against the server
+users run rather than a fake: tests, benchmarks and the examples start one of these.
+
+The server is primary for one zone, takes TSIG-signed updates to any name in it
+(``update-policy { grant <key> zonesub ANY; }``) and zone transfers signed with the same
+key, and keeps everything (configuration, zone file, journal, pid file, log) in one
+directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+
+ADDRESS = "127.0.0.1"
+"""Where the server listens: loopback only."""
+
+START_TIMEOUT = 15.0
+"""Longest wait for a started server to answer for its zone."""
+
+STOP_TIMEOUT = 5.0
+"""Longest wait after SIGTERM before the server is killed."""
+
+_KEY_BYTES = {
+    "hmac-sha1": 20,
+    "hmac-sha224": 28,
+    "hmac-sha256": 32,
+    "hmac-sha384": 48,
+    "hmac-sha512": 64,
+}
+"""Key length per algorithm: as long as the hash, as tsig-keygen makes them."""
+
+
+class BindServer:
+    """One ``named`` process serving ``zone`` on ``127.0.0.1:<port>``, TCP and UDP.
+
+    ``named`` runs in the foreground (``-g``: no daemon, log to stderr, which goes to
+    ``named.log`` in the work directory) as the user that starts it: no ``-u``, so as root
+    it stays root and needs no ``bind`` user able to read the work directory. The control
+    channel is disabled (``controls { };``): the process is stopped by its pid.
+
+    Example:
+        >>> with BindServer(tmp_path, "gtm.example.test.") as server:
+        ...     print(server.port, server.key_name)
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        zone: str,
+        *,
+        port: int = 0,
+        key_name: str = "gtm-key.",
+        algorithm: str = "hmac-sha256",
+    ) -> None:
+        """Prepare a server; nothing is written or started until :meth:`start`.
+
+        Args:
+            workdir: Directory for the configuration, zone, journal, pid file and log.
+            zone: The zone the server is primary for (``gtm.example.test.``).
+            port: TCP and UDP port on 127.0.0.1; 0 picks one that is free for both.
+            key_name: Name of the TSIG key that may update the zone and transfer it.
+            algorithm: TSIG algorithm of the key.
+        """
+        if algorithm not in _KEY_BYTES:
+            raise ValueError(
+                f"bind: TSIG algorithm {algorithm!r} is not one of {', '.join(_KEY_BYTES)}"
+            )
+        self.workdir = workdir.resolve()
+        self.zone = zone if zone.endswith(".") else zone + "."
+        self.port = port
+        self.key_name = key_name if key_name.endswith(".") else key_name + "."
+        self.algorithm = algorithm
+        self.key_secret = base64.b64encode(secrets.token_bytes(_KEY_BYTES[algorithm])).decode()
+        self.address = ADDRESS
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it is started."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def conf_path(self) -> Path:
+        """The ``named.conf`` the server reads."""
+        return self.workdir / "named.conf"
+
+    @property
+    def log_path(self) -> Path:
+        """Where the server's log (its stderr) goes."""
+        return self.workdir / "named.log"
+
+    @property
+    def key_path(self) -> Path:
+        """A file holding only the ``key`` statement, as ``nsupdate -k`` and ``dig -k`` read it."""
+        return self.workdir / "tsig.key"
+
+    def start(self) -> None:
+        """Write the configuration and zone, start ``named`` and wait until it answers.
+
+        Raises:
+            RuntimeError: ``named`` is not installed, exited, or did not answer for the zone
+                within :data:`START_TIMEOUT`; the message ends with the tail of its log.
+        """
+        if self._process is not None:
+            return
+        named = shutil.which("named") or "/usr/sbin/named"
+        if not os.access(named, os.X_OK):
+            raise RuntimeError("bind: named is not installed (Debian package bind9)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.port == 0:
+            self.port = free_port()
+        self._write_files()
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                [named, "-g", "-c", str(self.conf_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            self._wait_ready()
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop the server: SIGTERM, then SIGKILL after :data:`STOP_TIMEOUT`. Idempotent."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL), as a crash would."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> BindServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def key_statement(self) -> str:
+        """The ``key`` statement of the TSIG key, as named.conf and ``nsupdate -k`` read it."""
+        return (
+            f'key "{self.key_name}" {{\n'
+            f"    algorithm {self.algorithm};\n"
+            f'    secret "{self.key_secret}";\n'
+            "};\n"
+        )
+
+    def _write_files(self) -> None:
+        work = self.workdir
+        self.key_path.write_text(self.key_statement())
+        # The SOA minimum (negative TTL) is short so that a name removed in a test is not
+        # remembered as missing for long by anything that caches.
+        (work / "zone.db").write_text(
+            "$TTL 300\n"
+            f"@ IN SOA ns1.{self.zone} hostmaster.{self.zone} 1 3600 600 86400 5\n"
+            f"@ IN NS ns1.{self.zone}\n"
+            "ns1 IN A 127.0.0.1\n"
+        )
+        # Every file named writes (pid, session key, managed keys, journal) is placed in the
+        # work directory, so nothing needs root and two servers never share a file.
+        self.conf_path.write_text(
+            f'include "{self.key_path}";\n'
+            "options {\n"
+            f'    directory "{work}";\n'
+            f'    pid-file "{work}/named.pid";\n'
+            f'    session-keyfile "{work}/session.key";\n'
+            f'    managed-keys-directory "{work}";\n'
+            f"    listen-on port {self.port} {{ {ADDRESS}; }};\n"
+            "    listen-on-v6 { none; };\n"
+            "    recursion no;\n"
+            "    dnssec-validation no;\n"
+            "    notify no;\n"
+            "};\n"
+            "controls { };\n"
+            f'zone "{self.zone}" {{\n'
+            "    type primary;\n"
+            f'    file "{work}/zone.db";\n'
+            f'    journal "{work}/zone.db.jnl";\n'
+            f'    update-policy {{ grant "{self.key_name}" zonesub ANY; }};\n'
+            f'    allow-transfer {{ key "{self.key_name}"; }};\n'
+            "};\n"
+        )
+
+    def _wait_ready(self) -> None:
+        """Poll the zone's SOA over UDP until an authoritative answer comes back."""
+        assert self._process is not None
+        query = dns.message.make_query(self.zone, dns.rdatatype.SOA)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"bind: named exited with status {self._process.returncode} on port "
+                    f"{self.port}; log:\n{self._log_tail()}"
+                )
+            try:
+                response = dns.query.udp(query, ADDRESS, timeout=0.2, port=self.port)
+            except (dns.exception.Timeout, OSError):
+                response = None
+            if response is not None and response.rcode() == dns.rcode.NOERROR:
+                if response.flags & dns.flags.AA:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"bind: named did not answer for {self.zone} on {ADDRESS}:{self.port} within "
+            f"{START_TIMEOUT:g}s; log:\n{self._log_tail()}"
+        )
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that is free for both TCP and UDP right now.
+
+    The kernel picks a free TCP port; it is kept only if UDP can bind it too. named binds
+    its sockets with SO_REUSEPORT, so a port taken by another named between this check and
+    the start would not fail loudly; the kernel's ephemeral choice makes that unlikely.
+    """
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((ADDRESS, 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((ADDRESS, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("bind: no port on 127.0.0.1 is free for both TCP and UDP")
