@@ -34,6 +34,7 @@ demo: $(STAMP)
 	$(BIN)/gtm demo
 
 test: $(STAMP) system
+	$(BIN)/python -m pytest -q tests/core --cov=gtm.core --cov-branch --cov-fail-under=100
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

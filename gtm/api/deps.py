@@ -7,11 +7,13 @@ registry (embedded, distributed, or a fake in tests) and stays on its side of th
 
 from __future__ import annotations
 
+import collections.abc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gtm.api.tokens import Token
 from gtm.core.model import Event, Intent, Mapping
 
 
@@ -64,7 +66,8 @@ class ApiDeps:
         registry: Source of mappings, intents and events.
         services: Names of the configured services, the ones a client may ask for.
         sites: Names of the configured sites, the ones an intent may name.
-        token: Bearer token that allows writes; None makes the API read-only.
+        tokens: Bearer tokens by name, each with a secret of its own (see
+            :func:`gtm.api.tokens.tokens_from_config`); none makes the API read-only.
         status: Extra controller status merged into ``/healthz``; may set ``ok``.
         providers: Each provider's status (last success, last error, pending changes).
         clock: Wall clock for intent timestamps.
@@ -74,7 +77,7 @@ class ApiDeps:
     registry: ApiRegistry
     services: tuple[str, ...]
     sites: tuple[str, ...]
-    token: str | None
+    tokens: collections.abc.Mapping[str, Token]
     status: Callable[[], dict[str, Any]] | None = None
     providers: Callable[[], list[dict[str, Any]]] | None = None
     clock: Callable[[], float] = time.time

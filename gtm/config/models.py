@@ -61,6 +61,7 @@ __all__ = [
     "StoreConfig",
     "TcpCheck",
     "TlsCheck",
+    "TokenConfig",
     "format_duration",
     "parse_duration",
 ]
@@ -244,14 +245,63 @@ class DnsConfig(Section):
     """Seconds resolvers may cache a negative answer (the SOA minimum)."""
 
 
+class TokenConfig(Section):
+    """A bearer token of the API: where its secret lives and what it may do."""
+
+    secret: SecretRef
+    """The token itself, as a reference: ``env:NAME`` or ``file:PATH`` (relative to the
+    config file). Each token needs a secret of its own."""
+    scope: Literal["read", "operate", "admin"]
+    """What the token may do, each scope including the ones before it: ``read`` (identify
+    the caller, no changes), ``operate`` (create and withdraw intents, start runs),
+    ``admin`` (also force a pin to a site that is down)."""
+
+
+DEFAULT_TOKEN = "default"
+"""The name under which the single ``api.token`` is known, in the audit trail and in answers."""
+
+
 class ApiConfig(Section):
     """The sidecar HTTP API: resolve, watch, intents, events, metrics."""
 
     listen: Listen = Listen("127.0.0.1", 18080)
     """Address and port to answer on; port 0 picks a free port."""
     token: SecretRef | None = None
-    """Bearer token required for requests that change state, as a reference: ``env:NAME``
-    or ``file:PATH`` (relative to the config file). None: the API is read-only."""
+    """One admin token named ``default``, as a reference: ``env:NAME`` or ``file:PATH``
+    (relative to the config file). The short form of ``tokens``; set one or the other."""
+    tokens: dict[Label, TokenConfig] = Field(default_factory=dict)
+    """Bearer tokens by name (``alice``, ``ci-deployer``); the name is recorded as the author
+    of every change made with the token. Reads need no token; with no token at all the API
+    is read-only."""
+
+    @model_validator(mode="after")
+    def _check_tokens(self) -> Self:
+        if self.token is not None and self.tokens:
+            message = (
+                "cannot be set together with api.tokens; keep one (api.token is short for "
+                f"api.tokens: {{{DEFAULT_TOKEN}: {{secret: ..., scope: admin}}}})"
+            )
+            raise problems_error([Problem(("token",), message)])
+        first: dict[str, str] = {}
+        problems = [
+            Problem(
+                ("tokens", name, "secret"),
+                f"same secret as api.tokens.{first[config.secret]}; "
+                "each token needs a secret of its own, or the name could not tell who asked",
+            )
+            for name, config in self.tokens.items()
+            if first.setdefault(config.secret, name) != name
+        ]
+        if problems:
+            raise problems_error(problems)
+        return self
+
+    @property
+    def bearer_tokens(self) -> dict[str, TokenConfig]:
+        """Every token by name, ``api.token`` counting as the admin token ``default``."""
+        if self.token is not None:
+            return {DEFAULT_TOKEN: TokenConfig(secret=self.token, scope="admin")}
+        return dict(self.tokens)
 
 
 class MemoryStoreConfig(Section):

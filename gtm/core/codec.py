@@ -83,6 +83,8 @@ def intent_to_dict(intent: Intent) -> Document:
         "created_at": intent.created_at,
         "expires_at": intent.expires_at,
         "force": intent.force,
+        "share": intent.share,
+        "ttl": intent.ttl,
     }
 
 
@@ -99,6 +101,8 @@ def intent_from_dict(doc: Document) -> Intent:
         created_at=float(doc.get("created_at", 0.0)),
         expires_at=None if expires is None else float(expires),
         force=bool(doc.get("force", False)),
+        share=None if doc.get("share") is None else int(doc["share"]),
+        ttl=None if doc.get("ttl") is None else int(doc["ttl"]),
     )
 
 

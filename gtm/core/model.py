@@ -122,6 +122,10 @@ class IntentKind(enum.StrEnum):
     PIN = "pin"
     DRAIN = "drain"
     FREEZE = "freeze"
+    SHIFT = "shift"
+    """Send ``share`` percent of a service's traffic to ``site`` beside the active site."""
+    TTL = "ttl"
+    """Publish the service with a TTL of at most ``ttl`` seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +134,8 @@ class Intent:
 
     ``pin`` needs ``service`` and ``site``; ``drain`` needs ``site`` and applies to
     ``service`` only, or to every service when ``service`` is None; ``freeze`` applies to
-    ``service``, or to every service when it is None.
+    ``service``, or to every service when it is None; ``shift`` needs ``service``, ``site``
+    and ``share`` (a planned failover ramps it); ``ttl`` needs ``service`` and ``ttl``.
     """
 
     id: str
@@ -142,6 +147,8 @@ class Intent:
     created_at: float = 0.0
     expires_at: float | None = None
     force: bool = False
+    share: int | None = None
+    ttl: int | None = None
 
     def active(self, now: float) -> bool:
         """Whether the intent still applies at ``now``."""

@@ -177,16 +177,53 @@ def decide(
     all_down = pin is None and not any(view.eligible(site) for site in view.order)
     action = _ACTIONS[policy.all_down] if all_down else Action.NONE
     reason = choice.reason if note is None else f"{note}; {choice.reason}"
+    locators = _locators(policy, view, choice, verdicts)
+    if standing.shift is not None and policy.policy is not PolicyKind.WEIGHTED:
+        locators, said = _shift(view, choice.active[0], locators, standing.shift)
+        reason = f"{reason}; {said}"
+    ttl = policy.ttl
+    if standing.ttl is not None and standing.ttl.ttl is not None and standing.ttl.ttl < ttl:
+        ttl = standing.ttl.ttl
+        reason = f"{reason}; ttl lowered to {ttl}s{_by(standing.ttl)}"
     return _publish(
-        policy,
+        replace(policy, ttl=ttl),
         current,
         choice.active[0],
-        _locators(policy, view, choice, verdicts),
+        locators,
         action,
         reason,
         now,
         writer,
     )
+
+
+def _shift(
+    view: _View, active: str, locators: tuple[Locator, ...], intent: Intent
+) -> tuple[tuple[Locator, ...], str]:
+    """Share traffic between the active site and the shift's site, by the shift's percent.
+
+    The shift's site joins priority 1; its locators keep ``share`` percent of their
+    weight and the active site's keep the rest, so a planned failover can ramp traffic
+    over in steps before it switches the active site.
+    """
+    site, share = intent.site, max(0, min(100, intent.share or 0))
+    assert site is not None
+    if site == active:
+        return locators, f"shift to {site} ignored: it is already the active site"
+    if site not in view.order or not view.eligible(site):
+        state = view.describe(site) if site in view.order else f"{site} is not a site"
+        return locators, f"shift to {site} ignored: {state}"
+
+    def weight(loc: Locator) -> Locator:
+        if loc.site == active:
+            return replace(loc, weight=round(loc.weight * (100 - share) / 100))
+        if loc.site == site:
+            return replace(loc, priority=1, weight=round(loc.weight * share / 100))
+        return loc
+
+    return tuple(
+        weight(loc) for loc in locators
+    ), f"{share}% of traffic shifted to {site}{_by(intent)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,23 +233,31 @@ class _Standing:
     pin: tuple[str, Intent] | None
     drains: dict[str, Intent]
     freeze: Intent | None
+    shift: Intent | None = None
+    ttl: Intent | None = None
 
     @classmethod
     def of(cls, intents: Sequence[Intent], service: str, now: float) -> _Standing:
         pin: tuple[str, Intent] | None = None
         drains: dict[str, Intent] = {}
         freeze: Intent | None = None
+        shift: Intent | None = None
+        ttl: Intent | None = None
         applying = (i for i in intents if i.active(now) and i.applies_to(service))
         for intent in sorted(applying, key=lambda i: i.created_at):
             if intent.kind is IntentKind.FREEZE:
                 freeze = intent
+            elif intent.kind is IntentKind.TTL:
+                ttl = intent if intent.ttl is not None and intent.service else ttl
             elif intent.site is None:
                 continue  # a pin or a drain without a site names nothing to act on
             elif intent.kind is IntentKind.PIN:
                 pin = (intent.site, intent)
+            elif intent.kind is IntentKind.SHIFT:
+                shift = intent if intent.share is not None and intent.service else shift
             else:
                 drains[intent.site] = intent
-        return cls(pin, drains, freeze)
+        return cls(pin, drains, freeze, shift, ttl)
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,9 +231,12 @@ class BindServer:
                 response = dns.query.udp(query, ADDRESS, timeout=0.2, port=self.port)
             except (dns.exception.Timeout, OSError):
                 response = None
-            if response is not None and response.rcode() == dns.rcode.NOERROR:
-                if response.flags & dns.flags.AA:
-                    return
+            if (
+                response is not None
+                and response.rcode() == dns.rcode.NOERROR
+                and response.flags & dns.flags.AA
+            ):
+                return
             time.sleep(0.05)
         raise RuntimeError(
             f"bind: named did not answer for {self.zone} on {ADDRESS}:{self.port} within "

@@ -476,3 +476,109 @@ def test_policy_refused(changes: dict[str, Any], problem: str) -> None:
         replace(policy(), **changes)
     assert str(caught.value).startswith("policy: service billing ")
     assert [p for p in caught.value.problems if p.startswith(f"service billing {problem}")]
+
+
+def weights(mapping: Mapping) -> dict[str, tuple[int, int]]:
+    """(priority, weight) per site of a one-locator-per-site mapping."""
+    return {loc.site: (loc.priority, loc.weight) for loc in mapping.locators}
+
+
+def shift(site: str, share: int, **changes: Any) -> Intent:
+    return replace(
+        Intent(f"shift-{site}", IntentKind.SHIFT, "billing", site, "run", "planned"),
+        share=share,
+        **changes,
+    )
+
+
+SHIFT_CASES = [
+    pytest.param(
+        "UUU",
+        (shift(B, 0),),
+        {A: (1, 100), B: (1, 0), C: (3, 100)},
+        "0% of traffic",
+        id="ramp-start",
+    ),
+    pytest.param(
+        "UUU",
+        (shift(B, 40),),
+        {A: (1, 60), B: (1, 40), C: (3, 100)},
+        "40% of traffic",
+        id="ramp-middle",
+    ),
+    pytest.param(
+        "UUU",
+        (shift(B, 100),),
+        {A: (1, 0), B: (1, 100), C: (3, 100)},
+        "100% of traffic",
+        id="ramp-end",
+    ),
+    pytest.param(
+        "UUU",
+        (shift(B, 150),),
+        {A: (1, 0), B: (1, 100), C: (3, 100)},
+        "100% of traffic",
+        id="clamped",
+    ),
+    pytest.param(
+        "UDU",
+        (shift(B, 50),),
+        {A: (1, 100), B: (2, 100), C: (3, 100)},
+        "shift to gcp-euw1 ignored: gcp-euw1 is down",
+        id="target-down",
+    ),
+    pytest.param(
+        "UUU",
+        (shift(A, 50),),
+        {A: (1, 100), B: (2, 100), C: (3, 100)},
+        "already the active site",
+        id="to-active",
+    ),
+    pytest.param(
+        "UUU",
+        (shift("mars", 50),),
+        {A: (1, 100), B: (2, 100), C: (3, 100)},
+        "mars is not a site",
+        id="unknown-site",
+    ),
+    pytest.param(
+        "UUU",
+        (replace(shift(B, 50), share=None),),
+        {A: (1, 100), B: (2, 100), C: (3, 100)},
+        "staying on it",
+        id="no-share",
+    ),
+]
+
+
+@pytest.mark.parametrize(("states", "intents", "expected", "reason"), SHIFT_CASES)
+def test_shift_ramps_traffic_without_moving(
+    states: str, intents: tuple[Intent, ...], expected: dict[str, tuple[int, int]], reason: str
+) -> None:
+    decision = run(World(states), on(A), intents)
+    assert decision.mapping.active_site == A
+    assert decision.mapping.epoch == 3
+    assert weights(decision.mapping) == expected
+    assert reason in decision.reason
+
+
+def test_shift_is_ignored_under_weighted_policy() -> None:
+    decision = run(World("UUU"), on(A), (shift(B, 40),), policy(policy=PolicyKind.WEIGHTED))
+    assert "shifted" not in decision.reason
+
+
+TTL_CASES = [
+    pytest.param(Intent("t", IntentKind.TTL, "billing", ttl=2), 2, "ttl lowered to 2s", id="lower"),
+    pytest.param(Intent("t", IntentKind.TTL, "billing", ttl=60), 5, None, id="never-raises"),
+    pytest.param(Intent("t", IntentKind.TTL, "billing"), 5, None, id="no-value"),
+    pytest.param(Intent("t", IntentKind.TTL, None, ttl=1), 5, None, id="needs-a-service"),
+]
+
+
+@pytest.mark.parametrize(("ttl_intent", "ttl", "reason"), TTL_CASES)
+def test_ttl_intent_lowers_the_published_ttl(
+    ttl_intent: Intent, ttl: int, reason: str | None
+) -> None:
+    decision = run(World("UUU"), on(A), (ttl_intent,))
+    assert decision.mapping.ttl == ttl
+    assert reason is None or reason in decision.reason

@@ -1,0 +1,226 @@
+"""HAProxy as a provider: server weights and states follow the mappings via the runtime API.
+
+Each managed service has a backend in ``haproxy.cfg`` with one server per locator, named
+by the rule in :mod:`gtm.providers.haproxy_settings`. gtm never adds or removes servers: it
+sets their weight and administrative state (``ready``, ``drain``, ``maint``), which takes
+effect at once and needs no reload. Health checks stay gtm's; the servers need none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Sequence
+
+from gtm.config.providers import HaproxyProvider
+from gtm.core.model import Mapping
+from gtm.errors import ConfigError, Rejected, Unavailable
+from gtm.providers.base import Capabilities, Change, ChangeKind, Owned, batches, managed
+from gtm.providers.haproxy_settings import (
+    ServerSetting,
+    backend_name,
+    parse_servers_state,
+    render_commands,
+    replies,
+    script,
+    settings,
+)
+
+MAX_BATCH = 100
+"""Changes per request; each is at most two short commands, well within HAProxy's buffer."""
+
+# HAProxy accepts letters, digits and ``_.:-`` in proxy and server names; anything else
+# in the backend template would split or break the commands.
+_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
+
+# HAProxy's refusals that mean haproxy.cfg lacks what the naming rule expects.
+_MISSING = ("No such server.", "No such backend.")
+
+
+class HaproxyUnavailable(Unavailable):
+    """The runtime API did not answer: the socket is missing, refused or timed out."""
+
+
+class HaproxyRejected(Rejected):
+    """HAProxy refused a command, or lacks a backend or server the mappings need."""
+
+
+class RuntimeApi:
+    """One HAProxy runtime API endpoint, with one connection per request.
+
+    Args:
+        address: ``unix:/path/to/socket`` or ``host:port`` (``[::1]:9999`` for IPv6).
+        timeout: Seconds one request may take, connecting included.
+        who: The message prefix naming the provider (``haproxy lb-main``).
+
+    Raises:
+        ConfigError: ``address`` is neither form.
+    """
+
+    def __init__(self, address: str, timeout: float, who: str) -> None:
+        self.address = address
+        self._timeout = timeout
+        self._who = who
+        self._path: str | None = None
+        self._host = ""
+        self._port = 0
+        if address.startswith("unix:"):
+            self._path = address.removeprefix("unix:")
+            return
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(
+                f"{who}: socket {address!r} is neither unix:/path nor host:port "
+                "(unix:/run/haproxy/admin.sock, 127.0.0.1:9999)"
+            )
+        self._host, self._port = host.strip("[]"), int(port)
+
+    async def run(self, commands: Sequence[str]) -> list[str]:
+        """Send ``commands`` in one connection; HAProxy's reply to each, in order.
+
+        Raises:
+            HaproxyUnavailable: The socket is unreachable, too slow, or closed before
+                answering every command.
+        """
+        try:
+            async with asyncio.timeout(self._timeout):
+                if self._path is not None:
+                    reader, writer = await asyncio.open_unix_connection(self._path)
+                else:
+                    reader, writer = await asyncio.open_connection(self._host, self._port)
+                try:
+                    writer.write(script(commands))
+                    await writer.drain()
+                    data = await reader.read()
+                finally:
+                    writer.close()
+                    with contextlib.suppress(OSError):
+                        await writer.wait_closed()
+        except TimeoutError as exc:
+            raise HaproxyUnavailable(
+                f"{self._who}: runtime API {self.address} did not answer within {self._timeout:g} s"
+            ) from exc
+        except OSError as exc:
+            raise HaproxyUnavailable(
+                f"{self._who}: runtime API {self.address} unreachable: {exc}"
+            ) from exc
+        answers = replies(data.decode(errors="replace"), len(commands))
+        if len(answers) < len(commands):
+            raise HaproxyUnavailable(
+                f"{self._who}: runtime API {self.address} closed the connection after "
+                f"answering {len(answers)} of {len(commands)} command(s)"
+            )
+        return answers
+
+
+class Haproxy:
+    """Sets the weight and state of every server of the managed services' backends.
+
+    Args:
+        name: The provider's name from the config (``lb-main``).
+        config: Its config section.
+
+    Raises:
+        ConfigError: The socket address or the backend template is unusable.
+    """
+
+    kind = "haproxy"
+
+    def __init__(self, name: str, config: HaproxyProvider) -> None:
+        self.name = name
+        self.services = frozenset(config.services)
+        self.capabilities = Capabilities(max_batch=MAX_BATCH, weighted=True, verify_by_query=True)
+        self._who = f"haproxy {name}"
+        self._template = config.backend
+        self._api = RuntimeApi(config.socket, config.timeout, self._who)
+        if not _NAME.fullmatch(backend_name(config.backend, "x")):
+            raise ConfigError(
+                f"{self._who}: backend {config.backend!r} is not a valid HAProxy name once "
+                "{service} is replaced (letters, digits and _.:- only)"
+            )
+        if "{service}" not in config.backend and len(self.services) != 1:
+            raise ConfigError(
+                f"{self._who}: backend {config.backend!r} has no {{service}}, so it needs "
+                "exactly one service in services, or the services' servers would collide"
+            )
+        # Backend name -> service: what ``observe`` reads and whose items it reports.
+        self._backends = {backend_name(self._template, s): s for s in sorted(self.services)}
+
+    def desired(self, mappings: Sequence[Mapping]) -> dict[str, Owned[ServerSetting]]:
+        """The setting of every server of the managed services' backends, by ``backend/server``.
+
+        With no services configured, every service is managed and the backends to read
+        are those of the mappings seen here; they are remembered (not looked up) so that
+        ``observe`` reads exactly the backends this result names.
+        """
+        chosen = managed(mappings, self.services)
+        if not self.services:
+            self._backends = {backend_name(self._template, m.service): m.service for m in chosen}
+        items: dict[str, Owned[ServerSetting]] = {}
+        for mapping in chosen:
+            for setting in settings(mapping, self._template):
+                items[setting.key] = Owned(mapping.service, setting)
+        return items
+
+    async def observe(self) -> dict[str, Owned[ServerSetting]]:
+        """Every server of the managed backends as HAProxy holds it now.
+
+        Raises:
+            HaproxyRejected: A backend is not in HAProxy, or its dump is unreadable.
+            HaproxyUnavailable: The runtime API did not answer.
+        """
+        backends = sorted(self._backends)
+        items: dict[str, Owned[ServerSetting]] = {}
+        for start in range(0, len(backends), MAX_BATCH):
+            chunk = backends[start : start + MAX_BATCH]
+            answers = await self._api.run([f"show servers state {b}" for b in chunk])
+            for backend, answer in zip(chunk, answers, strict=True):
+                if answer.startswith("Can't find backend"):
+                    raise HaproxyRejected(
+                        f"{self._who}: backend {backend} not found; add it to haproxy.cfg"
+                    )
+                try:
+                    found = parse_servers_state(answer)
+                except ValueError as exc:
+                    raise HaproxyRejected(
+                        f"{self._who}: show servers state {backend}: {exc}"
+                    ) from exc
+                service = self._backends[backend]
+                items.update({s.key: Owned(service, s) for s in found})
+        return items
+
+    async def apply(self, changes: Sequence[Change[ServerSetting]]) -> None:
+        """Send ``changes`` in batches of at most ``MAX_BATCH``, one connection each.
+
+        Every batch is sent even when HAProxy refuses a command in an earlier one, so
+        one service's missing server does not hold back the others' moves; the refusals
+        are raised together at the end.
+
+        Raises:
+            HaproxyRejected: HAProxy refused commands, or holds servers no locator maps
+                to (they are set to weight 0 first, since the mappings send them nothing).
+            HaproxyUnavailable: The runtime API did not answer; later batches are not sent.
+        """
+        problems: list[str] = []
+        for batch in batches(changes, MAX_BATCH):
+            commands = render_commands(batch)
+            if not commands:
+                continue
+            answers = await self._api.run(commands)
+            for command, answer in zip(commands, answers, strict=True):
+                if not answer:
+                    continue
+                hint = "; haproxy.cfg lacks it (see the naming rule)" if answer in _MISSING else ""
+                problems.append(f"{command!r} refused: {answer.strip()}{hint}")
+        strays = [change.key for change in changes if change.kind is ChangeKind.DELETE]
+        if strays:
+            problems.append(
+                f"{', '.join(strays)} in HAProxy but no locator maps to it; weight set to 0, "
+                "remove it from haproxy.cfg or add its locator"
+            )
+        if problems:
+            raise HaproxyRejected(f"{self._who}: " + "; ".join(problems))
+
+    async def close(self) -> None:
+        """Nothing to release: every request opens and closes its own connection."""

@@ -1,0 +1,313 @@
+"""The RFC 2136 provider: an authoritative DNS server (BIND, Knot, PowerDNS) holds the records
+gtm's own responder would serve, kept there with TSIG-signed dynamic updates.
+
+Exceptions, as in :mod:`gtm.errors`::
+
+    Unavailable
+    ├── Rfc2136Unavailable    the server did not answer, or failed (SERVFAIL); retry
+    └── PrerequisiteFailed    the zone changed between observe and apply; observe again
+    Rejected
+    └── Rfc2136Rejected       wrong key, refused update or transfer; fix the config
+
+A failed prerequisite is retryable rather than a conflict (which :mod:`gtm.errors` counts
+as permanent): the next pass observes the edit and diffs against it.
+"""
+
+from __future__ import annotations
+
+import binascii
+import contextlib
+from collections.abc import Iterator, Sequence
+from collections.abc import Mapping as Lookup
+
+import dns.asyncquery
+import dns.exception
+import dns.message
+import dns.name
+import dns.node
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.tsig
+import dns.update
+import dns.xfr
+import dns.zone
+from dns.rdtypes.txtbase import TXTBase
+
+from gtm.config.providers import Rfc2136Provider
+from gtm.config.secrets import resolve_secret
+from gtm.core.model import Action, Mapping
+from gtm.dns.records import Node, service_nodes
+from gtm.errors import ConfigError, Rejected, Unavailable
+from gtm.providers.base import Capabilities, Change, Owned, managed
+from gtm.providers.rfc2136_update import MAX_CHANGES, TYPES, RecordSet, build_updates
+
+__all__ = [
+    "PrerequisiteFailed",
+    "RecordSet",
+    "Rfc2136",
+    "Rfc2136Rejected",
+    "Rfc2136Unavailable",
+    "managed_records",
+    "zone_nodes",
+]
+
+_DRIFT = {dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN}
+"""Rcodes that say a prerequisite did not hold (RFC 2136 section 3.2.5)."""
+
+_PEER_TSIG = {
+    dns.tsig.PeerBadKey: "BADKEY, the server does not know the key",
+    dns.tsig.PeerBadSignature: "BADSIG, the signature does not match the server's secret",
+    dns.tsig.PeerBadTime: "BADTIME, the clocks differ by more than the allowed fudge",
+    dns.tsig.PeerBadTruncation: "BADTRUNC",
+}
+"""What the server's TSIG error means, for the message."""
+
+_STATUS_PREFIX = b"version="
+"""How the status TXT that :func:`gtm.dns.records.service_nodes` writes begins: it marks a
+name as gtm's when the provider manages every service."""
+
+
+class Rfc2136Unavailable(Unavailable):
+    """The DNS server did not answer, closed the connection, or failed (SERVFAIL)."""
+
+
+class PrerequisiteFailed(Unavailable):
+    """A record set was not as observed when the update arrived: someone changed it.
+
+    Nothing of that update message was applied; observing again shows the change.
+    """
+
+
+class Rfc2136Rejected(Rejected):
+    """The server refused the update or transfer, or the key: retrying will not help."""
+
+
+class Rfc2136:
+    """Keeps the records of the managed services in one zone of an RFC 2136 server.
+
+    ``observe`` reads the zone with one TSIG-signed AXFR over TCP rather than a query per
+    name: a single round trip whatever the number of services, and it shows names gtm
+    does not expect (a site child left behind, a record added by hand), which queries for
+    known names would miss. The server must allow the key to transfer the zone
+    (``allow-transfer { key "gtm-key."; };``).
+
+    ``apply`` sends update messages over TCP, one after the other, each checked against
+    what was observed (see :func:`gtm.providers.rfc2136_update.add_change`). Messages
+    already sent stay applied when a later one fails; the next pass observes and carries on.
+    """
+
+    kind = "rfc2136"
+
+    def __init__(self, name: str, config: Rfc2136Provider, zone: str) -> None:
+        """A provider for ``zone`` on the server ``config`` names.
+
+        Args:
+            name: The provider's name in the config (``bind-main``).
+            config: Its config section.
+            zone: The zone to update (``gtm.example.test.``).
+
+        Raises:
+            ConfigError: The TSIG secret cannot be resolved or is not base64.
+        """
+        self.name = name
+        self.services = frozenset(config.services)
+        self.capabilities = Capabilities(max_batch=MAX_CHANGES, weighted=True, verify_by_query=True)
+        self.origin = dns.name.from_text(zone)
+        # dnspython connects to addresses only; "localhost" is the one name Listen allows.
+        host = "127.0.0.1" if config.server.host == "localhost" else config.server.host
+        self._host, self._port = host, config.server.port
+        self._where = str(config.server)
+        self._timeout = config.timeout
+        self._max_message = config.max_message
+        self._key: dns.tsig.Key | None = None
+        if config.tsig is not None:
+            secret = resolve_secret(config.tsig.secret).get_secret_value()
+            try:
+                self._key = dns.tsig.Key(config.tsig.name, secret, config.tsig.algorithm)
+            except (binascii.Error, ValueError) as exc:
+                raise ConfigError(
+                    f"rfc2136 {name}: tsig.secret ({config.tsig.secret}) is not base64 key "
+                    "material (value not shown)"
+                ) from exc
+
+    def desired(self, mappings: Sequence[Mapping]) -> dict[str, Owned[RecordSet]]:
+        """The record sets of the managed services, keyed ``"<owner> <TYPE>"``."""
+        items: dict[str, Owned[RecordSet]] = {}
+        for mapping in managed(mappings, self.services):
+            for owner, node in zone_nodes(mapping, self.origin).items():
+                for rrset in node.values():
+                    record = RecordSet.from_rdataset(owner, rrset)
+                    items[record.key] = Owned(mapping.service, record)
+        return items
+
+    async def observe(self) -> dict[str, Owned[RecordSet]]:
+        """The A, AAAA, SRV and TXT record sets the server holds for the managed services.
+
+        Raises:
+            Rfc2136Unavailable: The server did not answer the transfer.
+            Rfc2136Rejected: The server refused the transfer or the key.
+        """
+        zone = dns.zone.Zone(self.origin, relativize=False)
+        query, _ = dns.xfr.make_query(zone, serial=None, keyring=self._key)
+        with self._translated("transfer"):
+            await dns.asyncquery.inbound_xfr(
+                self._host, zone, query, port=self._port, timeout=self._timeout
+            )
+        return managed_records(zone.nodes, self.origin, self.services)
+
+    async def apply(self, changes: Sequence[Change[RecordSet]]) -> None:
+        """Send ``changes`` in as few update messages as ``max_message`` allows.
+
+        Raises:
+            PrerequisiteFailed: A record set changed since it was observed; that message
+                was not applied.
+            Rfc2136Unavailable: The server did not answer or failed.
+            Rfc2136Rejected: The server refused the update or the key, or a change is too
+                large for ``max_message``.
+        """
+        try:
+            messages = build_updates(self.origin, changes, self._key, self._max_message)
+        except ValueError as exc:
+            raise Rfc2136Rejected(f"rfc2136 {self.name}: {exc}") from exc
+        for message in messages:
+            with self._translated("update"):
+                response = await dns.asyncquery.tcp(
+                    message, self._host, timeout=self._timeout, port=self._port
+                )
+            self._check(message, response.rcode())
+
+    async def close(self) -> None:
+        """Nothing to release: every request opens and closes its own TCP connection."""
+
+    def _check(self, message: dns.update.UpdateMessage, rcode: dns.rcode.Rcode) -> None:
+        """Raise the error ``rcode`` means for ``message``; return on NOERROR."""
+        if rcode == dns.rcode.NOERROR:
+            return
+        head = f"rfc2136 {self.name}: update of zone {self.origin} "
+        text = dns.rcode.to_text(rcode)
+        if rcode in _DRIFT:
+            keys = [f"{r.name} {dns.rdatatype.to_text(r.rdtype)}" for r in message.prerequisite]
+            shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+            raise PrerequisiteFailed(
+                f"{head}not applied by {self._where}: {text}, a record set is no longer as "
+                f"observed (one of {shown}); it was changed by someone else, observe again"
+            )
+        if rcode == dns.rcode.SERVFAIL:
+            raise Rfc2136Unavailable(f"{head}failed on {self._where}: SERVFAIL")
+        raise Rfc2136Rejected(f"{head}refused by {self._where}: {text}{_hint(rcode)}")
+
+    @contextlib.contextmanager
+    def _translated(self, action: str) -> Iterator[None]:
+        """Turn dnspython and socket errors of ``action`` into gtm's, naming the server."""
+        head = f"rfc2136 {self.name}: {action} of zone {self.origin}"
+        key = self._key.name if self._key is not None else None
+        try:
+            yield
+        except dns.tsig.PeerError as exc:
+            why = _PEER_TSIG.get(type(exc), type(exc).__name__)
+            raise Rfc2136Rejected(
+                f"{head} refused by {self._where}: NOTAUTH (TSIG key {key} not accepted: "
+                f"{why}); check tsig.name and tsig.secret"
+            ) from exc
+        except (dns.tsig.BadSignature, dns.tsig.BadKey, dns.message.UnknownTSIGKey) as exc:
+            raise Rfc2136Rejected(
+                f"{head}: the answer of {self._where} is not signed with TSIG key {key} "
+                f"({type(exc).__name__}); check tsig.name and tsig.secret"
+            ) from exc
+        except dns.tsig.BadTime as exc:
+            raise Rfc2136Rejected(
+                f"{head}: the answer of {self._where} is signed at a time too far from this "
+                "host's clock; check both clocks"
+            ) from exc
+        except dns.xfr.TransferError as exc:
+            rcode = dns.rcode.Rcode.make(exc.rcode)
+            text = dns.rcode.to_text(rcode)
+            if rcode == dns.rcode.SERVFAIL:
+                raise Rfc2136Unavailable(f"{head} failed on {self._where}: SERVFAIL") from exc
+            hint = f"; allow the key to transfer the zone (allow-transfer {{ key {key}; }})"
+            if rcode == dns.rcode.NOTAUTH:
+                hint = "; is the server primary for the zone?"
+            raise Rfc2136Rejected(f"{head} refused by {self._where}: {text}{hint}") from exc
+        except dns.exception.Timeout as exc:
+            raise Rfc2136Unavailable(
+                f"{head}: {self._where} did not answer within {self._timeout:g}s"
+            ) from exc
+        except (OSError, EOFError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "closed"
+            raise Rfc2136Unavailable(f"{head}: cannot reach {self._where}: {reason}") from exc
+        except dns.exception.DNSException as exc:
+            raise Rfc2136Unavailable(
+                f"{head}: {self._where} sent an answer that cannot be used: {exc}"
+            ) from exc
+
+
+def zone_nodes(mapping: Mapping, origin: dns.name.Name) -> dict[dns.name.Name, Node]:
+    """The names and record sets ``mapping`` puts in the zone, as the built-in responder
+    serves them.
+
+    The responder answers NXDOMAIN for every name of a service with no locator to give and
+    the ``nxdomain`` action; on an authoritative server that means the names hold nothing.
+    SERVFAIL cannot be stored in a zone; such a mapping keeps only its status TXT, and the
+    reconciler's safety rule refuses to remove the addresses it had.
+    """
+    if not mapping.best() and mapping.action is Action.NXDOMAIN:
+        return {}
+    return service_nodes(mapping, origin)
+
+
+def managed_records(
+    nodes: Lookup[dns.name.Name, dns.node.Node],
+    origin: dns.name.Name,
+    services: frozenset[str],
+) -> dict[str, Owned[RecordSet]]:
+    """The A, AAAA, SRV and TXT record sets of the managed services among a zone's nodes.
+
+    A service owns ``<service>.<zone>`` and the site names ``<site>.<service>.<zone>``
+    below it. With ``services`` empty the provider manages every service, and a name is
+    taken as a service only if it holds gtm's status TXT: records gtm did not write (the
+    name servers, hand-made names) are never deleted.
+
+    Args:
+        nodes: Absolute owner names and their nodes, as a zone transfer gives them.
+        origin: The zone's name.
+        services: The managed services; empty: every service that has gtm's status TXT.
+    """
+    by_label: dict[str, list[tuple[dns.name.Name, dns.node.Node]]] = {}
+    marked: set[str] = set()
+    for owner, node in nodes.items():
+        labels = owner.relativize(origin).labels if owner.is_subdomain(origin) else ()
+        if not 1 <= len(labels) <= 2 or owner == origin:
+            continue
+        service = labels[-1].decode("ascii", "replace").lower()
+        by_label.setdefault(service, []).append((owner, node))
+        txt = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.TXT)
+        if len(labels) == 1 and txt is not None and any(_is_status(r) for r in txt):
+            marked.add(service)
+    wanted = services or frozenset(marked)
+    items: dict[str, Owned[RecordSet]] = {}
+    for service in sorted(wanted & by_label.keys()):
+        for owner, node in by_label[service]:
+            for rdataset in node.rdatasets:
+                if dns.rdatatype.to_text(rdataset.rdtype) in TYPES:
+                    record = RecordSet.from_rdataset(owner, rdataset)
+                    items[record.key] = Owned(service, record)
+    return items
+
+
+def _is_status(rdata: object) -> bool:
+    """Whether a TXT record is gtm's status record (``"version=7" "epoch=3" ...``)."""
+    return (
+        isinstance(rdata, TXTBase)
+        and bool(rdata.strings)
+        and (rdata.strings[0].startswith(_STATUS_PREFIX))
+    )
+
+
+def _hint(rcode: dns.rcode.Rcode) -> str:
+    """What to check after a refusal, by rcode."""
+    if rcode in (dns.rcode.NOTAUTH, dns.rcode.REFUSED):
+        return "; the server does not let this key update the zone (check tsig and update-policy)"
+    if rcode == dns.rcode.NOTZONE:
+        return "; a name is outside the zone (check the provider's zone)"
+    return ""
