@@ -15,11 +15,12 @@ from typing import Any
 
 from gtm.api.app import ApiDeps, make_app
 from gtm.api.server import ApiServer, start_api
+from gtm.api.tokens import tokens_from_config
 from gtm.config.models import Config
-from gtm.config.secrets import resolve_secret
 from gtm.controller.controller import Controller
 from gtm.controller.plans import plan_checks, plan_services, store_for
 from gtm.controller.reconciler import Reconciler
+from gtm.controller.runbook import Runbooks
 from gtm.dns.answers import ZoneAnswers
 from gtm.dns.server import DnsServer
 from gtm.providers import build_provider
@@ -51,6 +52,8 @@ class Runtime:
         self._dns: DnsServer | None = None
         self._api: ApiServer | None = None
         self._reconciler: Reconciler | None = None
+        self._runbooks: Runbooks | None = None
+        self._checks: dict[str, Check] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._locator_of: dict[str, str] = {}
 
@@ -71,6 +74,12 @@ class Runtime:
         """The provider reconciler (after start)."""
         assert self._reconciler is not None, "Runtime.start() first"
         return self._reconciler
+
+    @property
+    def runbooks(self) -> Runbooks:
+        """Planned-failover runs (after start)."""
+        assert self._runbooks is not None, "Runtime.start() first"
+        return self._runbooks
 
     @property
     def dns_port(self) -> int:
@@ -110,12 +119,11 @@ class Runtime:
             )
             self._dns = DnsServer(answers)
             await self._dns.start(config.dns.listen.host, config.dns.listen.port)
-            token = resolve_secret(config.api.token) if config.api.token else None
             deps = ApiDeps(
                 registry=self._registry,
                 services=tuple(config.services),
                 sites=tuple(config.sites),
-                token=token.get_secret_value() if token else None,
+                tokens=tokens_from_config(config.api),
                 status=self.status,
                 providers=self._reconciler.status,
             )
@@ -126,10 +134,15 @@ class Runtime:
             self._scheduler = Scheduler(self._on_result)
             for locator_id, check in plan_checks(config, self._http):
                 self._locator_of[check.key] = locator_id
+                self._checks[locator_id] = check
                 self._scheduler.add(check)
+            self._runbooks = Runbooks(
+                self._registry, self._controller, self._reconciler, self._probe_now
+            )
             await self._controller.start()
             await self._reconciler.start()
             await self._scheduler.start()
+            await self._runbooks.start()
             self._ticker = asyncio.create_task(self._tick(), name="gtm-tick")
         except BaseException:
             await self.stop()
@@ -152,6 +165,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+        if self._runbooks is not None:
+            await self._runbooks.stop()
         if self._scheduler is not None:
             await self._scheduler.stop()
             self._scheduler = None
@@ -182,6 +197,11 @@ class Runtime:
             "health_known": len(known),
             "checks": len(self._locator_of),
         }
+
+    async def _probe_now(self, locator_id: str) -> tuple[bool, str]:
+        check = self._checks[locator_id]
+        result = await check.prober.probe(check.timeout)
+        return result.ok, result.reason
 
     def _on_result(self, check: Check, result: Result) -> float | None:
         return self.controller.observe(

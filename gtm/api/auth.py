@@ -39,15 +39,16 @@ class Guard:
     """
 
     def __init__(self, tokens: Mapping[str, Token]) -> None:
-        self._tokens = [(_digest(token.secret.get_secret_value()), token) for token in tokens.values()]
+        self._tokens = [
+            (_digest(token.secret.get_secret_value()), token) for token in tokens.values()
+        ]
 
-    def require(self, request: web.Request, scope: Scope, action: str = "") -> Token:
+    def require(self, request: web.Request, scope: Scope) -> Token:
         """The token ``request`` carries, provided it has at least ``scope``.
 
         Args:
             request: The request to check.
             scope: The weakest scope allowed.
-            action: What needs ``scope``, for the refusal; default: the method and path.
 
         Raises:
             ApiError: 403 ``read_only`` when no token is configured; 401 ``unauthorized``
@@ -55,7 +56,6 @@ class Guard:
                 is not a configured one; 403 ``insufficient_scope`` when its scope is
                 weaker than ``scope``.
         """
-        action = action or f"{request.method} {request.path}"
         if not self._tokens:
             raise ApiError(
                 403,
@@ -64,18 +64,7 @@ class Guard:
                 f"config (name: {{secret: env:NAME, scope: {scope}}}) to allow changes",
             )
         token = self._authenticate(request, scope)
-        if token.scope < scope:
-            log.info(
-                "api: %s refused: token %r has scope %s, needs %s", action, token.name, token.scope, scope
-            )
-            raise ApiError(
-                403,
-                "insufficient_scope",
-                f"{action} needs a token of scope {scope}; token {token.name!r} has scope "
-                f"{token.scope}",
-                detail={"token": token.name, "scope": str(token.scope), "needed": str(scope)},
-            )
-        log.debug("api: %s by token %r (scope %s)", action, token.name, token.scope)
+        authorize(token, scope, f"{request.method} {request.path}")
         return token
 
     def _authenticate(self, request: web.Request, scope: Scope) -> Token:
@@ -115,3 +104,29 @@ class Guard:
                 "token, or the config",
             )
         return found
+
+
+def authorize(token: Token, scope: Scope, action: str) -> None:
+    """Let ``token`` do ``action`` when it has at least ``scope``.
+
+    For a step up within a request, such as a forced pin, after :meth:`Guard.require`.
+
+    Raises:
+        ApiError: 403 ``insufficient_scope``, naming both scopes and the token.
+    """
+    if token.scope < scope:
+        log.info(
+            "api: %s refused: token %r has scope %s, needs %s",
+            action,
+            token.name,
+            token.scope,
+            scope,
+        )
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            f"{action} needs a token of scope {scope}; token {token.name!r} has scope "
+            f"{token.scope}",
+            detail={"token": token.name, "scope": str(token.scope), "needed": str(scope)},
+        )
+    log.debug("api: %s by token %r (scope %s)", action, token.name, token.scope)

@@ -143,8 +143,19 @@ def _anchor(config: Config, base: Path) -> Config:
     store = config.store
     if isinstance(store, SqliteStoreConfig) and not Path(store.path).is_absolute():
         update["store"] = store.model_copy(update={"path": str((base / store.path).resolve())})
-    token = config.api.token
-    if token and token.startswith("file:") and not Path(token[5:]).is_absolute():
-        absolute = f"file:{(base / token[5:]).resolve()}"
-        update["api"] = config.api.model_copy(update={"token": absolute})
+    api = config.api
+    tokens = {
+        name: token.model_copy(update={"secret": _anchor_secret(token.secret, base)})
+        for name, token in api.tokens.items()
+    }
+    token = None if api.token is None else _anchor_secret(api.token, base)
+    if tokens != api.tokens or token != api.token:
+        update["api"] = api.model_copy(update={"token": token, "tokens": tokens})
     return config.model_copy(update=update) if update else config
+
+
+def _anchor_secret(ref: str, base: Path) -> str:
+    """``ref`` with a relative ``file:`` path made absolute against ``base``."""
+    if ref.startswith("file:") and not Path(ref[5:]).is_absolute():
+        return f"file:{(base / ref[5:]).resolve()}"
+    return ref

@@ -20,6 +20,7 @@ SECTIONS = (
     ("Config", "top level"),
     ("DnsConfig", "dns"),
     ("ApiConfig", "api"),
+    ("TokenConfig", "api.tokens.NAME"),
     ("SqliteStoreConfig", "store (type: sqlite, the default)"),
     ("MemoryStoreConfig", "store (type: memory)"),
     ("SiteConfig", "sites.NAME"),

@@ -134,6 +134,19 @@ class Controller:
         """The current health of one locator."""
         return self._health[locator_id]
 
+    def plan(self, service: str) -> ServicePlan:
+        """The plan of ``service``; raises KeyError for an unknown one."""
+        return self._plans[service]
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """The configured services."""
+        return tuple(self._plans)
+
+    def site_locators(self, service: str, site: str) -> list[str]:
+        """Ids of the locators of ``service`` in ``site``."""
+        return [spec.id for spec in self._plans[service].policy.locators if spec.site == site]
+
     def known(self, service: str) -> bool:
         """Whether every locator of ``service`` has a verdict (none still unknown)."""
         return all(

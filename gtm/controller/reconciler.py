@@ -111,6 +111,7 @@ class Reconciler:
         self._known: dict[str, dict[str, Owned[Any]]] = {}
         self._applied: dict[str, dict[str, int]] = {p.name: {} for p in providers}
         self._wakeups: dict[str, asyncio.Event] = {}
+        self._locks = {p.name: asyncio.Lock() for p in providers}
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -172,11 +173,15 @@ class Reconciler:
                 prerequisites, and the pass is retried with a fresh observation).
         """
         provider = self._providers[name]
-        try:
-            return await self._pass(provider, force=force, fresh=resync or name not in self._known)
-        except ConflictError:
-            self._known.pop(name, None)
-            return await self._pass(provider, force=force, fresh=True)
+        # One pass per provider at a time: the change-driven loop, a planned failover
+        # and ``gtm apply`` may all ask at once, and interleaved passes would race.
+        async with self._locks[name]:
+            try:
+                fresh = resync or name not in self._known
+                return await self._pass(provider, force=force, fresh=fresh)
+            except ConflictError:
+                self._known.pop(name, None)
+                return await self._pass(provider, force=force, fresh=True)
 
     async def _pass(self, provider: Provider[Any], *, force: bool, fresh: bool) -> PassResult:
         name = provider.name

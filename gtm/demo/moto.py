@@ -86,8 +86,8 @@ class MotoServer:
             return
         self.port = _free_port()
         # A file, not a pipe: the server logs every request, and a pipe nobody reads
-        # would fill up and stall it.
-        self._log = tempfile.TemporaryFile()
+        # would fill up and stall it. It lives as long as the server, so stop() closes it.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115
         self.process = subprocess.Popen(
             [*_command(), "-H", HOST, "-p", str(self.port)],
             stdin=subprocess.DEVNULL,
@@ -125,14 +125,13 @@ class MotoServer:
     def stop(self) -> None:
         """SIGTERM the server by PID, SIGKILL it after 5 s; does nothing when stopped."""
         process, self.process = self.process, None
-        if process is not None:
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(5)
-                except subprocess.TimeoutExpired:
-                    os.kill(process.pid, signal.SIGKILL)
-                    process.wait()
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -36,6 +36,7 @@ THROTTLED = frozenset(
 request rate and ``PriorRequestNotComplete`` while a change to the same zone is still
 being processed; ELBv2 answers ``Throttling`` too."""
 
+
 class AwsUnavailable(Unavailable):
     """An AWS endpoint did not answer, failed on its side, or throttled us.
 
@@ -76,7 +77,7 @@ class Retry:
 
     def delay(self, attempt: int, hint: float | None) -> float:
         """The wait after failed attempt number ``attempt`` (1-based)."""
-        backoff = min(self.first_delay * 2 ** (attempt - 1), self.max_delay)
+        backoff = min(self.first_delay * 2.0 ** (attempt - 1), self.max_delay)
         return max(backoff, hint or 0.0)
 
 
@@ -144,9 +145,11 @@ def translate(exc: Exception, what: str) -> GtmError:
         if code in THROTTLED:
             return AwsUnavailable(message, code, _retry_after(meta.get("HTTPHeaders", {})))
         if status >= 500:
-            return AwsUnavailable(message, code)
+            return AwsRejected(message, code)
         return AwsRejected(message, code)
-    if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+    if isinstance(
+        exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
+    ):
         return AwsRejected(f"{what}: no usable AWS credentials: {exc}", type(exc).__name__)
     return AwsUnavailable(f"{what}: {exc}", type(exc).__name__)
 

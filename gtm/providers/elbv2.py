@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping as Lookup
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from gtm.config.providers import Elbv2Provider
@@ -65,7 +66,7 @@ def desired_weights(mapping: Mapping, groups: Lookup[str, str]) -> tuple[tuple[s
         by_id = shares(chosen)
         for loc in chosen:
             by_site[loc.site] = by_site.get(loc.site, 0.0) + by_id[loc.id]
-    elif mapping.active_site in groups:
+    elif mapping.active_site is not None and mapping.active_site in groups:
         by_site[mapping.active_site] = 1.0
     else:
         by_site = {site: 1.0 / len(groups) for site in groups}
@@ -147,7 +148,9 @@ class Elbv2:
         # One ModifyListener call carries one listener's weights.
         self.capabilities = Capabilities(max_batch=1, weighted=True)
         self.listeners = dict(config.listeners)
-        self.target_groups = {service: dict(sites) for service, sites in config.target_groups.items()}
+        self.target_groups = {
+            service: dict(sites) for service, sites in config.target_groups.items()
+        }
         self.retry = retry or Retry()
         self.client = make_client(
             "elbv2",
@@ -178,7 +181,9 @@ class Elbv2:
     async def observe(self) -> dict[str, Owned[ForwardWeights]]:
         """The forward weights the managed services' listeners hold now."""
         services = [
-            s for s in self.listeners if self._handled(s) and (not self.services or s in self.services)
+            s
+            for s in self.listeners
+            if self._handled(s) and (not self.services or s in self.services)
         ]
         actions = await self._actions([self.listeners[s] for s in services])
         return {
@@ -220,8 +225,10 @@ class Elbv2:
         for item in updates:
             actions = build_default_actions(current[item.listener_arn], item.weights)
             await call(
-                lambda item=item, actions=actions: self.client.modify_listener(
-                    ListenerArn=item.listener_arn, DefaultActions=actions
+                partial(
+                    self.client.modify_listener,
+                    ListenerArn=item.listener_arn,
+                    DefaultActions=actions,
                 ),
                 self._what(f"ModifyListener for {item.service}", [item.listener_arn]),
                 self.retry,

@@ -108,12 +108,9 @@ def build_updates(
 
     One service's changes go in one message whenever they fit in one, and the server
     applies a message all or nothing, so a service moves in one step. Otherwise changes
-    fill each message in order until the next would overflow it.
-
-    The size of a change is measured by rendering it alone in a message with the zone
-    section; in a shared message name compression can only make it smaller, so the sum is
-    an upper bound. The TSIG record is accounted for by signing an empty message once
-    (only its length is used; the messages are signed again when sent).
+    fill each message in order until the next would overflow it, or until it holds
+    :data:`MAX_CHANGES`. Sizes are upper bounds computed without rendering (see
+    :class:`_Draft`), so a message is never larger than the limit once rendered and signed.
 
     Args:
         zone: The zone being updated.
@@ -124,46 +121,146 @@ def build_updates(
     Raises:
         ValueError: One change alone does not fit in ``max_message`` bytes.
     """
+    # The TSIG record's length does not depend on the time it is signed at, so signing an
+    # empty message once measures it; the messages are signed again when sent.
     base = len(_message(zone, keyring).to_wire())
-    unsigned_base = len(_message(zone, None).to_wire())
-    groups: dict[str, list[tuple[Change[RecordSet], int]]] = {}
+    groups: dict[str, list[_Piece]] = {}
     for change in changes:
+        groups.setdefault(change.service, []).append(_Piece.of(zone, change))
+
+    drafts: list[_Draft] = []
+    draft = _Draft(zone, base, max_message)
+    for group in groups.values():
+        if draft.pieces and not draft.fits(group) and draft.fresh().fits(group):
+            drafts.append(draft)
+            draft = draft.fresh()
+        for piece in group:
+            if draft.pieces and not draft.fits([piece]):
+                drafts.append(draft)
+                draft = draft.fresh()
+            if not draft.fits([piece]):
+                raise ValueError(
+                    f"the change {piece.key} needs {base + draft.cost([piece])[0]} bytes, "
+                    f"more than the max_message of {max_message}"
+                )
+            draft.take(piece)
+    if draft.pieces:
+        drafts.append(draft)
+    return [d.message(keyring) for d in drafts]
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """One change translated into record sets, with what sizing them needs."""
+
+    key: str
+    owner: str
+    name_size: int
+    """Bytes of the owner name with its zone part compressed to a pointer."""
+    prerequisite: list[dns.rrset.RRset]
+    update: list[dns.rrset.RRset]
+    prerequisite_data: list[int]
+    """Data bytes of each prerequisite RR (0 for the RR of an absent or delete)."""
+    update_data: list[int]
+
+    @classmethod
+    def of(cls, zone: dns.name.Name, change: Change[RecordSet]) -> _Piece:
+        """``change`` translated once, through a message of its own."""
         single = _message(zone, None)
         add_change(single, change)
-        cost = len(single.to_wire()) - unsigned_base
-        if base + cost > max_message:
-            raise ValueError(
-                f"the change {change.key} needs {base + cost} bytes, more than the "
-                f"max_message of {max_message}"
-            )
-        groups.setdefault(change.service, []).append((change, cost))
+        record = change.after or change.before
+        assert record is not None
+        name = record.name()
+        if name.is_subdomain(zone):
+            relative = name.labels[: len(name.labels) - len(zone.labels)]
+            name_size = sum(len(label) + 1 for label in relative) + 2
+        else:
+            name_size = sum(len(label) + 1 for label in name.labels)
+        return cls(
+            key=change.key,
+            owner=record.owner,
+            name_size=name_size,
+            prerequisite=list(single.prerequisite),
+            update=list(single.update),
+            prerequisite_data=_data_sizes(single.prerequisite),
+            update_data=_data_sizes(single.update),
+        )
 
-    messages: list[dns.update.UpdateMessage] = []
-    current: list[Change[RecordSet]] = []
-    size = base
 
-    def flush() -> None:
-        nonlocal current, size
-        if current:
-            message = _message(zone, keyring)
-            for change in current:
-                add_change(message, change)
-            messages.append(message)
-        current, size = [], base
+class _Draft:
+    """An update message being filled, with an upper bound of its size once rendered.
 
-    for group in groups.values():
-        group_cost = sum(cost for _, cost in group)
-        fits_alone = base + group_cost <= max_message and len(group) <= MAX_CHANGES
-        overflows = size + group_cost > max_message or len(current) + len(group) > MAX_CHANGES
-        if fits_alone and overflows:
-            flush()
-        for change, cost in group:
-            if size + cost > max_message or len(current) == MAX_CHANGES:
-                flush()
-            current.append(change)
-            size += cost
-    flush()
-    return messages
+    The bound follows how dnspython compresses names: every owner name can point at the
+    zone name, which the zone section holds at offset 12; an owner already written in the
+    prerequisite section at an offset a pointer can reach (below 16 KiB) costs a 2-byte
+    pointer wherever it comes again. A, AAAA, SRV and TXT data is never compressed. Other
+    savings (a site name pointing at its service's name) are left out, so the true size
+    is a little smaller, never larger.
+    """
+
+    def __init__(self, zone: dns.name.Name, base: int, limit: int) -> None:
+        self.zone = zone
+        self.base = base
+        self.limit = limit
+        self.pieces: list[_Piece] = []
+        self.size = base
+        # Prerequisites start after the header (12 bytes) and the zone section.
+        self.prerequisites_end = 12 + len(zone.to_wire() or b"") + 4
+        self.owners: set[str] = set()
+
+    def fresh(self) -> _Draft:
+        """An empty draft for the same zone and limit."""
+        return _Draft(self.zone, self.base, self.limit)
+
+    def fits(self, pieces: Sequence[_Piece]) -> bool:
+        """Whether ``pieces`` can all join this message."""
+        if len(self.pieces) + len(pieces) > MAX_CHANGES:
+            return False
+        return self.size + self.cost(pieces)[0] <= self.limit
+
+    def take(self, piece: _Piece) -> None:
+        """Add one change to this message."""
+        size, prerequisites, owners = self.cost([piece])
+        self.pieces.append(piece)
+        self.size += size
+        self.prerequisites_end += prerequisites
+        self.owners |= owners
+
+    def cost(self, pieces: Sequence[_Piece]) -> tuple[int, int, set[str]]:
+        """Bytes ``pieces`` add, of which in prerequisites, and the owners they make
+        reachable for compression."""
+        size = prerequisites = 0
+        owners: set[str] = set()
+        for piece in pieces:
+            for in_prerequisites, datas in (
+                (True, piece.prerequisite_data),
+                (False, piece.update_data),
+            ):
+                for data in datas:
+                    if piece.owner in self.owners or piece.owner in owners:
+                        name = 2
+                    else:
+                        name = piece.name_size
+                        at = self.prerequisites_end + prerequisites
+                        if in_prerequisites and at <= 0x3FFF:
+                            owners.add(piece.owner)
+                    size += name + 10 + data
+                    if in_prerequisites:
+                        prerequisites += name + 10 + data
+        return size, prerequisites, owners
+
+    def message(self, keyring: dns.tsig.Key | None) -> dns.update.UpdateMessage:
+        """The update message holding this draft's changes, in order."""
+        message = _message(self.zone, keyring)
+        for piece in self.pieces:
+            message.prerequisite.extend(piece.prerequisite)
+            message.update.extend(piece.update)
+        return message
+
+
+def _data_sizes(rrsets: Sequence[dns.rrset.RRset]) -> list[int]:
+    """Data bytes of each RR of ``rrsets``; a record set with no data is one empty RR."""
+    return [size for rrset in rrsets for size in [len(rd.to_wire() or b"") for rd in rrset] or [0]]
 
 
 def _message(zone: dns.name.Name, keyring: dns.tsig.Key | None) -> dns.update.UpdateMessage:

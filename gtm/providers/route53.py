@@ -16,6 +16,7 @@ import ipaddress
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from gtm.config.providers import Route53Provider
@@ -359,7 +360,7 @@ class Route53:
         ids: list[str] = []
         for n, request in enumerate(requests, 1):
             answer = await call(
-                lambda request=request: self.client.change_resource_record_sets(**request),
+                partial(self.client.change_resource_record_sets, **request),
                 self._what(f"ChangeResourceRecordSets (request {n} of {len(requests)})"),
                 self.retry,
             )
@@ -377,7 +378,7 @@ class Route53:
             still = []
             for change_id in pending:
                 answer = await call(
-                    lambda change_id=change_id: self.client.get_change(Id=change_id),
+                    partial(self.client.get_change, Id=change_id),
                     self._what(f"GetChange {change_id}"),
                     self.retry,
                 )

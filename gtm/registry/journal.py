@@ -72,7 +72,14 @@ class Journal:
         return stored
 
     async def events(
-        self, service: str | None = None, since: float | None = None, limit: int = 100
+        self,
+        service: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+        *,
+        site: str | None = None,
+        until: float | None = None,
+        kind: str | None = None,
     ) -> list[Event]:
         """The newest ``limit`` matching events, oldest first.
 
@@ -81,6 +88,9 @@ class Journal:
                 no service).
             since: Only events whose ``time`` is at or after this wall-clock time.
             limit: At most this many events; the newest win.
+            site: Only events that moved traffic from or to this site.
+            until: Only events whose ``time`` is before this wall-clock time.
+            kind: Only events of this kind (``move``, ``run``, ``provider``, ``drift``).
 
         Raises:
             StoreUnavailable: The store failed or holds an unreadable event.
@@ -93,6 +103,12 @@ class Journal:
             if service is not None and event.service != service:
                 continue
             if since is not None and event.time < since:
+                continue
+            if until is not None and event.time >= until:
+                continue
+            if site is not None and site not in (event.from_site, event.to_site):
+                continue
+            if kind is not None and event.kind != kind:
                 continue
             found.append(event)
         found.reverse()

@@ -13,7 +13,13 @@ import dataclasses
 import secrets
 from collections.abc import Callable
 
-from gtm.core.codec import intent_from_dict, intent_to_dict, mapping_from_dict, mapping_to_dict
+from gtm.core.codec import (
+    Document,
+    intent_from_dict,
+    intent_to_dict,
+    mapping_from_dict,
+    mapping_to_dict,
+)
 from gtm.core.model import Event, Intent, Mapping
 from gtm.errors import ConflictError, NotFound
 from gtm.registry.documents import decode, encode
@@ -27,6 +33,12 @@ MAPPINGS = "mappings/"
 
 INTENTS = "intents/"
 """Key prefix of intents: ``intents/<id>``."""
+
+RUNS = "runs/"
+"""Key prefix of planned-failover runs: ``runs/<id>``."""
+
+RUN_WATCH = "run:"
+"""Watcher key prefix for long polls on a run (service names cannot contain a colon)."""
 
 
 class Registry:
@@ -55,6 +67,8 @@ class Registry:
         self._mappings: dict[str, Mapping] = {}
         self._indexes: dict[str, int] = {}
         self._intents: dict[str, Intent] = {}
+        self._runs: dict[str, Document] = {}
+        self._run_indexes: dict[str, int] = {}
         self._mapping_subscribers: Subscribers[Mapping] = Subscribers("mapping")
         self._intent_subscribers: Subscribers[list[Intent]] = Subscribers("intents")
         self._watchers = Watchers()
@@ -77,6 +91,10 @@ class Registry:
         for entry in await store.list(INTENTS):
             intent = decode(entry, intent_from_dict)
             registry._intents[intent.id] = intent
+        for entry in await store.list(RUNS):
+            run = decode(entry, dict)
+            registry._runs[str(run["id"])] = run
+            registry._run_indexes[str(run["id"])] = entry.index
         return registry
 
     # -- mappings -------------------------------------------------------------------
@@ -208,6 +226,44 @@ class Registry:
         """
         return self._intent_subscribers.add(callback)
 
+    # -- runs -------------------------------------------------------------------------
+
+    def runs(self) -> list[Document]:
+        """Every stored planned-failover run document, oldest first (from memory)."""
+        return sorted(self._runs.values(), key=lambda run: (run["created_at"], run["id"]))
+
+    def run(self, run_id: str) -> Document | None:
+        """The run document ``run_id``, or None."""
+        return self._runs.get(run_id)
+
+    async def save_run(self, run: Document) -> Document:
+        """Store a run document (created or changed), compare-and-set on its last index.
+
+        Raises:
+            ConflictError: Another writer changed the run since this registry saw it.
+            StoreUnavailable: The store failed; nothing changed.
+        """
+        run_id = str(run["id"])
+        entry = await self._store.cas(RUNS + run_id, encode(run), self._run_indexes.get(run_id, 0))
+        if entry is None:
+            raise ConflictError(f"registry: run {run_id} was changed by another writer")
+        self._runs[run_id] = run
+        self._run_indexes[run_id] = entry.index
+        self._watchers.wake(RUN_WATCH + run_id)
+        return run
+
+    async def wait_run(self, run_id: str, revision: int, timeout: float) -> Document | None:
+        """Long poll: the run once its ``revision`` passes ``revision``, or at the timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            current = self._runs.get(run_id)
+            if self._closed or current is None or int(current["revision"]) > revision:
+                return current
+            remaining = deadline - loop.time()
+            if remaining <= 0 or not await self._watchers.wait(RUN_WATCH + run_id, remaining):
+                return self._runs.get(run_id)
+
     # -- journal --------------------------------------------------------------------
 
     async def record(self, event: Event) -> Event:
@@ -215,10 +271,17 @@ class Registry:
         return await self._journal.record(event)
 
     async def events(
-        self, service: str | None = None, since: float | None = None, limit: int = 100
+        self,
+        service: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+        *,
+        site: str | None = None,
+        until: float | None = None,
+        kind: str | None = None,
     ) -> list[Event]:
         """The newest ``limit`` journal events, oldest first; see :meth:`Journal.events`."""
-        return await self._journal.events(service, since, limit)
+        return await self._journal.events(service, since, limit, site=site, until=until, kind=kind)
 
     async def close(self) -> None:
         """Release long polls with the current mappings, then close the store."""

@@ -13,14 +13,24 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
+from pydantic import SecretStr
 
 from gtm.api.server import ApiServer
+from gtm.api.tokens import Scope, Token
 from gtm.core.model import Event, Intent, Locator, Mapping, State
 from gtm.errors import NotFound
 
 SERVICES = ("billing", "ledger", "search")
 SITES = ("aws-use1", "dc-paris", "gcp-euw1")
 TOKEN = "s3cret-token"
+"""The secret of ``alice``, an admin, sent by :meth:`Api.writer` unless told otherwise."""
+OPERATOR_TOKEN = "0perator-s3cret"
+READER_TOKEN = "read3r-s3cret"
+TOKENS = {
+    "alice": Token("alice", Scope.ADMIN, SecretStr(TOKEN)),
+    "ci-deployer": Token("ci-deployer", Scope.OPERATE, SecretStr(OPERATOR_TOKEN)),
+    "dashboard": Token("dashboard", Scope.READ, SecretStr(READER_TOKEN)),
+}
 NOW = 1_700_000_000.0
 
 

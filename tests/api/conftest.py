@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from api_harness import NOW, SERVICES, SITES, TOKEN, Api, ApiFactory, FakeRegistry, billing, search
+from api_harness import NOW, SERVICES, SITES, TOKENS, Api, ApiFactory, FakeRegistry, billing, search
 
 from gtm.api.app import ApiDeps, make_app
 from gtm.api.server import ApiServer, start_api
@@ -37,7 +37,7 @@ async def start(registry: FakeRegistry, http: aiohttp.ClientSession) -> AsyncIte
             "registry": registry,
             "services": SERVICES,
             "sites": SITES,
-            "token": TOKEN,
+            "tokens": TOKENS,
             "status": None,
             "clock": lambda: NOW,
         }

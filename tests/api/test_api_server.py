@@ -18,7 +18,7 @@ async def test_port_zero_reports_the_bound_port(api: Api) -> None:
 
 
 async def test_a_port_in_use_is_a_config_error_naming_it(api: Api) -> None:
-    app = make_app(ApiDeps(api.registry, (), (), None))
+    app = make_app(ApiDeps(api.registry, (), (), {}))
     with pytest.raises(ConfigError, match=f"api: cannot listen on 127.0.0.1:{api.server.port}"):
         await start_api(app, "127.0.0.1", api.server.port)
 

@@ -97,7 +97,11 @@ def test_sample_is_accepted_as_written(write_config: WriteConfig) -> None:
 def test_example_file_loads() -> None:
     config = load_config(CONFIG_DIR / "gtm.example.yaml")
 
-    assert config.api.token == "env:GTM_TOKEN"
+    assert {name: token.scope for name, token in config.api.bearer_tokens.items()} == {
+        "alice": "admin",
+        "ci-deployer": "operate",
+        "dashboard": "read",
+    }
     assert {type(service.check).__name__ for service in config.services.values()} == {
         "HttpCheck",
         "TcpCheck",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from collections.abc import Mapping as Lookup
 from dataclasses import dataclass
 
 from botocore.awsrequest import AWSResponse
@@ -29,7 +30,7 @@ def whack(
     ttl: int = 30,
     down: tuple[str, ...] = (),
     action: Action = Action.NONE,
-    addresses: dict[str, tuple[str, ...]] | None = None,
+    addresses: Lookup[str, tuple[str, ...]] | None = None,
 ) -> Mapping:
     """A whack-a-mole mapping: the active site at priority 1, the others 2, 3, … in order."""
     chosen = addresses or ADDRESSES
@@ -84,3 +85,13 @@ def throttled(url: str) -> AWSResponse:
         b"exceeded</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"
     )
     return AWSResponse(url, 400, {"content-type": "text/xml"}, _Body(body))
+
+
+def pending_change(url: str) -> AWSResponse:
+    """A ``GetChange`` answer saying the change has not reached every Route 53 server yet."""
+    body = (
+        b'<?xml version="1.0"?>\n<GetChangeResponse xmlns="https://route53.amazonaws.com/'
+        b'doc/2013-04-01/"><ChangeInfo><Id>/change/C1</Id><Status>PENDING</Status>'
+        b"<SubmittedAt>2024-01-01T00:00:00Z</SubmittedAt></ChangeInfo></GetChangeResponse>"
+    )
+    return AWSResponse(url, 200, {"content-type": "text/xml"}, _Body(body))

@@ -108,9 +108,7 @@ def test_delete_carries_the_observed_record_set_and_goes_before_the_upserts() ->
     changes = [
         Change(ChangeKind.CREATE, "billing.example.com. AAAA", "billing", None, new_a),
         Change(ChangeKind.DELETE, "billing.example.com. A", "billing", observed_a, None),
-        Change(
-            ChangeKind.DELETE, "billing.example.com. A old", "billing", observed_weighted, None
-        ),
+        Change(ChangeKind.DELETE, "billing.example.com. A old", "billing", observed_weighted, None),
     ]
 
     [request] = build_change_batches("Z1", changes)

@@ -8,6 +8,7 @@ from aws_samples import SITES, weighted, whack
 
 from gtm.config.providers import Route53Provider
 from gtm.core.model import Action, State
+from gtm.providers.base import Provider
 from gtm.providers.route53 import RecordSet, Route53, desired_records
 
 ZONE = "example.com."
@@ -18,7 +19,9 @@ def by_key(records: list[RecordSet]) -> dict[str, RecordSet]:
 
 
 def test_plain_holds_the_active_sites_addresses_and_a_txt_with_version_epoch_site() -> None:
-    records = by_key(desired_records(whack("billing", "aws-use1", version=7, epoch=3), ZONE, "plain"))
+    records = by_key(
+        desired_records(whack("billing", "aws-use1", version=7, epoch=3), ZONE, "plain")
+    )
 
     assert records == {
         "billing.example.com. A": RecordSet(
@@ -108,7 +111,8 @@ def test_provider_desired_covers_only_the_services_it_manages() -> None:
         services=["billing"],
         endpoint_url="http://127.0.0.1:9",
     )
-    provider = Route53("r53", config, "Example.COM")
+    # Typed as the contract, so that mypy checks Route53 implements it.
+    provider: Provider[RecordSet] = Route53("r53", config, "Example.COM")
 
     items = provider.desired([whack("billing", "aws-use1"), whack("search", "aws-use1")])
 

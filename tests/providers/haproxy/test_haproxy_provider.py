@@ -8,6 +8,7 @@ from typing import Literal
 import pytest
 from haproxy_harness import SERVICE, Place, StartHaproxy, Traffic, backends_for, provider_for
 
+from gtm.config.providers import HaproxyProvider
 from gtm.core.model import Locator, Mapping, State
 from gtm.errors import Rejected, Unavailable
 from gtm.providers.base import Change, ChangeKind, Owned, Provider, diff
@@ -15,14 +16,18 @@ from gtm.providers.haproxy import MAX_BATCH, Haproxy, HaproxyRejected, HaproxyUn
 from gtm.providers.haproxy_settings import ServerSetting
 
 
-async def reconcile(provider: Haproxy, mapping: Mapping) -> list[Change[ServerSetting]]:
+async def reconcile(
+    provider: Provider[ServerSetting], mapping: Mapping
+) -> list[Change[ServerSetting]]:
     """Observe, diff and apply ``mapping``; the changes that were applied."""
     changes = diff(provider.desired([mapping]), await provider.observe())
     await provider.apply(changes)
     return changes
 
 
-async def pending(provider: Haproxy, mapping: Mapping) -> list[Change[ServerSetting]]:
+async def pending(
+    provider: Provider[ServerSetting], mapping: Mapping
+) -> list[Change[ServerSetting]]:
     """What still differs between ``mapping`` and HAProxy."""
     return diff(provider.desired([mapping]), await provider.observe())
 
@@ -154,6 +159,27 @@ async def test_a_missing_backend_is_rejected_naming_it(
     assert str(caught.value) == ("haproxy lb-main: backend search not found; add it to haproxy.cfg")
 
 
+async def test_with_no_services_listed_the_backends_of_the_mappings_are_read(
+    place: Place, start_haproxy: StartHaproxy
+) -> None:
+    mapping = place({"site-a": 1})
+    server = start_haproxy(backends_for(mapping))
+    provider = Haproxy("lb-main", HaproxyProvider(type="haproxy", socket=server.socket))
+    assert await provider.observe() == {}
+
+    desired = provider.desired([mapping])
+
+    assert (
+        set(await provider.observe())
+        == set(desired)
+        == {
+            "billing/site-a",
+            "billing/site-b",
+            "billing/site-c",
+        }
+    )
+
+
 async def test_a_refused_command_is_rejected_naming_it_and_the_rest_is_applied(
     place: Place, start_haproxy: StartHaproxy
 ) -> None:
@@ -177,7 +203,7 @@ async def test_a_refused_command_is_rejected_naming_it_and_the_rest_is_applied(
 
 
 async def test_a_server_no_locator_maps_to_is_emptied_and_reported(
-    place: Place, start_haproxy: StartHaproxy, traffic: Traffic, fleet: object
+    place: Place, start_haproxy: StartHaproxy, traffic: Traffic
 ) -> None:
     mapping = place({"site-a": 1, "site-b": 2})
     stray = ("old", "127.0.3.1", mapping.locators[2].port)
@@ -199,16 +225,18 @@ async def test_more_changes_than_a_batch_are_all_applied(
     site = place({"site-a": 1}).locators[0]
     count = MAX_BATCH + 30
     locators = tuple(
-        Locator(f"{SERVICE}@site-a/lb-{n}", "site-a", site.address, site.port, 1, n % 100, State.UP)
+        Locator(
+            f"{SERVICE}@site-a/lb-{n}", "site-a", site.address, site.port, 1, 2 + n % 99, State.UP
+        )
         for n in range(1, count + 1)
     )
     mapping = Mapping(SERVICE, 1, 1, 30, "site-a", locators)
     server = start_haproxy(backends_for(mapping))
     provider: Provider[ServerSetting] = provider_for(server)
 
-    changes = await reconcile(provider, mapping)  # type: ignore[arg-type]
+    changes = await reconcile(provider, mapping)
 
-    assert len(changes) == count - 1  # weight 1 is already what lb-1 should have
+    assert len(changes) == count
     observed: dict[str, Owned[ServerSetting]] = await provider.observe()
-    assert observed["billing/site-a-130"].item.weight == 30
+    assert observed["billing/site-a-130"].item.weight == 33
     assert diff(provider.desired([mapping]), observed) == []

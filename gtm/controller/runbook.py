@@ -1,0 +1,578 @@
+"""Planned failovers: preflight, lower TTL, drain, switch, verify, hold — or roll back.
+
+A run acts only by writing intents (a TTL cap, a traffic shift, a pin), so the same
+controller, policy and providers that handle failures carry it out. Every step is
+persisted in the registry as it starts and ends; a run found unfinished when gtm starts
+(it was killed mid-run) is rolled back, never left half-done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import ClassVar
+
+from gtm.controller.controller import Controller, ServicePlan
+from gtm.controller.reconciler import Reconciler
+from gtm.core.health import Verdict
+from gtm.core.model import Event, Intent, IntentKind, Mapping
+from gtm.core.policy import PolicyKind
+from gtm.core.runbook import (
+    Run,
+    RunOptions,
+    RunState,
+    Step,
+    preflight,
+    ramp,
+    run_from_dict,
+    run_to_dict,
+    steps_for,
+    summary,
+)
+from gtm.errors import GtmError, NotFound, Rejected
+from gtm.providers.base import diff, managed
+from gtm.registry.registry import Registry
+
+log = logging.getLogger(__name__)
+
+ProbeNow = Callable[[str], Awaitable[tuple[bool, str]]]
+"""Probe one locator right now: ``(ok, reason)``."""
+
+POLL = 0.05
+"""Seconds between looks at the registry or health while a step waits."""
+
+
+class StepFailed(GtmError):
+    """A step could not complete; the run rolls back."""
+
+
+class Aborted(GtmError):
+    """An operator asked the run to stop; the run rolls back."""
+
+
+class Runbooks:
+    """Starts, persists, aborts and recovers planned-failover runs.
+
+    Args:
+        registry: Where runs, intents, mappings and events live.
+        controller: Health verdicts and service plans.
+        reconciler: The providers, to push and verify each switch.
+        probe_now: A fresh probe of one locator, for preflight.
+        clock: Wall clock.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        controller: Controller,
+        reconciler: Reconciler,
+        probe_now: ProbeNow,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._registry = registry
+        self._controller = controller
+        self._reconciler = reconciler
+        self._probe_now = probe_now
+        self._clock = clock
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Roll back every run a previous gtm left unfinished."""
+        for doc in self._registry.runs():
+            run = run_from_dict(doc)
+            if run.state is RunState.RUNNING:
+                step = run.current.step.value if run.current else "its start"
+                self._spawn(run, self._recover(run, f"gtm restarted during {step}"))
+
+    async def stop(self) -> None:
+        """Stop running runs where they are; the next start rolls them back."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    # -- requests -----------------------------------------------------------------
+
+    def runs(self) -> list[Run]:
+        """Every run, oldest first."""
+        return [run_from_dict(doc) for doc in self._registry.runs()]
+
+    def get(self, run_id: str) -> Run:
+        """One run; NotFound when there is none."""
+        doc = self._registry.run(run_id)
+        if doc is None:
+            raise NotFound(f"runbook: no run {run_id}")
+        return run_from_dict(doc)
+
+    async def wait(self, run_id: str, revision: int, timeout: float) -> Run:
+        """The run once it changes past ``revision``, or as it is at the timeout."""
+        doc = await self._registry.wait_run(run_id, revision, timeout)
+        if doc is None:
+            raise NotFound(f"runbook: no run {run_id}")
+        return run_from_dict(doc)
+
+    def target_of(self, kind: str, service: str, to_site: str | None) -> str:
+        """The site a run of ``kind`` moves ``service`` to.
+
+        ``failover`` goes to ``to_site`` (default: the next healthy site the policy would
+        pick), ``failback`` to the most preferred site, ``drill`` to the next site.
+        """
+        plan = self._plan(service)
+        mapping = self._registry.get(service)
+        active = mapping.active_site if mapping else None
+        if kind == "failback":
+            return plan.policy.sites[0]
+        if to_site:
+            if to_site not in plan.policy.sites:
+                raise Rejected(
+                    f"runbook: {to_site} is not a site of {service}; "
+                    f"its sites: {', '.join(plan.policy.sites)}"
+                )
+            return to_site
+        order = plan.policy.sites
+        start = order.index(active) + 1 if active in order else 0
+        for site in order[start:] + order[:start]:
+            if site != active and self._site_up(service, site):
+                return site
+        raise Rejected(f"runbook: {service} has no healthy site to move to besides {active}")
+
+    async def begin(
+        self,
+        kind: str,
+        service: str,
+        to_site: str | None,
+        reason: str,
+        who: str,
+        options: RunOptions,
+    ) -> Run:
+        """Start a run (or, with ``dry_run``, describe it) and return it as persisted.
+
+        Raises:
+            Rejected: Unknown service or site, no reason, the service already has a
+                running run, or the target is already active.
+        """
+        if not reason.strip():
+            raise Rejected("runbook: a reason is required for a planned move (--reason)")
+        target = self.target_of(kind, service, to_site)
+        mapping = self._registry.get(service)
+        if mapping is None:
+            raise Rejected(f"runbook: {service} has no mapping yet; retry once health is known")
+        if mapping.active_site == target and kind != "drill":
+            raise Rejected(f"runbook: {service} is already on {target}")
+        busy = [r for r in self.runs() if r.service == service and not r.state.finished]
+        if busy:
+            raise Rejected(f"runbook: {service} already has run {busy[0].id} in progress")
+        run = Run(
+            id=secrets.token_hex(4),
+            kind=kind,
+            service=service,
+            from_site=mapping.active_site,
+            to_site=target,
+            reason=reason,
+            who=who,
+            created_at=self._clock(),
+            options=options,
+        )
+        if options.dry_run:
+            return run.finish(RunState.DONE, await self.preview(run))
+        run = await self._save(run)
+        self._spawn(run, self._execute(run))
+        return run
+
+    async def abort(self, run_id: str, who: str) -> Run:
+        """Ask a running run to stop and roll back."""
+        run = self.get(run_id)
+        if run.state.finished:
+            raise Rejected(f"runbook: run {run_id} already ended ({run.state.value})")
+        return await self._save(
+            dataclasses.replace(run, abort_requested=True).note(f"abort requested by {who}")
+        )
+
+    async def preview(self, run: Run) -> str:
+        """What a run would do: its steps, the mapping change and each provider's changes."""
+        mapping = self._registry.get(run.service)
+        assert mapping is not None
+        steps = ", ".join(step.value for step in steps_for(run.options))
+        lines = [
+            f"would move {run.service} from {run.from_site} to {run.to_site} "
+            f"(epoch {mapping.epoch} -> {mapping.epoch + 1}); steps: {steps}"
+        ]
+        preview = self._moved(mapping, run.to_site)
+        for name, provider in self._reconciler.providers.items():
+            if provider.services and run.service not in provider.services:
+                continue
+            try:
+                observed = await provider.observe()
+            except GtmError as exc:
+                lines.append(f"{name}: cannot observe: {exc}")
+                continue
+            desired = provider.desired(managed([preview], provider.services))
+            mine = {k: v for k, v in observed.items() if v.service == run.service}
+            changes = diff(desired, mine)
+            lines.append(f"{name}: {len(changes)} change(s)")
+            lines += [f"  {change.describe()}" for change in changes]
+        return "\n".join(lines)
+
+    # -- execution ----------------------------------------------------------------
+
+    def _spawn(self, run: Run, work: Awaitable[None]) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            finally:
+                self._tasks.pop(run.id, None)
+
+        self._tasks[run.id] = asyncio.create_task(guarded(), name=f"run-{run.id}")
+
+    async def _execute(self, run: Run) -> None:
+        try:
+            for step in steps_for(run.options):
+                run = await self._begin_step(run, step)
+                run = await self._STEPS[step](self, run)
+                run = await self._save(run.end(self._clock(), ok=True))
+            run = await self._complete(run)
+        except GtmError as exc:
+            stored = self.get(run.id)
+            if stored.state is RunState.REFUSED:
+                await self._journal(stored)
+                return
+            run = await self._save(stored.end(self._clock(), ok=False, detail=str(exc)))
+            run = await self._rollback(run, str(exc))
+        await self._journal(run)
+
+    async def _recover(self, run: Run, why: str) -> None:
+        run = await self._save(run.end(self._clock(), ok=False, detail=why))
+        run = await self._rollback(run, why)
+        await self._journal(run)
+
+    async def _begin_step(self, run: Run, step: Step) -> Run:
+        run = self._fresh(run)
+        if run.abort_requested:
+            raise Aborted(f"aborted before {step.value}")
+        return await self._save(run.begin(step, self._clock()))
+
+    async def _preflight(self, run: Run) -> Run:
+        plan = self._plan(run.service)
+        ids = self._controller.site_locators(run.service, run.to_site)
+        verdicts = [self._controller.health(i).verdict for i in ids]
+        fresh = list(await asyncio.gather(*(self._probe_now(i) for i in ids)))
+        min_up = _needed(plan.min_healthy, len(ids))
+        ok, why = preflight(run.to_site, verdicts, fresh, min_up)
+        if not ok and not run.options.force:
+            run = await self._save(
+                run.end(self._clock(), ok=False, detail=why).finish(
+                    RunState.REFUSED, f"refused: {why}; use --force to move anyway"
+                )
+            )
+            raise StepFailed(why)
+        return run.note(why if ok else f"{why}; forced")
+
+    async def _lower_ttl(self, run: Run) -> Run:
+        mapping = self._mapping(run.service)
+        longest = mapping.ttl
+        run = await self._add_intent(
+            run, Intent("", IntentKind.TTL, run.service, ttl=run.options.short_ttl)
+        )
+        await self._until(run, lambda m: m.ttl <= run.options.short_ttl, "publishing short TTL")
+        deadline = self._clock() + longest
+        while (left := deadline - self._clock()) > 0:
+            run = await self._save(
+                self._fresh(run).note(f"waiting {math.ceil(left)}s for caches of ttl {longest}s")
+            )
+            self._check_abort(run)
+            await asyncio.sleep(min(1.0, left))
+        return run.note(f"ttl {run.options.short_ttl}s published; caches of ttl {longest}s expired")
+
+    async def _drain(self, run: Run) -> Run:
+        started = self._clock()
+        previous: str | None = None
+        steps = ramp(run.options.drain)
+        for number, (offset, share) in enumerate(steps, start=1):
+            await asyncio.sleep(max(0.0, started + offset - self._clock()))
+            run = self._fresh(run)
+            self._check_abort(run)
+            self._check_target(run)
+            shift = Intent("", IntentKind.SHIFT, run.service, run.to_site, share=share)
+            run = await self._add_intent(run, shift)
+            await self._until(run, self._shifted(run, share), f"shifting {share}%")
+            if previous is not None:
+                run = await self._remove_intent(run, previous)
+            previous = run.intents[-1]
+            bar = "#" * (share // 10) + "." * (10 - share // 10)
+            run = await self._save(
+                run.note(f"[{bar}] {share}% on {run.to_site} ({number}/{len(steps)})")
+            )
+        return run
+
+    def _shifted(self, run: Run, share: int) -> Callable[[Mapping], bool]:
+        """Whether a mapping carries ``share`` percent of traffic on the run's target."""
+        want = {
+            spec.id: round(spec.weight * share / 100)
+            for spec in self._plan(run.service).policy.locators
+            if spec.site == run.to_site
+        }
+        return lambda m: all(
+            loc.priority == 1 and loc.weight == want[loc.id] for loc in m.locators if loc.id in want
+        )
+
+    async def _switch(self, run: Run) -> Run:
+        pin = Intent("", IntentKind.PIN, run.service, run.to_site, force=run.options.force)
+        run = await self._add_intent(run, pin)
+        mapping = await self._until(
+            run, lambda m: m.active_site == run.to_site, f"switching to {run.to_site}"
+        )
+        run = dataclasses.replace(run, served={**run.served, "dns": self._clock()})
+        for intent_id in self._intent_ids(run, IntentKind.SHIFT):
+            run = await self._remove_intent(run, intent_id)
+        await self._push(run)
+        return run.note(f"{run.service} active on {run.to_site}, epoch {mapping.epoch}")
+
+    async def _verify(self, run: Run) -> Run:
+        deadline = self._clock() + run.options.verify_timeout
+        while True:
+            run = self._fresh(run)
+            self._check_abort(run)
+            problems = await self._push(run)
+            if not self._site_up(run.service, run.to_site):
+                problems.append(f"{run.to_site} is not healthy")
+            mapping = self._mapping(run.service)
+            if mapping.active_site != run.to_site:
+                problems.append(f"{run.service} is active on {mapping.active_site}")
+            if not problems:
+                return run.note(f"served by {', '.join(sorted(run.served))}")
+            if self._clock() > deadline:
+                raise StepFailed(f"verify: {'; '.join(problems)}")
+            run = await self._save(run.note(f"waiting: {'; '.join(problems)}"))
+            await asyncio.sleep(POLL * 4)
+
+    async def _hold(self, run: Run) -> Run:
+        deadline = self._clock() + run.options.hold
+        while self._clock() < deadline:
+            run = self._fresh(run)
+            self._check_abort(run)
+            self._check_target(run)
+            if self._mapping(run.service).active_site != run.to_site:
+                raise StepFailed(f"hold: {run.service} left {run.to_site}")
+            await asyncio.sleep(POLL)
+        return run.note(f"{run.to_site} stayed healthy for {run.options.hold:g}s")
+
+    _STEPS: ClassVar[dict[Step, Callable[[Runbooks, Run], Awaitable[Run]]]] = {
+        Step.PREFLIGHT: _preflight,
+        Step.LOWER_TTL: _lower_ttl,
+        Step.DRAIN: _drain,
+        Step.SWITCH: _switch,
+        Step.VERIFY: _verify,
+        Step.HOLD: _hold,
+    }
+
+    async def _complete(self, run: Run) -> Run:
+        keep_pin = self._plan(run.service).policy.policy is PolicyKind.PRIORITY
+        for intent_id in list(run.intents):
+            intent = self._intent(intent_id)
+            if intent is not None and intent.kind is IntentKind.PIN and keep_pin:
+                continue  # under priority, dropping the pin would send traffic back
+            run = await self._remove_intent(run, intent_id)
+        outcome = f"{run.service} moved to {run.to_site}"
+        if keep_pin:
+            outcome += " and stays pinned there (priority policy)"
+        return await self._save(run.finish(RunState.DONE, outcome))
+
+    async def _rollback(self, run: Run, why: str) -> Run:
+        run = await self._save(self._fresh(run).begin(Step.ROLLBACK, self._clock(), why))
+        for intent_id in [i for i in run.intents if self._kind(i) is not IntentKind.PIN]:
+            run = await self._remove_intent(run, intent_id)
+        origin = run.from_site
+        mapping = self._mapping(run.service)
+        restored = mapping.active_site == origin
+        if origin is not None and not restored:
+            back = Intent("", IntentKind.PIN, run.service, origin)
+            run = await self._add_intent(run, back)
+            try:
+                await self._until(
+                    run,
+                    lambda m: m.active_site == origin,
+                    f"returning to {origin}",
+                    abortable=False,
+                )
+                restored = True
+            except StepFailed:
+                restored = False
+        for intent_id in list(run.intents):
+            run = await self._remove_intent(run, intent_id)
+        if restored:
+            # The shift is gone once the target no longer shares priority 1 with the origin.
+            with contextlib.suppress(StepFailed):
+                await self._until(
+                    run,
+                    lambda m: all(
+                        loc.priority != 1 for loc in m.locators if loc.site == run.to_site
+                    ),
+                    "withdrawing the shift",
+                    abortable=False,
+                )
+        await self._push(run)
+        where = self._mapping(run.service).active_site
+        detail = f"back on {where}" if restored else f"could not return to {origin}; on {where}"
+        run = run.end(self._clock(), ok=restored, detail=detail)
+        state = RunState.ROLLED_BACK if restored else RunState.FAILED
+        return await self._save(run.finish(state, f"rolled back ({why}); {detail}"))
+
+    # -- helpers ------------------------------------------------------------------
+
+    async def _push(self, run: Run) -> list[str]:
+        """Make every provider of the service hold the mappings now; return what is not."""
+        problems: list[str] = []
+        for name, provider in self._reconciler.providers.items():
+            if provider.services and run.service not in provider.services:
+                continue
+            try:
+                result = await self._reconciler.run_pass(name, resync=True)
+            except GtmError as exc:
+                problems.append(f"{name}: {exc}")
+                continue
+            mine = [c for c in result.remaining if c.service == run.service]
+            if mine:
+                problems.append(f"{name}: {len(mine)} change(s) not visible")
+            elif name not in run.served:
+                run.served[name] = self._clock()
+        return problems
+
+    async def _until(
+        self, run: Run, ready: Callable[[Mapping], bool], doing: str, *, abortable: bool = True
+    ) -> Mapping:
+        deadline = self._clock() + run.options.verify_timeout
+        while True:
+            mapping = self._mapping(run.service)
+            if ready(mapping):
+                return mapping
+            if abortable:
+                self._check_abort(self._fresh(run))
+            if self._clock() > deadline:
+                raise StepFailed(f"{doing}: not published after {run.options.verify_timeout:g}s")
+            await self._registry.wait(run.service, mapping.version, POLL * 4)
+
+    async def _add_intent(self, run: Run, intent: Intent) -> Run:
+        stored = await self._registry.add_intent(
+            dataclasses.replace(
+                intent,
+                who=run.who,
+                why=f"run {run.id}: {run.reason}",
+                created_at=self._clock(),
+            )
+        )
+        return await self._save(dataclasses.replace(run, intents=(*run.intents, stored.id)))
+
+    async def _remove_intent(self, run: Run, intent_id: str) -> Run:
+        with contextlib.suppress(NotFound):  # already gone: the goal is reached either way
+            await self._registry.remove_intent(intent_id)
+        left = tuple(i for i in run.intents if i != intent_id)
+        return await self._save(dataclasses.replace(run, intents=left))
+
+    def _intent(self, intent_id: str) -> Intent | None:
+        return next((i for i in self._registry.intents() if i.id == intent_id), None)
+
+    def _kind(self, intent_id: str) -> IntentKind | None:
+        intent = self._intent(intent_id)
+        return intent.kind if intent else None
+
+    def _intent_ids(self, run: Run, kind: IntentKind) -> list[str]:
+        return [i for i in run.intents if self._kind(i) is kind]
+
+    async def _save(self, run: Run) -> Run:
+        saved = dataclasses.replace(run, revision=self._revision(run.id) + 1)
+        await self._registry.save_run(run_to_dict(saved))
+        return saved
+
+    def _revision(self, run_id: str) -> int:
+        doc = self._registry.run(run_id)
+        return int(doc["revision"]) if doc else 0
+
+    def _fresh(self, run: Run) -> Run:
+        """``run`` with the abort flag as stored (an abort arrives through the registry)."""
+        doc = self._registry.run(run.id)
+        if doc is None or not doc.get("abort_requested"):
+            return run
+        return dataclasses.replace(run, abort_requested=True, revision=int(doc["revision"]))
+
+    def _check_abort(self, run: Run) -> None:
+        if run.abort_requested:
+            step = run.current.step.value if run.current else "the run"
+            raise Aborted(f"aborted during {step}")
+
+    def _check_target(self, run: Run) -> None:
+        if not self._site_up(run.service, run.to_site):
+            raise StepFailed(f"{run.to_site} went down")
+
+    def _site_up(self, service: str, site: str) -> bool:
+        ids = self._controller.site_locators(service, site)
+        up = sum(1 for i in ids if self._controller.health(i).verdict is Verdict.UP)
+        return bool(ids) and up >= _needed(self._plan(service).min_healthy, len(ids))
+
+    def _plan(self, service: str) -> ServicePlan:
+        try:
+            return self._controller.plan(service)
+        except KeyError:
+            known = ", ".join(self._controller.services)
+            raise Rejected(f"runbook: no service {service}; known services: {known}") from None
+
+    def _mapping(self, service: str) -> Mapping:
+        mapping = self._registry.get(service)
+        if mapping is None:
+            raise StepFailed(f"{service} has no mapping")
+        return mapping
+
+    @staticmethod
+    def _moved(mapping: Mapping, site: str) -> Mapping:
+        """``mapping`` as it would look with ``site`` active (for previews only)."""
+        order = [site] + [
+            s for s in dict.fromkeys(loc.site for loc in mapping.locators) if s != site
+        ]
+        rank = {s: i + 1 for i, s in enumerate(order)}
+        return dataclasses.replace(
+            mapping,
+            active_site=site,
+            epoch=mapping.epoch + 1,
+            locators=tuple(
+                dataclasses.replace(loc, priority=rank[loc.site]) for loc in mapping.locators
+            ),
+        )
+
+    async def _journal(self, run: Run) -> None:
+        timeline: dict[str, float] = {}
+        for record in run.steps:
+            timeline[f"{record.step.value}.start"] = record.started_at
+            if record.finished_at is not None:
+                timeline[f"{record.step.value}.end"] = record.finished_at
+        timeline.update({f"served.{name}": at for name, at in run.served.items()})
+        mapping = self._registry.get(run.service)
+        await self._registry.record(
+            Event(
+                kind="run",
+                service=run.service,
+                time=self._clock(),
+                reason=f"run {run.id} by {run.who or '-'} ({run.reason}): {summary(run)}",
+                from_site=run.from_site,
+                to_site=run.to_site,
+                epoch=mapping.epoch if mapping else None,
+                version=mapping.version if mapping else None,
+                actor=run.who or "operator",
+                timeline=timeline,
+            )
+        )
+        log.warning("run %s: %s", run.id, summary(run))
+
+
+def _needed(min_healthy: int | float, total: int) -> int:
+    if isinstance(min_healthy, float):
+        return max(1, math.ceil(min_healthy * total - 1e-9))
+    return min_healthy
