@@ -111,6 +111,9 @@ class Runtime:
                 resync_interval=config.reconcile.resync_interval,
                 retry_max=config.reconcile.retry_max,
             )
+            self._runbooks = Runbooks(
+                self._registry, self._controller, self._reconciler, self._probe_now
+            )
             answers = ZoneAnswers(
                 config.zone,
                 self._registry,
@@ -126,6 +129,7 @@ class Runtime:
                 tokens=tokens_from_config(config.api),
                 status=self.status,
                 providers=self._reconciler.status,
+                runbooks=self._runbooks,
             )
             self._api = await start_api(
                 make_app(deps), config.api.listen.host, config.api.listen.port
@@ -136,9 +140,6 @@ class Runtime:
                 self._locator_of[check.key] = locator_id
                 self._checks[locator_id] = check
                 self._scheduler.add(check)
-            self._runbooks = Runbooks(
-                self._registry, self._controller, self._reconciler, self._probe_now
-            )
             await self._controller.start()
             await self._reconciler.start()
             await self._scheduler.start()

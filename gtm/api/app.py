@@ -14,6 +14,7 @@ from gtm.api.events import EventFeed
 from gtm.api.health import HealthReport
 from gtm.api.intents import IntentDesk
 from gtm.api.resolve import Resolver
+from gtm.api.runs import RunDesk
 
 __all__ = ["ApiDeps", "ApiRegistry", "make_app"]
 
@@ -32,5 +33,7 @@ def make_app(deps: ApiDeps) -> web.Application:
     app.add_routes(resolver.routes())
     app.add_routes(IntentDesk(deps).routes())
     app.add_routes(EventFeed(deps.registry).routes())
+    if deps.runbooks is not None:
+        app.add_routes(RunDesk(deps, deps.runbooks).routes())
     app.add_routes(HealthReport(deps.services, deps.status, deps.providers).routes())
     return app

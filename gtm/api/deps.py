@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from gtm.api.tokens import Token
 from gtm.core.model import Event, Intent, Mapping
+from gtm.core.runbook import Run, RunOptions
 
 
 class ApiRegistry(Protocol):
@@ -52,10 +53,47 @@ class ApiRegistry(Protocol):
         ...
 
     async def events(
-        self, service: str | None = None, since: float | None = None, limit: int = 100
+        self,
+        service: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+        *,
+        site: str | None = None,
+        until: float | None = None,
+        kind: str | None = None,
     ) -> list[Event]:
-        """Journal events, optionally of one service and after ``since``."""
+        """Journal events, filtered by service, site, kind and a time window."""
         ...
+
+
+class ApiRunbooks(Protocol):
+    """What the API needs of the runbook executor."""
+
+    def runs(self) -> list[Run]: ...
+
+    def get(self, run_id: str) -> Run: ...
+
+    async def wait(self, run_id: str, revision: int, timeout: float) -> Run: ...
+
+    async def begin(
+        self,
+        kind: str,
+        service: str,
+        to_site: str | None,
+        reason: str,
+        who: str,
+        options: RunOptions,
+    ) -> Run: ...
+
+    async def abort(self, run_id: str, who: str) -> Run: ...
+
+    async def evacuate(
+        self, site: str, reason: str, who: str, options: RunOptions, parallel: int = 8
+    ) -> list[Run]: ...
+
+    async def drill(
+        self, service: str, reason: str, who: str, options: RunOptions
+    ) -> list[Run]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +108,7 @@ class ApiDeps:
             :func:`gtm.api.tokens.tokens_from_config`); none makes the API read-only.
         status: Extra controller status merged into ``/healthz``; may set ``ok``.
         providers: Each provider's status (last success, last error, pending changes).
+        runbooks: The planned-failover executor; None leaves the run endpoints out.
         clock: Wall clock for intent timestamps.
         max_wait: Longest a long poll may block, in seconds.
     """
@@ -80,5 +119,6 @@ class ApiDeps:
     tokens: collections.abc.Mapping[str, Token]
     status: Callable[[], dict[str, Any]] | None = None
     providers: Callable[[], list[dict[str, Any]]] | None = None
+    runbooks: ApiRunbooks | None = None
     clock: Callable[[], float] = time.time
     max_wait: float = 60.0

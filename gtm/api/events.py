@@ -19,7 +19,7 @@ MAX_LIMIT = 1000
 
 
 class EventFeed:
-    """Answers ``/v1/events?service=&since=&limit=``.
+    """Answers ``/v1/events?service=&site=&kind=&since=&until=&limit=``.
 
     Args:
         registry: Where the journal lives.
@@ -36,9 +36,13 @@ class EventFeed:
         """Events, optionally of one service and after a time, at most ``limit`` of them."""
         since_text = param(request.query, "since")
         limit_text = param(request.query, "limit")
+        until_text = param(request.query, "until")
         events = await self._registry.events(
             service=param(request.query, "service"),
             since=None if since_text is None else parse_since(since_text),
             limit=DEFAULT_LIMIT if limit_text is None else parse_limit(limit_text, MAX_LIMIT),
+            site=param(request.query, "site"),
+            until=None if until_text is None else parse_since(until_text, "until"),
+            kind=param(request.query, "kind"),
         )
         return json_response({"events": [event_to_dict(event) for event in events]})

@@ -61,8 +61,8 @@ def parse_wait(value: str, limit: float) -> float:
     return min(seconds, limit)
 
 
-def parse_since(value: str) -> float:
-    """A point in time as Unix seconds.
+def parse_since(value: str, name: str = "since") -> float:
+    """A point in time as Unix seconds, from the query parameter ``name``.
 
     Raises:
         ApiError: ``value`` is not a finite, non-negative number.
@@ -72,7 +72,7 @@ def parse_since(value: str) -> float:
     except ValueError:
         since = math.nan
     if not math.isfinite(since) or since < 0:
-        raise _invalid("since", value, "a non-negative number of Unix seconds")
+        raise _invalid(name, value, "a non-negative number of Unix seconds")
     return since
 
 

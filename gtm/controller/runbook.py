@@ -167,7 +167,7 @@ class Runbooks:
         mapping = self._registry.get(service)
         if mapping is None:
             raise Rejected(f"runbook: {service} has no mapping yet; retry once health is known")
-        if mapping.active_site == target and kind != "drill":
+        if mapping.active_site == target:
             raise Rejected(f"runbook: {service} is already on {target}")
         busy = [r for r in self.runs() if r.service == service and not r.state.finished]
         if busy:
@@ -188,6 +188,60 @@ class Runbooks:
         run = await self._save(run)
         self._spawn(run, self._execute(run))
         return run
+
+    async def finished(self, run: Run, timeout: float = 3600.0) -> Run:
+        """Wait until ``run`` has ended; return it as stored."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not run.state.finished and loop.time() < deadline:
+            run = await self.wait(run.id, run.revision, min(5.0, deadline - loop.time()))
+        return run
+
+    async def evacuate(
+        self, site: str, reason: str, who: str, options: RunOptions, parallel: int = 8
+    ) -> list[Run]:
+        """Move every service active on ``site`` to its next healthy site; wait for all.
+
+        At most ``parallel`` runs go at once. A service that cannot move (no healthy
+        site, a run already going) is reported as a refused run rather than stopping
+        the others.
+        """
+        services = [m.service for m in self._registry.mappings() if m.active_site == site]
+        gate = asyncio.Semaphore(max(1, parallel))
+
+        async def move(service: str) -> Run:
+            async with gate:
+                try:
+                    run = await self.begin("evacuate", service, None, reason, who, options)
+                except Rejected as exc:
+                    return Run(
+                        id="-",
+                        kind="evacuate",
+                        service=service,
+                        from_site=site,
+                        to_site="-",
+                        reason=reason,
+                        who=who,
+                        created_at=self._clock(),
+                        options=options,
+                        state=RunState.REFUSED,
+                        outcome=str(exc),
+                    )
+                return await self.finished(run)
+
+        return list(await asyncio.gather(*(move(service) for service in services)))
+
+    async def drill(self, service: str, reason: str, who: str, options: RunOptions) -> list[Run]:
+        """A rehearsal: move ``service`` to the next site, then back; both runs, timed."""
+        there = await self.finished(
+            await self.begin("drill", service, None, f"drill: {reason}", who, options)
+        )
+        if there.state is not RunState.DONE or there.from_site is None:
+            return [there]
+        back = await self.begin(
+            "drill", service, there.from_site, f"drill back: {reason}", who, options
+        )
+        return [there, await self.finished(back)]
 
     async def abort(self, run_id: str, who: str) -> Run:
         """Ask a running run to stop and roll back."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal
 
-from gtm.demo.sites import _die_with_parent
+from gtm.demo.sites import die_with_parent
 
 SEARCH = ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
 """Where HAProxy is installed when ``sbin`` is not on ``PATH`` (Debian: /usr/sbin)."""
@@ -165,7 +165,7 @@ class HaproxyServer:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -8,8 +8,6 @@ hold (a hosted zone; an ALB with a listener and target groups per service).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -26,18 +24,12 @@ from typing import IO, Any
 
 import boto3
 
+from gtm.demo.sites import die_with_parent
+
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 DUMMY_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 """moto accepts any keys; passing these explicitly keeps ~/.aws and AWS_* out of the way."""
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM the server when its parent dies, so none outlives a crash."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _command() -> list[str]:
@@ -93,7 +85,7 @@ class MotoServer:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while not self._answers():

@@ -115,8 +115,8 @@ def make_client(
         # already retries an unavailable provider, so one attempt per call here.
         retries={"total_max_attempts": 1},
     )
-    # A session per client: boto3's default session is shared module state and is not
-    # safe to build clients from in several threads at once.
+    # Its own boto3 Session: the default one is shared module state, not safe to build
+    # clients from in several threads at once.
     session = boto3.session.Session()
     return session.client(
         service, region_name=region, endpoint_url=endpoint_url, config=config, **keys
@@ -145,7 +145,7 @@ def translate(exc: Exception, what: str) -> GtmError:
         if code in THROTTLED:
             return AwsUnavailable(message, code, _retry_after(meta.get("HTTPHeaders", {})))
         if status >= 500:
-            return AwsRejected(message, code)
+            return AwsUnavailable(message, code)
         return AwsRejected(message, code)
     if isinstance(
         exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError

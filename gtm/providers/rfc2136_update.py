@@ -119,7 +119,8 @@ def build_updates(
         max_message: Largest message in bytes, TSIG record included.
 
     Raises:
-        ValueError: One change alone does not fit in ``max_message`` bytes.
+        ValueError: One change alone does not fit in ``max_message`` bytes, or names a
+            record set outside ``zone``.
     """
     # The TSIG record's length does not depend on the time it is signed at, so signing an
     # empty message once measures it; the messages are signed again when sent.
@@ -149,14 +150,19 @@ def build_updates(
     return [d.message(keyring) for d in drafts]
 
 
+POINTER_REACH = 0x3FFF
+"""Highest message offset a compression pointer can point at (RFC 1035 4.1.4)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Piece:
     """One change translated into record sets, with what sizing them needs."""
 
     key: str
-    owner: str
-    name_size: int
-    """Bytes of the owner name with its zone part compressed to a pointer."""
+    suffixes: tuple[tuple[bytes, ...], ...]
+    """The owner name's suffixes below the zone, longest (the owner) first, lowercase."""
+    prefixes: tuple[int, ...]
+    """Bytes of the labels in front of each suffix, then of all the labels."""
     prerequisite: list[dns.rrset.RRset]
     update: list[dns.rrset.RRset]
     prerequisite_data: list[int]
@@ -171,15 +177,16 @@ class _Piece:
         record = change.after or change.before
         assert record is not None
         name = record.name()
-        if name.is_subdomain(zone):
-            relative = name.labels[: len(name.labels) - len(zone.labels)]
-            name_size = sum(len(label) + 1 for label in relative) + 2
-        else:
-            name_size = sum(len(label) + 1 for label in name.labels)
+        if not name.is_subdomain(zone):
+            raise ValueError(f"the change {change.key} is outside the zone {zone}")
+        # Wire labels without the zone's: (b"aws-use1", b"billing") for a site name.
+        relative = [label.lower() for label in name.relativize(zone).labels]
         return cls(
             key=change.key,
-            owner=record.owner,
-            name_size=name_size,
+            suffixes=tuple(tuple(relative[i:]) for i in range(len(relative))),
+            prefixes=tuple(
+                sum(len(label) + 1 for label in relative[:i]) for i in range(len(relative) + 1)
+            ),
             prerequisite=list(single.prerequisite),
             update=list(single.update),
             prerequisite_data=_data_sizes(single.prerequisite),
@@ -190,12 +197,12 @@ class _Piece:
 class _Draft:
     """An update message being filled, with an upper bound of its size once rendered.
 
-    The bound follows how dnspython compresses names: every owner name can point at the
-    zone name, which the zone section holds at offset 12; an owner already written in the
-    prerequisite section at an offset a pointer can reach (below 16 KiB) costs a 2-byte
-    pointer wherever it comes again. A, AAAA, SRV and TXT data is never compressed. Other
-    savings (a site name pointing at its service's name) are left out, so the true size
-    is a little smaller, never larger.
+    The bound follows how dnspython compresses names: every owner name can end in a
+    pointer to the zone name, which the zone section holds at offset 12; a name (or a
+    suffix of it, such as a service's name in its site names) written at an offset a
+    pointer can reach is a pointer wherever it comes again. Only offsets in the
+    prerequisite section, which are known as changes are added, are relied on. A, AAAA,
+    SRV and TXT data is never compressed. The true size is therefore at most the bound.
     """
 
     def __init__(self, zone: dns.name.Name, base: int, limit: int) -> None:
@@ -206,7 +213,7 @@ class _Draft:
         self.size = base
         # Prerequisites start after the header (12 bytes) and the zone section.
         self.prerequisites_end = 12 + len(zone.to_wire() or b"") + 4
-        self.owners: set[str] = set()
+        self.written: set[tuple[bytes, ...]] = set()
 
     def fresh(self) -> _Draft:
         """An empty draft for the same zone and limit."""
@@ -220,34 +227,43 @@ class _Draft:
 
     def take(self, piece: _Piece) -> None:
         """Add one change to this message."""
-        size, prerequisites, owners = self.cost([piece])
+        size, prerequisites, written = self.cost([piece])
         self.pieces.append(piece)
         self.size += size
         self.prerequisites_end += prerequisites
-        self.owners |= owners
+        self.written |= written
 
-    def cost(self, pieces: Sequence[_Piece]) -> tuple[int, int, set[str]]:
-        """Bytes ``pieces`` add, of which in prerequisites, and the owners they make
-        reachable for compression."""
+    def cost(self, pieces: Sequence[_Piece]) -> tuple[int, int, set[tuple[bytes, ...]]]:
+        """Bytes ``pieces`` add, of which in prerequisites, and the names they write where
+        a pointer can reach them."""
         size = prerequisites = 0
-        owners: set[str] = set()
+        written: set[tuple[bytes, ...]] = set()
         for piece in pieces:
             for in_prerequisites, datas in (
                 (True, piece.prerequisite_data),
                 (False, piece.update_data),
             ):
                 for data in datas:
-                    if piece.owner in self.owners or piece.owner in owners:
-                        name = 2
-                    else:
-                        name = piece.name_size
-                        at = self.prerequisites_end + prerequisites
-                        if in_prerequisites and at <= 0x3FFF:
-                            owners.add(piece.owner)
-                    size += name + 10 + data
+                    # The longest suffix already written ends the name in a pointer.
+                    cut = next(
+                        (
+                            i
+                            for i, suffix in enumerate(piece.suffixes)
+                            if suffix in self.written or suffix in written
+                        ),
+                        len(piece.suffixes),
+                    )
+                    record = piece.prefixes[cut] + 2 + 10 + data
                     if in_prerequisites:
-                        prerequisites += name + 10 + data
-        return size, prerequisites, owners
+                        at = self.prerequisites_end + prerequisites
+                        written.update(
+                            suffix
+                            for i, suffix in enumerate(piece.suffixes[:cut])
+                            if at + piece.prefixes[i] <= POINTER_REACH
+                        )
+                        prerequisites += record
+                    size += record
+        return size, prerequisites, written
 
     def message(self, keyring: dns.tsig.Key | None) -> dns.update.UpdateMessage:
         """The update message holding this draft's changes, in order."""

@@ -138,27 +138,39 @@ def desired_records(mapping: Mapping, zone: str, mode: Mode) -> list[RecordSet]:
             continue
         if mode == "plain":
             records.append(RecordSet(name, rtype, mapping.ttl, _addresses(family)))
+        else:
+            records.extend(_weighted(mapping, name, rtype, family))
+    return records
+
+
+def _weighted(
+    mapping: Mapping, name: str, rtype: str, family: Sequence[Locator]
+) -> list[RecordSet]:
+    """One weighted record set per site with ``rtype`` addresses; ``family`` is the part of
+    ``best()`` of that type."""
+    by_site: dict[str, float] = {}
+    by_id = shares(family)
+    for loc in family:
+        by_site[loc.site] = by_site.get(loc.site, 0.0) + by_id[loc.id]
+    records = []
+    for site in dict.fromkeys(loc.site for loc in mapping.locators):
+        present = [loc for loc in mapping.locators if loc.site == site and _rtype(loc) == rtype]
+        if not present:
             continue
-        by_site: dict[str, float] = {}
-        by_id = shares(family)
-        for loc in family:
-            by_site[loc.site] = by_site.get(loc.site, 0.0) + by_id[loc.id]
-        for site in dict.fromkeys(loc.site for loc in mapping.locators):
-            present = [loc for loc in mapping.locators if loc.site == site and _rtype(loc) == rtype]
-            if not present:
-                continue
-            serving = [loc for loc in family if loc.site == site]
-            share = by_site.get(site, 0.0)
-            records.append(
-                RecordSet(
-                    name,
-                    rtype,
-                    mapping.ttl,
-                    _addresses(serving or present),
-                    set_identifier=site,
-                    weight=max(1, round(MAX_WEIGHT * share)) if share > 0 else 0,
-                )
+        serving = [loc for loc in family if loc.site == site]
+        share = by_site.get(site, 0.0)
+        records.append(
+            RecordSet(
+                name,
+                rtype,
+                mapping.ttl,
+                _addresses(serving or present),
+                set_identifier=site,
+                # A site with any share keeps at least weight 1: rounding must not take
+                # traffic away from it.
+                weight=max(1, round(MAX_WEIGHT * share)) if share > 0 else 0,
             )
+        )
     return records
 
 

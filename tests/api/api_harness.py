@@ -103,7 +103,14 @@ class FakeRegistry:
             raise NotFound(f"registry: no intent {intent_id!r}") from None
 
     async def events(
-        self, service: str | None = None, since: float | None = None, limit: int = 100
+        self,
+        service: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+        *,
+        site: str | None = None,
+        until: float | None = None,
+        kind: str | None = None,
     ) -> list[Event]:
         self.event_queries.append((service, since, limit))
         self._fail("events")
