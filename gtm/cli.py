@@ -92,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
             default=os.environ.get("GTM_TOKEN"),
             help="API bearer token for changes (default: $GTM_TOKEN)",
         )
-        cmd.add_argument("--why", required=True, help="reason, kept in the journal")
+        cmd.add_argument(
+            "--why", "--reason", dest="why", required=True, help="reason, kept in the journal"
+        )
         cmd.add_argument("--ttl", help="expire after this long, e.g. 30m, 2h (default: never)")
         cmd.add_argument("--who", default=os.environ.get("USER", ""), help="who asks")
 
@@ -149,8 +151,85 @@ def _parser() -> argparse.ArgumentParser:
     events = commands.add_parser("events", help="the journal: moves with their timelines")
     api_args(events)
     events.add_argument("--service", help="only this service")
+    events.add_argument("--site", help="only moves from or to this site")
+    events.add_argument("--kind", help="only this kind: move, run, provider, drift")
+    events.add_argument("--since", help="only after this: a duration ago (2h) or Unix seconds")
+    events.add_argument("--until", help="only before this: a duration ago (10m) or Unix seconds")
     events.add_argument("--limit", type=int, default=20, help="newest N events (default 20)")
     events.set_defaults(func=_cmd_events)
+
+    def run_args(cmd: argparse.ArgumentParser, *, reason: bool = True) -> None:
+        api_args(cmd)
+        cmd.add_argument(
+            "--token",
+            default=os.environ.get("GTM_TOKEN"),
+            help="API bearer token of scope operate (default: $GTM_TOKEN)",
+        )
+        if reason:
+            cmd.add_argument("--reason", required=True, help="why: kept in the audit journal")
+        cmd.add_argument("--drain", help="ramp traffic over this long first, e.g. 30s")
+        cmd.add_argument(
+            "--lower-ttl", action="store_true", help="publish a short TTL and wait out caches"
+        )
+        cmd.add_argument("--hold", help="how long the new site must stay healthy (default 2s)")
+        cmd.add_argument(
+            "--verify-timeout", help="longest wait for DNS and load balancers (default 10s)"
+        )
+        cmd.add_argument("--dry-run", action="store_true", help="print the steps and changes only")
+        cmd.add_argument(
+            "--force", action="store_true", help="move even if the target fails preflight (admin)"
+        )
+
+    failover = commands.add_parser(
+        "failover",
+        help="planned move: preflight, drain, switch, verify, hold; rolls back on failure",
+    )
+    failover.add_argument("service")
+    failover.add_argument("--to", help="target site (default: the next healthy site)")
+    failover.add_argument(
+        "--abort", action="store_true", help="stop the service's running move and roll back"
+    )
+    run_args(failover, reason=False)
+    failover.add_argument("--reason", help="why: required, kept in the audit journal")
+    failover.set_defaults(func=_cmd_failover)
+
+    failback = commands.add_parser("failback", help="planned move back to the preferred site")
+    failback.add_argument("service")
+    run_args(failback)
+    failback.set_defaults(func=_cmd_failback)
+
+    evacuate = commands.add_parser("evacuate", help="move every service off a site, one summary")
+    evacuate.add_argument("site")
+    evacuate.add_argument("--parallel", type=int, default=8, help="runs at once (default 8)")
+    run_args(evacuate)
+    evacuate.set_defaults(func=_cmd_evacuate)
+
+    drill = commands.add_parser("drill", help="rehearsal: move a service to its next site and back")
+    drill.add_argument("service")
+    run_args(drill)
+    drill.set_defaults(func=_cmd_drill)
+
+    runs = commands.add_parser("runs", help="planned moves: running and past")
+    api_args(runs)
+    runs.set_defaults(func=_cmd_runs)
+
+    unfreeze = commands.add_parser("unfreeze", help="withdraw freezes (of one service or all)")
+    unfreeze.add_argument("service", nargs="?", help="service (default: every freeze)")
+    api_args(unfreeze)
+    unfreeze.add_argument("--token", default=os.environ.get("GTM_TOKEN"), help="API token")
+    unfreeze.set_defaults(func=_cmd_unfreeze)
+
+    maintenance = commands.add_parser(
+        "maintenance", help="a maintenance window: drain a site until it expires by itself"
+    )
+    maintenance.add_argument("site")
+    maintenance.add_argument("--for", dest="ttl", required=True, help="how long, e.g. 2h")
+    maintenance.add_argument("--service", help="only this service (default: every service)")
+    api_args(maintenance)
+    maintenance.add_argument("--token", default=os.environ.get("GTM_TOKEN"), help="API token")
+    maintenance.add_argument("--reason", dest="why", required=True, help="why")
+    maintenance.add_argument("--who", default=os.environ.get("USER", ""), help="who asks")
+    maintenance.set_defaults(func=_cmd_drain)
 
     demo = commands.add_parser(
         "demo", help="three simulated sites on loopback and gtm in front of them"
@@ -303,13 +382,190 @@ def _cmd_intents(args: argparse.Namespace) -> int:
 
 
 def _cmd_events(args: argparse.Namespace) -> int:
-    events = _call(args, lambda client: client.events(service=args.service, limit=args.limit))
+    events = _call(
+        args,
+        lambda client: client.events(
+            service=args.service,
+            limit=args.limit,
+            site=args.site,
+            kind=args.kind,
+            since=_moment(args.since),
+            until=_moment(args.until),
+        ),
+    )
     if args.json:
         _print_json({"events": [event_to_dict(e) for e in events]})
         return 0
     for event in events:
         print(_describe_event(event))
     return 0
+
+
+def _cmd_failover(args: argparse.Namespace) -> int:
+    if args.abort:
+
+        async def abort(client: GtmClient) -> dict[str, Any]:
+            running = [
+                r
+                for r in await client.runs()
+                if r["service"] == args.service and r["state"] == "running"
+            ]
+            if not running:
+                raise GtmError(f"no running move of {args.service} to abort")
+            await client.abort_run(running[0]["id"])
+            return await _follow(client, running[0])
+
+        return _run_exit(_call(args, abort))
+    if not args.reason:
+        raise GtmError("a planned failover needs --reason (kept in the audit journal)")
+    return _start_run(args, {"kind": "failover", "service": args.service, "to": args.to})
+
+
+def _cmd_failback(args: argparse.Namespace) -> int:
+    return _start_run(args, {"kind": "failback", "service": args.service})
+
+
+def _cmd_evacuate(args: argparse.Namespace) -> int:
+    body = {"site": args.site, "parallel": args.parallel, **_run_options(args)}
+    print(f"evacuating {args.site}: every service active there moves to its next healthy site")
+    report = _call(args, lambda client: client.evacuate(body))
+    return _print_report(report, args.json)
+
+
+def _cmd_drill(args: argparse.Namespace) -> int:
+    body = {"service": args.service, **_run_options(args)}
+    print(f"drill of {args.service}: to its next site and back")
+    report = _call(args, lambda client: client.drill(body))
+    return _print_report(report, args.json)
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    runs = _call(args, lambda client: client.runs())
+    if args.json:
+        _print_json({"runs": runs})
+        return 0
+    rows = [["ID", "KIND", "SERVICE", "MOVE", "STATE", "WHO", "WHEN", "REASON"]]
+    for run in runs:
+        rows.append(
+            [
+                run["id"],
+                run["kind"],
+                run["service"],
+                f"{run['from_site'] or '-'} -> {run['to_site']}",
+                run["state"],
+                run["who"] or "-",
+                _clock(run["created_at"]),
+                run["reason"],
+            ]
+        )
+    _print_table(rows)
+    return 0
+
+
+def _cmd_unfreeze(args: argparse.Namespace) -> int:
+    async def unfreeze(client: GtmClient) -> list[Intent]:
+        freezes = [
+            i
+            for i in await client.intents()
+            if i.kind.value == "freeze" and (args.service is None or i.service == args.service)
+        ]
+        return [await client.remove_intent(i.id) for i in freezes]
+
+    removed = _call(args, unfreeze)
+    for intent in removed:
+        print(f"withdrew intent {intent.id} ({_describe_intent(intent)})")
+    if not removed:
+        print("no freeze to withdraw")
+    return 0
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {"reason": args.reason, "lower_ttl": args.lower_ttl}
+    body.update(dry_run=args.dry_run, force=args.force)
+    for name in ("drain", "hold", "verify_timeout"):
+        value = getattr(args, name)
+        if value:
+            body[name] = _seconds(name, value)
+    return body
+
+
+def _seconds(option: str, text: str) -> float:
+    """A command-line duration (``30s``, ``2m``, a plain number of seconds) in seconds."""
+    from gtm.config.models import parse_duration
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise GtmError(f"--{option.replace('_', '-')}: {exc}") from None
+
+
+def _start_run(args: argparse.Namespace, request: dict[str, Any]) -> int:
+    body = {**{k: v for k, v in request.items() if v is not None}, **_run_options(args)}
+
+    async def start(client: GtmClient) -> dict[str, Any]:
+        run = await client.start_run(body)
+        if args.dry_run:
+            return run
+        move = f"{run['from_site']} -> {run['to_site']}"
+        print(f"run {run['id']}: {run['kind']} of {run['service']} {move}")
+        return await _follow(client, run)
+
+    run = _call(args, start)
+    if args.dry_run:
+        print(run["outcome"])
+        return 0
+    if args.json:
+        _print_json(run)
+    return _run_exit(run)
+
+
+async def _follow(client: GtmClient, run: dict[str, Any]) -> dict[str, Any]:
+    """Print each step as it progresses until the run ends; return the final run."""
+    shown: set[tuple[str, str, bool | None]] = set()
+    while True:
+        for step in run["steps"]:
+            key = (step["step"], step["detail"], step["ok"])
+            if key in shown:
+                continue
+            shown.add(key)
+            if step["finished_at"] is None:
+                print(f"  {step['step']:<10} ... {step['detail']}".rstrip(), flush=True)
+            else:
+                mark = "ok" if step["ok"] else "FAILED"
+                print(f"  {step['step']:<10} {mark} in {step['seconds']:.2f}s  {step['detail']}")
+        if run["state"] != "running":
+            return run
+        run = await client.run(run["id"], revision=run["revision"], wait=30)
+
+
+def _run_exit(run: dict[str, Any]) -> int:
+    print(f"{run['state']}: {run['outcome']}")
+    return 0 if run["state"] == "done" else 1
+
+
+def _print_report(report: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        _print_json(report)
+    else:
+        for line in report["summary"]:
+            print(f"  {line}")
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(report["counts"].items()))
+        print(f"{len(report['runs'])} run(s): {counts or 'nothing to move'}")
+    return 0 if set(report["counts"]) <= {"done"} else 1
+
+
+def _moment(text: str | None) -> float | None:
+    """``2h`` (that long ago) or Unix seconds, as Unix seconds."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return time.time() - _seconds("since", text)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -328,9 +584,7 @@ def _add_intent(args: argparse.Namespace, body: dict[str, Any]) -> int:
     if args.who:
         body["who"] = args.who
     if args.ttl:
-        from gtm.config.models import parse_duration
-
-        body["ttl"] = parse_duration(args.ttl)
+        body["ttl"] = _seconds("ttl", args.ttl)
     intent = _call(args, lambda client: client.add_intent(body))
     if args.json:
         _print_json(intent_to_dict(intent))

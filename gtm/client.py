@@ -104,14 +104,23 @@ class GtmClient:
                 yield mapping
 
     async def events(
-        self, service: str | None = None, since: float | None = None, limit: int = 100
+        self,
+        service: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+        *,
+        site: str | None = None,
+        until: float | None = None,
+        kind: str | None = None,
     ) -> list[Event]:
-        """Journal events, oldest first."""
+        """Journal events, oldest first, filtered by service, site, kind and time."""
         params = {"limit": str(limit)}
-        if service:
-            params["service"] = service
-        if since is not None:
-            params["since"] = str(since)
+        for name, value in (("service", service), ("site", site), ("kind", kind)):
+            if value:
+                params[name] = value
+        for name, moment in (("since", since), ("until", until)):
+            if moment is not None:
+                params[name] = str(moment)
         doc = await self._request("GET", "/v1/events", params=params)
         return [event_from_dict(item) for item in doc["events"]]
 
@@ -127,6 +136,37 @@ class GtmClient:
     async def remove_intent(self, intent_id: str) -> Intent:
         """Delete an intent by id; needs a token with write access."""
         return intent_from_dict(await self._request("DELETE", f"/v1/intents/{intent_id}"))
+
+    async def start_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Start a planned failover or failback (``POST /v1/runs``); needs scope operate."""
+        return await self._request("POST", "/v1/runs", body=body, timeout=60)
+
+    async def run(
+        self, run_id: str, revision: int | None = None, wait: float = 30.0
+    ) -> dict[str, Any]:
+        """A run; with ``revision``, as soon as it changes past it (long poll)."""
+        params = None if revision is None else {"revision": str(revision), "wait": str(wait)}
+        return await self._request(
+            "GET", f"/v1/runs/{run_id}", params=params, timeout=wait + self._timeout
+        )
+
+    async def runs(self) -> list[dict[str, Any]]:
+        """Every run."""
+        doc = await self._request("GET", "/v1/runs")
+        runs: list[dict[str, Any]] = doc["runs"]
+        return runs
+
+    async def abort_run(self, run_id: str) -> dict[str, Any]:
+        """Ask a running run to stop and roll back."""
+        return await self._request("POST", f"/v1/runs/{run_id}/abort")
+
+    async def evacuate(self, body: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
+        """Move every service off a site; answers when all runs ended."""
+        return await self._request("POST", "/v1/evacuations", body=body, timeout=timeout)
+
+    async def drill(self, body: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
+        """Move a service to its next site and back; answers with both runs."""
+        return await self._request("POST", "/v1/drills", body=body, timeout=timeout)
 
     async def providers(self) -> list[dict[str, Any]]:
         """Each provider's status: last success, last error, pending changes."""

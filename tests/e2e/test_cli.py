@@ -102,3 +102,71 @@ async def test_pin_needs_the_token_and_then_moves_the_service(gtm: Runtime) -> N
     assert "aws-use1 -> dc-paris" in out
     code, out, _ = await gtm_cli("intents", "--api", api)
     assert "pin billing to dc-paris" in out
+
+
+async def test_failover_command_shows_progress_and_moves(gtm: Runtime) -> None:
+    api = f"http://127.0.0.1:{gtm.api_port}"
+    base = ("--api", api, "--hold", "200ms")
+    code, out, err = await gtm_cli(
+        "failover",
+        "billing",
+        "--to",
+        "gcp-euw1",
+        "--reason",
+        "patch",
+        "--drain",
+        "1s",
+        *base,
+        token=TOKEN,
+    )
+    assert code == 0, out + err
+    lines = out.splitlines()
+    assert lines[0].startswith("run ") and "aws-use1 -> gcp-euw1" in lines[0]
+    for step in ("preflight", "drain", "switch", "verify", "hold"):
+        assert any(line.strip().startswith(f"{step} ") and " ok in " in line for line in lines)
+    assert any("% on gcp-euw1" in line for line in lines)  # drain progress
+    assert lines[-1].startswith("done: billing moved to gcp-euw1")
+    code, out, _ = await gtm_cli("events", "--kind", "run", "--site", "gcp-euw1", "--api", api)
+    assert code == 0 and "run " in out and "by default" in out
+
+
+async def test_failover_needs_a_reason_and_operate_scope(gtm: Runtime) -> None:
+    api = f"http://127.0.0.1:{gtm.api_port}"
+    code, _, err = await gtm_cli("failover", "billing", "--to", "dc-paris", "--api", api)
+    assert code == 1 and "--reason" in err
+    code, _, err = await gtm_cli(
+        "failover", "billing", "--to", "dc-paris", "--reason", "x", "--api", api
+    )
+    assert code == 1 and "401" in err
+
+
+async def test_dry_run_prints_the_plan(gtm: Runtime) -> None:
+    api = f"http://127.0.0.1:{gtm.api_port}"
+    code, out, err = await gtm_cli(
+        "failover",
+        "billing",
+        "--to",
+        "dc-paris",
+        "--reason",
+        "look",
+        "--dry-run",
+        "--api",
+        api,
+        token=TOKEN,
+    )
+    assert code == 0, err
+    assert "would move billing from aws-use1 to dc-paris" in out
+    mapping = gtm.registry.get("billing")
+    assert mapping is not None and mapping.active_site == "aws-use1"
+
+
+async def test_evacuate_moves_every_service_with_one_summary(gtm: Runtime) -> None:
+    api = f"http://127.0.0.1:{gtm.api_port}"
+    code, out, err = await gtm_cli(
+        "evacuate", "aws-use1", "--reason", "maintenance", "--hold", "0", "--api", api, token=TOKEN
+    )
+    assert code == 0, out + err
+    assert out.splitlines()[-1] == "2 run(s): 2 done"
+    for service in ("billing", "search"):
+        mapping = gtm.registry.get(service)
+        assert mapping is not None and mapping.active_site == "gcp-euw1"
