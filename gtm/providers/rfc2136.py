@@ -15,6 +15,7 @@ as permanent): the next pass observes the edit and diffs against it.
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import contextlib
 from collections.abc import Iterator, Sequence
@@ -167,7 +168,10 @@ class Rfc2136:
                 large for ``max_message``.
         """
         try:
-            messages = build_updates(self.origin, changes, self._key, self._max_message)
+            # Translating thousands of changes takes long enough to stall the event loop.
+            messages = await asyncio.to_thread(
+                build_updates, self.origin, changes, self._key, self._max_message
+            )
         except ValueError as exc:
             raise Rfc2136Rejected(f"rfc2136 {self.name}: {exc}") from exc
         for message in messages:
@@ -187,7 +191,12 @@ class Rfc2136:
         head = f"rfc2136 {self.name}: update of zone {self.origin} "
         text = dns.rcode.to_text(rcode)
         if rcode in _DRIFT:
-            keys = [f"{r.name} {dns.rdatatype.to_text(r.rdtype)}" for r in message.prerequisite]
+            # One RR per RRset in the prerequisite section: a key can come several times.
+            keys = list(
+                dict.fromkeys(
+                    f"{r.name} {dns.rdatatype.to_text(r.rdtype)}" for r in message.prerequisite
+                )
+            )
             shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
             raise PrerequisiteFailed(
                 f"{head}not applied by {self._where}: {text}, a record set is no longer as "

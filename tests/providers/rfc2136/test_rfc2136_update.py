@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import random
 
 import dns.message
 import dns.rdataclass
@@ -146,3 +147,24 @@ def test_a_change_too_large_for_any_message_is_refused_with_its_size() -> None:
         match=r"billing\.gtm\.example\.test\. A needs \d+ bytes, more than the max_message of 512",
     ):
         build_updates(ORIGIN, [change], KEY, 512)
+
+
+@pytest.mark.parametrize("limit", [900, 1400, 20000, 65535])
+def test_mixed_changes_never_exceed_the_limit(limit: int) -> None:
+    # Limits above 16 KiB matter: names past that offset cannot be pointed at.
+    rng = random.Random(limit)
+    sites = ["aws-use1", "gcp-euw1", "dc-paris"]
+    config = Rfc2136Provider.model_validate({"type": "rfc2136", "server": "127.0.0.1:53"})
+    provider = Rfc2136("bind-main", config, ZONE)
+    names = [f"s{i}-{'x' * rng.randrange(1, 40)}" for i in range(250)]
+    before = provider.desired([mapping(n, rng.choice(sites)) for n in names[:200]])
+    after = provider.desired([mapping(n, rng.choice(sites), version=2) for n in names[50:]])
+    changes = diff(after, before)
+    assert {c.kind for c in changes} == set(ChangeKind)
+
+    messages = build_updates(ORIGIN, changes, KEY, limit)
+
+    assert max(len(m.to_wire()) for m in messages) <= limit
+    # Prerequisites come one RR per RRset; each change has prerequisites at one name and type.
+    guarded = [{(r.name, r.rdtype) for r in m.prerequisite} for m in messages]
+    assert sum(map(len, guarded)) == len(changes)
