@@ -51,11 +51,13 @@ def make_provider(
     max_message: int = 32768,
     timeout: str = "2s",
     name: str = "bind-main",
+    port: int | None = None,
 ) -> Rfc2136:
-    """A provider for ``server``'s zone; the key (or a wrong one) read from a file."""
+    """A provider for ``server``'s zone (at another ``port`` if given); the key (or a wrong
+    one) read from a file."""
     document: dict[str, object] = {
         "type": "rfc2136",
-        "server": f"{server.address}:{server.port}",
+        "server": f"{server.address}:{port or server.port}",
         "services": services,
         "max_message": max_message,
         "timeout": timeout,

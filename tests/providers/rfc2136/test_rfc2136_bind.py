@@ -234,8 +234,7 @@ def silent_server() -> Iterator[int]:
 async def test_a_server_that_does_not_answer_is_unavailable(
     bind: BindServer, silent_server: int
 ) -> None:
-    provider = make_provider(bind, ["billing"], timeout="200ms")
-    provider._port = silent_server  # the same key and zone, but nobody answers
+    provider = make_provider(bind, ["billing"], timeout="200ms", port=silent_server)
 
     with pytest.raises(Rfc2136Unavailable, match=r"did not answer within 0\.2s"):
         await provider.apply(diff(provider.desired([mapping("billing")]), {}))
