@@ -139,7 +139,9 @@ def test_the_schema_lists_the_scopes() -> None:
 def test_token_files_are_relative_to_the_config_file(
     write_config: WriteConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = write_config(TOP + "api: {tokens: {alice: {secret: file:secrets/alice, scope: admin}}}\n")
+    path = write_config(
+        TOP + "api: {tokens: {alice: {secret: file:secrets/alice, scope: admin}}}\n"
+    )
     monkeypatch.chdir("/")
 
     api = load_config(str(path)).api
