@@ -110,6 +110,7 @@ class Reconciler:
         self._status = {p.name: ProviderStatus(p.name, p.kind) for p in providers}
         self._known: dict[str, dict[str, Owned[Any]]] = {}
         self._applied: dict[str, dict[str, int]] = {p.name: {} for p in providers}
+        self._verified: dict[str, dict[str, float]] = {p.name: {} for p in providers}
         self._wakeups: dict[str, asyncio.Event] = {}
         self._locks = {p.name: asyncio.Lock() for p in providers}
         self._tasks: list[asyncio.Task[None]] = []
@@ -119,6 +120,12 @@ class Reconciler:
     def providers(self) -> dict[str, Provider[Any]]:
         """The providers by name."""
         return dict(self._providers)
+
+    def holds(self, name: str, service: str, version: int) -> float | None:
+        """When provider ``name`` was first seen holding ``service`` at ``version``, if it was."""
+        if self._applied[name].get(service) != version:
+            return None
+        return self._verified[name].get(service)
 
     def status(self) -> list[dict[str, Any]]:
         """Every provider's status, by name."""
@@ -268,8 +275,11 @@ class Reconciler:
                 )
             )
         if not result.remaining:
+            verified = self._verified[provider.name]
             for service, mapping in mappings.items():
                 if not provider.services or service in provider.services:
+                    if applied.get(service) != mapping.version:
+                        verified[service] = result.verified_at or self._clock()
                     applied[service] = mapping.version
 
     def _fail(self, status: ProviderStatus, message: str) -> None:
@@ -291,7 +301,10 @@ class Reconciler:
         while True:
             resync = False
             try:
-                await asyncio.wait_for(wakeup.wait(), timeout=self._resync)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that arrives just as the event is set, and stop() would hang.
+                async with asyncio.timeout(self._resync):
+                    await wakeup.wait()
             except TimeoutError:
                 resync = True
             wakeup.clear()

@@ -484,21 +484,30 @@ class Runbooks:
     # -- helpers ------------------------------------------------------------------
 
     async def _push(self, run: Run) -> list[str]:
-        """Make every provider of the service hold the mappings now; return what is not."""
+        """Make every provider of the service hold its mapping now; return what does not.
+
+        A provider the reconciler has already seen holding the service's current version
+        is not asked again, so an evacuation of many services does not make every run
+        re-read every system.
+        """
         problems: list[str] = []
+        version = self._mapping(run.service).version
         for name, provider in self._reconciler.providers.items():
             if provider.services and run.service not in provider.services:
                 continue
-            try:
-                result = await self._reconciler.run_pass(name, resync=True)
-            except GtmError as exc:
-                problems.append(f"{name}: {exc}")
-                continue
-            mine = [c for c in result.remaining if c.service == run.service]
-            if mine:
-                problems.append(f"{name}: {len(mine)} change(s) not visible")
-            elif name not in run.served:
-                run.served[name] = self._clock()
+            held = self._reconciler.holds(name, run.service, version)
+            if held is None:
+                try:
+                    result = await self._reconciler.run_pass(name, resync=False)
+                except GtmError as exc:
+                    problems.append(f"{name}: {exc}")
+                    continue
+                mine = [c for c in result.remaining if c.service == run.service]
+                if mine:
+                    problems.append(f"{name}: {len(mine)} change(s) not visible")
+                    continue
+                held = self._reconciler.holds(name, run.service, version) or self._clock()
+            run.served.setdefault(name, held)
         return problems
 
     async def _until(

@@ -101,7 +101,8 @@ class Run:
     """Grows on every saved change, so watchers can long-poll a run."""
     outcome: str = ""
     served: dict[str, float] = field(default_factory=dict)
-    """When each published system (``dns``, each provider) first served the new site."""
+    """When each system was confirmed serving the new site: ``dns`` (gtm's own responder,
+    on publication) and each provider (when the reconciler read it back holding it)."""
 
     @property
     def current(self) -> StepRecord | None:

@@ -27,6 +27,8 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
+from gtm.demo.sites import die_with_parent
+
 ADDRESS = "127.0.0.1"
 """Where the server listens: loopback only."""
 
@@ -132,6 +134,7 @@ class BindServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
             )
         try:
             self._wait_ready()

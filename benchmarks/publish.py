@@ -1,0 +1,407 @@
+"""How long after gtm decides a move do BIND and HAProxy serve the new site?
+
+gtm runs as ``gtm run`` pinned to one core, with an rfc2136 provider (a real BIND, TSIG
+signed updates) and an haproxy provider (a real HAProxy, runtime API on a unix socket).
+Each trial starts a fresh gtm (memory store, so flap damping from earlier trials cannot
+hold a site down), waits until BIND and HAProxy send every service to site-a, then kills
+site-a's workload at a random moment of the probe cycle. The reference is each service's
+DECISION: the ``published`` time of its ``move`` event in the journal (taken right after
+the mapping is durably written). From there:
+
+- BIND: queried over UDP with dnspython until it answers another site's address (every 2 ms for
+  one service; for 1,000, every still-pending name is asked in each sweep, a sweep taking
+  a few ms);
+- HAProxy: ``show servers state`` (one runtime API command for every backend) until each
+  backend weighs site-a 0 and another site above 0, the moment its next request goes
+  there. (Requests through the frontend are no finer a probe: one already sent to the dead
+  server waits HAProxy's retry turn-around, up to a second, whatever gtm does.)
+
+At 1,000 services a whole site is lost: 1,000 services, each with a locator in each of the
+three sites. The workloads are real, one process per site, but they share one port per
+site (3,000 listeners would measure the workload, not gtm): every service's locator in a
+site is the same address and port, probed by its own TCP check, so gtm runs 3,000 checks
+and decides 1,000 moves, spread over about one probe interval. Reported for 1,000:
+``*_1000_all_*`` is from the LAST decision until every service is served from elsewhere (the
+provider's catch-up once the controller is done); ``*_1000_service_*`` is each service's
+own decision-to-served time, pooled over trials.
+
+Prints one JSON line.
+
+    .venv/bin/python benchmarks/publish.py [--trials 5] [--scales 1,1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import struct
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import dns.message
+import dns.rdatatype
+from harness import SITES, ZONE, GtmProcess, bench_config, percentile, pin_self
+
+from gtm.demo.bind import BindServer
+from gtm.demo.haproxy import HaproxyServer
+from gtm.demo.sites import SimulatedSite, SiteFleet
+
+VICTIM = "site-a"
+INTERVAL = 0.5
+"""Probe interval, s: only sets how long detection takes, which is not measured here."""
+POLL_ONE_S = 0.002
+"""Poll period for one service (BIND query, request through HAProxy)."""
+SWEEP_WAIT_S = 0.05
+"""How long one sweep of pending names waits for BIND's answers before asking again."""
+TRIAL_TIMEOUT = 60.0
+
+
+def shared_port() -> int:
+    """A TCP port free on every site address (the workloads' one shared port)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.1.1", 0))
+            port = int(probe.getsockname()[1])
+        try:
+            for address in SITES.values():
+                with socket.socket() as sock:
+                    sock.bind((address, port))
+        except OSError:
+            continue
+        return port
+
+
+def names_for(scale: int) -> list[str]:
+    """The services of a scale: ``app`` alone, or ``svc-0000`` .. ``svc-0999``."""
+    return ["app"] if scale == 1 else [f"svc-{i:04d}" for i in range(scale)]
+
+
+def gtm_config(
+    services: list[str], port: int, bind: BindServer, haproxy: HaproxyServer, secret: Path
+) -> dict[str, Any]:
+    """The bench config for ``services`` plus both providers; resync rare, so every pass
+    measured is one driven by a mapping change."""
+    check = {"type": "tcp", "interval": f"{INTERVAL}s", "timeout": "250ms"}
+    doc = bench_config(dict.fromkeys(services, port), check=check)
+    doc["providers"] = {
+        "bind": {
+            "type": "rfc2136",
+            "server": f"{bind.address}:{bind.port}",
+            "tsig": {"name": bind.key_name, "secret": f"file:{secret}"},
+        },
+        "lb": {"type": "haproxy", "socket": haproxy.socket},
+    }
+    doc["reconcile"] = {"resync_interval": "60s", "retry_max": "1s"}
+    return doc
+
+
+class BindPoller:
+    """Asks BIND for many names over one UDP socket, and notes when each answers a target."""
+
+    def __init__(self, bind: BindServer, names: list[str]) -> None:
+        self.address = (bind.address, bind.port)
+        self.names = names
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sock.connect(self.address)
+        # One query per name, made once; its id is the name's index.
+        self.wires = [
+            dns.message.make_query(f"{name}.{ZONE}", dns.rdatatype.A, id=i % 65536).to_wire()
+            for i, name in enumerate(names)
+        ]
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.sock.close()
+
+    async def until(self, address: str, *, leaves: bool = False) -> dict[str, float]:
+        """Sweep the names still pending until BIND answers exactly ``address`` for all
+        (``leaves``: anything but ``address``; a loaded gtm may skip to site-c).
+
+        Returns:
+            The wall-clock time each name was first seen answering as wanted.
+        """
+        loop = asyncio.get_running_loop()
+        pending = set(range(len(self.names)))
+        seen: dict[str, float] = {}
+        deadline = time.monotonic() + TRIAL_TIMEOUT
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"BIND: {len(pending)} name(s) never answered {address}")
+            for index in pending:
+                self.sock.send(self.wires[index])
+            waiting = set(pending)
+            end = time.monotonic() + (SWEEP_WAIT_S if len(pending) > 1 else POLL_ONE_S * 5)
+            while waiting and time.monotonic() < end:
+                try:
+                    data = await asyncio.wait_for(loop.sock_recv(self.sock, 4096), 0.01)
+                except TimeoutError:
+                    continue
+                now = time.time()
+                index = struct.unpack("!H", data[:2])[0]
+                if index not in waiting:
+                    continue
+                waiting.discard(index)
+                answer = dns.message.from_wire(data)
+                found = {
+                    rr.address
+                    for rrset in answer.answer
+                    if rrset.rdtype == dns.rdatatype.A
+                    for rr in rrset
+                }
+                if (found and address not in found) if leaves else found == {address}:
+                    pending.discard(index)
+                    seen[self.names[index]] = now
+            if pending and len(pending) == 1:
+                await asyncio.sleep(POLL_ONE_S)
+        return seen
+
+
+def servers_state(haproxy: HaproxyServer) -> dict[str, dict[str, int]]:
+    """Every backend's server weights, from one ``show servers state``."""
+    text = haproxy.command("show servers state")
+    columns: list[str] = []
+    result: dict[str, dict[str, int]] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            columns = line.lstrip("# ").split()
+        elif columns and len(line.split()) >= len(columns):
+            row = dict(zip(columns, line.split(), strict=False))
+            result.setdefault(row["be_name"], {})[row["srv_name"]] = int(row["srv_uweight"])
+    return result
+
+
+def only(weights: dict[str, int], site: str, leaves: bool) -> bool:
+    """Whether ``site`` is the one server with weight (``leaves``: has none, others have)."""
+    others = [w for s, w in weights.items() if s != site]
+    if leaves:
+        return weights.get(site, 0) == 0 and any(w > 0 for w in others)
+    return weights.get(site, 0) > 0 and all(w == 0 for w in others)
+
+
+async def haproxy_until(
+    haproxy: HaproxyServer, services: list[str], site: str, *, leaves: bool = False
+) -> dict[str, float]:
+    """When each backend first weighs ``site`` only (``leaves``: not at all), polling the
+    runtime API."""
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + TRIAL_TIMEOUT
+    while len(seen) < len(services):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"HAProxy: {len(services) - len(seen)} backend(s) never moved")
+        state = await asyncio.to_thread(servers_state, haproxy)
+        now = time.time()
+        for service in services:
+            if service not in seen and only(state.get(service, {}), site, leaves):
+                seen[service] = now
+        await asyncio.sleep(POLL_ONE_S)
+    return seen
+
+
+def move_events(gtm: GtmProcess, since: float, count: int) -> dict[str, float]:
+    """Each service's move ``published`` time, once the journal has all ``count`` moves."""
+    deadline = time.monotonic() + TRIAL_TIMEOUT
+    while time.monotonic() < deadline:
+        url = f"{gtm.api}/v1/events?kind=move&since={since}&limit=1000"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            events = json.loads(answer.read())["events"]
+        published: dict[str, float] = {}
+        for event in events:  # oldest first: the move away from site-a
+            if event["from_site"] == VICTIM:
+                published.setdefault(event["service"], event["timeline"]["published"])
+        if len(published) >= count:
+            return published
+        time.sleep(0.05)
+    raise TimeoutError(f"the journal holds fewer than {count} moves from {VICTIM}")
+
+
+class Spurious(Exception):
+    """gtm moved a service off site-a before the trial began (its probes were starved)."""
+
+
+async def steady(
+    poller: BindPoller, haproxy: HaproxyServer, services: list[str], gtm: GtmProcess
+) -> None:
+    """Wait until BIND and HAProxy send every service to site-a.
+
+    Raises:
+        Spurious: gtm moved a service away from site-a meanwhile, although it is up.
+    """
+    try:
+        await poller.until(SITES[VICTIM])
+        await haproxy_until(haproxy, services, VICTIM)
+    except TimeoutError as exc:
+        listed = await asyncio.to_thread(gtm.get, "/v1/services")
+        away = [s["service"] for s in listed["services"] if s.get("active_site") != VICTIM]
+        if away:
+            raise Spurious(f"{len(away)} service(s) moved off {VICTIM}: {away[:5]}") from exc
+        raise
+
+
+async def trial(
+    scale: int,
+    fleet: SiteFleet,
+    bind: BindServer,
+    haproxy: HaproxyServer,
+    poller: BindPoller,
+    config: dict[str, Any],
+) -> dict[str, Any]:
+    """One loss of site-a with a fresh gtm; the latencies from each decision.
+
+    Raises:
+        TimeoutError: BIND or HAProxy did not serve every service elsewhere in time.
+        Spurious: gtm moved services off site-a before it was killed.
+    """
+    services = names_for(scale)
+    gtm = GtmProcess(config)
+    try:
+        gtm.start(timeout=120)
+        await steady(poller, haproxy, services, gtm)
+        await asyncio.sleep(random.uniform(0, INTERVAL))
+        t0 = time.time()
+        fleet[VICTIM].kill()
+        bind_seen, haproxy_seen = await asyncio.gather(
+            poller.until(SITES[VICTIM], leaves=True),
+            haproxy_until(haproxy, services, VICTIM, leaves=True),
+        )
+        published = await asyncio.to_thread(move_events, gtm, t0, scale)
+    finally:
+        gtm.stop()
+        fleet[VICTIM].start()
+    last = max(published.values())
+    return {
+        "bind": [bind_seen[s] - published[s] for s in services],
+        "haproxy": [haproxy_seen[s] - published[s] for s in services],
+        "bind_all": max(bind_seen.values()) - last,
+        "haproxy_all": max(haproxy_seen.values()) - last,
+        "spread": last - min(published.values()),
+        "detect": min(published.values()) - t0,
+    }
+
+
+async def measure(
+    scale: int, trials: int, work: Path, fleet: SiteFleet, port: int
+) -> dict[str, float | None]:
+    """Run ``trials`` site losses at ``scale`` services; the figures for that scale."""
+    services = names_for(scale)
+    bind = BindServer(work / f"bind-{scale}", ZONE)
+    backends = {s: [(site, address, port) for site, address in SITES.items()] for s in services}
+    haproxy = HaproxyServer(work / f"lb-{scale}", backends)
+    poller: BindPoller | None = None
+    results: list[dict[str, Any]] = []
+    try:
+        bind.start()
+        haproxy.start(timeout=30)
+        secret = work / f"tsig-{scale}.secret"
+        secret.write_text(bind.key_secret + "\n")
+        config = gtm_config(services, port, bind, haproxy, secret)
+        poller = BindPoller(bind, services)
+        spurious = timeouts = 0
+        outcome: dict[str, Any] | None
+        for number in range(trials):
+            while True:
+                try:
+                    outcome = await trial(scale, fleet, bind, haproxy, poller, config)
+                    break
+                except TimeoutError as exc:
+                    outcome = None
+                    print(f"{scale:>5} services #{number + 1}: not served: {exc}", file=sys.stderr)
+                    break
+                except Spurious as exc:
+                    spurious += 1
+                    print(f"{scale:>5} services: trial restarted: {exc}", file=sys.stderr)
+                    if spurious > trials:  # give up on this trial; the count says why
+                        outcome = None
+                        break
+            if outcome is None:
+                timeouts += 1
+                continue
+            results.append(outcome)
+            print(
+                f"{scale:>5} services #{number + 1}: BIND all {outcome['bind_all'] * 1000:.1f} ms,"
+                f" HAProxy all {outcome['haproxy_all'] * 1000:.1f} ms after the last decision;"
+                f" decisions spread over {outcome['spread'] * 1000:.0f} ms",
+                file=sys.stderr,
+            )
+    finally:
+        if poller is not None:
+            poller.close()
+        haproxy.stop()
+        bind.stop()
+    return {
+        **figures(scale, results),
+        f"spurious_restarts_{scale}": spurious,
+        f"not_served_in_{TRIAL_TIMEOUT:g}s_{scale}": timeouts,
+    }
+
+
+def figures(scale: int, results: list[dict[str, Any]]) -> dict[str, float | None]:
+    """p50/p95 per provider for one scale: ms for one service, s for 1,000 (None: no trial
+    was served in time)."""
+
+    def p(values: list[float], q: float, unit: float) -> float | None:
+        if not values:
+            return None
+        return round(percentile(values, q) * unit, 3 if unit == 1 else 1)
+
+    out: dict[str, float | None] = {}
+    if scale == 1:
+        for provider in ("bind", "haproxy"):
+            values = [r[provider][0] for r in results]
+            out[f"{provider}_1_p50_ms"] = p(values, 50, 1000)
+            out[f"{provider}_1_p95_ms"] = p(values, 95, 1000)
+        return out
+    for provider in ("bind", "haproxy"):
+        every = [r[f"{provider}_all"] for r in results]
+        pooled = [v for r in results for v in r[provider]]
+        out[f"{provider}_{scale}_p50_s"] = p(every, 50, 1)
+        out[f"{provider}_{scale}_p95_s"] = p(every, 95, 1)
+        out[f"{provider}_{scale}_service_p50_s"] = p(pooled, 50, 1)
+        out[f"{provider}_{scale}_service_p95_s"] = p(pooled, 95, 1)
+    out[f"decisions_{scale}_spread_p50_s"] = p([r["spread"] for r in results], 50, 1)
+    return out
+
+
+async def run(trials: int, scales: list[int]) -> dict[str, Any]:
+    """Every scale, sharing the simulated sites."""
+    port = shared_port()
+    fleet = SiteFleet(
+        {name: SimulatedSite(name, address, {"shared": port}) for name, address in SITES.items()}
+    )
+    result: dict[str, Any] = {"benchmark": "publish", "trials": trials}
+    with tempfile.TemporaryDirectory(prefix="gtm-publish-") as work:
+        try:
+            fleet.start()
+            for scale in scales:
+                result.update(await measure(scale, trials, Path(work), fleet, port))
+        finally:
+            fleet.stop()
+    result["target"] = {"bind_1_p50_ms": 50, "bind_1000_p50_s": 1.0}
+    return result
+
+
+def main() -> None:
+    """Parse arguments, run, print one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=5, help="site losses per scale (default 5)")
+    parser.add_argument("--scales", default="1,1000", help="service counts (default 1,1000)")
+    args = parser.parse_args()
+    pin_self()
+    scales = [int(s) for s in args.scales.split(",")]
+    print(json.dumps(asyncio.run(run(args.trials, scales))))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
