@@ -108,6 +108,7 @@ class Runtime:
                     for name, spec in config.providers.items()
                 ],
                 self._registry,
+                services=tuple(config.services),
                 resync_interval=config.reconcile.resync_interval,
                 retry_max=config.reconcile.retry_max,
             )

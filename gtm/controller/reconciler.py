@@ -28,6 +28,15 @@ Clock = Callable[[], float]
 RETRY_MIN = 0.1
 """First wait before retrying a provider that was unavailable; doubles up to retry_max."""
 
+SETTLE = 0.005
+"""Seconds a provider waits after a wake-up, so a burst of changes goes out in one pass."""
+
+STARTUP = 10.0
+"""Longest wait at start for the controller's first mappings before the first pass."""
+
+POLL = 0.05
+"""Seconds between looks at the registry while waiting at start."""
+
 
 def serves(item: object) -> bool:
     """Whether an item sends clients somewhere: an address record or a weight above zero.
@@ -88,6 +97,8 @@ class Reconciler:
     Args:
         providers: The configured providers.
         registry: Where the mappings come from (read only).
+        services: The configured services, which providers managing "every service"
+            wait for at start.
         resync_interval: Seconds between full passes that repair drift.
         retry_max: Longest wait between retries of an unavailable provider.
         clock: Wall clock for the journal's timelines.
@@ -98,12 +109,14 @@ class Reconciler:
         providers: Sequence[Provider[Any]],
         registry: Registry,
         *,
+        services: Sequence[str] = (),
         resync_interval: float = 30.0,
         retry_max: float = 30.0,
         clock: Clock = time.time,
     ) -> None:
         self._providers = {p.name: p for p in providers}
         self._registry = registry
+        self._services = tuple(services)
         self._resync = resync_interval
         self._retry_max = retry_max
         self._clock = clock
@@ -194,9 +207,13 @@ class Reconciler:
         name = provider.name
         status = self._status[name]
         mappings = {m.service: m for m in self._registry.mappings()}
-        desired = provider.desired(managed(mappings.values(), provider.services))
+        # Deriving and diffing thousands of items is CPU work: keep it off the event loop
+        # that probes and answers DNS. The provider's lock keeps it to one pass at a time.
+        desired = await asyncio.to_thread(
+            provider.desired, managed(mappings.values(), provider.services)
+        )
         observed = await provider.observe() if fresh else self._known[name]
-        changes = diff(desired, observed)
+        changes = await asyncio.to_thread(diff, desired, observed)
         result = PassResult(name, changes=changes)
         if not force:
             result.refused = emptied(changes, observed, mappings, name, serves)
@@ -213,7 +230,7 @@ class Reconciler:
             status.last_apply_s = result.apply_s
         started = time.perf_counter()
         after = await provider.observe() if todo or fresh else observed
-        result.remaining = diff(desired, after)
+        result.remaining = await asyncio.to_thread(diff, desired, after)
         result.verify_s = time.perf_counter() - started
         result.verified_at = self._clock()
         status.last_verify_s = result.verify_s
@@ -249,7 +266,7 @@ class Reconciler:
             drift = fresh and version is not None and applied.get(service) == version
             timeline = {"applied": result.applied_at or 0.0, "verified": result.verified_at or 0.0}
             if mapping is not None:
-                timeline["published"] = mapping.updated_at
+                timeline["decided"] = mapping.updated_at
             if drift:
                 self._status[provider.name].drift_repaired += count
                 reason = (
@@ -287,6 +304,20 @@ class Reconciler:
         status.last_error_at = self._clock()
         log.warning("%s", message)
 
+    async def _settled(self, provider: Provider[Any]) -> None:
+        """Wait until every service the provider manages has a mapping, or ``STARTUP``.
+
+        Right after start the controller has not decided yet; a pass then would see the
+        system's records as belonging to services without mappings and refuse them.
+        """
+        wanted = set(provider.services or self._services)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STARTUP
+        while loop.time() < deadline:
+            if all(self._registry.get(service) is not None for service in wanted):
+                return
+            await asyncio.sleep(POLL)
+
     def _on_mapping(self, mapping: Mapping) -> None:
         for name, provider in self._providers.items():
             if not provider.services or mapping.service in provider.services:
@@ -298,6 +329,7 @@ class Reconciler:
         wakeup = self._wakeups[name]
         status = self._status[name]
         backoff = RETRY_MIN
+        await self._settled(self._providers[name])
         while True:
             resync = False
             try:
@@ -307,6 +339,8 @@ class Reconciler:
                     await wakeup.wait()
             except TimeoutError:
                 resync = True
+            # A moment for a burst of decisions (a whole site lost) to land in one pass.
+            await asyncio.sleep(SETTLE)
             wakeup.clear()
             try:
                 await self.run_pass(name, resync=resync)

@@ -123,6 +123,10 @@ class HaproxyServer:
             "",
             "defaults",
             "    mode http",
+            # A request caught on a server that just died is retried once on another
+            # server instead of waiting out the connect timeout.
+            "    retries 1",
+            "    option redispatch",
             "    timeout connect 2s",
             "    timeout client 30s",
             "    timeout server 30s",

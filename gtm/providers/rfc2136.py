@@ -26,6 +26,7 @@ import dns.exception
 import dns.message
 import dns.name
 import dns.node
+import dns.query
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
@@ -122,6 +123,7 @@ class Rfc2136:
         self._timeout = config.timeout
         self._max_message = config.max_message
         self._key: dns.tsig.Key | None = None
+        self._records: dict[str, tuple[int, list[RecordSet]]] = {}
         if config.tsig is not None:
             secret = resolve_secret(config.tsig.secret).get_secret_value()
             try:
@@ -133,28 +135,43 @@ class Rfc2136:
                 ) from exc
 
     def desired(self, mappings: Sequence[Mapping]) -> dict[str, Owned[RecordSet]]:
-        """The record sets of the managed services, keyed ``"<owner> <TYPE>"``."""
+        """The record sets of the managed services, keyed ``"<owner> <TYPE>"``.
+
+        Each service's records are built once per mapping version: a pass after one
+        service moved rebuilds that service only, not the whole zone.
+        """
         items: dict[str, Owned[RecordSet]] = {}
         for mapping in managed(mappings, self.services):
-            for owner, node in zone_nodes(mapping, self.origin).items():
-                for rrset in node.values():
-                    record = RecordSet.from_rdataset(owner, rrset)
-                    items[record.key] = Owned(mapping.service, record)
+            cached = self._records.get(mapping.service)
+            if cached is None or cached[0] != mapping.version:
+                records = [
+                    RecordSet.from_rdataset(owner, rrset)
+                    for owner, node in zone_nodes(mapping, self.origin).items()
+                    for rrset in node.values()
+                ]
+                cached = self._records[mapping.service] = (mapping.version, records)
+            for record in cached[1]:
+                items[record.key] = Owned(mapping.service, record)
         return items
 
     async def observe(self) -> dict[str, Owned[RecordSet]]:
         """The A, AAAA, SRV and TXT record sets the server holds for the managed services.
 
+        The transfer and its parsing run in a worker thread: for a zone of thousands of
+        record sets they take seconds of CPU, which must not stall the probes and the DNS
+        responder sharing the event loop.
+
         Raises:
             Rfc2136Unavailable: The server did not answer the transfer.
             Rfc2136Rejected: The server refused the transfer or the key.
         """
+        return await asyncio.to_thread(self._transfer)
+
+    def _transfer(self) -> dict[str, Owned[RecordSet]]:
         zone = dns.zone.Zone(self.origin, relativize=False)
         query, _ = dns.xfr.make_query(zone, serial=None, keyring=self._key)
         with self._translated("transfer"):
-            await dns.asyncquery.inbound_xfr(
-                self._host, zone, query, port=self._port, timeout=self._timeout
-            )
+            dns.query.inbound_xfr(self._host, zone, query, port=self._port, timeout=self._timeout)
         return managed_records(zone.nodes, self.origin, self.services)
 
     async def apply(self, changes: Sequence[Change[RecordSet]]) -> None:

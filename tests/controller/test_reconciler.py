@@ -90,7 +90,7 @@ async def test_first_pass_creates_and_journals_with_timeline(registry: Registry)
     assert result.remaining == []
     [event] = await registry.events(service="billing")
     assert event.kind == "provider" and event.actor == "dns"
-    assert {"applied", "verified", "published"} <= set(event.timeline)
+    assert {"applied", "verified", "decided"} <= set(event.timeline)
     assert reconciler.status()[0]["last_error"] is None
 
 

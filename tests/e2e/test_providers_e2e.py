@@ -140,9 +140,9 @@ async def test_killed_site_moves_bind_and_haproxy_with_timings(
     for event in (e for e in events if e.version == mapping.version):
         assert event.to_site == SECOND
         timeline = event.timeline
-        # "published" here is the mapping's own time stamp, taken when it was decided.
-        assert timeline["published"] == mapping.updated_at <= move.timeline["decision"]
-        assert timeline["published"] <= timeline["applied"] <= timeline["verified"]
+        # "decided" is the mapping's own time stamp, taken when the policy decided it.
+        assert timeline["decided"] == mapping.updated_at <= move.timeline["decision"]
+        assert timeline["decided"] <= timeline["applied"] <= timeline["verified"]
         assert "applied in" in event.reason and "verified in" in event.reason
 
 
