@@ -55,7 +55,7 @@ class Runtime:
         self._runbooks: Runbooks | None = None
         self._checks: dict[str, Check] = {}
         self._ticker: asyncio.Task[None] | None = None
-        self._locator_of: dict[str, str] = {}
+        self._locators_of: dict[str, list[str]] = {}
 
     @property
     def registry(self) -> Registry:
@@ -137,9 +137,9 @@ class Runtime:
             )
             self._http = HttpClient()
             self._scheduler = Scheduler(self._on_result)
-            for locator_id, check in plan_checks(config, self._http):
-                self._locator_of[check.key] = locator_id
-                self._checks[locator_id] = check
+            for locator_ids, check in plan_checks(config, self._http):
+                self._locators_of[check.key] = locator_ids
+                self._checks.update(dict.fromkeys(locator_ids, check))
                 self._scheduler.add(check)
             await self._controller.start()
             await self._reconciler.start()
@@ -157,7 +157,7 @@ class Runtime:
             self.dns_port,
             config.api.listen.host,
             self.api_port,
-            len(self._locator_of),
+            len(self._locators_of),
         )
 
     async def stop(self) -> None:
@@ -197,7 +197,7 @@ class Runtime:
             "instance": self.config.instance,
             "uptime_s": round(time.time() - self.started_at, 3),
             "health_known": len(known),
-            "checks": len(self._locator_of),
+            "checks": len(self._locators_of),
         }
 
     async def _probe_now(self, locator_id: str) -> tuple[bool, str]:
@@ -206,9 +206,13 @@ class Runtime:
         return result.ok, result.reason
 
     def _on_result(self, check: Check, result: Result) -> float | None:
-        return self.controller.observe(
-            self._locator_of[check.key], result.ok, result.reason, result.started_at
-        )
+        delays = [
+            self.controller.observe(locator_id, result.ok, result.reason, result.started_at)
+            for locator_id in self._locators_of[check.key]
+        ]
+        # A check shared by several locators re-probes as soon as any of them wants it.
+        wanted = [delay for delay in delays if delay is not None]
+        return min(wanted) if wanted else None
 
     async def _tick(self) -> None:
         while True:

@@ -41,22 +41,31 @@ def _plan(name: str, service: ServiceConfig) -> ServicePlan:
     return ServicePlan(policy=policy, health=health, min_healthy=service.min_healthy)
 
 
-def plan_checks(config: Config, http: HttpClient) -> list[tuple[str, Check]]:
-    """One scheduler check per locator, keyed by the locator id."""
-    checks: list[tuple[str, Check]] = []
+def plan_checks(config: Config, http: HttpClient) -> list[tuple[list[str], Check]]:
+    """One scheduler check per distinct probe, with the ids of the locators it judges.
+
+    Locators that are probed identically (the same target, check and timing: services
+    behind one ingress sharing its health endpoint) share one check, so a thousand such
+    services cost one probe per interval, not a thousand.
+    """
+    shared: dict[tuple[object, ...], tuple[list[str], Check]] = {}
     for name, service in config.services.items():
         spec = service.check
         for loc in service.locators:
-            locator_id = loc.id_in(name)
+            prober = _prober(spec, loc, http)
+            key = (prober, spec.interval, spec.timeout, spec.recheck_interval)
+            if key in shared:
+                shared[key][0].append(loc.id_in(name))
+                continue
             check = Check(
-                key=locator_id,
-                prober=_prober(spec, loc, http),
+                key=loc.id_in(name),
+                prober=prober,
                 interval=spec.interval,
                 timeout=spec.timeout,
                 recheck_interval=spec.recheck_interval,
             )
-            checks.append((locator_id, check))
-    return checks
+            shared[key] = ([loc.id_in(name)], check)
+    return list(shared.values())
 
 
 def _prober(spec: CheckConfig, loc: LocatorConfig, http: HttpClient) -> Prober:
