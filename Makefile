@@ -46,6 +46,8 @@ bench: $(STAMP) system
 	$(BIN)/python benchmarks/failover.py
 	$(BIN)/python benchmarks/flap.py
 	$(BIN)/python benchmarks/resolve.py
+	$(BIN)/python benchmarks/publish.py
+	$(BIN)/python benchmarks/planned.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
