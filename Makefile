@@ -38,8 +38,8 @@ test: $(STAMP) system
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check gtm healthchecks tests benchmarks
-	$(BIN)/ruff format --check gtm healthchecks tests benchmarks
+	$(BIN)/ruff check gtm healthchecks tests benchmarks examples
+	$(BIN)/ruff format --check gtm healthchecks tests benchmarks examples
 	$(BIN)/mypy
 
 bench: $(STAMP) system

@@ -16,8 +16,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -28,6 +26,7 @@ import yaml
 from gtm.config.loader import load_config
 from gtm.config.models import Config
 from gtm.core.model import Event, Mapping
+from gtm.demo.example import free_port, run_example
 from gtm.demo.moto import MotoServer, client, create_alb, create_hosted_zone
 from gtm.demo.scenario import fleet_for
 from gtm.demo.sites import SiteFleet
@@ -39,23 +38,6 @@ POLL_S = 0.01
 """How often Route 53 and the load balancer are read during the scenario."""
 READY_TIMEOUT = 30.0
 """Longest wait for the records and weights to hold the first mappings, or a move."""
-
-
-def free_port(*addresses: str) -> int:
-    """A TCP port free on every one of ``addresses`` (and UDP on the first) right now."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind((addresses[0], 0))
-            port = int(probe.getsockname()[1])
-        try:
-            for address in addresses:
-                with socket.socket() as tcp:
-                    tcp.bind((address, port))
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                udp.bind((addresses[0], port))
-        except OSError:
-            continue
-        return port
 
 
 def generated_config(workdir: Path, free: bool, moto: MotoServer) -> dict[str, Any]:
@@ -322,42 +304,11 @@ async def run(args: argparse.Namespace) -> int:
         moto.stop()
 
 
-async def main_async(args: argparse.Namespace) -> int:
-    """Run, with SIGINT and SIGTERM stopping everything cleanly."""
-    task = asyncio.current_task()
-    assert task is not None
-    stopped = asyncio.Event()
-
-    def stop() -> None:
-        stopped.set()
-        task.cancel()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop)
-    try:
-        return await run(args)
-    except asyncio.CancelledError:
-        if not stopped.is_set():
-            raise
-        print("\nstopped; moto, the sites and gtm are down")
-        return 130 if args.scenario else 0
-
-
 def main() -> int:
-    """Parse the arguments and run."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--scenario", action="store_true", help="kill billing's site, show the move, exit"
+    """Parse the arguments and run until done, or until Ctrl-C or SIGTERM."""
+    return run_example(
+        run, __doc__.split("\n\n")[0], HERE / "var", "stopped; moto, the sites and gtm are down"
     )
-    parser.add_argument(
-        "--free-ports", action="store_true", help="use free ports instead of gtm.yaml's"
-    )
-    parser.add_argument(
-        "--workdir", default=str(HERE / "var"), help="scratch directory (emptied first)"
-    )
-    args = parser.parse_args()
-    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

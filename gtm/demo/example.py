@@ -1,0 +1,78 @@
+"""What the runnable examples share: free ports, arguments, and a clean stop on Ctrl-C.
+
+Each example under ``examples/`` brings its own systems (BIND and HAProxy, or a local AWS);
+this module keeps the plumbing around them in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+
+def free_port(*addresses: str) -> int:
+    """A TCP port free on every one of ``addresses`` (and UDP on the first) right now."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind((addresses[0], 0))
+            port = int(probe.getsockname()[1])
+        try:
+            for address in addresses:
+                with socket.socket() as tcp:
+                    tcp.bind((address, port))
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.bind((addresses[0], port))
+        except OSError:
+            continue
+        return port
+
+
+def run_example(
+    run: Callable[[argparse.Namespace], Awaitable[int]],
+    description: str,
+    workdir: Path,
+    stopped: str,
+) -> int:
+    """Parse the examples' common arguments and run ``run`` until done or Ctrl-C/SIGTERM.
+
+    Args:
+        run: The example; returns the exit code.
+        description: ``--help``'s first line.
+        workdir: The default scratch directory.
+        stopped: What to print after a stop by signal.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--scenario", action="store_true", help="kill billing's site, show the move, exit"
+    )
+    parser.add_argument(
+        "--free-ports", action="store_true", help="use free ports instead of gtm.yaml's"
+    )
+    parser.add_argument("--workdir", default=str(workdir), help="scratch directory (emptied first)")
+    args = parser.parse_args()
+
+    async def main() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        signalled = asyncio.Event()
+
+        def stop() -> None:
+            signalled.set()
+            task.cancel()
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+        try:
+            return await run(args)
+        except asyncio.CancelledError:
+            if not signalled.is_set():
+                raise
+            print(f"\n{stopped}")
+            return 130 if args.scenario else 0
+
+    return asyncio.run(main())
