@@ -111,6 +111,11 @@ class IntentDesk:
         return json_response(intent_to_dict(removed))
 
     def _intent_from(self, body: IntentRequest, token: Token) -> Intent:
+        if body.kind in (IntentKind.SHIFT, IntentKind.TTL):
+            raise bad_request(
+                f"{body.kind.value} intents belong to planned failovers, which remove them "
+                "when they end; start one with POST /v1/runs (drain, lower_ttl) instead"
+            )
         if body.kind is IntentKind.PIN and (body.service is None or body.site is None):
             raise bad_request("a pin intent needs both 'service' and 'site'")
         if body.kind is IntentKind.DRAIN and body.site is None:

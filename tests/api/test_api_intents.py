@@ -165,3 +165,12 @@ async def test_refusal_by_a_safety_rule_is_a_409(api: Api) -> None:
         "error": "safety_refused",
         "message": "registry: pin to dc-paris refused: site is down (0/1 locators up)",
     }
+
+
+@pytest.mark.parametrize("kind", ["shift", "ttl"])
+async def test_run_owned_intent_kinds_are_refused(api: Api, kind: str) -> None:
+    body = {"kind": kind, "service": "billing", "site": "gcp-euw1", "why": "by hand"}
+    status, doc = await post(api, body)
+    assert status == 400
+    assert "POST /v1/runs" in doc["message"]
+    assert api.registry.intents() == []
