@@ -182,14 +182,7 @@ class Reconciler:
             )
         return result
 
-    async def run_pass(
-        self,
-        name: str,
-        *,
-        force: bool = False,
-        resync: bool = True,
-        more: Callable[[], bool] | None = None,
-    ) -> PassResult:
+    async def run_pass(self, name: str, *, force: bool = False, resync: bool = True) -> PassResult:
         """Observe, diff, apply what safety allows, verify; journal what changed.
 
         Args:
@@ -198,9 +191,6 @@ class Reconciler:
             resync: Observe the system first; otherwise start from what the last
                 verified pass saw (a hand edit since then fails the update's
                 prerequisites, and the pass is retried with a fresh observation).
-            more: Whether more changes are already waiting. When they are, reading the
-                system back is left to the pass that takes them, so a burst (a whole site
-                lost) is read back once rather than once per pass.
         """
         provider = self._providers[name]
         # One pass per provider at a time: the change-driven loop, a planned failover
@@ -208,19 +198,12 @@ class Reconciler:
         async with self._locks[name]:
             try:
                 fresh = resync or name not in self._known
-                return await self._pass(provider, force=force, fresh=fresh, more=more)
+                return await self._pass(provider, force=force, fresh=fresh)
             except ConflictError:
                 self._known.pop(name, None)
-                return await self._pass(provider, force=force, fresh=True, more=more)
+                return await self._pass(provider, force=force, fresh=True)
 
-    async def _pass(
-        self,
-        provider: Provider[Any],
-        *,
-        force: bool,
-        fresh: bool,
-        more: Callable[[], bool] | None,
-    ) -> PassResult:
+    async def _pass(self, provider: Provider[Any], *, force: bool, fresh: bool) -> PassResult:
         name = provider.name
         status = self._status[name]
         mappings = {m.service: m for m in self._registry.mappings()}
@@ -245,10 +228,6 @@ class Reconciler:
             result.applied_at = self._clock()
             status.applied += len(todo)
             status.last_apply_s = result.apply_s
-            if more is not None and more():
-                self._known[name] = _with(observed, todo)
-                await self._journal(provider, todo, mappings, result, fresh)
-                return result
         started = time.perf_counter()
         after = await provider.observe() if todo or fresh else observed
         result.remaining = await asyncio.to_thread(diff, desired, after)
@@ -285,9 +264,7 @@ class Reconciler:
             version = mapping.version if mapping else None
             count = sum(1 for change in todo if change.service == service)
             drift = fresh and version is not None and applied.get(service) == version
-            timeline = {"applied": result.applied_at or 0.0}
-            if result.verified_at is not None:
-                timeline["verified"] = result.verified_at
+            timeline = {"applied": result.applied_at or 0.0, "verified": result.verified_at or 0.0}
             if mapping is not None:
                 timeline["decided"] = mapping.updated_at
             if drift:
@@ -295,11 +272,6 @@ class Reconciler:
                 reason = (
                     f"{provider.name}: {count} item(s) changed outside gtm, restored: "
                     + (", ".join(c.describe() for c in todo if c.service == service)[:400])
-                )
-            elif result.verified_at is None:
-                reason = (
-                    f"{provider.name}: {count} change(s) applied in "
-                    f"{result.apply_s * 1000:.1f} ms; read back with the next pass"
                 )
             else:
                 reason = (
@@ -319,7 +291,7 @@ class Reconciler:
                     timeline=timeline,
                 )
             )
-        if result.verified_at is not None and not result.remaining:
+        if not result.remaining:
             verified = self._verified[provider.name]
             for service, mapping in mappings.items():
                 if not provider.services or service in provider.services:
@@ -371,7 +343,7 @@ class Reconciler:
             await asyncio.sleep(SETTLE)
             wakeup.clear()
             try:
-                await self.run_pass(name, resync=resync, more=wakeup.is_set)
+                await self.run_pass(name, resync=resync)
                 backoff = RETRY_MIN
             except Unavailable as exc:
                 self._fail(status, str(exc))
@@ -385,14 +357,3 @@ class Reconciler:
                 self._fail(status, str(exc))
             except GtmError as exc:
                 self._fail(status, f"{name}: {exc}")
-
-
-def _with(observed: dict[str, Owned[Any]], changes: Sequence[Change[Any]]) -> dict[str, Owned[Any]]:
-    """What the system holds after ``changes`` were accepted on top of ``observed``."""
-    held = dict(observed)
-    for change in changes:
-        if change.after is None:
-            held.pop(change.key, None)
-        else:
-            held[change.key] = Owned(change.service, change.after)
-    return held

@@ -43,7 +43,6 @@ class Table:
     held: dict[str, Owned[Record]] = field(default_factory=dict)
     fail: BaseException | None = None
     applies: int = 0
-    observes: int = 0
 
     def desired(self, mappings: Sequence[Mapping]) -> dict[str, Owned[Record]]:
         return {
@@ -55,7 +54,6 @@ class Table:
     async def observe(self) -> dict[str, Owned[Record]]:
         if self.fail is not None:
             raise self.fail
-        self.observes += 1
         return dict(self.held)
 
     async def apply(self, changes: Sequence[Change[Record]]) -> None:
@@ -94,23 +92,6 @@ async def test_first_pass_creates_and_journals_with_timeline(registry: Registry)
     assert event.kind == "provider" and event.actor == "dns"
     assert {"applied", "verified", "decided"} <= set(event.timeline)
     assert reconciler.status()[0]["last_error"] is None
-
-
-async def test_a_burst_is_read_back_once_by_its_last_pass(registry: Registry) -> None:
-    table = Table("dns")
-    reconciler = Reconciler([table], registry)
-    await registry.put(mapping("billing", "127.0.1.1"))
-    first = await reconciler.run_pass("dns", more=lambda: True)  # more changes waiting
-    assert table.observes == 1  # the observation before applying, no read-back
-    assert first.verified_at is None and "billing A" in table.held
-    [event] = await registry.events(service="billing")
-    assert "read back with the next pass" in event.reason and "verified" not in event.timeline
-    assert reconciler.holds("dns", "billing", 1) is None
-    await registry.put(mapping("search", "127.0.2.1"))
-    last = await reconciler.run_pass("dns", resync=False, more=lambda: False)
-    assert [c.key for c in last.changes] == ["search A"]  # billing was remembered as applied
-    assert table.observes == 2 and last.remaining == []
-    assert reconciler.holds("dns", "billing", 1) == last.verified_at
 
 
 async def test_hand_edit_is_drift_repaired_on_resync(registry: Registry) -> None:
