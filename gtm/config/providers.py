@@ -94,6 +94,10 @@ class HaproxyProvider(ProviderBase):
     """The runtime API: ``unix:/run/haproxy/admin.sock`` or ``127.0.0.1:9999``."""
     backend: str = "{service}"
     """Backend name for a service; ``{service}`` is replaced by the service name."""
+    frontends: dict[Label, Listen] = Field(default_factory=dict)
+    """Frontend address per service (``127.0.0.1:8080``). A planned failover sends a
+    request through it and checks, by HAProxy's session counters, that a server of the
+    new site answered."""
 
 
 class Elbv2Provider(ProviderBase):

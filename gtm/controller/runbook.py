@@ -397,6 +397,7 @@ class Runbooks:
             run = self._fresh(run)
             self._check_abort(run)
             problems = await self._push(run)
+            problems += await self._routes(run)
             if not self._site_up(run.service, run.to_site):
                 problems.append(f"{run.to_site} is not healthy")
             mapping = self._mapping(run.service)
@@ -508,6 +509,26 @@ class Runbooks:
                     continue
                 held = self._reconciler.holds(name, run.service, version) or self._clock()
             run.served.setdefault(name, held)
+        return problems
+
+    async def _routes(self, run: Run) -> list[str]:
+        """Send a request through each load balancer that can report which server took it.
+
+        Providers offer this with an ``async reaches(mapping) -> str | None`` method
+        (HAProxy with ``frontends`` configured); None means the active site answered.
+        """
+        mapping = self._mapping(run.service)
+        problems: list[str] = []
+        for provider in self._reconciler.providers.values():
+            reaches = getattr(provider, "reaches", None)
+            if reaches is None or (provider.services and run.service not in provider.services):
+                continue
+            try:
+                problem = await reaches(mapping)
+            except GtmError as exc:
+                problem = f"{provider.name}: {exc}"
+            if problem is not None:
+                problems.append(str(problem))
         return problems
 
     async def _until(

@@ -24,6 +24,7 @@ from gtm.providers.haproxy_settings import (
     render_commands,
     replies,
     script,
+    server_names,
     settings,
 )
 
@@ -144,6 +145,8 @@ class Haproxy:
                 f"{self._who}: backend {config.backend!r} has no {{service}}, so it needs "
                 "exactly one service in services, or the services' servers would collide"
             )
+        self._frontends = dict(config.frontends)
+        self._timeout = config.timeout
         # Backend name -> service: what ``observe`` reads and whose items it reports.
         self._backends = {backend_name(self._template, s): s for s in sorted(self.services)}
 
@@ -222,5 +225,67 @@ class Haproxy:
         if problems:
             raise HaproxyRejected(f"{self._who}: " + "; ".join(problems))
 
+    async def reaches(self, mapping: Mapping) -> str | None:
+        """Send one request through the service's frontend; None when the active site took it.
+
+        Which server answered is read from HAProxy's own session counters (``stot`` in
+        ``show stat``) before and after the request, so any HTTP application works.
+        Services without a configured frontend are not checked (None).
+
+        Returns:
+            None, or one sentence saying what answered instead.
+        """
+        frontend = self._frontends.get(mapping.service)
+        if frontend is None:
+            return None
+        backend = backend_name(self._template, mapping.service)
+        before = await self._sessions(backend)
+        try:
+            await _request(frontend.host, frontend.port, self._timeout)
+        except (OSError, TimeoutError) as exc:
+            return f"{self._who}: request through {frontend} failed: {exc or type(exc).__name__}"
+        after = await self._sessions(backend)
+        served = [name for name, count in after.items() if count > before.get(name, 0)]
+        names = server_names(mapping)
+        active = {names[loc.id] for loc in mapping.locators if loc.site == mapping.active_site}
+        if served and set(served) <= active:
+            return None
+        return (
+            f"{self._who}: a request through {frontend} reached {', '.join(served) or 'no server'}"
+            f", not {', '.join(sorted(active))} of {mapping.active_site}"
+        )
+
+    async def _sessions(self, backend: str) -> dict[str, int]:
+        """Total sessions per server of ``backend``, from ``show stat``."""
+        [answer] = await self._api.run(["show stat"])
+        lines = answer.splitlines()
+        header = lines[0].lstrip("# ").split(",") if lines else []
+        if "stot" not in header:
+            raise HaproxyRejected(f"{self._who}: show stat has no stot column: {answer[:80]!r}")
+        proxy, server, total = header.index("pxname"), header.index("svname"), header.index("stot")
+        counts: dict[str, int] = {}
+        for line in lines[1:]:
+            fields = line.split(",")
+            if (
+                len(fields) > total
+                and fields[proxy] == backend
+                and fields[server] not in ("FRONTEND", "BACKEND")
+            ):
+                counts[fields[server]] = int(fields[total] or 0)
+        return counts
+
     async def close(self) -> None:
         """Nothing to release: every request opens and closes its own connection."""
+
+
+async def _request(host: str, port: int, timeout: float) -> None:
+    """One plain HTTP/1.0 GET of ``/``; the answer's content does not matter."""
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            await writer.drain()
+            await reader.read()
+        finally:
+            writer.close()
+            await writer.wait_closed()

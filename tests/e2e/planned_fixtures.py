@@ -86,7 +86,12 @@ def planned_doc(
             service["check"] = check
     providers: dict[str, Any] = {}
     if haproxy is not None:
-        providers["lb"] = {"type": "haproxy", "socket": haproxy.socket}
+        providers["lb"] = {
+            "type": "haproxy",
+            "socket": haproxy.socket,
+            # Verification sends a request through each frontend and checks who took it.
+            "frontends": {b: f"127.0.0.1:{haproxy.frontend_port(b)}" for b in haproxy.backends},
+        }
     if bind is not None:
         providers["bind"] = {
             "type": "rfc2136",

@@ -240,3 +240,26 @@ async def test_more_changes_than_a_batch_are_all_applied(
     observed: dict[str, Owned[ServerSetting]] = await provider.observe()
     assert observed["billing/site-a-130"].item.weight == 33
     assert diff(provider.desired([mapping]), observed) == []
+
+
+async def test_a_request_through_the_frontend_shows_which_site_answered(
+    place: Place, start_haproxy: StartHaproxy
+) -> None:
+    on_a = place({"site-a": 1, "site-b": 2, "site-c": 3})
+    server = start_haproxy(backends_for(on_a))
+    frontend = f"127.0.0.1:{server.frontend_port(SERVICE)}"
+    config = HaproxyProvider(
+        type="haproxy", socket=server.socket, services=[SERVICE], frontends={SERVICE: frontend}
+    )
+    provider = Haproxy("lb-main", config)
+    await reconcile(provider, on_a)
+
+    assert await provider.reaches(on_a) is None
+    on_b = place({"site-b": 1, "site-c": 2, "site-a": 3})
+    problem = await provider.reaches(on_b)  # HAProxy still sends traffic to site-a
+    assert problem is not None
+    assert f"through {frontend} reached site-a, not site-b of site-b" in problem
+    await reconcile(provider, on_b)
+    assert await provider.reaches(on_b) is None
+    unchecked = Haproxy("lb-other", HaproxyProvider(type="haproxy", socket=server.socket))
+    assert await unchecked.reaches(on_b) is None  # no frontend configured: not checked
