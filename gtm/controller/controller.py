@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gtm.controller.tasks import cancel_all
 from gtm.core.health import HealthParams, LocatorHealth, Verdict, observe, recheck_delay
 from gtm.core.model import Event, Mapping
 from gtm.core.policy import Decision, ServicePolicy, decide
@@ -123,9 +124,7 @@ class Controller:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all(self._tasks, "controller")
         self._tasks.clear()
 
     # -- views --------------------------------------------------------------------

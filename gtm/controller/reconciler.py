@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gtm.controller.tasks import cancel_all
 from gtm.core.model import Event, Mapping
 from gtm.errors import ConflictError, GtmError, Rejected, Unavailable
 from gtm.providers.base import Change, Owned, Provider, Refusal, diff, emptied, managed
@@ -158,9 +159,7 @@ class Reconciler:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all(self._tasks, "reconciler")
         self._tasks.clear()
         for provider in self._providers.values():
             try:

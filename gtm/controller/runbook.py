@@ -20,6 +20,7 @@ from typing import ClassVar
 
 from gtm.controller.controller import Controller, ServicePlan
 from gtm.controller.reconciler import Reconciler
+from gtm.controller.tasks import cancel_all
 from gtm.core.health import Verdict
 from gtm.core.model import Event, Intent, IntentKind, Mapping
 from gtm.core.policy import PolicyKind
@@ -95,10 +96,7 @@ class Runbooks:
 
     async def stop(self) -> None:
         """Stop running runs where they are; the next start rolls them back."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(list(self._tasks.values()), "runbook")
         self._tasks.clear()
 
     # -- requests -----------------------------------------------------------------
