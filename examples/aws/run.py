@@ -26,7 +26,7 @@ import yaml
 from gtm.config.loader import load_config
 from gtm.config.models import Config
 from gtm.core.model import Event, Mapping
-from gtm.demo.example import free_port, run_example
+from gtm.demo.example import free_port, run_example, wait_converged
 from gtm.demo.moto import MotoServer, client, create_alb, create_hosted_zone
 from gtm.demo.scenario import fleet_for
 from gtm.demo.sites import SiteFleet
@@ -191,16 +191,7 @@ class Example:
 
     async def converge(self) -> None:
         """Wait until gtm decided, and AWS holds, every service's active site."""
-        async with asyncio.timeout(READY_TIMEOUT):
-            while any(
-                (m := self.runtime.registry.get(s)) is None or m.active_site is None
-                for s in self.config.services
-            ):
-                await asyncio.sleep(0.05)
-        for service in self.config.services:
-            active = self.mapping(service).active_site
-            assert active is not None
-            await self.following(service, active)
+        await wait_converged(self.runtime, self.following, READY_TIMEOUT)
 
     async def scenario(self) -> int:
         """Kill the site serving billing; show Route 53 and the ALB following, with timings."""

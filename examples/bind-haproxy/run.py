@@ -31,7 +31,7 @@ from gtm.config.loader import load_config
 from gtm.config.models import Config
 from gtm.core.model import Event, Mapping
 from gtm.demo.bind import BindServer
-from gtm.demo.example import free_port, run_example
+from gtm.demo.example import free_port, run_example, wait_converged
 from gtm.demo.haproxy import SUN_PATH_MAX, HaproxyServer
 from gtm.demo.scenario import fleet_for
 from gtm.demo.sites import SiteFleet
@@ -205,16 +205,7 @@ class Example:
 
     async def converge(self) -> None:
         """Wait until gtm decided, and BIND and HAProxy hold, every service's active site."""
-        async with asyncio.timeout(READY_TIMEOUT):
-            while any(
-                (m := self.runtime.registry.get(s)) is None or m.active_site is None
-                for s in self.config.services
-            ):
-                await asyncio.sleep(0.05)
-        for service in self.config.services:
-            active = self.mapping(service).active_site
-            assert active is not None
-            await self.following(service, active)
+        await wait_converged(self.runtime, self.following, READY_TIMEOUT)
 
     async def scenario(self) -> int:
         """Kill the site serving billing and show BIND and HAProxy following, with timings."""

@@ -386,7 +386,7 @@ class Runbooks:
         run = dataclasses.replace(run, served={**run.served, "dns": self._clock()})
         for intent_id in self._intent_ids(run, IntentKind.SHIFT):
             run = await self._remove_intent(run, intent_id)
-        await self._push(run)
+        run, _problems = await self._push(run)  # verify waits for what is still missing
         return run.note(f"{run.service} active on {run.to_site}, epoch {mapping.epoch}")
 
     async def _verify(self, run: Run) -> Run:
@@ -394,7 +394,7 @@ class Runbooks:
         while True:
             run = self._fresh(run)
             self._check_abort(run)
-            problems = await self._push(run)
+            run, problems = await self._push(run)
             problems += await self._routes(run)
             if not self._site_up(run.service, run.to_site):
                 problems.append(f"{run.to_site} is not healthy")
@@ -473,7 +473,7 @@ class Runbooks:
                     "withdrawing the shift",
                     abortable=False,
                 )
-        await self._push(run)
+        await self._push(run)  # providers follow the way back; served stays the run's target
         where = self._mapping(run.service).active_site
         detail = f"back on {where}" if restored else f"could not return to {origin}; on {where}"
         run = run.end(self._clock(), ok=restored, detail=detail)
@@ -482,14 +482,19 @@ class Runbooks:
 
     # -- helpers ------------------------------------------------------------------
 
-    async def _push(self, run: Run) -> list[str]:
-        """Make every provider of the service hold its mapping now; return what does not.
+    async def _push(self, run: Run) -> tuple[Run, list[str]]:
+        """Make every provider of the service hold its mapping now.
 
         A provider the reconciler has already seen holding the service's current version
         is not asked again, so an evacuation of many services does not make every run
         re-read every system.
+
+        Returns:
+            ``run`` with the time each provider was first seen serving added to
+            ``served``, and what still does not hold the mapping.
         """
         problems: list[str] = []
+        served = dict(run.served)
         version = self._mapping(run.service).version
         for name, provider in self._reconciler.providers.items():
             if provider.services and run.service not in provider.services:
@@ -506,8 +511,8 @@ class Runbooks:
                     problems.append(f"{name}: {len(mine)} change(s) not visible")
                     continue
                 held = self._reconciler.holds(name, run.service, version) or self._clock()
-            run.served.setdefault(name, held)
-        return problems
+            served.setdefault(name, held)
+        return dataclasses.replace(run, served=served), problems
 
     async def _routes(self, run: Run) -> list[str]:
         """Send a request through each load balancer that can report which server took it.

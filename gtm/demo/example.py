@@ -13,6 +13,8 @@ import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from gtm.runtime import Runtime
+
 
 def free_port(*addresses: str) -> int:
     """A TCP port free on every one of ``addresses`` (and UDP on the first) right now."""
@@ -29,6 +31,28 @@ def free_port(*addresses: str) -> int:
         except OSError:
             continue
         return port
+
+
+async def wait_converged(
+    runtime: Runtime, following: Callable[[str, str], Awaitable[object]], timeout: float
+) -> None:
+    """Wait until gtm decided every service's active site and ``following`` saw it served.
+
+    Args:
+        runtime: The running gtm.
+        following: Waits until the example's systems serve ``(service, site)``.
+        timeout: Longest wait for gtm's decisions.
+    """
+    async with asyncio.timeout(timeout):
+        while any(
+            (m := runtime.registry.get(s)) is None or m.active_site is None
+            for s in runtime.config.services
+        ):
+            await asyncio.sleep(0.05)
+    for service in runtime.config.services:
+        mapping = runtime.registry.get(service)
+        assert mapping is not None and mapping.active_site is not None
+        await following(service, mapping.active_site)
 
 
 def run_example(
