@@ -216,17 +216,16 @@ class GtmClient:
             ) as answer:
                 text = await answer.text()
                 status = answer.status
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-            reason = _no_answer(exc, seconds)
+        except aiohttp.ClientConnectorError as exc:
+            # Nothing listens there, or no such host: the address, not the request, is wrong.
+            reason = _no_connection(exc)
             raise ApiUnreachable(
                 f"gtm api: no answer from {self._base} to {method} {path}: {reason}",
                 url=self._base,
                 reason=reason,
             ) from exc
-        except aiohttp.ClientError as exc:
-            raise Unavailable(
-                f"gtm api: {method} {url} failed: {exc or type(exc).__name__}"
-            ) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Unavailable(f"gtm api: {method} {url}: {_failure(exc, seconds)}") from exc
         try:
             doc: dict[str, Any] = json.loads(text) if text else {}
         except json.JSONDecodeError as exc:
@@ -259,17 +258,20 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _no_answer(exc: BaseException, timeout: float) -> str:
-    """Why nothing answered, in a few words, without aiohttp's internals (``ssl:default``)."""
-    if isinstance(exc, TimeoutError):
-        return f"no answer within {timeout:g}s"
+def _no_connection(exc: aiohttp.ClientConnectorError) -> str:
+    """Why no connection was made, in a few words, without aiohttp's ``ssl:default``."""
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return f"host name {exc.host!r} not found"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        cause = exc.os_error
-        if isinstance(cause, ConnectionRefusedError) or cause.errno == errno.ECONNREFUSED:
-            return "connection refused"
-        return cause.strerror or str(cause) or type(cause).__name__
+    cause = exc.os_error
+    if isinstance(cause, ConnectionRefusedError) or cause.errno == errno.ECONNREFUSED:
+        return "connection refused"
+    return cause.strerror or str(cause) or type(cause).__name__
+
+
+def _failure(exc: BaseException, timeout: float) -> str:
+    """How a request to a reachable API failed, in a few words."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g}s"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the server closed the connection without answering"
     return str(exc) or type(exc).__name__
