@@ -513,6 +513,9 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     if args.watch:
 
         async def watch(client: GtmClient) -> None:
+            # One plain request first: the watch itself retries while nothing answers, which
+            # suits an application but would leave a mistyped --api waiting in silence.
+            await client.resolve(args.service)
             async for mapping in client.watch(args.service):
                 _print_mapping(mapping, args.json)
 
@@ -841,7 +844,8 @@ def _call(args: argparse.Namespace, action: Callable[[GtmClient], Awaitable[T]])
 
 def _token_hint(args: argparse.Namespace, url: str, exc: Unauthorized) -> str:
     """What to do about a refused token, in terms of ``--token`` and ``GTM_TOKEN``."""
-    what = f"gtm {args.command}" + (" --force" if getattr(args, "force", False) else "")
+    flags = [flag for flag in ("abort", "delete", "force") if getattr(args, flag, None)]
+    what = " ".join(["gtm", args.command, *(f"--{flag}" for flag in flags)])
     needed = exc.needed or "operate"
     if exc.code == "read_only":
         return (

@@ -168,6 +168,17 @@ def test_status_without_a_gtm_says_where_it_looked_and_what_to_do(
     assert err == f"gtm: no gtm answers at {url} (from --api; connection refused): {HINT}\n"
 
 
+def test_a_watch_without_a_gtm_does_not_wait_in_silence(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GTM_API", raising=False)
+    url = f"http://127.0.0.1:{free_port('127.0.0.1')}"
+
+    assert main(["resolve", "billing", "--watch", "--api", url]) == 1
+
+    assert capsys.readouterr().err.startswith(f"gtm: no gtm answers at {url} (from --api; ")
+
+
 def test_the_address_from_gtm_api_is_named_as_such(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -267,6 +278,9 @@ async def test_a_weak_token_is_told_the_scope_needed(scoped_gtm: Runtime) -> Non
 async def test_an_unknown_token_is_told_apart_from_a_missing_one(scoped_gtm: Runtime) -> None:
     api = f"http://127.0.0.1:{scoped_gtm.api_port}"
 
+    code, _, err = await gtm_cli("intents", "--delete", "i-1", "--api", api, token="guessed")
+    assert code == 1
+    assert err.endswith("; gtm intents --delete needs a token of scope operate\n")
     code, _, err = await gtm_cli("freeze", "--why", "x", "--api", api, token="guessed")
     assert code == 1
     assert err == (
