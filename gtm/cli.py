@@ -112,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
         "fix; exit 1 when there is any.",
     )
     check.add_argument("file", help="config file (YAML) to check")
+    check.add_argument(
+        "--secrets",
+        action="store_true",
+        help="also resolve every secret reference (env:NAME, file:PATH) and report the ones "
+        "missing",
+    )
     check.set_defaults(func=_cmd_config_check, command="config check", parser=check)
 
     def api_args(cmd: argparse.ArgumentParser) -> None:
@@ -440,7 +446,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_config_check(args: argparse.Namespace) -> int:
     from gtm.config.loader import check_config, load_config
 
-    problems = check_config(args.file)
+    problems = check_config(args.file, secrets=args.secrets)
     if problems:
         print("\n".join(problems), file=sys.stderr)
         print(f"{args.file}: {len(problems)} problem(s)", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import yaml
 from gtm.api.events import EVENT_KINDS
 from gtm.cli import REASON_HELP, _parser, _run_line, main
 from gtm.client import GtmClient
+from gtm.config.loader import check_config
 from gtm.demo.sites import SiteFleet
 from gtm.runtime import Runtime
 
@@ -209,6 +211,44 @@ def test_the_address_from_a_config_is_named_with_the_file(
         "connection refused): "
     )
     assert "ssl:default" not in err and len(err.splitlines()) == 1
+
+
+# -- config check --secrets -----------------------------------------------------------
+
+HAS_SECRETS = "secrets" in inspect.signature(check_config).parameters
+
+
+@pytest.mark.skipif(not HAS_SECRETS, reason="check_config does not resolve secrets yet")
+def test_config_check_with_secrets_reports_a_missing_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GTM_TEST_ABSENT_TOKEN", raising=False)
+    doc = config_doc(tmp_path, {"billing": free_port("127.0.0.1")})
+    doc["api"]["token"] = "env:GTM_TEST_ABSENT_TOKEN"
+    path = tmp_path / "gtm.yaml"
+    path.write_text(yaml.safe_dump(doc))
+
+    assert main(["config", "check", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["config", "check", "--secrets", str(path)]) == 1
+    assert "GTM_TEST_ABSENT_TOKEN" in capsys.readouterr().err
+
+
+def test_config_check_passes_secrets_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[dict[str, Any]] = []
+
+    def check(path: str, **options: Any) -> list[str]:
+        asked.append(options)
+        return ["config: api.token: environment variable GTM_X is not set"]
+
+    monkeypatch.setattr("gtm.config.loader.check_config", check)
+
+    assert main(["config", "check", "--secrets", str(tmp_path / "gtm.yaml")]) == 1
+    assert main(["config", "check", str(tmp_path / "gtm.yaml")]) == 1
+    assert asked == [{"secrets": True}, {"secrets": False}]
+    assert "GTM_X is not set" in capsys.readouterr().err
 
 
 # -- tokens ---------------------------------------------------------------------------
