@@ -4,8 +4,10 @@
 
     GtmError
     ├── ConfigError             a configuration file or value is wrong (permanent)
+    ├── ListenError             an address gtm serves on cannot be listened on
     ├── Unavailable             a dependency did not answer; retry with backoff
     │   ├── StoreUnavailable    the registry's store did not answer
+    │   │   └── StoreInUse      another running gtm holds the store
     │   └── ApiUnreachable      nothing answers at the gtm API's address
     └── Rejected                a request was refused and retrying will not help
         ├── ConflictError       a compare-and-set write lost against a newer version
@@ -32,12 +34,45 @@ class ConfigError(GtmError):
         self.problems: list[str] = problems or [message]
 
 
+class ListenError(GtmError):
+    """An address gtm serves on (``dns.listen``, ``api.listen``) cannot be listened on.
+
+    Args:
+        message: The whole message: the config field, the address, why, and what to do.
+        field: The config field that names the address (``dns.listen``).
+        address: The address as configured (``127.0.0.1:15353``).
+        errno: The operating system's error number (``errno.EADDRINUSE``), if any.
+    """
+
+    def __init__(self, message: str, *, field: str, address: str, errno: int | None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.address = address
+        self.errno = errno
+
+
 class Unavailable(GtmError):
     """A dependency did not answer; the same call may succeed later."""
 
 
 class StoreUnavailable(Unavailable):
     """The registry's store did not answer."""
+
+
+class StoreInUse(StoreUnavailable):
+    """Another running gtm holds the store; one store serves one running instance.
+
+    Args:
+        message: The whole message, naming the store and its holder.
+        path: The store's location (the SQLite file).
+        holder: Who holds it, as recorded by the holder (``pid 1234 on host h``), or
+            ``process unknown`` when it could not be read.
+    """
+
+    def __init__(self, message: str, *, path: str, holder: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.holder = holder
 
 
 class ApiUnreachable(Unavailable):

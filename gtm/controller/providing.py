@@ -2,6 +2,9 @@
 
 They read the mappings from the same store a running gtm uses, so an operator can see
 what a provider's system lacks, and push it, without going through the running instance.
+That is why they open the store without claiming it (see
+:func:`gtm.controller.plans.store_for`): a running gtm holds the claim, and they work
+beside it.
 """
 
 from __future__ import annotations
@@ -29,7 +32,12 @@ async def plan_providers(config: Config, only: list[str] | None, force: bool, ap
     if not names:
         print("no providers configured: nothing to plan (see 'providers' in the config)")
         return 0
-    registry = await Registry.open(store_for(config), config.instance)
+    store = store_for(config)
+    try:
+        registry = await Registry.open(store, config.instance)
+    except BaseException:
+        await store.close()
+        raise
     providers = [build_provider(n, config.providers[n], config.zone) for n in names]
     reconciler = Reconciler(providers, registry)
     failed = False
