@@ -9,6 +9,8 @@ read; ``gtm config check --secrets`` gives the same list without starting anythi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pydantic import SecretStr
 
 from gtm.config.models import Config
@@ -47,13 +49,22 @@ def preflight_problems(config: Config) -> list[Problem]:
     return problems
 
 
-def preflight(config: Config) -> None:
+def preflight(config: Config, *, within: Iterable[FieldPath] | None = None) -> None:
     """Refuse ``config`` when :func:`preflight_problems` finds anything.
+
+    Args:
+        config: The configuration.
+        within: Only problems at or under these paths count (``("providers", "bind")``
+            for a command that uses that provider alone); None: every problem.
 
     Raises:
         ConfigError: ``problems`` holds one line per problem, ``<field>: <message>``.
     """
-    problems = [str(problem) for problem in preflight_problems(config)]
+    found = preflight_problems(config)
+    if within is not None:
+        wanted = tuple(within)
+        found = [p for p in found if any(p.path[: len(w)] == w for w in wanted)]
+    problems = [str(problem) for problem in found]
     if len(problems) == 1:
         raise ConfigError(f"config: {problems[0]}", problems)
     if problems:

@@ -21,6 +21,7 @@ import yaml
 
 from gtm.config.listen import Listen
 from gtm.config.loader import load_config
+from gtm.controller.providing import plan_providers
 from gtm.errors import ConfigError, ListenError, StoreInUse
 from gtm.registry.stores import SqliteStore
 from gtm.runtime import Runtime, listen_error
@@ -289,3 +290,36 @@ async def test_secrets_are_checked_before_any_port_is_bound_or_the_store_claimed
         await holder.close()
 
     assert caught.value.problems == missing(tmp_path)
+
+
+# -- gtm plan beside a running gtm ---------------------------------------------------------
+
+
+async def test_gtm_plan_reads_the_store_a_running_gtm_holds(
+    tmp_path: Path, runtimes: Callable[[Path], Runtime], capsys: pytest.CaptureFixture[str]
+) -> None:
+    closed = free_port("127.0.0.1")  # nothing listens: the plan gets as far as HAProxy
+    lb = {"type": "haproxy", "socket": f"127.0.0.1:{closed}", "services": ["s"]}
+    config = write(tmp_path, document(tmp_path, providers={"lb": lb}))
+    running = runtimes(config)
+    await running.start()
+    capsys.readouterr()
+
+    code = await plan_providers(load_config(config), None, force=False, apply=False)
+
+    assert code == 1
+    assert capsys.readouterr().out.startswith(
+        f"lb: error: haproxy lb: runtime API 127.0.0.1:{closed} unreachable: "
+    )
+
+
+async def test_gtm_plan_lists_every_missing_secret_of_its_providers(tmp_path: Path) -> None:
+    doc = document(
+        tmp_path, api={"listen": "127.0.0.1:0", "token": "env:GTM_SE_TOKEN"}, providers=PROVIDERS
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        await plan_providers(load_config(write(tmp_path, doc)), None, force=False, apply=False)
+
+    assert caught.value.problems == missing(tmp_path)[1:]  # not api.token: plan needs no API
+    assert not (tmp_path / "var").exists()
