@@ -434,9 +434,13 @@ def _usage(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from gtm.config.loader import load_config
+    from gtm.config.loader import check_config, load_config
     from gtm.runtime import run_forever
 
+    # The runtime checks secrets too; checking the file here first names its lines.
+    problems = check_config(args.config, secrets=True)
+    if problems:
+        raise ConfigError(problems[0], problems)
     _setup_logging(args.log_level)
     config = load_config(args.config)
     asyncio.run(run_forever(config))

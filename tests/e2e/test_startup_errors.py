@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import re
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -262,10 +263,15 @@ async def test_gtm_run_lists_every_missing_secret_at_once(tmp_path: Path) -> Non
         providers=PROVIDERS,
     )
 
-    code, out, err = await gtm_run(write(tmp_path, doc))
+    config = write(tmp_path, doc)
+    code, out, err = await gtm_run(config)
 
     assert (code, out) == (1, "")
-    assert err.splitlines() == missing(tmp_path)
+    lines = err.splitlines()
+    # Each line names the file and the line, as `gtm config check --secrets` does.
+    assert all(re.fullmatch(rf"{re.escape(str(config))}: .* \(line \d+\)", x) for x in lines)
+    bare = [re.sub(r" \(line \d+\)$", "", x.removeprefix(f"{config}: ")) for x in lines]
+    assert bare == missing(tmp_path)
     assert not (tmp_path / "var").exists()  # the store was not even opened
 
 
