@@ -264,7 +264,7 @@ DEFAULT_TOKEN = "default"
 
 
 class ApiConfig(Section):
-    """The sidecar HTTP API: resolve, watch, intents, events, metrics."""
+    """The sidecar HTTP API: resolve, watch, intents, events, planned runs."""
 
     listen: Listen = Listen("127.0.0.1", 18080)
     """Address and port to answer on; port 0 picks a free port."""
