@@ -40,8 +40,6 @@ from gtm.runtime import Runtime
 
 HERE = Path(__file__).resolve().parent
 SERVICE = "billing"
-FRONTENDS = {"billing": 18101, "search": 18102}
-"""HAProxy frontend port per service on 127.0.0.1 (the gtm config has no place for them)."""
 POLL_S = 0.005
 """How often BIND and HAProxy are asked during the scenario."""
 READY_TIMEOUT = 20.0
@@ -57,6 +55,9 @@ def generated_config(workdir: Path, free: bool) -> dict[str, Any]:
         doc = with_free_ports(doc)
         # BIND takes queries and updates over UDP and TCP.
         doc["providers"]["bind"]["server"] = f"127.0.0.1:{free_port('127.0.0.1', udp=True)}"
+        frontends = doc["providers"]["lb"]["frontends"]
+        for service in frontends:
+            frontends[service] = f"127.0.0.1:{free_port('127.0.0.1')}"
     return doc
 
 
@@ -132,7 +133,11 @@ class Example:
         self.haproxy = haproxy
         self.fleet = fleet
         self.config_path = config_path
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1))
+        self.session = aiohttp.ClientSession(
+            # No pool limit: polls stuck in HAProxy's retry must not queue the next ones.
+            timeout=aiohttp.ClientTimeout(total=1),
+            connector=aiohttp.TCPConnector(limit=0),
+        )
 
     def fqdn(self, service: str) -> str:
         """The service's name in the zone."""
@@ -179,9 +184,20 @@ class Example:
             return time.time()
 
         async def haproxy_done() -> float:
-            while await haproxy_site(self.session, port) != site:
-                await asyncio.sleep(POLL_S)
-            return time.time()
+            # A request every POLL_S, each on its own: one caught on its way to the dead
+            # server waits out HAProxy's retry turn-around (min(timeout connect, 1 s))
+            # before it is redispatched, and must not hide those sent after the switch.
+            served: list[float] = []
+
+            async def ask() -> None:
+                if await haproxy_site(self.session, port) == site:
+                    served.append(time.time())
+
+            async with asyncio.TaskGroup() as group:
+                while not served:
+                    group.create_task(ask())
+                    await asyncio.sleep(POLL_S)
+            return min(served)
 
         async with asyncio.timeout(READY_TIMEOUT):
             seen_bind, seen_haproxy = await asyncio.gather(bind_done(), haproxy_done())
@@ -291,7 +307,12 @@ async def run(args: argparse.Namespace) -> int:
         config_path.write_text(yaml.safe_dump(doc, sort_keys=False))
         fleet = fleet_for(load_config(config_path))
         fleet.start()
-        frontends = {s: 0 if args.free_ports else FRONTENDS[s] for s in doc["services"]}
+        # HAProxy listens where the lb provider's frontends say, so that planned failovers
+        # verify through them.
+        frontends = {
+            service: int(address.rpartition(":")[2])
+            for service, address in doc["providers"]["lb"]["frontends"].items()
+        }
         haproxy = start_haproxy(workdir, load_config(config_path), frontends)
         doc["providers"]["lb"]["socket"] = haproxy.socket
         config_path.write_text(yaml.safe_dump(doc, sort_keys=False))
