@@ -434,11 +434,13 @@ def _choose_weighted(
             if site not in view.drained
             and any(loc.site == site and loc.priority == 1 for loc in current.locators)
         ]
-        if kept:
-            # A kept site that is down takes no traffic, so it cannot be the active site
-            # while another kept site is healthy.
-            kept.sort(key=lambda site: not view.healthy(site))
-            held = not view.healthy(kept[0])
+        # A kept site that is down takes no traffic, so it cannot be the active site
+        # while another kept site is healthy.
+        kept.sort(key=lambda site: not view.healthy(site))
+        held = bool(kept) and not view.healthy(kept[0])
+        # The freeze holds traffic on kept sites that are down only while it holds the
+        # active site; when a drain took that away, the drain wins and traffic moves on.
+        if kept and (not held or current.active_site in kept):
             return _Choice(
                 tuple(kept), f"frozen{_by(freeze)}; keeping {', '.join(kept)} active", held
             )

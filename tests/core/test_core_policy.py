@@ -281,6 +281,15 @@ def test_held_site_keeps_the_traffic(
     assert {loc.site for loc in mapping.best()} == {mapping.active_site}
 
 
+def test_weighted_freeze_yields_to_a_drain_of_the_active_site() -> None:
+    before = run(World("UUD"), pol=WEIGHTED).mapping
+    decision = run(World("UDU"), before, (FREEZE, DRAIN_A), WEIGHTED)
+    mapping = decision.mapping
+    assert (mapping.active_site, priorities(mapping)) == (C, {A: NEVER, B: 2, C: 1})
+    assert mapping.action is Action.NONE
+    assert decision.reason == "1 of 3 sites healthy; sharing traffic among dc-paris"
+
+
 def test_weighted_freeze_with_every_kept_site_down_holds_the_first() -> None:
     before = run(World("UUD"), pol=WEIGHTED).mapping
     decision = run(World("DDU"), before, (FREEZE,), WEIGHTED)
