@@ -507,7 +507,9 @@ class Runbooks:
             run = await self._remove_intent(run, intent_id)
         outcome = f"{run.service} moved to {run.to_site}"
         if keep_pin:
-            outcome += " and stays pinned there (priority policy)"
+            policy = self._plan(run.service).policy
+            outcome += f" and stays pinned there ({policy.policy.value} policy, "
+            outcome += f"failback {policy.failback.value})"
         return await self._save(run.finish(RunState.DONE, outcome))
 
     async def _rollback(self, run: Run, why: str) -> Run:

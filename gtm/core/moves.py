@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from gtm.core.health import Verdict
 from gtm.core.model import Intent, IntentKind, Locator, Mapping, State
-from gtm.core.policy import PolicyKind, ServicePolicy, decide
+from gtm.core.policy import Failback, PolicyKind, ServicePolicy, decide
 from gtm.core.sites import SiteHealth, site_health
 
 FAILBACK = "failback"
@@ -230,10 +230,12 @@ def screen(
 def keeps_pin(policy: ServicePolicy) -> bool:
     """Whether a finished run leaves its pin in place.
 
-    Under ``priority``, dropping the pin would send traffic back to the preferred site;
-    whack-a-mole and weighted keep the new site by themselves.
+    Only whack-a-mole with manual fail-back keeps the new site by itself. Under
+    ``priority`` or ``failback: auto`` dropping the pin would send traffic back to the
+    preferred site, and under ``weighted`` the active site would again be the first
+    healthy one: the run's move would not hold.
     """
-    return policy.policy is PolicyKind.PRIORITY
+    return policy.policy is not PolicyKind.WHACK_A_MOLE or policy.failback is Failback.AUTO
 
 
 def outcome(

@@ -19,7 +19,7 @@ from gtm.core.moves import (
     screen,
     target,
 )
-from gtm.core.policy import LocatorSpec, PolicyKind, ServicePolicy, decide
+from gtm.core.policy import Failback, LocatorSpec, PolicyKind, ServicePolicy, decide
 from gtm.core.sites import SiteHealth, site_health
 
 A, B, C = "aws-use1", "gcp-euw1", "dc-paris"
@@ -232,6 +232,8 @@ def test_outcome_keeps_the_run_pin_under_priority() -> None:
     after = outcome(pol, on(A, pol=pol), verdicts, sites, (), C, NOW)
     assert "pinned to dc-paris" in after.reason
     assert keeps_pin(pol) and not keeps_pin(policy())
+    assert keeps_pin(policy(policy=PolicyKind.WEIGHTED))
+    assert keeps_pin(policy(failback=Failback.AUTO))
 
 
 def test_outcome_with_a_standing_pin_goes_back_unless_replaced() -> None:
