@@ -8,10 +8,10 @@ so the figures compare. Every process started here is stopped by PID, also on er
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from gtm.demo import ports
 from gtm.demo.sites import SimulatedSite, SiteFleet
 
 SITES = {"site-a": "127.0.1.1", "site-b": "127.0.2.1", "site-c": "127.0.3.1"}
@@ -44,16 +45,7 @@ def pin_self() -> None:
 
 def free_port() -> int:
     """A TCP and UDP port that is free on 127.0.0.1 right now."""
-    while True:
-        with socket.socket() as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            try:
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
+    return ports.free_port("127.0.0.1", udp=True)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -140,11 +132,20 @@ class GtmProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        # Anything short of the full list (refused, reset, a half answer) is "not yet".
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gtm exited: {self.log()}")
-            with contextlib.suppress(OSError, ValueError):
+            with contextlib.suppress(OSError, http.client.HTTPException, ValueError, KeyError):
                 services = self.get("/v1/services")["services"]
                 if len(services) == len(self.config["services"]):
                     return

@@ -16,12 +16,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from gtm import __version__
+from gtm.api.events import EVENT_KINDS
+from gtm.api.query import parse_moment, parse_seconds
 from gtm.client import GtmClient
 from gtm.core.codec import event_to_dict, intent_to_dict, mapping_to_dict
 from gtm.core.model import Event, Intent, Mapping
-from gtm.errors import ConfigError, GtmError
+from gtm.errors import ApiUnreachable, ConfigError, GtmError, Unauthorized
 
 T = TypeVar("T")
+Handler = Callable[[argparse.Namespace], int]
 
 DEFAULT_CONFIG = "config/gtm.yaml"
 DEFAULT_API = "http://127.0.0.1:18080"
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
-    handler: Callable[[argparse.Namespace], int] = args.func
+    handler: Handler = args.func
     try:
         return handler(args)
     except ConfigError as exc:
@@ -49,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- parser ---------------------------------------------------------------------------
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+REASON_HELP = "why: kept in the audit journal (required)"
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -58,126 +64,276 @@ def _parser() -> argparse.ArgumentParser:
             "service over to the next healthy site when its site dies (whack-a-mole, no "
             "automatic fail-back), and publishes where each service is over DNS and HTTP."
         ),
-        epilog="Start with 'gtm demo', or 'gtm run -c config/gtm.example.yaml'.",
+        epilog=(
+            "Start with 'gtm demo', or 'gtm run -c config/gtm.example.yaml'. Commands that "
+            "read or change a running gtm reach its API at --api URL, $GTM_API or "
+            f"{DEFAULT_API}; changes need a token (--token or $GTM_TOKEN). "
+            "'gtm COMMAND --help' explains each command."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"gtm {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run gtm: probers, controller, DNS and API")
-    run.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="config file (YAML)")
-    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
-    run.set_defaults(func=_cmd_run)
+    def command(name: str, text: str, handler: Handler, more: str = "") -> argparse.ArgumentParser:
+        """A subcommand: ``text`` in the command list; ``more`` added to its own --help."""
+        description = f"{text[:1].upper()}{text[1:]}." + (f" {more}" if more else "")
+        cmd = commands.add_parser(name, help=text, description=description)
+        cmd.set_defaults(func=handler, command=name, parser=cmd)
+        return cmd
 
-    config = commands.add_parser("config", help="check a config file")
+    run = command(
+        "run",
+        "run gtm: probers, controller, DNS responder and API",
+        _cmd_run,
+        "Runs until Ctrl-C or SIGTERM. Check the config first with 'gtm config check FILE'.",
+    )
+    run.add_argument(
+        "-c",
+        "--config",
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"config file (default {DEFAULT_CONFIG})",
+    )
+    run.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="least severe log level shown: DEBUG, INFO, WARNING or ERROR, in any case "
+        "(default INFO)",
+    )
+
+    config = command("config", "check a config file", _usage)
     config_commands = config.add_subparsers(title="config commands", metavar="COMMAND")
     check = config_commands.add_parser(
-        "check", help="report every problem of a config file, each with field, value, fix"
+        "check",
+        help="report every problem of a config file, each with field, value, fix",
+        description="Report every problem of a config file, each with its field, value and "
+        "fix; exit 1 when there is any.",
     )
-    check.add_argument("file", help="config file (YAML)")
-    check.set_defaults(func=_cmd_config_check)
+    check.add_argument("file", help="config file (YAML) to check")
+    check.add_argument(
+        "--secrets",
+        action="store_true",
+        help="also resolve every secret reference (env:NAME, file:PATH) and report the ones "
+        "missing",
+    )
+    check.set_defaults(func=_cmd_config_check, command="config check", parser=check)
 
     def api_args(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument(
             "--api",
-            default=os.environ.get("GTM_API"),
-            help=f"gtm API base URL (default: $GTM_API, the config's api.listen, or {DEFAULT_API})",
+            metavar="URL",
+            help="base URL of the gtm API (default: the api.listen of -c FILE, else $GTM_API, "
+            f"else {DEFAULT_API})",
         )
-        cmd.add_argument("-c", "--config", help="take the API address from this config file")
-        cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        cmd.add_argument(
+            "-c", "--config", metavar="FILE", help="take the API address from this config file"
+        )
+        cmd.add_argument("--json", action="store_true", help="print JSON instead of text")
 
-    def write_args(cmd: argparse.ArgumentParser) -> None:
-        api_args(cmd)
+    def token_arg(cmd: argparse.ArgumentParser, scope: str) -> None:
         cmd.add_argument(
             "--token",
             default=os.environ.get("GTM_TOKEN"),
-            help="API bearer token for changes (default: $GTM_TOKEN)",
+            help=f"API bearer token, of scope {scope} or higher (default: $GTM_TOKEN)",
+        )
+
+    def reason_arg(cmd: argparse.ArgumentParser, *, required: bool = True) -> None:
+        cmd.add_argument(
+            "--reason", "--why", dest="reason", metavar="TEXT", required=required, help=REASON_HELP
+        )
+
+    def intent_args(cmd: argparse.ArgumentParser, *, ttl: bool = True) -> None:
+        api_args(cmd)
+        token_arg(cmd, "operate")
+        reason_arg(cmd)
+        if ttl:
+            cmd.add_argument(
+                "--ttl",
+                type=_duration,
+                metavar="DURATION",
+                help="withdraw it by itself after this long, e.g. 30m, 2h (default: never)",
+            )
+        cmd.add_argument(
+            "--who",
+            default=os.environ.get("USER", ""),
+            help="who asks (default: $USER); the journal names the token as the author and "
+            "this name as 'on behalf of' when it differs",
+        )
+
+    for verb, text, handler in (
+        (
+            "plan",
+            "show, per provider, what its system must change to hold gtm's mappings",
+            _cmd_plan,
+        ),
+        ("apply", "make every provider's system hold gtm's mappings now", _cmd_apply),
+    ):
+        cmd = command(verb, text, handler)
+        cmd.add_argument(
+            "-c",
+            "--config",
+            default=DEFAULT_CONFIG,
+            metavar="FILE",
+            help=f"config file (default {DEFAULT_CONFIG})",
         )
         cmd.add_argument(
-            "--why", "--reason", dest="why", required=True, help="reason, kept in the journal"
+            "--provider",
+            action="append",
+            metavar="NAME",
+            help="only this provider, by its name in the config (repeatable; default: all)",
         )
-        cmd.add_argument("--ttl", help="expire after this long, e.g. 30m, 2h (default: never)")
-        cmd.add_argument("--who", default=os.environ.get("USER", ""), help="who asks")
-
-    for verb, text in (
-        ("plan", "show, per provider, what the mappings want changed in each system"),
-        ("apply", "make every provider's system hold the mappings now"),
-    ):
-        cmd = commands.add_parser(verb, help=text)
-        cmd.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="config file (YAML)")
-        cmd.add_argument("--provider", action="append", help="only this provider (repeatable)")
         cmd.add_argument(
             "--force",
             action="store_true",
             help="include changes the safety rule refuses (leaving a service with no records)",
         )
-        cmd.set_defaults(func=_cmd_plan if verb == "plan" else _cmd_apply)
 
-    status = commands.add_parser("status", help="table of services: active site, epoch, states")
+    status = command(
+        "status",
+        "table of services (active site, epoch, locator states) and providers",
+        _cmd_status,
+    )
     api_args(status)
-    status.set_defaults(func=_cmd_status)
 
-    resolve = commands.add_parser("resolve", help="where is a service now?")
-    resolve.add_argument("service")
+    resolve = command(
+        "resolve", "where a service is now: its addresses, active site and epoch", _cmd_resolve
+    )
+    resolve.add_argument("service", help="the service, by its name in the config")
     resolve.add_argument(
         "--watch", action="store_true", help="keep running and print every change as it happens"
     )
     api_args(resolve)
-    resolve.set_defaults(func=_cmd_resolve)
 
-    pin = commands.add_parser("pin", help="pin a service to a site (intent)")
-    pin.add_argument("service")
-    pin.add_argument("site")
-    pin.add_argument("--force", action="store_true", help="pin even if the site is down")
-    write_args(pin)
-    pin.set_defaults(func=_cmd_pin)
+    pin = command(
+        "pin",
+        "serve a service from one site (an intent)",
+        _cmd_pin,
+        "The pin stands until --ttl runs out or 'gtm intents --delete ID' withdraws it.",
+    )
+    pin.add_argument("service", help="the service, by its name in the config")
+    pin.add_argument("site", help="the site, by its name in the config")
+    pin.add_argument(
+        "--force", action="store_true", help="pin even if the site is down (needs scope admin)"
+    )
+    intent_args(pin)
 
-    drain = commands.add_parser("drain", help="drain a site: no traffic, no new primaries there")
-    drain.add_argument("site")
+    drain = command(
+        "drain",
+        "drain a site: no traffic and no new primaries there (an intent)",
+        _cmd_drain,
+        "The drain stands until --ttl runs out or 'gtm intents --delete ID' withdraws it.",
+    )
+    drain.add_argument("site", help="the site, by its name in the config")
     drain.add_argument("--service", help="only this service (default: every service)")
-    write_args(drain)
-    drain.set_defaults(func=_cmd_drain)
+    intent_args(drain)
 
-    freeze = commands.add_parser("freeze", help="stop automatic moves (one service or all)")
-    freeze.add_argument("service", nargs="?", help="service (default: every service)")
-    write_args(freeze)
-    freeze.set_defaults(func=_cmd_freeze)
+    freeze = command(
+        "freeze",
+        "stop automatic moves of one service or of all (an intent)",
+        _cmd_freeze,
+        "The freeze stands until --ttl runs out or 'gtm unfreeze' withdraws it.",
+    )
+    freeze.add_argument("service", nargs="?", help="the service (default: every service)")
+    intent_args(freeze)
 
-    intents = commands.add_parser("intents", help="list intents, or delete one with --delete ID")
+    unfreeze = command("unfreeze", "withdraw freezes (of one service or all)", _cmd_unfreeze)
+    unfreeze.add_argument("service", nargs="?", help="the service (default: every freeze)")
+    api_args(unfreeze)
+    token_arg(unfreeze, "operate")
+
+    maintenance = command(
+        "maintenance",
+        "a maintenance window: drain a site until the window ends by itself",
+        _cmd_maintenance,
+    )
+    maintenance.add_argument("site", help="the site, by its name in the config")
+    maintenance.add_argument(
+        "--for",
+        dest="ttl",
+        required=True,
+        type=_duration,
+        metavar="DURATION",
+        help="how long the window lasts, e.g. 45m, 2h",
+    )
+    maintenance.add_argument("--service", help="only this service (default: every service)")
+    intent_args(maintenance, ttl=False)
+
+    intents = command(
+        "intents", "list standing intents, or withdraw one with --delete ID", _cmd_intents
+    )
     api_args(intents)
-    intents.add_argument("--delete", metavar="ID", help="delete this intent")
-    intents.add_argument("--token", default=os.environ.get("GTM_TOKEN"), help="for --delete")
-    intents.set_defaults(func=_cmd_intents)
+    intents.add_argument("--delete", metavar="ID", help="withdraw this intent (needs --token)")
+    token_arg(intents, "operate")
 
-    events = commands.add_parser("events", help="the journal: moves with their timelines")
+    events = command(
+        "events",
+        "the journal: moves, runs and provider changes, with their timelines",
+        _cmd_events,
+    )
     api_args(events)
     events.add_argument("--service", help="only this service")
     events.add_argument("--site", help="only moves from or to this site")
-    events.add_argument("--kind", help="only this kind: move, run, provider, drift")
-    events.add_argument("--since", help="only after this: a duration ago (2h) or Unix seconds")
-    events.add_argument("--until", help="only before this: a duration ago (10m) or Unix seconds")
-    events.add_argument("--limit", type=int, default=20, help="newest N events (default 20)")
-    events.set_defaults(func=_cmd_events)
+    events.add_argument(
+        "--kind", choices=EVENT_KINDS, help=f"only this kind: {', '.join(EVENT_KINDS)}"
+    )
+    events.add_argument(
+        "--since",
+        type=_moment,
+        metavar="WHEN",
+        help="only after this: a duration ago (2h, 10m) or Unix seconds",
+    )
+    events.add_argument(
+        "--until",
+        type=_moment,
+        metavar="WHEN",
+        help="only before this: a duration ago (2h, 10m) or Unix seconds",
+    )
+    events.add_argument(
+        "--limit",
+        type=_count,
+        default=20,
+        metavar="N",
+        help="the newest N matching events, printed oldest first (default 20)",
+    )
 
-    def run_args(cmd: argparse.ArgumentParser, *, reason: bool = True) -> None:
+    def run_args(cmd: argparse.ArgumentParser, *, required: bool = True) -> None:
         api_args(cmd)
+        token_arg(cmd, "operate")
+        reason_arg(cmd, required=required)
         cmd.add_argument(
-            "--token",
-            default=os.environ.get("GTM_TOKEN"),
-            help="API bearer token of scope operate (default: $GTM_TOKEN)",
+            "--drain",
+            type=_duration,
+            metavar="DURATION",
+            help="ramp traffic to the new site over this long, e.g. 30s (default: at once)",
         )
-        if reason:
-            cmd.add_argument("--reason", required=True, help="why: kept in the audit journal")
-        cmd.add_argument("--drain", help="ramp traffic over this long first, e.g. 30s")
         cmd.add_argument(
-            "--lower-ttl", action="store_true", help="publish a short TTL and wait out caches"
+            "--lower-ttl",
+            action="store_true",
+            help="publish a short DNS TTL first and wait until caches hold only it",
         )
-        cmd.add_argument("--hold", help="how long the new site must stay healthy (default 2s)")
         cmd.add_argument(
-            "--verify-timeout", help="longest wait for DNS and load balancers (default 10s)"
+            "--hold",
+            type=_duration,
+            metavar="DURATION",
+            help="how long the new site must stay healthy before the run is done (default 2s)",
         )
-        cmd.add_argument("--dry-run", action="store_true", help="print the steps and changes only")
         cmd.add_argument(
-            "--force", action="store_true", help="move even if the target fails preflight (admin)"
+            "--verify-timeout",
+            type=_duration,
+            metavar="DURATION",
+            help="longest wait for DNS and load balancers to serve the new site (default 10s)",
+        )
+        cmd.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print the steps and each provider's changes; change nothing",
+        )
+        cmd.add_argument(
+            "--force",
+            action="store_true",
+            help="move even if the target fails preflight (needs scope admin)",
         )
         cmd.add_argument(
             "--replace-intents",
@@ -185,59 +341,54 @@ def _parser() -> argparse.ArgumentParser:
             help="withdraw the service's standing pin or freeze when the move switches",
         )
 
-    failover = commands.add_parser(
+    failover = command(
         "failover",
-        help="planned move: preflight, drain, switch, verify, hold; rolls back on failure",
+        "planned move: preflight, drain, switch, verify, hold; rolls back on failure",
+        _cmd_failover,
     )
-    failover.add_argument("service")
-    failover.add_argument("--to", help="target site (default: the next healthy site)")
+    failover.add_argument("service", help="the service, by its name in the config")
+    failover.add_argument("--to", metavar="SITE", help="target site (default: next healthy site)")
     failover.add_argument(
-        "--abort", action="store_true", help="stop the service's running move and roll back"
+        "--abort",
+        action="store_true",
+        help="stop the service's running move and roll it back (needs no --reason)",
     )
-    run_args(failover, reason=False)
-    failover.add_argument("--reason", help="why: required, kept in the audit journal")
-    failover.set_defaults(func=_cmd_failover)
+    run_args(failover, required=False)
 
-    failback = commands.add_parser("failback", help="planned move back to the preferred site")
-    failback.add_argument("service")
+    failback = command(
+        "failback", "planned move back to the service's most preferred site", _cmd_failback
+    )
+    failback.add_argument("service", help="the service, by its name in the config")
     run_args(failback)
-    failback.set_defaults(func=_cmd_failback)
 
-    evacuate = commands.add_parser("evacuate", help="move every service off a site, one summary")
-    evacuate.add_argument("site")
-    evacuate.add_argument("--parallel", type=int, default=8, help="runs at once (default 8)")
-    run_args(evacuate)
-    evacuate.set_defaults(func=_cmd_evacuate)
-
-    drill = commands.add_parser("drill", help="rehearsal: move a service to its next site and back")
-    drill.add_argument("service")
-    run_args(drill)
-    drill.set_defaults(func=_cmd_drill)
-
-    runs = commands.add_parser("runs", help="planned moves: running and past")
-    api_args(runs)
-    runs.set_defaults(func=_cmd_runs)
-
-    unfreeze = commands.add_parser("unfreeze", help="withdraw freezes (of one service or all)")
-    unfreeze.add_argument("service", nargs="?", help="service (default: every freeze)")
-    api_args(unfreeze)
-    unfreeze.add_argument("--token", default=os.environ.get("GTM_TOKEN"), help="API token")
-    unfreeze.set_defaults(func=_cmd_unfreeze)
-
-    maintenance = commands.add_parser(
-        "maintenance", help="a maintenance window: drain a site until it expires by itself"
+    evacuate = command(
+        "evacuate",
+        "move every service active on a site to its next healthy site, then one summary",
+        _cmd_evacuate,
     )
-    maintenance.add_argument("site")
-    maintenance.add_argument("--for", dest="ttl", required=True, help="how long, e.g. 2h")
-    maintenance.add_argument("--service", help="only this service (default: every service)")
-    api_args(maintenance)
-    maintenance.add_argument("--token", default=os.environ.get("GTM_TOKEN"), help="API token")
-    maintenance.add_argument("--reason", dest="why", required=True, help="why")
-    maintenance.add_argument("--who", default=os.environ.get("USER", ""), help="who asks")
-    maintenance.set_defaults(func=_cmd_drain)
+    evacuate.add_argument("site", help="the site, by its name in the config")
+    evacuate.add_argument(
+        "--parallel", type=_count, default=8, metavar="N", help="at most N runs at once (default 8)"
+    )
+    run_args(evacuate)
 
-    demo = commands.add_parser(
-        "demo", help="three simulated sites on loopback and gtm in front of them"
+    drill = command(
+        "drill", "rehearsal: move a service to its next site and back, with timings", _cmd_drill
+    )
+    drill.add_argument("service", help="the service, by its name in the config")
+    run_args(drill)
+
+    runs = command(
+        "runs", "planned moves, running and past; or one of them, step by step", _cmd_runs
+    )
+    runs.add_argument("id", nargs="?", metavar="ID", help="show this run with its steps")
+    api_args(runs)
+
+    demo = command(
+        "demo",
+        "three simulated sites on loopback and gtm in front of them",
+        _cmd_demo,
+        "Prints what to try from another terminal; Ctrl-C stops everything.",
     )
     demo.add_argument(
         "--scenario",
@@ -245,19 +396,56 @@ def _parser() -> argparse.ArgumentParser:
         help="play this scenario without waiting for input, then exit",
     )
     demo.add_argument(
-        "-c", "--config", default="config/demo.yaml", help="demo config (default config/demo.yaml)"
+        "-c",
+        "--config",
+        default="config/demo.yaml",
+        metavar="FILE",
+        help="demo config (default config/demo.yaml)",
     )
-    demo.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _duration(text: str) -> float:
+    """Seconds in a command-line duration (``30s``, ``2h``, a plain number of seconds)."""
+    try:
+        return parse_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _moment(text: str) -> float:
+    """Unix seconds of ``2h`` (that long ago) or of Unix seconds given as such."""
+    try:
+        return parse_moment(text, time.time())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _count(text: str) -> int:
+    """A whole number of at least 1."""
+    if not (text.isascii() and text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
 
 
 # -- commands -------------------------------------------------------------------------
 
 
+def _usage(args: argparse.Namespace) -> int:
+    """A command given without its subcommand: its help, and the usage-error exit code."""
+    parser: argparse.ArgumentParser = args.parser
+    parser.print_help(sys.stderr)
+    return 2
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from gtm.config.loader import load_config
+    from gtm.config.loader import check_config, load_config
     from gtm.runtime import run_forever
 
+    # The runtime checks secrets too; checking the file here first names its lines.
+    problems = check_config(args.config, secrets=True)
+    if problems:
+        raise ConfigError(problems[0], problems)
     _setup_logging(args.log_level)
     config = load_config(args.config)
     asyncio.run(run_forever(config))
@@ -267,7 +455,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_config_check(args: argparse.Namespace) -> int:
     from gtm.config.loader import check_config, load_config
 
-    problems = check_config(args.file)
+    problems = check_config(args.file, secrets=args.secrets)
     if problems:
         print("\n".join(problems), file=sys.stderr)
         print(f"{args.file}: {len(problems)} problem(s)", file=sys.stderr)
@@ -340,6 +528,9 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     if args.watch:
 
         async def watch(client: GtmClient) -> None:
+            # One plain request first: the watch itself retries while nothing answers, which
+            # suits an application but would leave a mistyped --api waiting in silence.
+            await client.resolve(args.service)
             async for mapping in client.watch(args.service):
                 _print_mapping(mapping, args.json)
 
@@ -358,6 +549,10 @@ def _cmd_drain(args: argparse.Namespace) -> int:
     return _add_intent(args, {"kind": "drain", "site": args.site, "service": args.service})
 
 
+def _cmd_maintenance(args: argparse.Namespace) -> int:
+    return _add_intent(args, {"kind": "drain", "site": args.site, "service": args.service})
+
+
 def _cmd_freeze(args: argparse.Namespace) -> int:
     return _add_intent(args, {"kind": "freeze", "service": args.service})
 
@@ -365,7 +560,10 @@ def _cmd_freeze(args: argparse.Namespace) -> int:
 def _cmd_intents(args: argparse.Namespace) -> int:
     if args.delete:
         removed = _call(args, lambda client: client.remove_intent(args.delete))
-        print(f"deleted intent {removed.id} ({_describe_intent(removed)})")
+        if args.json:
+            _print_json(intent_to_dict(removed))
+        else:
+            print(f"deleted intent {removed.id} ({_describe_intent(removed)})")
         return 0
     intents = _call(args, lambda client: client.intents())
     if args.json:
@@ -394,8 +592,8 @@ def _cmd_events(args: argparse.Namespace) -> int:
             limit=args.limit,
             site=args.site,
             kind=args.kind,
-            since=_moment(args.since),
-            until=_moment(args.until),
+            since=args.since,
+            until=args.until,
         ),
     )
     if args.json:
@@ -408,22 +606,36 @@ def _cmd_events(args: argparse.Namespace) -> int:
 
 def _cmd_failover(args: argparse.Namespace) -> int:
     if args.abort:
-
-        async def abort(client: GtmClient) -> dict[str, Any]:
-            running = [
-                r
-                for r in await client.runs()
-                if r["service"] == args.service and r["state"] == "running"
-            ]
-            if not running:
-                raise GtmError(f"no running move of {args.service} to abort")
-            await client.abort_run(running[0]["id"])
-            return await _follow(client, running[0])
-
-        return _run_exit(_call(args, abort))
+        return _abort(args)
     if not args.reason:
-        raise GtmError("a planned failover needs --reason (kept in the audit journal)")
+        parser: argparse.ArgumentParser = args.parser
+        parser.error("the following arguments are required: --reason/--why (unless --abort)")
     return _start_run(args, {"kind": "failover", "service": args.service, "to": args.to})
+
+
+def _abort(args: argparse.Namespace) -> int:
+    """Stop the service's running move; 0 once it has rolled back, as asked."""
+
+    async def abort(client: GtmClient) -> dict[str, Any]:
+        running = [
+            r
+            for r in await client.runs()
+            if r["service"] == args.service and r["state"] == "running"
+        ]
+        if not running:
+            raise GtmError(f"no running move of {args.service} to abort")
+        await client.abort_run(running[0]["id"])
+        return await _follow(client, running[0])
+
+    run = _call(args, abort)
+    if args.json:
+        _print_json(run)
+    print(_run_line(run))
+    if run["state"] == "rolled-back":
+        return 0
+    if run["state"] == "done":
+        print(f"the abort came too late: {args.service} stays moved", file=sys.stderr)
+    return 1
 
 
 def _cmd_failback(args: argparse.Namespace) -> int:
@@ -445,6 +657,13 @@ def _cmd_drill(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
+    if args.id:
+        run = _call(args, lambda client: client.run(args.id))
+        if args.json:
+            _print_json(run)
+        else:
+            _print_run(run)
+        return 0
     runs = _call(args, lambda client: client.runs())
     if args.json:
         _print_json({"runs": runs})
@@ -477,6 +696,9 @@ def _cmd_unfreeze(args: argparse.Namespace) -> int:
         return [await client.remove_intent(i.id) for i in freezes]
 
     removed = _call(args, unfreeze)
+    if args.json:
+        _print_json({"removed": [intent_to_dict(i) for i in removed]})
+        return 0
     for intent in removed:
         print(f"withdrew intent {intent.id} ({_describe_intent(intent)})")
     if not removed:
@@ -489,23 +711,9 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     body.update(dry_run=args.dry_run, force=args.force, replace_intents=args.replace_intents)
     for name in ("drain", "hold", "verify_timeout"):
         value = getattr(args, name)
-        if value:
-            body[name] = _seconds(name, value)
+        if value is not None:
+            body[name] = value
     return body
-
-
-def _seconds(option: str, text: str) -> float:
-    """A command-line duration (``30s``, ``2m``, a plain number of seconds) in seconds."""
-    from gtm.config.models import parse_duration
-
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise GtmError(f"--{option.replace('_', '-')}: {exc}") from None
 
 
 def _start_run(args: argparse.Namespace, request: dict[str, Any]) -> int:
@@ -548,8 +756,31 @@ async def _follow(client: GtmClient, run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_exit(run: dict[str, Any]) -> int:
-    print(f"{run['state']}: {run['outcome']}")
+    print(_run_line(run))
     return 0 if run["state"] == "done" else 1
+
+
+def _run_line(run: dict[str, Any]) -> str:
+    """``state: outcome``, without saying the state twice when the outcome starts with it."""
+    state, outcome = str(run["state"]), str(run["outcome"])
+    if outcome.startswith(f"{state}:"):
+        return outcome
+    return f"{state}: {outcome}" if outcome else state
+
+
+def _print_run(run: dict[str, Any]) -> None:
+    """One run: what moves where, who asked and why, each step, and how it ended."""
+    print(f"run {run['id']}: {run['kind']} of {run['service']} ", end="")
+    print(f"{run['from_site'] or '-'} -> {run['to_site']}")
+    print(f"  asked by {run['who'] or '-'} at {_clock(run['created_at'])}: {run['reason']}")
+    if run["steps"]:
+        rows = [["  STEP", "RESULT", "SECONDS", "DETAIL"]]
+        for step in run["steps"]:
+            result = "running" if step["ok"] is None else "ok" if step["ok"] else "FAILED"
+            seconds = "-" if step["seconds"] is None else f"{step['seconds']:.2f}"
+            rows.append([f"  {step['step']}", result, seconds, step["detail"]])
+        _print_table(rows)
+    print(_run_line(run) if run["state"] != "running" else "running")
 
 
 def _print_report(report: dict[str, Any], as_json: bool) -> int:
@@ -561,16 +792,6 @@ def _print_report(report: dict[str, Any], as_json: bool) -> int:
         counts = ", ".join(f"{n} {state}" for state, n in sorted(report["counts"].items()))
         print(f"{len(report['runs'])} run(s): {counts or 'nothing to move'}")
     return 0 if set(report["counts"]) <= {"done"} else 1
-
-
-def _moment(text: str | None) -> float | None:
-    """``2h`` (that long ago) or Unix seconds, as Unix seconds."""
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return time.time() - _seconds("since", text)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -585,11 +806,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _add_intent(args: argparse.Namespace, body: dict[str, Any]) -> int:
     body = {key: value for key, value in body.items() if value is not None}
-    body["why"] = args.why
+    body["why"] = args.reason
     if args.who:
         body["who"] = args.who
-    if args.ttl:
-        body["ttl"] = _seconds("ttl", args.ttl)
+    if args.ttl is not None:
+        body["ttl"] = args.ttl
     intent = _call(args, lambda client: client.add_intent(body))
     if args.json:
         _print_json(intent_to_dict(intent))
@@ -598,26 +819,68 @@ def _add_intent(args: argparse.Namespace, body: dict[str, Any]) -> int:
     return 0
 
 
-def _api_url(args: argparse.Namespace) -> str:
+def _api_url(args: argparse.Namespace) -> tuple[str, str]:
+    """The API's base URL, and where it was taken from (for messages).
+
+    An address given on the command line (``--api``, or ``-c FILE``) beats ``$GTM_API``.
+    """
     if args.api:
-        return str(args.api)
+        return str(args.api), "from --api"
     if args.config:
         from gtm.config.loader import load_config
 
         listen = load_config(args.config).api.listen
         host = f"[{listen.host}]" if ":" in listen.host else listen.host
-        return f"http://{host}:{listen.port}"
-    return DEFAULT_API
+        return f"http://{host}:{listen.port}", f"the api.listen of {args.config}"
+    if os.environ.get("GTM_API"):
+        return os.environ["GTM_API"], "from GTM_API"
+    return DEFAULT_API, "the default address"
 
 
 def _call(args: argparse.Namespace, action: Callable[[GtmClient], Awaitable[T]]) -> T:
+    """Run ``action`` with a client of the API; its refusals are explained in CLI terms."""
     token = getattr(args, "token", None)
+    url, source = _api_url(args)
 
     async def run() -> T:
-        async with GtmClient(_api_url(args), token=token) as client:
+        async with GtmClient(url, token=token) as client:
             return await action(client)
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except ApiUnreachable as exc:
+        raise GtmError(
+            f"no gtm answers at {exc.url} ({source}; {exc.reason}): start one with "
+            "'gtm run -c FILE' or 'make demo', or point at one with --api URL or GTM_API=URL"
+        ) from exc
+    except Unauthorized as exc:
+        raise GtmError(_token_hint(args, url, exc)) from exc
+
+
+def _token_hint(args: argparse.Namespace, url: str, exc: Unauthorized) -> str:
+    """What to do about a refused token, in terms of ``--token`` and ``GTM_TOKEN``."""
+    flags = [flag for flag in ("abort", "delete", "force") if getattr(args, flag, None)]
+    what = " ".join(["gtm", args.command, *(f"--{flag}" for flag in flags)])
+    needed = exc.needed or "operate"
+    if exc.code == "read_only":
+        return (
+            f"the gtm at {url} is read-only: its config has no api.tokens; add a token of "
+            f"scope {needed} there to allow {what}"
+        )
+    if exc.code == "insufficient_scope":
+        return (
+            f"{what} needs a token of scope {needed}; token {exc.token!r} has scope "
+            f"{exc.scope}: pass one of scope {needed} with --token or GTM_TOKEN"
+        )
+    if exc.code == "forbidden":
+        return (
+            f"the token given (--token or GTM_TOKEN) is not one of the api.tokens of the gtm "
+            f"at {url}; {what} needs a token of scope {needed}"
+        )
+    return (
+        f"{what} needs a token of scope {needed}: pass --token TOKEN or set GTM_TOKEN "
+        "(tokens are the api.tokens of the gtm config)"
+    )
 
 
 def _describe_intent(intent: Intent) -> str:

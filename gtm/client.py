@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -23,7 +24,19 @@ import aiohttp
 
 from gtm.core.codec import event_from_dict, intent_from_dict, mapping_from_dict
 from gtm.core.model import Event, Intent, Mapping
-from gtm.errors import GtmError, NotFound, Rejected, Unavailable
+from gtm.errors import (
+    ApiUnreachable,
+    ConflictError,
+    GtmError,
+    NotFound,
+    Rejected,
+    SafetyRefused,
+    Unauthorized,
+    Unavailable,
+)
+
+_ACCESS_CODES = frozenset({"unauthorized", "forbidden", "insufficient_scope", "read_only"})
+"""The API's error codes for a change refused for want of a token (see gtm.api.auth)."""
 
 
 class GtmClient:
@@ -191,6 +204,7 @@ class GtmClient:
             self._session = aiohttp.ClientSession()
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         url = self._base + path
+        seconds = timeout or self._timeout
         try:
             async with self._session.request(
                 method,
@@ -198,14 +212,20 @@ class GtmClient:
                 params=params,
                 json=body,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
+                timeout=aiohttp.ClientTimeout(total=seconds),
             ) as answer:
                 text = await answer.text()
                 status = answer.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Unavailable(
-                f"gtm api: {method} {url} failed: {exc or type(exc).__name__}"
+        except aiohttp.ClientConnectorError as exc:
+            # Nothing listens there, or no such host: the address, not the request, is wrong.
+            reason = _no_connection(exc)
+            raise ApiUnreachable(
+                f"gtm api: no answer from {self._base} to {method} {path}: {reason}",
+                url=self._base,
+                reason=reason,
             ) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Unavailable(f"gtm api: {method} {url}: {_failure(exc, seconds)}") from exc
         try:
             doc: dict[str, Any] = json.loads(text) if text else {}
         except json.JSONDecodeError as exc:
@@ -213,8 +233,45 @@ class GtmClient:
         if status < 400:
             return doc
         message = str(doc.get("message", text.strip() or f"HTTP {status}"))
+        code = str(doc.get("error", ""))
         if status == 404:
             raise NotFound(message)
         if status >= 500:
             raise Unavailable(f"gtm api: {method} {url}: {message}")
-        raise Rejected(f"gtm api: {method} {url}: {message} (HTTP {status})")
+        full = f"gtm api: {method} {url}: {message} (HTTP {status})"
+        if status in (401, 403) and code in _ACCESS_CODES:
+            raise Unauthorized(
+                full,
+                code=code,
+                needed=_text(doc.get("needed")),
+                token=_text(doc.get("token")),
+                scope=_text(doc.get("scope")),
+            )
+        if code == "safety_refused":
+            raise SafetyRefused(full)
+        if code == "conflict":
+            raise ConflictError(full)
+        raise Rejected(full)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _no_connection(exc: aiohttp.ClientConnectorError) -> str:
+    """Why no connection was made, in a few words, without aiohttp's ``ssl:default``."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"host name {exc.host!r} not found"
+    cause = exc.os_error
+    if isinstance(cause, ConnectionRefusedError) or cause.errno == errno.ECONNREFUSED:
+        return "connection refused"
+    return cause.strerror or str(cause) or type(cause).__name__
+
+
+def _failure(exc: BaseException, timeout: float) -> str:
+    """How a request to a reachable API failed, in a few words."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g}s"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection without answering"
+    return str(exc) or type(exc).__name__

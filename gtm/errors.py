@@ -4,11 +4,15 @@
 
     GtmError
     ├── ConfigError             a configuration file or value is wrong (permanent)
+    ├── ListenError             an address gtm serves on cannot be listened on
     ├── Unavailable             a dependency did not answer; retry with backoff
-    │   └── StoreUnavailable    the registry's store did not answer
+    │   ├── StoreUnavailable    the registry's store did not answer
+    │   │   └── StoreInUse      another running gtm holds the store
+    │   └── ApiUnreachable      nothing answers at the gtm API's address
     └── Rejected                a request was refused and retrying will not help
         ├── ConflictError       a compare-and-set write lost against a newer version
         ├── NotFound            a service, intent or site that does not exist
+        ├── Unauthorized        the API wants a token, or one of a stronger scope
         └── SafetyRefused       a change a safety rule forbids (numbers in the message)
 
 Library errors are translated at the boundary with ``raise ... from exc``; every message
@@ -30,12 +34,60 @@ class ConfigError(GtmError):
         self.problems: list[str] = problems or [message]
 
 
+class ListenError(GtmError):
+    """An address gtm serves on (``dns.listen``, ``api.listen``) cannot be listened on.
+
+    Args:
+        message: The whole message: the config field, the address, why, and what to do.
+        field: The config field that names the address (``dns.listen``).
+        address: The address as configured (``127.0.0.1:15353``).
+        errno: The operating system's error number (``errno.EADDRINUSE``), if any.
+    """
+
+    def __init__(self, message: str, *, field: str, address: str, errno: int | None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.address = address
+        self.errno = errno
+
+
 class Unavailable(GtmError):
     """A dependency did not answer; the same call may succeed later."""
 
 
 class StoreUnavailable(Unavailable):
     """The registry's store did not answer."""
+
+
+class StoreInUse(StoreUnavailable):
+    """Another running gtm holds the store; one store serves one running instance.
+
+    Args:
+        message: The whole message, naming the store and its holder.
+        path: The store's location (the SQLite file).
+        holder: Who holds it, as recorded by the holder (``pid 1234 on host h``), or
+            ``process unknown`` when it could not be read.
+    """
+
+    def __init__(self, message: str, *, path: str, holder: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.holder = holder
+
+
+class ApiUnreachable(Unavailable):
+    """Nothing answered at the gtm API's address: no gtm runs there, or the address is wrong.
+
+    Args:
+        message: The whole message, starting with the component.
+        url: The address that was tried.
+        reason: Why it did not answer, in a few words ("connection refused").
+    """
+
+    def __init__(self, message: str, *, url: str, reason: str) -> None:
+        super().__init__(message)
+        self.url = url
+        self.reason = reason
 
 
 class Rejected(GtmError):
@@ -48,6 +100,34 @@ class ConflictError(Rejected):
 
 class NotFound(Rejected):
     """The named service, intent or site does not exist."""
+
+
+class Unauthorized(Rejected):
+    """The API refused a change: no token, an unknown one, or one of too weak a scope.
+
+    Args:
+        message: The whole message, starting with the component.
+        code: The API's error code: ``unauthorized`` (no token), ``forbidden`` (not a
+            configured token), ``insufficient_scope`` or ``read_only`` (none configured).
+        needed: The scope the change needs (``read``, ``operate``, ``admin``), when known.
+        token: The name of the token that was sent, when the API recognised it.
+        scope: The scope of that token.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        needed: str | None = None,
+        token: str | None = None,
+        scope: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.needed = needed
+        self.token = token
+        self.scope = scope
 
 
 class SafetyRefused(Rejected):

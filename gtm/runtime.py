@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import signal
 import time
 from typing import Any
@@ -16,15 +18,19 @@ from typing import Any
 from gtm.api.app import ApiDeps, make_app
 from gtm.api.server import ApiServer, start_api
 from gtm.api.tokens import tokens_from_config
+from gtm.config.listen import Listen
 from gtm.config.models import Config
+from gtm.config.preflight import preflight
 from gtm.controller.controller import Controller
 from gtm.controller.plans import plan_checks, plan_services, store_for
 from gtm.controller.reconciler import Reconciler
 from gtm.controller.runbook import Runbooks
 from gtm.dns.answers import ZoneAnswers
 from gtm.dns.server import DnsServer
+from gtm.errors import ConfigError, ListenError
 from gtm.providers import build_provider
 from gtm.registry.registry import Registry
+from gtm.registry.store import Store
 from healthchecks.http import HttpClient
 from healthchecks.result import Result
 from healthchecks.scheduler import Check, Scheduler
@@ -45,6 +51,7 @@ class Runtime:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.started_at = 0.0
+        self._store: Store | None = None
         self._registry: Registry | None = None
         self._controller: Controller | None = None
         self._scheduler: Scheduler | None = None
@@ -94,12 +101,24 @@ class Runtime:
         return self._api.port
 
     async def start(self) -> None:
-        """Open the store, then serve DNS and the API, then start probing."""
+        """Check the secrets, claim the store, serve the API and DNS, then start probing.
+
+        Whatever fails, the parts already started are stopped again before the error
+        is raised, so a failed start holds no port and no claim on the store.
+
+        Raises:
+            ConfigError: A secret cannot be read or is unusable; ``problems`` lists every
+                one, before anything is started.
+            StoreInUse: Another running gtm holds the store.
+            ListenError: ``dns.listen`` or ``api.listen`` cannot be listened on.
+            GtmError: Another part could not start.
+        """
         config = self.config
         self.started_at = time.time()
+        preflight(config)
         try:
-            store = store_for(config)
-            self._registry = await Registry.open(store, config.instance)
+            self._store = store_for(config, exclusive=True)
+            self._registry = await Registry.open(self._store, config.instance)
             plans = plan_services(config)
             self._controller = Controller(plans, self._registry, writer=config.instance)
             self._reconciler = Reconciler(
@@ -115,14 +134,8 @@ class Runtime:
             self._runbooks = Runbooks(
                 self._registry, self._controller, self._reconciler, self._probe_now
             )
-            answers = ZoneAnswers(
-                config.zone,
-                self._registry,
-                ns=tuple(config.dns.ns),
-                negative_ttl=config.dns.negative_ttl,
-            )
-            self._dns = DnsServer(answers)
-            await self._dns.start(config.dns.listen.host, config.dns.listen.port)
+            # The API first: it starts silently, so when the DNS port is the one taken,
+            # the refusal is the only line printed, as when the API's is.
             deps = ApiDeps(
                 registry=self._registry,
                 services=tuple(config.services),
@@ -132,9 +145,25 @@ class Runtime:
                 providers=self._reconciler.status,
                 runbooks=self._runbooks,
             )
-            self._api = await start_api(
-                make_app(deps), config.api.listen.host, config.api.listen.port
+            try:
+                self._api = await start_api(
+                    make_app(deps), config.api.listen.host, config.api.listen.port
+                )
+            except ConfigError as exc:
+                if not isinstance(exc.__cause__, OSError):
+                    raise
+                raise listen_error("api.listen", config.api.listen, exc.__cause__) from exc
+            answers = ZoneAnswers(
+                config.zone,
+                self._registry,
+                ns=tuple(config.dns.ns),
+                negative_ttl=config.dns.negative_ttl,
             )
+            self._dns = DnsServer(answers)
+            try:
+                await self._dns.start(config.dns.listen.host, config.dns.listen.port)
+            except OSError as exc:
+                raise listen_error("dns.listen", config.dns.listen, exc) from exc
             self._http = HttpClient()
             self._scheduler = Scheduler(self._on_result)
             for locator_ids, check in plan_checks(config, self._http):
@@ -186,7 +215,10 @@ class Runtime:
             await self._dns.close()
             self._dns = None
         if self._registry is not None:
-            await self._registry.close()
+            await self._registry.close()  # closes the store, giving up the claim
+        elif self._store is not None:
+            await self._store.close()  # claimed, but the registry did not open
+        self._store = None
 
     def status(self) -> dict[str, Any]:
         """Controller facts for ``/healthz``."""
@@ -220,8 +252,40 @@ class Runtime:
             self.controller.refresh()
 
 
+def listen_error(field: str, listen: Listen, exc: OSError) -> ListenError:
+    """``exc``, raised binding ``listen``, as one line naming ``field`` and what to do.
+
+    Args:
+        field: The config field that names the address (``dns.listen``).
+        listen: The address as configured.
+        exc: What binding it raised.
+    """
+    code = exc.errno
+    if code == errno.EADDRINUSE:
+        why = f"address already in use (is another gtm running? stop it or change {field})"
+    elif code == errno.EADDRNOTAVAIL:
+        why = (
+            f"address not available: {listen.host} is not an address of this host (change {field})"
+        )
+    elif code == errno.EACCES and 0 < listen.port < 1024:
+        why = (
+            f"permission denied: port {listen.port} is below 1024, which needs root or "
+            f"CAP_NET_BIND_SERVICE (change {field}, or grant the capability)"
+        )
+    else:
+        reason = os.strerror(code) if code else str(exc)
+        why = f"{reason[:1].lower()}{reason[1:]} (change {field})"
+    return ListenError(f"{field} {listen}: {why}", field=field, address=str(listen), errno=code)
+
+
 async def run_forever(config: Config) -> None:
-    """Run gtm until SIGINT or SIGTERM, then stop cleanly."""
+    """Run gtm until SIGINT or SIGTERM, then stop cleanly.
+
+    Raises:
+        ConfigError: A secret cannot be read or is unusable (every one is listed).
+        StoreInUse: Another running gtm holds the store.
+        ListenError: ``dns.listen`` or ``api.listen`` cannot be listened on.
+    """
     runtime = Runtime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

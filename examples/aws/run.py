@@ -26,8 +26,9 @@ import yaml
 from gtm.config.loader import load_config
 from gtm.config.models import Config
 from gtm.core.model import Event, Mapping
-from gtm.demo.example import free_port, run_example, wait_converged
+from gtm.demo.example import run_example, wait_converged
 from gtm.demo.moto import MotoServer, client, create_alb, create_hosted_zone
+from gtm.demo.ports import with_free_ports
 from gtm.demo.scenario import fleet_for
 from gtm.demo.sites import SiteFleet
 from gtm.runtime import Runtime
@@ -45,12 +46,7 @@ def generated_config(workdir: Path, free: bool, moto: MotoServer) -> dict[str, A
     doc: dict[str, Any] = yaml.safe_load((HERE / "gtm.yaml").read_text())
     doc["store"]["path"] = str(workdir / "gtm.db")
     if free:
-        doc["dns"]["listen"] = f"127.0.0.1:{free_port('127.0.0.1')}"
-        doc["api"]["listen"] = f"127.0.0.1:{free_port('127.0.0.1')}"
-        for spec in doc["services"].values():
-            port = free_port(*(locator["address"] for locator in spec["locators"]))
-            for locator in spec["locators"]:
-                locator["port"] = port
+        doc = with_free_ports(doc)
     endpoint = moto.endpoint_url
     services = list(doc["services"])
     sites = list(doc["sites"])

@@ -31,8 +31,9 @@ from gtm.config.loader import load_config
 from gtm.config.models import Config
 from gtm.core.model import Event, Mapping
 from gtm.demo.bind import BindServer
-from gtm.demo.example import free_port, run_example, wait_converged
+from gtm.demo.example import run_example, wait_converged
 from gtm.demo.haproxy import SUN_PATH_MAX, HaproxyServer
+from gtm.demo.ports import free_port, with_free_ports
 from gtm.demo.scenario import fleet_for
 from gtm.demo.sites import SiteFleet
 from gtm.runtime import Runtime
@@ -53,14 +54,9 @@ def generated_config(workdir: Path, free: bool) -> dict[str, Any]:
     doc["store"]["path"] = str(workdir / "gtm.db")
     doc["providers"]["bind"]["tsig"]["secret"] = f"file:{workdir / 'tsig.secret'}"
     if free:
-        doc["dns"]["listen"] = f"127.0.0.1:{free_port('127.0.0.1')}"
-        doc["api"]["listen"] = f"127.0.0.1:{free_port('127.0.0.1')}"
-        doc["providers"]["bind"]["server"] = f"127.0.0.1:{free_port('127.0.0.1')}"
-        for spec in doc["services"].values():
-            addresses = [locator["address"] for locator in spec["locators"]]
-            port = free_port(*addresses)
-            for locator in spec["locators"]:
-                locator["port"] = port
+        doc = with_free_ports(doc)
+        # BIND takes queries and updates over UDP and TCP.
+        doc["providers"]["bind"]["server"] = f"127.0.0.1:{free_port('127.0.0.1', udp=True)}"
     return doc
 
 

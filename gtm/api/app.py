@@ -32,7 +32,7 @@ def make_app(deps: ApiDeps) -> web.Application:
     app.on_shutdown.append(resolver.close)
     app.add_routes(resolver.routes())
     app.add_routes(IntentDesk(deps).routes())
-    app.add_routes(EventFeed(deps.registry).routes())
+    app.add_routes(EventFeed(deps.registry, deps.clock).routes())
     if deps.runbooks is not None:
         app.add_routes(RunDesk(deps, deps.runbooks).routes())
     app.add_routes(HealthReport(deps.services, deps.status, deps.providers).routes())

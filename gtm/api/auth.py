@@ -54,7 +54,8 @@ class Guard:
             ApiError: 403 ``read_only`` when no token is configured; 401 ``unauthorized``
                 when the request carries no bearer token; 403 ``forbidden`` when the token
                 is not a configured one; 403 ``insufficient_scope`` when its scope is
-                weaker than ``scope``.
+                weaker than ``scope``. Each answer names the scope needed in its
+                ``needed`` field, so a client can tell its user which token to use.
         """
         if not self._tokens:
             raise ApiError(
@@ -62,6 +63,7 @@ class Guard:
                 "read_only",
                 "this API is read-only: no tokens are configured; add api.tokens to the "
                 f"config (name: {{secret: env:NAME, scope: {scope}}}) to allow changes",
+                detail={"needed": str(scope)},
             )
         token = self._authenticate(request, scope)
         authorize(token, scope, f"{request.method} {request.path}")
@@ -77,6 +79,7 @@ class Guard:
                 "this request changes state: send 'Authorization: Bearer <token>' with a "
                 f"token of scope {scope} (api.tokens in the config)",
                 headers=_CHALLENGE,
+                detail={"needed": str(scope)},
             )
         scheme, _, credentials = header.partition(" ")
         credentials = credentials.strip()
@@ -87,6 +90,7 @@ class Guard:
                 "the Authorization header must be 'Bearer <token>' with a token of scope "
                 f"{scope} (api.tokens in the config)",
                 headers=_CHALLENGE,
+                detail={"needed": str(scope)},
             )
         presented = _digest(credentials)
         found: Token | None = None
@@ -102,6 +106,7 @@ class Guard:
                 "forbidden",
                 "the bearer token is not one of the api.tokens of this instance; check the "
                 "token, or the config",
+                detail={"needed": str(scope)},
             )
         return found
 

@@ -1,20 +1,28 @@
 """Reading query parameters, with 400 answers that name the parameter, the value and the rule.
 
 A client that sends ``wait=soon`` is told exactly that ``wait`` was ``'soon'`` and what a
-valid value looks like, rather than getting a bare "bad request".
+valid value looks like, rather than getting a bare "bad request". Durations and moments
+(``2h``, ``10m`` ago, Unix seconds) are read here for the CLI too, so the command line and
+the API take the same spellings.
 """
 
 from __future__ import annotations
 
-import math
 import re
 
 from multidict import MultiMapping
 
 from gtm.api.errors import ApiError, bad_request
+from gtm.config.durations import parse_duration
 
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m)?")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
+_NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
+"""A plain non-negative decimal: no sign, exponent, ``nan`` or ``inf``."""
+
+DURATION = "a number of seconds, or a duration such as 500ms, 30s, 10m, 2h or 1h30m"
+"""What :func:`parse_seconds` accepts, for messages."""
+
+MOMENT = "a duration ago such as 10m or 2h, or Unix seconds"
+"""What :func:`parse_moment` accepts, for messages."""
 
 
 _MAX_DIGITS = 18
@@ -48,32 +56,67 @@ def parse_index(value: str) -> int:
     return index
 
 
+def parse_seconds(value: str) -> float:
+    """Seconds in ``value``: a plain number (``90``, ``1.5``) or a duration (``500ms``, ``2h``).
+
+    The one reading of a duration on the command line and in query parameters, so the
+    CLI and the API accept the same spellings.
+
+    Raises:
+        ValueError: ``value`` is neither; the message names it and the expected forms.
+    """
+    if _NUMBER.fullmatch(value):
+        return float(value)
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a duration; expected {DURATION}") from None
+
+
+def parse_moment(value: str, now: float) -> float:
+    """A point in time as Unix seconds: ``value`` Unix seconds, or a duration before ``now``.
+
+    ``2h`` is two hours before ``now``; ``1700000000`` is that many Unix seconds. The CLI's
+    ``--since``/``--until`` and the API's ``since``/``until`` both read moments here.
+
+    Raises:
+        ValueError: ``value`` is neither; the message names it and the expected forms.
+    """
+    if _NUMBER.fullmatch(value):
+        return float(value)
+    try:
+        return now - parse_duration(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a moment; expected {MOMENT}") from None
+
+
 def parse_wait(value: str, limit: float) -> float:
     """A long-poll duration in seconds (``30``, ``30s``, ``500ms``, ``1m``), capped at ``limit``.
 
     Raises:
         ApiError: ``value`` is not a non-negative duration.
     """
-    match = _DURATION.fullmatch(value)
-    if match is None:
-        raise _invalid("wait", value, "a non-negative duration such as 30, 30s, 500ms or 1m")
-    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    try:
+        seconds = parse_seconds(value)
+    except ValueError:
+        raise _invalid(
+            "wait", value, "a non-negative duration such as 30, 30s, 500ms or 1m"
+        ) from None
     return min(seconds, limit)
 
 
-def parse_since(value: str, name: str = "since") -> float:
+def parse_since(value: str, now: float, name: str = "since") -> float:
     """A point in time as Unix seconds, from the query parameter ``name``.
 
+    Takes the CLI's forms (see :func:`parse_moment`): ``2h`` ago, or Unix seconds.
+
     Raises:
-        ApiError: ``value`` is not a finite, non-negative number.
+        ApiError: ``value`` is neither.
     """
     try:
-        since = float(value)
+        return parse_moment(value, now)
     except ValueError:
-        since = math.nan
-    if not math.isfinite(since) or since < 0:
-        raise _invalid(name, value, "a non-negative number of Unix seconds")
-    return since
+        raise _invalid(name, value, MOMENT) from None
 
 
 def parse_limit(value: str, maximum: int) -> int:

@@ -15,14 +15,16 @@ import yaml
 from pydantic import ValidationError
 
 from gtm.config.models import Config, SqliteStoreConfig
+from gtm.config.preflight import preflight_problems
 from gtm.config.problems import FieldPath, Problem, describe, show
+from gtm.config.secrets import map_secrets
 from gtm.errors import ConfigError
 
 
 def load_config(path: str | Path) -> Config:
     """The configuration in the YAML file at ``path``.
 
-    Relative paths in the file (the SQLite store, ``file:`` secrets) are made absolute
+    Relative paths in the file (the SQLite store, every ``file:`` secret) are made absolute
     against the file's directory, so the result does not depend on the working directory.
 
     Raises:
@@ -30,6 +32,39 @@ def load_config(path: str | Path) -> Config:
             configuration. ``problems`` has one line per problem:
             ``<file>: <field path>: <value and what was expected> (line N)``.
     """
+    return _load(path)[0]
+
+
+def check_config(path: str | Path, *, secrets: bool = False) -> list[str]:
+    """The problems in the configuration file at ``path``, one line each; empty when valid.
+
+    Every check that needs nothing outside the file runs, including each provider's
+    option checks, so a file that passes is one ``gtm run`` will not refuse for its
+    content.
+
+    Args:
+        path: The configuration file.
+        secrets: Also read every secret the file refers to (environment variables and
+            files, on this machine) and check their values, as ``gtm run`` does before
+            it starts: :func:`gtm.config.preflight.preflight_problems`. Only reported
+            when the file itself is valid.
+
+    Returns:
+        Lines of the form ``<file>: <field path>: <message> (line N)``.
+    """
+    try:
+        config, positions = _load(path)
+    except ConfigError as exc:
+        return exc.problems
+    if not secrets:
+        return []
+    shown = str(path)
+    found = [(positions.line_of(problem.path), problem) for problem in preflight_problems(config)]
+    found.sort(key=lambda placed: placed[0])
+    return [_render(shown, problem, line) for line, problem in found]
+
+
+def _load(path: str | Path) -> tuple[Config, _Positions]:
     shown = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -56,16 +91,7 @@ def load_config(path: str | Path) -> Config:
         found.sort(key=lambda placed: placed[0])
         problems = [_render(shown, problem, line) for line, problem in found]
         raise ConfigError(_summary(shown, problems), problems)
-    return _anchor(config, Path(path).parent)
-
-
-def check_config(path: str | Path) -> list[str]:
-    """The problems in the configuration file at ``path``, one line each; empty when valid."""
-    try:
-        load_config(path)
-    except ConfigError as exc:
-        return exc.problems
-    return []
+    return _anchor(config, Path(path).parent), positions
 
 
 @dataclass(slots=True)
@@ -143,15 +169,8 @@ def _anchor(config: Config, base: Path) -> Config:
     store = config.store
     if isinstance(store, SqliteStoreConfig) and not Path(store.path).is_absolute():
         update["store"] = store.model_copy(update={"path": str((base / store.path).resolve())})
-    api = config.api
-    tokens = {
-        name: token.model_copy(update={"secret": _anchor_secret(token.secret, base)})
-        for name, token in api.tokens.items()
-    }
-    token = None if api.token is None else _anchor_secret(api.token, base)
-    if tokens != api.tokens or token != api.token:
-        update["api"] = api.model_copy(update={"token": token, "tokens": tokens})
-    return config.model_copy(update=update) if update else config
+    anchored = config.model_copy(update=update) if update else config
+    return map_secrets(anchored, lambda ref: _anchor_secret(ref, base))
 
 
 def _anchor_secret(ref: str, base: Path) -> str:

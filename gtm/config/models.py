@@ -20,6 +20,7 @@ from pydantic import (
     ModelWrapValidatorHandler,
     PlainValidator,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -38,6 +39,7 @@ from gtm.config.durations import Duration, format_duration, parse_duration
 from gtm.config.listen import Listen
 from gtm.config.names import Label, Zone
 from gtm.config.problems import Problem, problems_error
+from gtm.config.provider_checks import provider_problems
 from gtm.config.providers import ProviderConfig, ReconcileConfig
 from gtm.config.secrets import SecretRef
 from gtm.config.section import Section
@@ -262,7 +264,7 @@ DEFAULT_TOKEN = "default"
 
 
 class ApiConfig(Section):
-    """The sidecar HTTP API: resolve, watch, intents, events, metrics."""
+    """The sidecar HTTP API: resolve, watch, intents, events, planned runs."""
 
     listen: Listen = Listen("127.0.0.1", 18080)
     """Address and port to answer on; port 0 picks a free port."""
@@ -378,20 +380,33 @@ class Config(Section):
         with_checks = {name: _with_check(svc, default) for name, svc in services.items()}
         return {**data, "services": with_checks}
 
-    @model_validator(mode="after")
-    def _check_provider_services(self) -> Self:
+    @field_validator("providers")
+    @classmethod
+    def _check_providers(
+        cls, providers: dict[str, ProviderConfig], info: ValidationInfo
+    ) -> dict[str, ProviderConfig]:
+        # A field validator, not a model one, so these come with every other problem of
+        # the file instead of after all of them are fixed. The services are known here
+        # when they are valid (fields validate in order); if not, they are reported first.
         problems = [
-            Problem(
-                ("providers", name, "services", index),
-                f"{service!r} is not a service; known services: {', '.join(sorted(self.services))}",
-            )
-            for name, provider in self.providers.items()
-            for index, service in enumerate(provider.services)
-            if service not in self.services
+            Problem((name, *problem.path), problem.message)
+            for name, provider in providers.items()
+            for problem in provider_problems(provider)
         ]
+        services = info.data.get("services")
+        if services is not None:
+            problems += [
+                Problem(
+                    (name, "services", index),
+                    f"{service!r} is not a service; known services: {', '.join(sorted(services))}",
+                )
+                for name, provider in providers.items()
+                for index, service in enumerate(provider.services)
+                if service not in services
+            ]
         if problems:
             raise problems_error(problems)
-        return self
+        return providers
 
     @model_validator(mode="wrap")
     @classmethod

@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar, get_args
 
-from pydantic import AfterValidator, SecretStr, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, SecretStr, WithJsonSchema
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
+from gtm.config.problems import FieldPath
 from gtm.errors import ConfigError
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 EXPECTED = "expected env:NAME or file:PATH"
 
 
 def _check(ref: str) -> str:
-    kind, _, rest = ref.partition(":")
-    if (kind == "env" and _ENV_NAME.fullmatch(rest)) or (kind == "file" and rest):
+    if _is_reference(ref):
         return ref
     # The value is left out: a value that is not a reference may be the secret itself.
     raise PydanticCustomError("secret_ref", "not a secret reference (value not shown); " + EXPECTED)
@@ -48,23 +52,115 @@ def resolve_secret(ref: str) -> SecretStr:
         ConfigError: ``ref`` is not a reference, or names a variable or file that is
             missing, unreadable or empty.
     """
+    try:
+        return read_secret(ref)
+    except ValueError as exc:
+        if not _is_reference(ref):
+            raise ConfigError(f"config: secret {exc}") from exc
+        raise ConfigError(f"config: secret {ref}: {exc}") from exc
+
+
+def read_secret(ref: str) -> SecretStr:
+    """Like :func:`resolve_secret`, for callers that say themselves where ``ref`` is from.
+
+    Raises:
+        ValueError: Why the secret cannot be had, without the reference
+            (``environment variable GTM_TOKEN is not set``), so the caller can put the
+            field it came from in front.
+    """
+    if not _is_reference(ref):
+        raise ValueError(f"reference is malformed (value not shown); {EXPECTED}")
     kind, _, rest = ref.partition(":")
-    if kind == "env" and _ENV_NAME.fullmatch(rest):
+    if kind == "env":
         value = os.environ.get(rest)
         if value is None:
-            raise ConfigError(f"config: secret {ref}: environment variable {rest} is not set")
+            raise ValueError(f"environment variable {rest} is not set")
         where = f"environment variable {rest}"
-    elif kind == "file" and rest:
+    else:
         try:
             value = Path(rest).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(
-                f"config: secret {ref}: cannot read file {rest}: {exc.strerror or exc}"
-            ) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ValueError(f"cannot read file {rest}: {reason}") from exc
         where = f"file {rest}"
-    else:
-        raise ConfigError(f"config: secret reference is malformed (value not shown); {EXPECTED}")
     value = value.strip()
     if not value:
-        raise ConfigError(f"config: secret {ref}: {where} is empty")
+        raise ValueError(f"{where} is empty")
     return SecretStr(value)
+
+
+def _is_reference(ref: str) -> bool:
+    kind, _, rest = ref.partition(":")
+    return (kind == "env" and _ENV_NAME.fullmatch(rest) is not None) or (
+        kind == "file" and bool(rest)
+    )
+
+
+def secret_references(section: BaseModel, path: FieldPath = ()) -> list[tuple[FieldPath, str]]:
+    """Every secret reference set in ``section`` and the sections in it, with its field path.
+
+    Found by the fields' type, so a secret added to any section is found too.
+
+    Args:
+        section: A configuration section, usually the whole :class:`Config`.
+        path: Where ``section`` is in the document, put in front of every path.
+    """
+    found: list[tuple[FieldPath, str]] = []
+    for name, info in type(section).model_fields.items():
+        value = getattr(section, name)
+        if _is_secret(info):
+            if isinstance(value, str):
+                found.append(((*path, name), value))
+        else:
+            found += _references_in(value, (*path, name))
+    return found
+
+
+def map_secrets(section: SectionT, change: Callable[[str], str]) -> SectionT:
+    """``section`` with ``change`` applied to every secret reference in it (not to secrets).
+
+    Sections without a changed reference are returned as they are.
+    """
+    update: dict[str, Any] = {}
+    for name, info in type(section).model_fields.items():
+        value = getattr(section, name)
+        if _is_secret(info):
+            changed = change(value) if isinstance(value, str) else value
+        else:
+            changed = _map_in(value, change)
+        if changed is not value and changed != value:
+            update[name] = changed
+    return section.model_copy(update=update) if update else section
+
+
+def _is_secret(info: FieldInfo) -> bool:
+    # Pydantic unpacks ``SecretRef`` into str plus its metadata, but leaves it whole
+    # inside ``SecretRef | None``.
+    marker = get_args(SecretRef)[1]
+    return marker in info.metadata or SecretRef in get_args(info.annotation)
+
+
+def _references_in(value: object, path: FieldPath) -> list[tuple[FieldPath, str]]:
+    if isinstance(value, BaseModel):
+        return secret_references(value, path)
+    if isinstance(value, dict):
+        return [
+            found for key, item in value.items() for found in _references_in(item, (*path, key))
+        ]
+    if isinstance(value, list | tuple):
+        return [
+            found
+            for index, item in enumerate(value)
+            for found in _references_in(item, (*path, index))
+        ]
+    return []
+
+
+def _map_in(value: Any, change: Callable[[str], str]) -> Any:
+    if isinstance(value, BaseModel):
+        return map_secrets(value, change)
+    if isinstance(value, dict):
+        return {key: _map_in(item, change) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_map_in(item, change) for item in value]
+    return value

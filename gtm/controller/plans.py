@@ -7,12 +7,13 @@ maps config fields onto ``ServicePolicy``, ``HealthParams`` and prober settings.
 from __future__ import annotations
 
 from gtm.config.checks import CheckConfig, DnsCheck, HttpCheck, TcpCheck, TlsCheck
-from gtm.config.models import Config, LocatorConfig, ServiceConfig
+from gtm.config.models import Config, LocatorConfig, ServiceConfig, SqliteStoreConfig
 from gtm.controller.controller import ServicePlan
 from gtm.core.health import HealthParams
 from gtm.core.policy import AllDown, Failback, LocatorSpec, PolicyKind, ServicePolicy
+from gtm.errors import StoreInUse
 from gtm.registry.store import Store
-from gtm.registry.stores import open_store
+from gtm.registry.stores import SqliteStore, open_store
 from healthchecks import DnsProbe, HttpClient, HttpProbe, Prober, TcpProbe, TlsProbe
 from healthchecks.scheduler import Check
 
@@ -100,7 +101,30 @@ def _prober(spec: CheckConfig, loc: LocatorConfig, http: HttpClient) -> Prober:
     )
 
 
-def store_for(config: Config) -> Store:
-    """Open the registry's store as the config says."""
-    options = config.store.model_dump(exclude={"type"})
-    return open_store(config.store.type, **options)
+def store_for(config: Config, *, exclusive: bool = False) -> Store:
+    """Open the registry's store as the config says.
+
+    Args:
+        config: The configuration; its ``store`` section is used.
+        exclusive: Claim the store for this process, as a running gtm does, so that a
+            second instance on the same store is refused. ``gtm plan`` and ``gtm apply``
+            open without it: they work beside a running gtm, the journal taking writers
+            side by side. A memory store belongs to its process anyway.
+
+    Raises:
+        StoreInUse: ``exclusive`` and another running gtm holds the store; the message
+            names the file, the holder and what to do.
+        StoreUnavailable: The store cannot be opened.
+    """
+    store = config.store
+    if exclusive and isinstance(store, SqliteStoreConfig):
+        try:
+            return SqliteStore(store.path, exclusive=True)
+        except StoreInUse as exc:
+            raise StoreInUse(
+                f"store {exc.path} is in use by another gtm ({exc.holder}); stop it or point "
+                "store.path at another file",
+                path=exc.path,
+                holder=exc.holder,
+            ) from exc
+    return open_store(store.type, **store.model_dump(exclude={"type"}))

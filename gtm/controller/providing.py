@@ -2,11 +2,15 @@
 
 They read the mappings from the same store a running gtm uses, so an operator can see
 what a provider's system lacks, and push it, without going through the running instance.
+That is why they open the store without claiming it (see
+:func:`gtm.controller.plans.store_for`): a running gtm holds the claim, and they work
+beside it.
 """
 
 from __future__ import annotations
 
 from gtm.config.models import Config
+from gtm.config.preflight import preflight
 from gtm.controller.plans import store_for
 from gtm.controller.reconciler import PassResult, Reconciler
 from gtm.errors import GtmError
@@ -19,6 +23,11 @@ async def plan_providers(config: Config, only: list[str] | None, force: bool, ap
 
     Exit code 0 when every selected provider holds the mappings (after applying, if
     asked), 1 when a provider failed or the safety rule refused a change.
+
+    Raises:
+        ConfigError: A secret of a selected provider cannot be read or is unusable;
+            ``problems`` lists every one.
+        StoreUnavailable: The store cannot be opened.
     """
     names = [name for name in config.providers if not only or name in only]
     unknown = sorted(set(only or ()) - set(config.providers))
@@ -29,8 +38,15 @@ async def plan_providers(config: Config, only: list[str] | None, force: bool, ap
     if not names:
         print("no providers configured: nothing to plan (see 'providers' in the config)")
         return 0
-    registry = await Registry.open(store_for(config), config.instance)
+    # Every secret of the chosen providers at once, before anything is opened.
+    preflight(config, within=[("providers", name) for name in names])
     providers = [build_provider(n, config.providers[n], config.zone) for n in names]
+    store = store_for(config)
+    try:
+        registry = await Registry.open(store, config.instance)
+    except BaseException:
+        await store.close()
+        raise
     reconciler = Reconciler(providers, registry)
     failed = False
     try:

@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -26,14 +25,16 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.tsig
 
+from gtm.demo.ports import free_port
 from gtm.demo.sites import die_with_parent
 
 ADDRESS = "127.0.0.1"
 """Where the server listens: loopback only."""
 
-START_TIMEOUT = 15.0
-"""Longest wait for a started server to answer for its zone."""
+START_TIMEOUT = 30.0
+"""Longest wait for a started server to answer for its zone (a loaded machine is slow)."""
 
 STOP_TIMEOUT = 5.0
 """Longest wait after SIGTERM before the server is killed."""
@@ -126,7 +127,7 @@ class BindServer:
             raise RuntimeError("bind: named is not installed (Debian package bind9)")
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.port == 0:
-            self.port = free_port()
+            self.port = free_port(ADDRESS, udp=True)
         self._write_files()
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
@@ -138,7 +139,7 @@ class BindServer:
             )
         try:
             self._wait_ready()
-        except RuntimeError:
+        except BaseException:
             self.stop()
             raise
 
@@ -220,30 +221,39 @@ class BindServer:
         )
 
     def _wait_ready(self) -> None:
-        """Poll the zone's SOA over UDP until an authoritative answer comes back."""
+        """Ask for the zone's SOA until this server gives a signed, authoritative answer.
+
+        While named starts, a query may time out, be refused, get an answer that does not
+        match the question, or meet another process on the port: every such outcome means
+        "not ready yet", until :data:`START_TIMEOUT`. The query is signed with the
+        server's own key, so an answer that verifies can only come from this server.
+        """
         assert self._process is not None
-        query = dns.message.make_query(self.zone, dns.rdatatype.SOA)
+        key = dns.tsig.Key(self.key_name, self.key_secret, self.algorithm)
         deadline = time.monotonic() + START_TIMEOUT
+        last = "no answer yet"
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(
                     f"bind: named exited with status {self._process.returncode} on port "
                     f"{self.port}; log:\n{self._log_tail()}"
                 )
+            # A new query (and id) each time, so a late answer to an earlier one is ignored.
+            query = dns.message.make_query(self.zone, dns.rdatatype.SOA)
+            query.use_tsig(key)
             try:
-                response = dns.query.udp(query, ADDRESS, timeout=0.2, port=self.port)
-            except (dns.exception.Timeout, OSError):
-                response = None
-            if (
-                response is not None
-                and response.rcode() == dns.rcode.NOERROR
-                and response.flags & dns.flags.AA
-            ):
-                return
+                response = dns.query.udp(query, ADDRESS, timeout=0.5, port=self.port)
+            except (dns.exception.DNSException, OSError, EOFError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.rcode() == dns.rcode.NOERROR and response.flags & dns.flags.AA:
+                    return
+                last = f"answer {dns.rcode.to_text(response.rcode())}, flags "
+                last += dns.flags.to_text(response.flags)
             time.sleep(0.05)
         raise RuntimeError(
             f"bind: named did not answer for {self.zone} on {ADDRESS}:{self.port} within "
-            f"{START_TIMEOUT:g}s; log:\n{self._log_tail()}"
+            f"{START_TIMEOUT:g}s (last: {last}); log:\n{self._log_tail()}"
         )
 
     def _log_tail(self, lines: int = 20) -> str:
@@ -252,23 +262,3 @@ class BindServer:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that is free for both TCP and UDP right now.
-
-    The kernel picks a free TCP port; it is kept only if UDP can bind it too. named binds
-    its sockets with SO_REUSEPORT, so a port taken by another named between this check and
-    the start would not fail loudly; the kernel's ephemeral choice makes that unlikely.
-    """
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((ADDRESS, 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((ADDRESS, port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("bind: no port on 127.0.0.1 is free for both TCP and UDP")

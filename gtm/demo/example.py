@@ -1,4 +1,4 @@
-"""What the runnable examples share: free ports, arguments, and a clean stop on Ctrl-C.
+"""What the runnable examples share: arguments, waiting for convergence, a clean stop on Ctrl-C.
 
 Each example under ``examples/`` brings its own systems (BIND and HAProxy, or a local AWS);
 this module keeps the plumbing around them in one place.
@@ -9,28 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from gtm.runtime import Runtime
-
-
-def free_port(*addresses: str) -> int:
-    """A TCP port free on every one of ``addresses`` (and UDP on the first) right now."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind((addresses[0], 0))
-            port = int(probe.getsockname()[1])
-        try:
-            for address in addresses:
-                with socket.socket() as tcp:
-                    tcp.bind((address, port))
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                udp.bind((addresses[0], port))
-        except OSError:
-            continue
-        return port
 
 
 async def wait_converged(

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal
 
+from gtm.demo.ports import free_port
 from gtm.demo.sites import die_with_parent
 
 SEARCH = ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
@@ -36,14 +37,6 @@ def find_haproxy() -> str | None:
     if found:
         return found
     return next((path for path in SEARCH if os.access(path, os.X_OK)), None)
-
-
-def free_port(address: str = "127.0.0.1") -> int:
-    """A TCP port free on ``address`` right now (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class HaproxyServer:
@@ -145,7 +138,7 @@ class HaproxyServer:
             lines += [f"    server {name} {host}:{port} weight 1" for name, host, port in servers]
         return "\n".join(lines) + "\n"
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 30.0) -> None:
         """Write the config, run ``haproxy -db`` and wait until the runtime API answers.
 
         Raises:
@@ -164,27 +157,45 @@ class HaproxyServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.config())
         self._log = self.log_path.open("wb")
-        self._process = subprocess.Popen(
-            [self.executable, "-f", str(self.config_path), "-db"],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-        )
+        try:
+            self._process = subprocess.Popen(
+                [self.executable, "-f", str(self.config_path), "-db"],
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Ask the runtime API for ``show info`` until this HAProxy answers, by its pid.
+
+        Any failure on the way (the socket not there yet, refused, reset, a partial
+        answer) means "not ready yet", until ``timeout``.
+        """
+        assert self._process is not None
         deadline = time.monotonic() + timeout
+        last = "no answer yet"
         while time.monotonic() < deadline:
             if not self.alive:
                 code = self._process.wait()
-                self.stop()
                 raise RuntimeError(f"haproxy: exited with status {code}: {self._tail()}")
-            with contextlib.suppress(OSError):
-                if self.command("show info").startswith("Name: HAProxy"):
+            try:
+                answer = self.command("show info", timeout=1.0)
+            except OSError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                # The pid tells this HAProxy from any other answering on the same address.
+                if answer.startswith("Name: HAProxy") and f"\nPid: {self.pid}\n" in answer:
                     return
+                last = f"answer {answer[:80]!r}"
             time.sleep(0.05)
-        self.stop()
         raise RuntimeError(
-            f"haproxy: runtime API {self.socket} did not answer within {timeout:g} s: "
-            f"{self._tail()}"
+            f"haproxy: runtime API {self.socket} did not answer within {timeout:g} s "
+            f"(last: {last}): {self._tail()}"
         )
 
     def command(self, line: str, timeout: float = 5.0) -> str:

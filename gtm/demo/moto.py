@@ -8,9 +8,9 @@ hold (a hosted zone; an ALB with a listener and target groups per service).
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,12 +24,15 @@ from typing import IO, Any
 
 import boto3
 
+from gtm.demo.ports import free_port
 from gtm.demo.sites import die_with_parent
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 DUMMY_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 """moto accepts any keys; passing these explicitly keeps ~/.aws and AWS_* out of the way."""
+START_ATTEMPTS = 3
+"""Starts on a fresh port before giving up, when the server exits at once."""
 
 
 def _command() -> list[str]:
@@ -37,13 +40,6 @@ def _command() -> list[str]:
     if script.exists():
         return [str(script)]
     return [sys.executable, "-m", "moto.server"]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class MotoServer:
@@ -67,8 +63,12 @@ class MotoServer:
         """Whether the server process is running."""
         return self.process is not None and self.process.poll() is None
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Start the server and wait until it answers HTTP.
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server on a free port and wait until it answers HTTP.
+
+        The port is chosen just before the server binds it; if the server exits at once
+        (another process took the port meanwhile), it is started again on another port,
+        up to :data:`START_ATTEMPTS` times.
 
         Raises:
             RuntimeError: It exited or did not answer within ``timeout`` seconds; the
@@ -76,7 +76,28 @@ class MotoServer:
         """
         if self.alive:
             return
-        self.port = _free_port()
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                answered = self._start_once(deadline)
+            except BaseException:
+                self.stop()
+                raise
+            if answered:
+                return
+            output = self.output()
+            self.stop()
+            if attempt >= START_ATTEMPTS or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"moto: server on {self.endpoint_url} did not start within {timeout:g} s "
+                    f"({attempt} attempt(s)): {output[-2000:]}"
+                )
+
+    def _start_once(self, deadline: float) -> bool:
+        """Run the server on a fresh port; whether it answered before it exited or ``deadline``."""
+        self.port = free_port(HOST)
         # A file, not a pipe: the server logs every request, and a pipe nobody reads
         # would fill up and stall it. It lives as long as the server, so stop() closes it.
         self._log = tempfile.TemporaryFile()  # noqa: SIM115
@@ -87,23 +108,20 @@ class MotoServer:
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
         )
-        deadline = time.monotonic() + timeout
         while not self._answers():
             if not self.alive or time.monotonic() > deadline:
-                output = self.output()
-                self.stop()
-                raise RuntimeError(
-                    f"moto: server on {self.endpoint_url} did not start: {output[-2000:]}"
-                )
+                return False
             time.sleep(0.05)
+        return True
 
     def _answers(self) -> bool:
+        """Whether the server answers HTTP; any failure on the way means not yet."""
         try:
             with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=2) as answer:
                 answer.read()
         except urllib.error.HTTPError:
             return True
-        except OSError:
+        except (OSError, http.client.HTTPException, ValueError):
             return False
         return True
 

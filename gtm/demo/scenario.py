@@ -2,24 +2,35 @@
 
 The scenario kills the site serving ``billing``, shows DNS and the API following it to
 the next site with measured timings, brings the old site back (traffic stays), then
-kills the new site (traffic moves again).
+kills the new site (traffic moves again). Without a scenario the demo runs until Ctrl-C
+and prints a line for every move.
+
+Every run starts from a clean registry: an SQLite store in the config is replaced by a
+fresh file in a temporary directory, removed at exit, so the story always begins the same
+way (``billing`` on its first site, epoch 1) however often the demo ran before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import tempfile
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import dns.asyncquery
 import dns.message
 import dns.rdatatype
 
 from gtm.config.loader import load_config
-from gtm.config.models import Config
+from gtm.config.models import Config, SqliteStoreConfig
 from gtm.core.model import Event, Mapping
+from gtm.demo.moves import MoveLog
 from gtm.demo.sites import SimulatedSite, SiteFleet
 from gtm.runtime import Runtime
 
@@ -27,6 +38,11 @@ SERVICE = "billing"
 DEMO_TOKEN = "demo-token"
 SETTLE_S = 3.0
 """How long the scenario watches a recovered site to show traffic does not snap back."""
+STORE_FILE = "demo.db"
+"""Name of the demo's SQLite file in its temporary directory."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+INTERRUPTED = 130
+"""Exit status of a scenario stopped by a signal before it finished."""
 
 
 def fleet_for(config: Config) -> SiteFleet:
@@ -37,6 +53,26 @@ def fleet_for(config: Config) -> SiteFleet:
             site = sites.setdefault(locator.site, SimulatedSite(locator.site, locator.address, {}))
             site.ports[service] = locator.port
     return SiteFleet(sites)
+
+
+def fresh_store(config: Config, directory: Path) -> Config:
+    """``config`` with an SQLite store moved to a new file in ``directory``.
+
+    Other store kinds are kept: a memory store starts empty anyway, and a shared store is
+    not the demo's to wipe.
+    """
+    if not isinstance(config.store, SqliteStoreConfig):
+        return config
+    store = SqliteStoreConfig(path=str(directory / STORE_FILE))
+    return config.model_copy(update={"store": store})
+
+
+def say(line: str) -> None:
+    """Print one line at once, with ASCII arrows where the terminal cannot show others."""
+    try:
+        print(line, flush=True)
+    except UnicodeEncodeError:
+        print(line.replace("→", "->"), flush=True)
 
 
 async def dns_addresses(host: str, port: int, name: str) -> set[str]:
@@ -98,19 +134,22 @@ class Demo:
         return self.fleet[site].address
 
     def banner(self) -> None:
-        """Where to point dig and curl."""
+        """Where to point dig and curl, and where everything runs."""
         dns_host = self.config.dns.listen.host
         api = f"http://{self.config.api.listen.host}:{self.runtime.api_port}"
         print("gtm demo: 3 simulated sites, gtm in front of them\n")
         for site in self.fleet.sites.values():
-            print(f"  site {site.name:<9} {site.address}  services {site.ports}")
+            print(f"  site {site.name:<9} {site.address}  pid {site.pid}  services {site.ports}")
+        store = self.config.store
+        where = store.path if isinstance(store, SqliteStoreConfig) else store.type
+        print(f"  registry  {where} (fresh for this run, removed at exit)")
         print("\nTry, in another terminal:")
         print(f"  dig @{dns_host} -p {self.runtime.dns_port} {self.fqdn} A +short")
         print(f"  dig @{dns_host} -p {self.runtime.dns_port} {self.fqdn} SRV +short")
         print(f"  curl -s {api}/v1/services/{SERVICE}")
         print(f"  curl -s '{api}/v1/services/{SERVICE}?index=1&wait=30s'   # long-poll")
         print(f"  .venv/bin/gtm status --api {api}")
-        print()
+        print(flush=True)
 
     def show(self, label: str) -> None:
         """One line: where the service is now."""
@@ -183,25 +222,54 @@ class Demo:
 
 
 async def run_demo(config_path: str, scenario: str | None) -> int:
-    """Start the fleet and gtm; play ``scenario`` and exit, or run until Ctrl-C."""
+    """Start the fleet and gtm on a fresh registry; play ``scenario`` and exit, or run
+    until Ctrl-C. Everything started is stopped, and the registry removed, on the way out.
+    """
     # The demo config asks for its API token from $GTM_TOKEN; give it one if unset.
     os.environ.setdefault("GTM_TOKEN", DEMO_TOKEN)
-    config = load_config(config_path)
-    fleet = fleet_for(config)
-    fleet.start()
-    runtime = Runtime(config)
+    with tempfile.TemporaryDirectory(prefix="gtm-demo-") as scratch:
+        config = fresh_store(load_config(config_path), Path(scratch))
+        fleet = fleet_for(config)
+        fleet.start()
+        runtime = Runtime(config)
+        try:
+            play = _interactive if scenario is None else _whack_a_mole
+            stopped = 0 if scenario is None else INTERRUPTED
+            return await _until_stopped(_run(Demo(config, fleet, runtime), play), stopped)
+        finally:
+            await runtime.stop()
+            fleet.stop()
+
+
+async def _run(demo: Demo, play: Callable[[Demo], Awaitable[int]]) -> int:
+    await demo.runtime.start()
+    demo.banner()
+    await wait_known(demo.runtime)
+    demo.show("start")
+    return await play(demo)
+
+
+async def _until_stopped(work: Coroutine[Any, Any, int], stopped: int) -> int:
+    """Run ``work`` to its end, or until SIGINT or SIGTERM; then return ``stopped``."""
+    loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, signalled.set)
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(signalled.wait())
     try:
-        await runtime.start()
-        demo = Demo(config, fleet, runtime)
-        demo.banner()
-        await wait_known(runtime)
-        demo.show("start")
-        if scenario is None:
-            return await _interactive(demo)
-        return await _whack_a_mole(demo)
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await runtime.stop()
-        fleet.stop()
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.done() and not task.cancelled():
+        return task.result()
+    return stopped
 
 
 async def _whack_a_mole(demo: Demo) -> int:
@@ -216,17 +284,15 @@ async def _whack_a_mole(demo: Demo) -> int:
 
 
 async def _interactive(demo: Demo) -> int:
+    """Print how to break a site, then a line per move until stopped."""
     print("Break a site and watch gtm move the service:")
     for site in demo.fleet.sites.values():
         port = next(iter(site.ports.values()))
         print(
             f"  curl -X POST 'http://{site.address}:{port}/_ctl/mode?m=down'   # {site.name} sick"
         )
-    print("  ... and m=up to heal it, m=flaky&p=0.2 to make it flaky.")
-    print("Press Ctrl-C to stop.", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    print("  ... and m=up to heal it, m=flaky&p=0.2 to make it flaky; kill -9 PID kills one.")
+    print("Press Ctrl-C to stop. Moves:", flush=True)
+    with MoveLog(demo.runtime.registry, say):
+        await asyncio.Event().wait()
     return 0

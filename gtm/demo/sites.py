@@ -10,12 +10,15 @@ import contextlib
 import ctypes
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from typing import IO
 
 PR_SET_PDEATHSIG = 1
 
@@ -34,41 +37,89 @@ class SimulatedSite:
     name: str
     address: str
     ports: dict[str, int]
-    process: subprocess.Popen[str] | None = field(default=None, repr=False)
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _errors: IO[bytes] | None = field(default=None, repr=False)
 
     @property
     def alive(self) -> bool:
         """Whether the site's process is running."""
         return self.process is not None and self.process.poll() is None
 
-    def start(self, timeout: float = 10.0) -> None:
-        """Start the process and wait until it listens on every port."""
+    @property
+    def pid(self) -> int | None:
+        """The process id while the site runs."""
+        return self.process.pid if self.alive and self.process is not None else None
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the process and wait until it listens on every port.
+
+        Raises:
+            RuntimeError: The process exited (a port taken, say) or did not say it
+                listens within ``timeout``; the message ends with its error output.
+        """
         if self.alive:
             return
+        self.stop()  # what is left of a killed run: its pipe and error file
         args = [f"{service}={port}" for service, port in self.ports.items()]
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gtm.demo.workload",
-                "--site",
-                self.name,
-                "--address",
-                self.address,
-                *args,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=die_with_parent,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            err = self.process.stderr.read() if self.process.stderr else ""
-            self.process.wait(timeout)
-            raise RuntimeError(f"site {self.name}: workload did not start: {err.strip()}")
-        json.loads(line)
+        # Errors go to a file, not a pipe: nobody reads them while the site runs, and a
+        # full pipe would stall it.
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gtm.demo.workload",
+                    "--site",
+                    self.name,
+                    "--address",
+                    self.address,
+                    *args,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=self._errors,
+                preexec_fn=die_with_parent,
+            )
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Wait for the line the workload prints once every port listens."""
+        assert self.process is not None and self.process.stdout is not None
+        stdout = self.process.stdout
+        received = b""
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            while b"\n" not in received:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RuntimeError(
+                        f"site {self.name}: workload did not listen on {self.address} "
+                        f"{self.ports} within {timeout:g} s: {self._error_text()}"
+                    )
+                if not selector.select(min(remaining, 0.5)):
+                    continue
+                chunk = os.read(stdout.fileno(), 4096)
+                if not chunk:
+                    self.process.wait(5)
+                    raise RuntimeError(
+                        f"site {self.name}: workload exited with status "
+                        f"{self.process.returncode} before listening on {self.address} "
+                        f"{self.ports}: {self._error_text()}"
+                    )
+                received += chunk
+        json.loads(received.partition(b"\n")[0])
+
+    def _error_text(self) -> str:
+        if self._errors is None:
+            return ""
+        self._errors.seek(0)
+        lines = self._errors.read().decode(errors="replace").strip().splitlines()
+        return "\n".join(lines[-10:]) or "(no error output)"
 
     def kill(self) -> None:
         """SIGKILL the process, as a crashed site would vanish."""
@@ -77,19 +128,21 @@ class SimulatedSite:
             self.process.wait()
 
     def stop(self) -> None:
-        """Stop the process politely (SIGTERM, then SIGKILL after 5 s)."""
-        if self.process is None:
-            return
-        if self.alive:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
-        self.process = None
+        """Stop the process politely (SIGTERM, then SIGKILL after 5 s); safe to repeat."""
+        process, self.process = self.process, None
+        if process is not None:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(5)
+                except subprocess.TimeoutExpired:
+                    os.kill(process.pid, signal.SIGKILL)
+                    process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        if self._errors is not None:
+            self._errors.close()
+            self._errors = None
 
     def set_mode(self, mode: str, fail_ratio: float | None = None, seed: int | None = None) -> None:
         """Make ``/health`` answer per ``mode`` (up, down, flaky, hang) on every port."""

@@ -120,7 +120,10 @@ def main(argv: list[str] | None = None) -> None:
         if not port.isdigit():
             parser.error(f"{item!r}: expected SERVICE=PORT, e.g. billing=18081")
         ports[name] = int(port)
-    asyncio.run(serve(args.site, args.address, ports))
+    try:
+        asyncio.run(serve(args.site, args.address, ports))
+    except OSError as exc:  # a port taken: one line for whoever started the site
+        raise SystemExit(f"workload {args.site}: {exc}") from None
 
 
 if __name__ == "__main__":

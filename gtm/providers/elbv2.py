@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from gtm.config.provider_checks import check_provider
 from gtm.config.providers import Elbv2Provider
 from gtm.core.model import Mapping, best, shares
 from gtm.providers.aws import AwsRejected, Retry, call, make_client
@@ -137,12 +138,14 @@ class Elbv2:
             provider unavailable.
 
     Raises:
-        ConfigError: The credentials' secret references cannot be resolved.
+        ConfigError: An option is unusable (the checks of ``gtm config check``), or the
+            credentials' secret references cannot be resolved.
     """
 
     kind = "elbv2"
 
     def __init__(self, name: str, config: Elbv2Provider, retry: Retry | None = None) -> None:
+        check_provider(f"elbv2 {name}", config)
         self.name = name
         self.services = frozenset(config.services)
         # One ModifyListener call carries one listener's weights.

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import Sequence
 
+from gtm.config.provider_checks import check_provider, parse_runtime_socket
 from gtm.config.providers import HaproxyProvider
 from gtm.core.model import Mapping
 from gtm.errors import ConfigError, Rejected, Unavailable
@@ -30,10 +30,6 @@ from gtm.providers.haproxy_settings import (
 
 MAX_BATCH = 100
 """Changes per request; each is at most two short commands, well within HAProxy's buffer."""
-
-# HAProxy accepts letters, digits and ``_.:-`` in proxy and server names; anything else
-# in the backend template would split or break the commands.
-_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 
 # HAProxy's refusals that mean haproxy.cfg lacks what the naming rule expects.
 _MISSING = ("No such server.", "No such backend.")
@@ -63,19 +59,10 @@ class RuntimeApi:
         self.address = address
         self._timeout = timeout
         self._who = who
-        self._path: str | None = None
-        self._host = ""
-        self._port = 0
-        if address.startswith("unix:"):
-            self._path = address.removeprefix("unix:")
-            return
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError(
-                f"{who}: socket {address!r} is neither unix:/path nor host:port "
-                "(unix:/run/haproxy/admin.sock, 127.0.0.1:9999)"
-            )
-        self._host, self._port = host.strip("[]"), int(port)
+        try:
+            self._path, self._host, self._port = parse_runtime_socket(address)
+        except ValueError as exc:
+            raise ConfigError(f"{who}: socket {exc}") from exc
 
     async def run(self, commands: Sequence[str]) -> list[str]:
         """Send ``commands`` in one connection; HAProxy's reply to each, in order.
@@ -134,17 +121,8 @@ class Haproxy:
         self.capabilities = Capabilities(max_batch=MAX_BATCH, weighted=True, verify_by_query=True)
         self._who = f"haproxy {name}"
         self._template = config.backend
+        check_provider(self._who, config)
         self._api = RuntimeApi(config.socket, config.timeout, self._who)
-        if not _NAME.fullmatch(backend_name(config.backend, "x")):
-            raise ConfigError(
-                f"{self._who}: backend {config.backend!r} is not a valid HAProxy name once "
-                "{service} is replaced (letters, digits and _.:- only)"
-            )
-        if "{service}" not in config.backend and len(self.services) != 1:
-            raise ConfigError(
-                f"{self._who}: backend {config.backend!r} has no {{service}}, so it needs "
-                "exactly one service in services, or the services' servers would collide"
-            )
         self._frontends = dict(config.frontends)
         self._timeout = config.timeout
         # Backend name -> service: what ``observe`` reads and whose items it reports.

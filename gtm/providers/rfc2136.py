@@ -16,7 +16,6 @@ as permanent): the next pass observes the edit and diffs against it.
 from __future__ import annotations
 
 import asyncio
-import binascii
 import contextlib
 from collections.abc import Iterator, Sequence
 from collections.abc import Mapping as Lookup
@@ -36,6 +35,7 @@ import dns.xfr
 import dns.zone
 from dns.rdtypes.txtbase import TXTBase
 
+from gtm.config.provider_checks import check_provider, tsig_key_material
 from gtm.config.providers import Rfc2136Provider
 from gtm.config.secrets import resolve_secret
 from gtm.core.model import Action, Mapping
@@ -110,8 +110,10 @@ class Rfc2136:
             zone: The zone to update (``gtm.example.test.``).
 
         Raises:
-            ConfigError: The TSIG secret cannot be resolved or is not base64.
+            ConfigError: An option is unusable (the checks of ``gtm config check``), or
+                the TSIG secret cannot be resolved or is not base64.
         """
+        check_provider(f"rfc2136 {name}", config)
         self.name = name
         self.services = frozenset(config.services)
         self.capabilities = Capabilities(max_batch=MAX_CHANGES, weighted=True, verify_by_query=True)
@@ -127,12 +129,12 @@ class Rfc2136:
         if config.tsig is not None:
             secret = resolve_secret(config.tsig.secret).get_secret_value()
             try:
-                self._key = dns.tsig.Key(config.tsig.name, secret, config.tsig.algorithm)
-            except (binascii.Error, ValueError) as exc:
+                material = tsig_key_material(secret)
+            except ValueError as exc:
                 raise ConfigError(
-                    f"rfc2136 {name}: tsig.secret ({config.tsig.secret}) is not base64 key "
-                    "material (value not shown)"
+                    f"rfc2136 {name}: tsig.secret ({config.tsig.secret}) {exc}"
                 ) from exc
+            self._key = dns.tsig.Key(config.tsig.name, material, config.tsig.algorithm)
 
     def desired(self, mappings: Sequence[Mapping]) -> dict[str, Owned[RecordSet]]:
         """The record sets of the managed services, keyed ``"<owner> <TYPE>"``.

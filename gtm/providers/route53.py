@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
+from gtm.config.provider_checks import check_provider
 from gtm.config.providers import Route53Provider
 from gtm.core.model import Locator, Mapping, shares
 from gtm.providers.aws import AwsUnavailable, Retry, call, make_client
@@ -290,7 +291,8 @@ class Route53:
             provider unavailable.
 
     Raises:
-        ConfigError: The credentials' secret references cannot be resolved.
+        ConfigError: An option is unusable (the checks of ``gtm config check``), or the
+            credentials' secret references cannot be resolved.
     """
 
     kind = "route53"
@@ -298,6 +300,7 @@ class Route53:
     def __init__(
         self, name: str, config: Route53Provider, zone: str, retry: Retry | None = None
     ) -> None:
+        check_provider(f"route53 {name}", config)
         self.name = name
         self.services = frozenset(config.services)
         self.mode: Mode = config.mode

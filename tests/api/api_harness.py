@@ -49,6 +49,8 @@ class FakeRegistry:
         self.waiting = asyncio.Event()
         self.waits: list[tuple[str, int, float]] = []
         self.event_queries: list[tuple[str | None, float | None, int]] = []
+        self.event_filters: list[tuple[float | None, float | None, str | None]] = []
+        """``(since, until, kind)`` of each events query."""
         self.journal: list[Event] = []
         self.failures: dict[str, BaseException] = {}
         """Exceptions to raise from the named methods, to play a failing store."""
@@ -113,6 +115,7 @@ class FakeRegistry:
         kind: str | None = None,
     ) -> list[Event]:
         self.event_queries.append((service, since, limit))
+        self.event_filters.append((since, until, kind))
         self._fail("events")
         return self.journal[:limit]
 

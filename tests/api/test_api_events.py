@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from api_harness import NOW, Api
 
+from gtm.api.events import EVENT_KINDS
+from gtm.api.query import parse_moment, parse_seconds
 from gtm.core.model import Event
 
 
@@ -52,6 +54,40 @@ async def test_filters_reach_the_registry(api: Api) -> None:
     assert api.registry.event_queries == [("billing", 1700000000.5, 7)]
 
 
+@pytest.mark.parametrize(
+    ("query", "since", "until"),
+    [
+        ("since=2h", NOW - 7200, None),
+        ("since=10m&until=1m30s", NOW - 600, NOW - 90),
+        ("until=1700000000", None, 1_700_000_000.0),
+        ("since=0", 0.0, None),
+    ],
+)
+async def test_since_and_until_take_the_cli_forms(
+    api: Api, query: str, since: float | None, until: float | None
+) -> None:
+    async with api.http.get(f"{api.url}/v1/events?{query}") as resp:
+        assert resp.status == 200, await resp.text()
+    assert api.registry.event_filters == [(since, until, None)]
+
+
+async def test_kind_filters_by_a_known_kind(api: Api) -> None:
+    async with api.http.get(f"{api.url}/v1/events?kind=drift") as resp:
+        assert resp.status == 200
+    assert api.registry.event_filters == [(None, None, "drift")]
+
+
+async def test_an_unknown_kind_is_named_with_the_known_ones(api: Api) -> None:
+    async with api.http.get(f"{api.url}/v1/events?kind=bogus") as resp:
+        assert resp.status == 400
+        doc = await resp.json()
+    assert (doc["parameter"], doc["value"]) == ("kind", "bogus")
+    assert doc["message"] == (
+        f"query parameter 'kind' is 'bogus'; expected one of {', '.join(EVENT_KINDS)}"
+    )
+    assert api.registry.event_queries == []
+
+
 async def test_empty_filters_count_as_absent(api: Api) -> None:
     async with api.http.get(f"{api.url}/v1/events?service=&since=&limit=") as resp:
         assert resp.status == 200
@@ -65,6 +101,9 @@ async def test_empty_filters_count_as_absent(api: Api) -> None:
         ("since=-1", "since"),
         ("since=nan", "since"),
         ("since=inf", "since"),
+        ("since=2 hours", "since"),
+        ("since=-2h", "since"),
+        ("until=soon", "until"),
         ("limit=0", "limit"),
         ("limit=1001", "limit"),
         ("limit=ten", "limit"),
@@ -80,3 +119,28 @@ async def test_bad_filters_are_named(api: Api, query: str, parameter: str) -> No
     assert (doc["error"], doc["parameter"], doc["value"]) == ("bad_request", parameter, value)
     assert doc["message"].startswith(f"query parameter {parameter!r} is {value!r}; expected")
     assert api.registry.event_queries == []
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1700000000", 1_700_000_000.0), ("12.5", 12.5), ("2h", NOW - 7200), ("1h30m", NOW - 5400)],
+)
+def test_a_moment_is_unix_seconds_or_a_duration_ago(text: str, seconds: float) -> None:
+    assert parse_moment(text, NOW) == seconds
+
+
+@pytest.mark.parametrize("text", ["yesterday", "-5", "nan", "inf", "1e9", "2 hours", ""])
+def test_a_moment_that_is_neither_says_what_is_expected(text: str) -> None:
+    with pytest.raises(ValueError, match="expected a duration ago such as 10m or 2h, or Unix"):
+        parse_moment(text, NOW)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90.0), ("1.5", 1.5), ("2h", 7200.0)])
+def test_seconds_are_a_plain_number_or_a_duration(text: str, seconds: float) -> None:
+    assert parse_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["2 hours", "-1", "inf", "nan", "1e3", ""])
+def test_what_is_not_a_duration_says_what_is_expected(text: str) -> None:
+    with pytest.raises(ValueError, match=f"^{text!r} is not a duration; expected a number"):
+        parse_seconds(text)

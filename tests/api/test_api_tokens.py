@@ -113,6 +113,7 @@ async def test_a_request_without_a_token_is_told_how_to_send_one(api: Api) -> No
         "error": "unauthorized",
         "message": "this request changes state: send 'Authorization: Bearer <token>' with a "
         "token of scope operate (api.tokens in the config)",
+        "needed": "operate",
     }
 
 
@@ -135,6 +136,7 @@ async def test_a_token_that_is_not_configured_is_a_403(api: Api, presented: str)
     doc = json.loads(raw)
     assert doc["error"] == "forbidden"
     assert "not one of the api.tokens" in doc["message"]
+    assert doc["needed"] == "operate"
     assert presented not in raw
 
 
@@ -174,6 +176,7 @@ async def test_without_tokens_the_api_is_read_only(start: ApiFactory) -> None:
         doc = json.loads(raw)
         assert doc["error"] == "read_only"
         assert "add api.tokens to the config" in doc["message"]
+        assert doc["needed"] in ("operate", "admin")
     assert api.registry.intents() == [STANDING]
     for request in (LIST_INTENTS, RESOLVE):
         status, _, _ = await send(api, request, {})

@@ -10,23 +10,17 @@ import pytest
 import yaml
 
 from gtm.config.loader import load_config
+from gtm.demo.ports import free_ports
 from gtm.demo.sites import SimulatedSite, SiteFleet
 from gtm.runtime import Runtime
 
-from .support import SITES, TOKEN, config_doc, free_port, is_free, wait_published
+from .support import SITES, TOKEN, config_doc, wait_published
 
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    """Ports for two services, free on every site address."""
-    chosen: dict[str, int] = {}
-    for name in ("billing", "search"):
-        while True:
-            port = free_port("127.0.1.1")
-            if all(is_free(address, port) for address in SITES.values()):
-                chosen[name] = port
-                break
-    return chosen
+    """Ports for two services, free on every site address, distinct."""
+    return dict(zip(("billing", "search"), free_ports(2, *SITES.values()), strict=True))
 
 
 @pytest.fixture

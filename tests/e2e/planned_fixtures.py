@@ -19,9 +19,10 @@ import dns.rdatatype
 
 from gtm.demo.bind import BindServer
 from gtm.demo.haproxy import HaproxyServer
+from gtm.demo.ports import free_ports
 from gtm.providers.haproxy_settings import parse_servers_state
 
-from .support import SITES, ZONE, config_doc, free_port, is_free
+from .support import SITES, ZONE, config_doc
 
 T = TypeVar("T")
 
@@ -48,12 +49,7 @@ def token_env() -> dict[str, str]:
 
 def shared_ports(names: list[str]) -> dict[str, int]:
     """A port per service, free on every site address, all distinct."""
-    chosen: dict[str, int] = {}
-    while len(chosen) < len(names):
-        port = free_port("127.0.1.1")
-        if port not in chosen.values() and all(is_free(a, port) for a in SITES.values()):
-            chosen[names[len(chosen)]] = port
-    return chosen
+    return dict(zip(names, free_ports(len(names), *SITES.values()), strict=True))
 
 
 def backends(ports: dict[str, int]) -> dict[str, list[tuple[str, str, int]]]:

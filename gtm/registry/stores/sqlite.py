@@ -4,19 +4,29 @@ Calls run inline on the event loop rather than in a thread. Reads are index look
 take microseconds, the registry serves its hot path from memory, and writes happen when a
 mapping, an intent or the journal changes, which is rare; a thread hop per call would cost
 more than it saves and would need its own serialisation to keep compare-and-set atomic.
+
+A running gtm opens its file ``exclusive``: it holds an advisory lock on ``<file>.lock``
+that names its process, so a second instance on the same file is refused at once instead
+of both deciding for the same services. The lock is an ``flock``, which the system drops
+when the process ends however it ends, so a crash never leaves the file claimed. Readers
+such as ``gtm plan`` open the file without it; SQLite keeps their writes atomic.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import fcntl
+import json
 import os
+import socket
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from gtm.errors import StoreUnavailable
+from gtm.errors import StoreInUse, StoreUnavailable
 from gtm.registry.store import Entry
 
 _SCHEMA = """
@@ -40,17 +50,31 @@ StoreUnavailable beats stalling the event loop for SQLite's default five seconds
 """
 
 
+_HOLDER_READS = 5
+"""Reads of a held lock file before its holder counts as unknown: the holder writes its
+name just after taking the lock, so a reader can come in between."""
+
+_HOLDER_PAUSE = 0.02
+"""Seconds between those reads."""
+
+
 class SqliteStore:
     """A :class:`gtm.registry.store.Store` in one SQLite file (WAL mode).
 
     Args:
         path: The database file; missing parent directories are created.
+        exclusive: Claim the file for this process until :meth:`close`, as a running gtm
+            does; another exclusive open of the same file, in this process or another,
+            is refused with StoreInUse. Non-exclusive opens never wait for the claim.
 
     Raises:
-        StoreUnavailable: The directory or the file cannot be created or opened.
+        StoreInUse: ``exclusive`` and another open holds the file; the message names the
+            holder's process id and host.
+        StoreUnavailable: The directory, the file or its lock file cannot be created or
+            opened.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, exclusive: bool = False) -> None:
         self._path = Path(path)
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,25 +83,40 @@ class SqliteStore:
                 f"sqlite store {self._path}: cannot create its directory: {exc}"
             ) from exc
         self._conn: sqlite3.Connection | None = None
-        with self._translated("open"):
-            conn = sqlite3.connect(self._path, timeout=_LOCK_TIMEOUT, isolation_level=None)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power
-                # loss, and a lost mapping write would let a version or epoch that was
-                # already published be handed out again. Writes are rare; one fsync each
-                # is cheap.
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.executescript(_SCHEMA)
-            except sqlite3.Error:
-                conn.close()
-                raise
+        self._lock: int | None = _claim(self._path) if exclusive else None
+        try:
+            with self._translated("open"):
+                conn = sqlite3.connect(self._path, timeout=_LOCK_TIMEOUT, isolation_level=None)
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power
+                    # loss, and a lost mapping write would let a version or epoch that was
+                    # already published be handed out again. Writes are rare; one fsync
+                    # each is cheap.
+                    conn.execute("PRAGMA synchronous=FULL")
+                    conn.executescript(_SCHEMA)
+                except sqlite3.Error:
+                    conn.close()
+                    raise
+        except BaseException:
+            self._release()
+            raise
         self._conn = conn
 
     @property
     def path(self) -> Path:
         """The database file."""
         return self._path
+
+    @property
+    def lock_path(self) -> Path:
+        """The file an exclusive open locks: the database file's name plus ``.lock``."""
+        return _lock_path(self._path)
+
+    @property
+    def exclusive(self) -> bool:
+        """Whether this open holds the file for its process (until closed)."""
+        return self._lock is not None
 
     async def get(self, key: str) -> Entry | None:
         """The entry at ``key``, or None when there is none."""
@@ -129,11 +168,25 @@ class SqliteStore:
         return cursor.rowcount > 0
 
     async def close(self) -> None:
-        """Close the file; later calls raise StoreUnavailable. Safe to repeat."""
+        """Close the file and give up an exclusive claim; later calls raise StoreUnavailable.
+
+        Safe to repeat.
+        """
         conn, self._conn = self._conn, None
-        if conn is not None:
-            with self._translated("close"):
-                conn.close()
+        try:
+            if conn is not None:
+                with self._translated("close"):
+                    conn.close()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            # Emptied while still held, so a reader never takes this holder for the next.
+            with contextlib.suppress(OSError):
+                os.ftruncate(lock, 0)
+            os.close(lock)  # closing the only descriptor drops the flock
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -161,6 +214,68 @@ class SqliteStore:
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _claim(path: Path) -> int:
+    """Lock ``path``'s lock file for this open and write the holder into it.
+
+    Returns:
+        The lock file's descriptor; closing it gives the claim up.
+
+    Raises:
+        StoreInUse: Another open holds the lock.
+        StoreUnavailable: The lock file cannot be opened or written.
+    """
+    lock_path = _lock_path(path)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreUnavailable(
+            f"sqlite store {path}: cannot open its lock file {lock_path}: {exc.strerror or exc}"
+        ) from exc
+    try:
+        try:
+            # flock, not fcntl's record locks: those are per process, so a second open in
+            # the same process would be let in, and a restart in one process (as tests
+            # do) must see the same refusal another process would.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            raise StoreInUse(
+                f"sqlite store {path} is in use by another gtm ({holder})",
+                path=str(path),
+                holder=holder,
+            ) from None
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+    except OSError as exc:
+        os.close(fd)
+        raise StoreUnavailable(
+            f"sqlite store {path}: cannot lock {lock_path}: {exc.strerror or exc}"
+        ) from exc
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock on ``fd``'s file, as its holder recorded: ``pid 1234 on host h``."""
+    for attempt in range(_HOLDER_READS):
+        if attempt:
+            time.sleep(_HOLDER_PAUSE)
+        try:
+            record = json.loads(os.pread(fd, 4096, 0))
+            pid, host = int(record["pid"]), str(record["host"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        return f"pid {pid} on host {host}"
+    return "process unknown"
 
 
 def _prefix_end(prefix: str) -> str | None:
