@@ -335,6 +335,11 @@ def _parser() -> argparse.ArgumentParser:
             action="store_true",
             help="move even if the target fails preflight (needs scope admin)",
         )
+        cmd.add_argument(
+            "--replace-intents",
+            action="store_true",
+            help="withdraw the service's standing pin or freeze when the move switches",
+        )
 
     failover = command(
         "failover",
@@ -703,7 +708,7 @@ def _cmd_unfreeze(args: argparse.Namespace) -> int:
 
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {"reason": args.reason, "lower_ttl": args.lower_ttl}
-    body.update(dry_run=args.dry_run, force=args.force)
+    body.update(dry_run=args.dry_run, force=args.force, replace_intents=args.replace_intents)
     for name in ("drain", "hold", "verify_timeout"):
         value = getattr(args, name)
         if value is not None:

@@ -1,15 +1,17 @@
 """Operators' standing instructions over HTTP: list, create and withdraw intents.
 
 Requests are checked here, before they reach the registry, so a typo in a site name is
-answered with the list of real sites instead of a pin that can never apply. The author of
-an intent is the name of the token that sent it, never what the body says.
+answered with the list of real sites instead of a pin that can never apply, and a pin to a
+site that is down is refused unless forced (:func:`gtm.core.moves.admit` decides). The
+author of an intent is the name of the token that sent it, never what the body says.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Mapping as Lookup
+from typing import Annotated, Protocol, runtime_checkable
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -22,6 +24,8 @@ from gtm.api.errors import ApiError, bad_request
 from gtm.api.tokens import Scope, Token
 from gtm.core.codec import intent_to_dict
 from gtm.core.model import Intent, IntentKind
+from gtm.core.moves import admit, published_health
+from gtm.core.sites import SiteHealth
 from gtm.errors import NotFound
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -52,11 +56,23 @@ class IntentRequest(BaseModel):
     (``... (on behalf of alice)``); the author recorded in ``who`` is the token's name."""
 
 
+@runtime_checkable
+class SiteHealthSource(Protocol):
+    """Who knows each site's health as the controller decides with it (the runbook
+    executor does). Implementations answer from memory, without blocking."""
+
+    def site_health(self, service: str) -> Lookup[str, SiteHealth]:
+        """The health of each site of ``service``."""
+        ...
+
+
 class IntentDesk:
     """Answers ``/v1/intents`` and ``/v1/intents/{id}``.
 
     Args:
-        deps: The registry, the known services and sites, the tokens and the clock.
+        deps: The registry, the known services and sites, the tokens and the clock. When
+            ``deps.runbooks`` knows the sites' health (:class:`SiteHealthSource`), pins are
+            admitted by it; otherwise by the published mapping's locator states.
     """
 
     def __init__(self, deps: ApiDeps) -> None:
@@ -65,6 +81,8 @@ class IntentDesk:
         self._sites = deps.sites
         self._clock: Callable[[], float] = deps.clock
         self._guard = Guard(deps.tokens)
+        health = deps.runbooks
+        self._health = health if isinstance(health, SiteHealthSource) else None
 
     def routes(self) -> list[web.RouteDef]:
         """The routes this desk answers."""
@@ -89,6 +107,7 @@ class IntentDesk:
         if body.force:
             authorize(token, Scope.ADMIN, "an intent with force: true")
         intent = self._intent_from(body, token)
+        self._admit(intent)
         stored = await self._registry.add_intent(intent)
         location = request.app.router["intent"].url_for(id=stored.id)
         return json_response(
@@ -109,6 +128,25 @@ class IntentDesk:
                 detail={"intent": intent_id},
             ) from exc
         return json_response(intent_to_dict(removed))
+
+    def _admit(self, intent: Intent) -> None:
+        """Refuse, with a 409 naming the site and its state, what may not be stored now."""
+        if intent.service is None:
+            return  # only a pin is judged by health, and a pin names its service
+        sites: Lookup[str, SiteHealth] = {}
+        if self._health is not None:
+            sites = self._health.site_health(intent.service)
+        else:
+            mapping = self._registry.get(intent.service)
+            sites = published_health(mapping, self._clock()) if mapping is not None else {}
+        refusal = admit(intent, sites, self._clock())
+        if refusal is not None:
+            raise ApiError(
+                409,
+                "refused",
+                refusal.message,
+                detail={"site": refusal.site} if refusal.site else None,
+            )
 
     def _intent_from(self, body: IntentRequest, token: Token) -> Intent:
         if body.kind in (IntentKind.SHIFT, IntentKind.TTL):

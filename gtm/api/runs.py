@@ -42,6 +42,9 @@ class Moves(BaseModel):
     """Move even when the target fails preflight (needs scope admin)."""
     dry_run: bool = False
     """Describe the run without doing it."""
+    replace_intents: bool = False
+    """Withdraw a standing pin or freeze of the service when the run's pin takes over,
+    instead of being refused by it."""
 
     def options(self) -> RunOptions:
         """The executor's options."""
@@ -52,6 +55,7 @@ class Moves(BaseModel):
             verify_timeout=self.verify_timeout,
             force=self.force,
             dry_run=self.dry_run,
+            replace_intents=self.replace_intents,
         )
 
 

@@ -146,6 +146,16 @@ class Controller:
         """Ids of the locators of ``service`` in ``site``."""
         return [spec.id for spec in self._plans[service].policy.locators if spec.site == site]
 
+    def verdicts(self, service: str) -> dict[str, Verdict]:
+        """The verdict of every locator of ``service``, by locator id."""
+        return {
+            spec.id: self._health[spec.id].verdict for spec in self._plans[service].policy.locators
+        }
+
+    def site_health(self, service: str) -> dict[str, SiteHealth]:
+        """The health of every site of ``service`` now, as decisions see it."""
+        return self._site_healths(service, self._plans[service], self._clock())
+
     def known(self, service: str) -> bool:
         """Whether every locator of ``service`` has a verdict (none still unknown)."""
         return all(
@@ -184,7 +194,7 @@ class Controller:
             decision = decide(
                 plan.policy,
                 current,
-                {spec.id: self._health[spec.id].verdict for spec in plan.policy.locators},
+                self.verdicts(service),
                 self._site_healths(service, plan, now),
                 self._registry.intents(),
                 now,

@@ -3,7 +3,9 @@
 A run acts only by writing intents (a TTL cap, a traffic shift, a pin), so the same
 controller, policy and providers that handle failures carry it out. Every step is
 persisted in the registry as it starts and ends; a run found unfinished when gtm starts
-(it was killed mid-run) is rolled back, never left half-done.
+(it was killed mid-run) is rolled back, never left half-done. Which site a run goes to,
+what refuses it and what its preview shows are answered by ``gtm.core.moves``; this
+module only gathers the values those functions take and does the waiting.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ from typing import ClassVar
 from gtm.controller.controller import Controller, ServicePlan
 from gtm.controller.reconciler import Reconciler
 from gtm.controller.tasks import cancel_all
-from gtm.core.health import Verdict
 from gtm.core.model import Event, Intent, IntentKind, Mapping
-from gtm.core.policy import PolicyKind
+from gtm.core.moves import Refusal, Screening, describe, keeps_pin, outcome, screen, target
 from gtm.core.runbook import (
     Run,
     RunOptions,
@@ -36,7 +37,8 @@ from gtm.core.runbook import (
     steps_for,
     summary,
 )
-from gtm.errors import GtmError, NotFound, Rejected
+from gtm.core.sites import SiteHealth
+from gtm.errors import GtmError, NotFound, Rejected, SafetyRefused
 from gtm.providers.base import diff, managed
 from gtm.registry.registry import Registry
 
@@ -120,29 +122,50 @@ class Runbooks:
         return run_from_dict(doc)
 
     def target_of(self, kind: str, service: str, to_site: str | None) -> str:
-        """The site a run of ``kind`` moves ``service`` to.
+        """The site a run of ``kind`` moves ``service`` to (see :func:`gtm.core.moves.target`).
 
-        ``failover`` goes to ``to_site`` (default: the next healthy site the policy would
-        pick), ``failback`` to the most preferred site, ``drill`` to the next site.
+        Raises:
+            Rejected: Unknown service or site, no mapping yet, or no site to move to.
         """
         plan = self._plan(service)
         mapping = self._registry.get(service)
-        active = mapping.active_site if mapping else None
-        if kind == "failback":
-            return plan.policy.sites[0]
-        if to_site:
-            if to_site not in plan.policy.sites:
-                raise Rejected(
-                    f"runbook: {to_site} is not a site of {service}; "
-                    f"its sites: {', '.join(plan.policy.sites)}"
-                )
-            return to_site
-        order = plan.policy.sites
-        start = order.index(active) + 1 if active in order else 0
-        for site in order[start:] + order[:start]:
-            if site != active and self._site_up(service, site):
-                return site
-        raise Rejected(f"runbook: {service} has no healthy site to move to besides {active}")
+        if mapping is None:
+            raise Rejected(f"runbook: {service} has no mapping yet; retry once health is known")
+        chosen = target(
+            kind,
+            plan.policy,
+            mapping,
+            self._controller.verdicts(service),
+            self._controller.site_health(service),
+            self._registry.intents(),
+            self._clock(),
+            to_site,
+        )
+        if isinstance(chosen, Refusal):
+            raise Rejected(f"runbook: {chosen.message}")
+        return chosen
+
+    def screen(
+        self, service: str, to_site: str, options: RunOptions, own: tuple[str, ...] = ()
+    ) -> Screening:
+        """How a run stands against the intents in force (see :func:`gtm.core.moves.screen`)."""
+        return screen(
+            service,
+            to_site,
+            self._registry.intents(),
+            self._clock(),
+            options.replace_intents,
+            own,
+        )
+
+    def site_health(self, service: str) -> dict[str, SiteHealth]:
+        """The health of each site of ``service``, as the controller decides with it.
+
+        Raises:
+            Rejected: Unknown service.
+        """
+        self._plan(service)
+        return self._controller.site_health(service)
 
     async def begin(
         self,
@@ -158,24 +181,27 @@ class Runbooks:
         Raises:
             Rejected: Unknown service or site, no reason, the service already has a
                 running run, or the target is already active.
+            SafetyRefused: A standing intent stands in the way (see
+                :func:`gtm.core.moves.screen`); the message names it.
         """
         if not reason.strip():
             raise Rejected("runbook: a reason is required for a planned move (--reason)")
-        target = self.target_of(kind, service, to_site)
-        mapping = self._registry.get(service)
-        if mapping is None:
-            raise Rejected(f"runbook: {service} has no mapping yet; retry once health is known")
-        if mapping.active_site == target:
-            raise Rejected(f"runbook: {service} is already on {target}")
+        to = self.target_of(kind, service, to_site)
+        mapping = self._mapping_or_reject(service)
+        if mapping.active_site == to:
+            raise Rejected(f"runbook: {service} is already on {to}")
         busy = [r for r in self.runs() if r.service == service and not r.state.finished]
         if busy:
             raise Rejected(f"runbook: {service} already has run {busy[0].id} in progress")
+        refusal = self.screen(service, to, options).refusal
+        if refusal is not None:
+            raise SafetyRefused(f"runbook: {refusal.message}")
         run = Run(
             id=secrets.token_hex(4),
             kind=kind,
             service=service,
             from_site=mapping.active_site,
-            to_site=target,
+            to_site=to,
             reason=reason,
             who=who,
             created_at=self._clock(),
@@ -250,16 +276,47 @@ class Runbooks:
             dataclasses.replace(run, abort_requested=True).note(f"abort requested by {who}")
         )
 
+    def outcome(self, run: Run) -> Mapping:
+        """The mapping ``run`` would leave behind, decided as the controller will decide it.
+
+        Raises:
+            StepFailed: The service has no mapping.
+        """
+        mapping = self._mapping(run.service)
+        replaced = self.screen(run.service, run.to_site, run.options, run.intents).replaced
+        return outcome(
+            self._plan(run.service).policy,
+            mapping,
+            self._controller.verdicts(run.service),
+            self._controller.site_health(run.service),
+            self._registry.intents(),
+            run.to_site,
+            self._clock(),
+            force=run.options.force,
+            replaced={intent.id for intent in replaced},
+        )
+
     async def preview(self, run: Run) -> str:
-        """What a run would do: its steps, the mapping change and each provider's changes."""
-        mapping = self._registry.get(run.service)
-        assert mapping is not None
+        """What a run would do: its steps, the mapping it leaves and each provider's changes.
+
+        The mapping is :meth:`outcome`, so the preview shows what the real run publishes.
+        """
+        mapping = self._mapping(run.service)
         steps = ", ".join(step.value for step in steps_for(run.options))
+        preview = self.outcome(run)
+        ranks = sorted(
+            {loc.site: loc.priority for loc in preview.locators}.items(), key=lambda kv: kv[1]
+        )
         lines = [
             f"would move {run.service} from {run.from_site} to {run.to_site} "
-            f"(epoch {mapping.epoch} -> {mapping.epoch + 1}); steps: {steps}"
+            f"(epoch {mapping.epoch} -> {preview.epoch}); steps: {steps}",
+            f"mapping: active {preview.active_site}; priorities "
+            + ", ".join(f"{site} {rank}" for site, rank in ranks),
         ]
-        preview = self._moved(mapping, run.to_site)
+        if preview.active_site != run.to_site:
+            lines.append(f"the move would not hold: {preview.reason}")
+        replaced = self.screen(run.service, run.to_site, run.options, run.intents).replaced
+        lines += [f"replaces {describe(intent)}" for intent in replaced]
         for name, provider in self._reconciler.providers.items():
             if provider.services and run.service not in provider.services:
                 continue
@@ -314,20 +371,24 @@ class Runbooks:
         return await self._save(run.begin(step, self._clock()))
 
     async def _preflight(self, run: Run) -> Run:
-        plan = self._plan(run.service)
+        refusal = self.screen(run.service, run.to_site, run.options, run.intents).refusal
+        if refusal is not None:
+            await self._refuse(run, refusal.message, f"refused: {refusal.message}")
         ids = self._controller.site_locators(run.service, run.to_site)
         verdicts = [self._controller.health(i).verdict for i in ids]
         fresh = list(await asyncio.gather(*(self._probe_now(i) for i in ids)))
-        min_up = _needed(plan.min_healthy, len(ids))
+        min_up = self._controller.site_health(run.service)[run.to_site].needed
         ok, why = preflight(run.to_site, verdicts, fresh, min_up)
         if not ok and not run.options.force:
-            run = await self._save(
-                run.end(self._clock(), ok=False, detail=why).finish(
-                    RunState.REFUSED, f"refused: {why}; use --force to move anyway"
-                )
-            )
-            raise StepFailed(why)
+            await self._refuse(run, why, f"refused: {why}; use --force to move anyway")
         return run.note(why if ok else f"{why}; forced")
+
+    async def _refuse(self, run: Run, why: str, outcome: str) -> None:
+        """End the running step and the run as refused, and stop the run."""
+        await self._save(
+            run.end(self._clock(), ok=False, detail=why).finish(RunState.REFUSED, outcome)
+        )
+        raise StepFailed(why)
 
     async def _lower_ttl(self, run: Run) -> Run:
         mapping = self._mapping(run.service)
@@ -378,8 +439,17 @@ class Runbooks:
         )
 
     async def _switch(self, run: Run) -> Run:
+        screening = self.screen(run.service, run.to_site, run.options, run.intents)
+        if screening.refusal is not None:
+            raise StepFailed(screening.refusal.message)
         pin = Intent("", IntentKind.PIN, run.service, run.to_site, force=run.options.force)
         run = await self._add_intent(run, pin)
+        # The run's pin is the latest, so it wins before the replaced intents are gone:
+        # no decision in between sends traffic anywhere else.
+        for replaced in screening.replaced:
+            with contextlib.suppress(NotFound):
+                await self._registry.remove_intent(replaced.id)
+        replacing = "".join(f"; replaced {describe(i)}" for i in screening.replaced)
         mapping = await self._until(
             run, lambda m: m.active_site == run.to_site, f"switching to {run.to_site}"
         )
@@ -387,7 +457,7 @@ class Runbooks:
         for intent_id in self._intent_ids(run, IntentKind.SHIFT):
             run = await self._remove_intent(run, intent_id)
         run, _problems = await self._push(run)  # verify waits for what is still missing
-        return run.note(f"{run.service} active on {run.to_site}, epoch {mapping.epoch}")
+        return run.note(f"{run.service} active on {run.to_site}, epoch {mapping.epoch}{replacing}")
 
     async def _verify(self, run: Run) -> Run:
         deadline = self._clock() + run.options.verify_timeout
@@ -429,7 +499,7 @@ class Runbooks:
     }
 
     async def _complete(self, run: Run) -> Run:
-        keep_pin = self._plan(run.service).policy.policy is PolicyKind.PRIORITY
+        keep_pin = keeps_pin(self._plan(run.service).policy)
         for intent_id in list(run.intents):
             intent = self._intent(intent_id)
             if intent is not None and intent.kind is IntentKind.PIN and keep_pin:
@@ -437,7 +507,9 @@ class Runbooks:
             run = await self._remove_intent(run, intent_id)
         outcome = f"{run.service} moved to {run.to_site}"
         if keep_pin:
-            outcome += " and stays pinned there (priority policy)"
+            policy = self._plan(run.service).policy
+            outcome += f" and stays pinned there ({policy.policy.value} policy, "
+            outcome += f"failback {policy.failback.value})"
         return await self._save(run.finish(RunState.DONE, outcome))
 
     async def _rollback(self, run: Run, why: str) -> Run:
@@ -601,9 +673,8 @@ class Runbooks:
             raise StepFailed(f"{run.to_site} went down")
 
     def _site_up(self, service: str, site: str) -> bool:
-        ids = self._controller.site_locators(service, site)
-        up = sum(1 for i in ids if self._controller.health(i).verdict is Verdict.UP)
-        return bool(ids) and up >= _needed(self._plan(service).min_healthy, len(ids))
+        health = self.site_health(service).get(site)
+        return health is not None and health.healthy
 
     def _plan(self, service: str) -> ServicePlan:
         try:
@@ -618,21 +689,11 @@ class Runbooks:
             raise StepFailed(f"{service} has no mapping")
         return mapping
 
-    @staticmethod
-    def _moved(mapping: Mapping, site: str) -> Mapping:
-        """``mapping`` as it would look with ``site`` active (for previews only)."""
-        order = [site] + [
-            s for s in dict.fromkeys(loc.site for loc in mapping.locators) if s != site
-        ]
-        rank = {s: i + 1 for i, s in enumerate(order)}
-        return dataclasses.replace(
-            mapping,
-            active_site=site,
-            epoch=mapping.epoch + 1,
-            locators=tuple(
-                dataclasses.replace(loc, priority=rank[loc.site]) for loc in mapping.locators
-            ),
-        )
+    def _mapping_or_reject(self, service: str) -> Mapping:
+        mapping = self._registry.get(service)
+        if mapping is None:
+            raise Rejected(f"runbook: {service} has no mapping yet; retry once health is known")
+        return mapping
 
     async def _journal(self, run: Run) -> None:
         timeline: dict[str, float] = {}
@@ -657,9 +718,3 @@ class Runbooks:
             )
         )
         log.warning("run %s: %s", run.id, summary(run))
-
-
-def _needed(min_healthy: int | float, total: int) -> int:
-    if isinstance(min_healthy, float):
-        return max(1, math.ceil(min_healthy * total - 1e-9))
-    return min_healthy

@@ -148,6 +148,11 @@ def decide(
     to: an active site stays until it is known to be down, and a first decision takes the
     first site in preference order that is healthy or not known yet.
 
+    The active site is always the one traffic goes to. When an operator holds traffic on
+    a site that is down (a forced pin, or a freeze while the active site is down), the
+    other sites get priority 255 and the action ``stay``, so DNS and load balancers keep
+    answering with the held site instead of a standby the mapping does not name.
+
     Args:
         policy: the service's configured policy.
         current: the service's published mapping, None before the first one.
@@ -168,8 +173,9 @@ def decide(
         site, intent = pin
         # A pin beats a drain: a pinned site that is also drained still gets traffic.
         view = replace(view, drained={k: v for k, v in view.drained.items() if k != site})
-        forced = "" if view.healthy(site) else f" (forced although {view.describe(site)})"
-        choice = _Choice((site,), f"pinned to {site}{_by(intent)}{forced}")
+        held = not view.healthy(site)
+        forced = f" (forced although {view.describe(site)})" if held else ""
+        choice = _Choice((site,), f"pinned to {site}{_by(intent)}{forced}", held)
     elif policy.policy is PolicyKind.WEIGHTED:
         choice = _choose_weighted(policy, view, standing.freeze, current)
     else:
@@ -177,6 +183,9 @@ def decide(
     all_down = pin is None and not any(view.eligible(site) for site in view.order)
     action = _ACTIONS[policy.all_down] if all_down else Action.NONE
     reason = choice.reason if note is None else f"{note}; {choice.reason}"
+    if choice.held and not all_down:
+        action = Action.STAY
+        reason = f"{reason}; traffic held on {choice.active[0]}, no standby takes over"
     locators = _locators(policy, view, choice, verdicts)
     if standing.shift is not None and policy.policy is not PolicyKind.WEIGHTED:
         locators, said = _shift(view, choice.active[0], locators, standing.shift)
@@ -317,6 +326,10 @@ class _Choice:
 
     active: tuple[str, ...]
     reason: str
+    held: bool = False
+    """An operator holds traffic on the active site although it is not healthy: the
+    other sites must not take it (priority 255), or the mapping would name one site while
+    traffic went to another."""
 
 
 def _effective_pin(
@@ -348,8 +361,9 @@ def _choose_one(
     if previous in view.drained:
         return _move(policy, view, previous, f"{previous} is drained{_by(view.drained[previous])}")
     if freeze is not None:
-        down = "" if view.healthy(previous) else f" although {view.describe(previous)}"
-        return _Choice((previous,), f"frozen{_by(freeze)}; staying on {previous}{down}")
+        held = not view.healthy(previous)
+        down = f" although {view.describe(previous)}" if held else ""
+        return _Choice((previous,), f"frozen{_by(freeze)}; staying on {previous}{down}", held)
     if previous in view.unknown:
         # Not knowing is not failing: a restarted controller must not move traffic
         # before it has seen the active site's probes.
@@ -414,14 +428,22 @@ def _choose_weighted(
 ) -> _Choice:
     """Every healthy site active; the first in preference order is the active site."""
     if freeze is not None and current is not None:
-        kept = tuple(
+        kept = [
             site
             for site in view.order
             if site not in view.drained
             and any(loc.site == site and loc.priority == 1 for loc in current.locators)
-        )
-        if kept:
-            return _Choice(kept, f"frozen{_by(freeze)}; keeping {', '.join(kept)} active")
+        ]
+        # A kept site that is down takes no traffic, so it cannot be the active site
+        # while another kept site is healthy.
+        kept.sort(key=lambda site: not view.healthy(site))
+        held = bool(kept) and not view.healthy(kept[0])
+        # The freeze holds traffic on kept sites that are down only while it holds the
+        # active site; when a drain took that away, the drain wins and traffic moves on.
+        if kept and (not held or current.active_site in kept):
+            return _Choice(
+                tuple(kept), f"frozen{_by(freeze)}; keeping {', '.join(kept)} active", held
+            )
     healthy = tuple(site for site in view.order if view.eligible(site))
     if healthy:
         return _Choice(
@@ -448,13 +470,17 @@ def _locators(
     """The service's locators with priorities: active 1, standby 2, 3, ..., drained 255.
 
     Standby sites are ranked in the order the policy would pick them next, so a client
-    that cannot reach the active site fails over the same way the controller would.
+    that cannot reach the active site fails over the same way the controller would. While
+    traffic is held on a site that is down, there is no standby: every other site gets 255.
     """
     active = choice.active[0]
     upcoming = view.after(active) if policy.policy is PolicyKind.WHACK_A_MOLE else view.order
-    standby = [s for s in upcoming if s not in choice.active and s not in view.drained]
+    standby = [
+        s for s in upcoming if s not in choice.active and s not in view.drained and not choice.held
+    ]
     priorities = {site: rank for rank, site in enumerate(standby, start=2)}
     priorities.update({site: 1 for site in choice.active})
+    priorities.update({site: NEVER for site in view.order if site not in priorities})
     priorities.update({site: NEVER for site in view.drained})
     return tuple(
         Locator(

@@ -61,6 +61,9 @@ class RunOptions:
     """Skip the preflight refusal of an unhealthy target."""
     dry_run: bool = False
     """Describe the steps and changes without doing them."""
+    replace_intents: bool = False
+    """Withdraw a standing pin or freeze of the service when the run's own pin takes over,
+    instead of refusing the run (see :func:`gtm.core.moves.screen`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +223,7 @@ def run_to_dict(run: Run) -> dict[str, Any]:
             "verify_timeout": run.options.verify_timeout,
             "force": run.options.force,
             "dry_run": run.options.dry_run,
+            "replace_intents": run.options.replace_intents,
         },
         "state": run.state.value,
         "steps": [
@@ -261,6 +265,7 @@ def run_from_dict(doc: dict[str, Any]) -> Run:
             verify_timeout=float(options.get("verify_timeout", 10.0)),
             force=bool(options.get("force", False)),
             dry_run=bool(options.get("dry_run", False)),
+            replace_intents=bool(options.get("replace_intents", False)),
         ),
         state=RunState(doc.get("state", "running")),
         steps=tuple(

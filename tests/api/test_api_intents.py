@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_harness import NOW, Api
+from api_harness import NOW, Api, ApiFactory
 
+from gtm.core.health import Verdict
 from gtm.core.model import Intent, IntentKind
+from gtm.core.sites import SiteHealth, site_health
 from gtm.errors import SafetyRefused
 
 JSON_TYPE = "application/json"
@@ -174,3 +176,59 @@ async def test_run_owned_intent_kinds_are_refused(api: Api, kind: str) -> None:
     assert status == 400
     assert "POST /v1/runs" in doc["message"]
     assert api.registry.intents() == []
+
+
+# -- admission: a pin to a site that is down is refused without force ----------------------
+
+DOWN_PIN = {**PIN, "site": "gcp-euw1"}
+
+
+async def test_pin_to_a_down_site_is_refused_naming_site_and_state(api: Api) -> None:
+    status, doc = await post(api, DOWN_PIN)
+    assert status == 409
+    assert doc == {
+        "error": "refused",
+        "message": "pin of billing to gcp-euw1 refused: gcp-euw1 unhealthy: 0/1 locators up "
+        "(min 1); pin with force to send traffic there anyway",
+        "site": "gcp-euw1",
+    }
+    assert api.registry.intents() == []
+    status, doc = await post(api, {**DOWN_PIN, "force": True})
+    assert status == 201 and doc["force"] is True
+
+
+async def test_pin_before_any_mapping_is_refused_until_health_is_known(api: Api) -> None:
+    status, doc = await post(api, {**PIN, "service": "ledger"})
+    assert status == 409
+    assert "the health of dc-paris is not known yet" in doc["message"]
+
+
+async def test_drain_and_freeze_of_a_down_site_are_admitted(api: Api) -> None:
+    assert (await post(api, {"kind": "drain", "site": "gcp-euw1", "why": "w"}))[0] == 201
+    assert (await post(api, {"kind": "freeze", "service": "billing", "why": "w"}))[0] == 201
+
+
+class Healths:
+    """The controller's view of site health, as the runbook executor offers it."""
+
+    def __init__(self, healthy: set[str]) -> None:
+        self.healthy = healthy
+        self.asked: list[str] = []
+
+    def site_health(self, service: str) -> dict[str, SiteHealth]:
+        self.asked.append(service)
+        return {
+            site: site_health(
+                site, [Verdict.UP if site in self.healthy else Verdict.DOWN], 1, None, NOW
+            )
+            for site in ("aws-use1", "dc-paris", "gcp-euw1")
+        }
+
+
+async def test_admission_uses_the_controllers_site_health_when_offered(start: ApiFactory) -> None:
+    healths = Healths({"aws-use1", "gcp-euw1"})  # the controller says dc-paris is down
+    api = await start(runbooks=healths)
+    status, doc = await post(api, PIN)
+    assert status == 409 and "dc-paris unhealthy" in doc["message"]
+    assert (await post(api, DOWN_PIN))[0] == 201
+    assert healths.asked == ["billing", "billing"]

@@ -108,6 +108,8 @@ DRAINED_A = "aws-use1 is drained by bob: maintenance"
 FROZEN = "frozen by carol: investigating"
 PINNED_C = "pinned to dc-paris by alice: patching"
 ALL_DOWN = "all sites down;"
+HELD_A = "traffic held on aws-use1, no standby takes over"
+HELD_C = "traffic held on dc-paris, no standby takes over"
 NONE, STAY = Action.NONE, Action.STAY
 RECENT_A = World("UUU", {A: NOW - 100})
 LONG_A = World("UUU", {A: NOW - 300})
@@ -174,8 +176,8 @@ CHOICES = [
      f"{ALL_DOWN} staying on gcp-euw1 (all_down: stay)"),
     # -- intents -----------------------------------------------------------------------------
     ("freeze-healthy", on(A), "UUU", (FREEZE,), None, A, NONE, f"{FROZEN}; staying on {A}"),
-    ("freeze-down", on(A), "DUU", (FREEZE,), None, A, NONE,
-     f"{FROZEN}; staying on {A} although {DOWN_A}"),
+    ("freeze-down", on(A), "DUU", (FREEZE,), None, A, STAY,
+     f"{FROZEN}; staying on {A} although {DOWN_A}; {HELD_A}"),
     ("freeze-all-down", on(A), "DDD", (FREEZE,), None, A, STAY,
      f"{FROZEN}; staying on {A} although {DOWN_A}"),
     ("freeze-blocks-failback", on(B), LONG_A, (FREEZE,), PRIO, B, NONE,
@@ -183,10 +185,10 @@ CHOICES = [
     ("pin", on(A), "UUU", (PIN_C,), None, C, NONE, PINNED_C),
     ("pin-down-ignored", on(A), "UUD", (PIN_C,), None, A, NONE,
      f"pin to dc-paris by alice ignored: {DOWN_C}; {HEALTHY_A}; staying on it"),
-    ("pin-down-forced", on(A), "UUD", (FORCED_C,), None, C, NONE,
-     f"{PINNED_C} (forced although {DOWN_C})"),
-    ("pin-forced-all-down", on(A), "DDD", (FORCED_C,), None, C, NONE,
-     f"{PINNED_C} (forced although {DOWN_C})"),
+    ("pin-down-forced", on(A), "UUD", (FORCED_C,), None, C, STAY,
+     f"{PINNED_C} (forced although {DOWN_C}); {HELD_C}"),
+    ("pin-forced-all-down", on(A), "DDD", (FORCED_C,), None, C, STAY,
+     f"{PINNED_C} (forced although {DOWN_C}); {HELD_C}"),
     ("pin-not-a-site", on(A), "UUU", (PIN_NOWHERE,), None, A, NONE,
      f"pin to nowhere ignored: nowhere is not a site of billing; {HEALTHY_A}; staying on it"),
     ("pin-without-why", on(A), "UUU", (PIN_C_BARE,), None, C, NONE, "pinned to dc-paris by alice"),
@@ -233,6 +235,69 @@ def test_choice(
     assert decision.reason == decision.mapping.reason == reason
     assert decision.moved == (previous is not None and previous != active)
     assert decision.changed
+
+
+def _states(world: World | str) -> str:
+    return world.states if isinstance(world, World) else world
+
+
+@pytest.mark.parametrize(
+    ("current", "world", "intents", "pol"),
+    [pytest.param(*case[1:5], id=case[0]) for case in CHOICES if "?" not in _states(case[2])],
+)
+def test_active_site_is_where_traffic_goes(
+    current: Mapping | None,
+    world: World | str,
+    intents: tuple[Intent, ...],
+    pol: ServicePolicy | None,
+) -> None:
+    """What DNS and load balancers answer (``best()``) is the site the mapping names."""
+    seen = world if isinstance(world, World) else World(world)
+    mapping = run(seen, current, intents, pol).mapping
+    chosen = {loc.site for loc in mapping.best()}
+    assert not chosen or mapping.active_site in chosen
+    if mapping.action is not Action.OPEN:
+        assert chosen <= {mapping.active_site}
+
+
+# fmt: off
+HELD_CASES = [
+    pytest.param(on(A), "UUD", (FORCED_C,), {C: 1, A: NEVER, B: NEVER}, id="forced-pin"),
+    pytest.param(on(A), "DDD", (FORCED_C,), {C: 1, A: NEVER, B: NEVER}, id="forced-all-down"),
+    pytest.param(on(A), "DUU", (FREEZE,), {A: 1, B: NEVER, C: NEVER}, id="freeze"),
+    pytest.param(on(A), "DUU", (FREEZE, DRAIN_C), {A: 1, B: NEVER, C: NEVER}, id="freeze-drain"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("current", "world", "intents", "expected"), HELD_CASES)
+def test_held_site_keeps_the_traffic(
+    current: Mapping, world: str, intents: tuple[Intent, ...], expected: dict[str, int]
+) -> None:
+    """A forced pin or a freeze on a site that is down sends traffic there, not to a standby."""
+    mapping = run(World(world), current, intents).mapping
+    assert priorities(mapping) == expected
+    assert mapping.action is Action.STAY
+    assert {loc.site for loc in mapping.best()} == {mapping.active_site}
+
+
+def test_weighted_freeze_yields_to_a_drain_of_the_active_site() -> None:
+    before = run(World("UUD"), pol=WEIGHTED).mapping
+    decision = run(World("UDU"), before, (FREEZE, DRAIN_A), WEIGHTED)
+    mapping = decision.mapping
+    assert (mapping.active_site, priorities(mapping)) == (C, {A: NEVER, B: 2, C: 1})
+    assert mapping.action is Action.NONE
+    assert decision.reason == "1 of 3 sites healthy; sharing traffic among dc-paris"
+
+
+def test_weighted_freeze_with_every_kept_site_down_holds_the_first() -> None:
+    before = run(World("UUD"), pol=WEIGHTED).mapping
+    decision = run(World("DDU"), before, (FREEZE,), WEIGHTED)
+    mapping = decision.mapping
+    assert (mapping.active_site, priorities(mapping)) == (A, {A: 1, B: 1, C: NEVER})
+    assert mapping.action is Action.STAY
+    assert {loc.site for loc in mapping.best()} == {A}
+    assert decision.reason.endswith(HELD_A)
 
 
 # fmt: off
@@ -340,8 +405,8 @@ def test_weighted(
 
 # fmt: off
 WEIGHTED_FREEZE_CASES = [
-    pytest.param((FREEZE,), A, {A: 1, B: 1, C: 2},
-                 f"{FROZEN}; keeping aws-use1, gcp-euw1 active", id="kept"),
+    pytest.param((FREEZE,), B, {A: 1, B: 1, C: 2},
+                 f"{FROZEN}; keeping gcp-euw1, aws-use1 active", id="kept"),
     pytest.param((FREEZE, DRAIN_A), B, {A: NEVER, B: 1, C: 2},
                  f"{FROZEN}; keeping gcp-euw1 active", id="drain-beats-freeze"),
 ]
