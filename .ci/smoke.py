@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,16 +23,11 @@ import dns.query
 import dns.rdatatype
 import yaml
 
+from gtm.demo.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 GTM = Path(sys.executable).parent / "gtm"
 DEADLINE_S = 30.0
-
-
-def free_port(kind: socket.SocketKind) -> int:
-    """A loopback port nobody holds right now."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def soa_answered(zone: str, port: int) -> bool:
@@ -50,9 +44,9 @@ def main() -> int:
     """Start, query, stop; 0 when all three worked."""
     with tempfile.TemporaryDirectory(prefix="gtm-smoke-") as tmp:
         doc = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
-        dns_port = free_port(socket.SOCK_DGRAM)
+        dns_port = free_port(udp=True)
         doc["dns"]["listen"] = f"127.0.0.1:{dns_port}"
-        doc["api"]["listen"] = f"127.0.0.1:{free_port(socket.SOCK_STREAM)}"
+        doc["api"]["listen"] = f"127.0.0.1:{free_port()}"
         doc["store"]["path"] = str(Path(tmp) / "smoke.db")
         config = Path(tmp) / "smoke.yaml"
         config.write_text(yaml.safe_dump(doc))
