@@ -15,7 +15,7 @@ from healthchecks.result import Result
 from healthchecks.scheduler import Check, Scheduler
 
 if TYPE_CHECKING:
-    from tests.healthchecks.conftest import RunVirtual
+    from virtual_time import RunVirtual
 
 
 class FixedRandom(random.Random):
