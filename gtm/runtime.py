@@ -31,6 +31,7 @@ from gtm.errors import ConfigError, ListenError
 from gtm.providers import build_provider
 from gtm.registry.registry import Registry
 from gtm.registry.store import Store
+from healthchecks.clock import Clock, LoopClock
 from healthchecks.http import HttpClient
 from healthchecks.result import Result
 from healthchecks.scheduler import Check, Scheduler
@@ -46,10 +47,13 @@ class Runtime:
 
     Args:
         config: the validated configuration (store paths already resolved).
+        clock: the one clock the scheduler, controller and runbooks read; the event
+            loop's unless given.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
         self.config = config
+        self._clock: Clock = clock if clock is not None else LoopClock()
         self.started_at = 0.0
         self._store: Store | None = None
         self._registry: Registry | None = None
@@ -120,7 +124,9 @@ class Runtime:
             self._store = store_for(config, exclusive=True)
             self._registry = await Registry.open(self._store, config.instance)
             plans = plan_services(config)
-            self._controller = Controller(plans, self._registry, writer=config.instance)
+            self._controller = Controller(
+                plans, self._registry, clock=self._clock, writer=config.instance
+            )
             self._reconciler = Reconciler(
                 [
                     build_provider(name, spec, config.zone)
@@ -132,7 +138,11 @@ class Runtime:
                 retry_max=config.reconcile.retry_max,
             )
             self._runbooks = Runbooks(
-                self._registry, self._controller, self._reconciler, self._probe_now
+                self._registry,
+                self._controller,
+                self._reconciler,
+                self._probe_now,
+                clock=self._clock,
             )
             # The API first: it starts silently, so when the DNS port is the one taken,
             # the refusal is the only line printed, as when the API's is.
@@ -165,7 +175,7 @@ class Runtime:
             except OSError as exc:
                 raise listen_error("dns.listen", config.dns.listen, exc) from exc
             self._http = HttpClient()
-            self._scheduler = Scheduler(self._on_result)
+            self._scheduler = Scheduler(self._on_result, clock=self._clock)
             for locator_ids, check in plan_checks(config, self._http):
                 self._locators_of[check.key] = locator_ids
                 self._checks.update(dict.fromkeys(locator_ids, check))
@@ -238,6 +248,8 @@ class Runtime:
         return result.ok, result.reason
 
     def _on_result(self, check: Check, result: Result) -> float | None:
+        # The core's recheck rule (via the controller) is the only one: the scheduler
+        # re-probes quickly exactly when it is told to here.
         delays = [
             self.controller.observe(locator_id, result.ok, result.reason, result.started_at)
             for locator_id in self._locators_of[check.key]

@@ -1,5 +1,6 @@
 """Health probers (HTTP, TCP, DNS, TLS) and a scheduler; independent of gtm."""
 
+from healthchecks.clock import Clock, LoopClock, wall_times
 from healthchecks.dns import DnsProbe
 from healthchecks.http import HttpClient, HttpProbe, HttpsProbe
 from healthchecks.probers import PROBERS
@@ -11,10 +12,12 @@ from healthchecks.tls import TlsProbe
 __all__ = [
     "PROBERS",
     "Check",
+    "Clock",
     "DnsProbe",
     "HttpClient",
     "HttpProbe",
     "HttpsProbe",
+    "LoopClock",
     "OnResult",
     "Prober",
     "Result",
@@ -22,4 +25,5 @@ __all__ = [
     "Stopwatch",
     "TcpProbe",
     "TlsProbe",
+    "wall_times",
 ]

@@ -6,9 +6,12 @@ only ever see ``Result`` values, each with one sentence saying what happened.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from healthchecks.clock import LoopClock
+
+_CLOCK = LoopClock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +22,9 @@ class Result:
         ok: Whether the target passed every condition of the probe.
         latency: Seconds the probe took, from a monotonic clock.
         reason: One sentence on what happened, e.g. ``"status 503 not in {200}"``.
-        started_at: Wall-clock time (``time.time()``) the probe started.
-        finished_at: Wall-clock time the probe finished.
+        started_at: Monotonic time (the event loop's clock, see :mod:`healthchecks.clock`)
+            the probe started; the scheduler stamps it with its own clock.
+        finished_at: Monotonic time the probe finished.
     """
 
     ok: bool
@@ -47,10 +51,9 @@ class Prober(Protocol):
 
 @dataclass(slots=True)
 class Stopwatch:
-    """Times one probe: wall clock for when it happened, monotonic clock for how long."""
+    """Times one probe on the event loop's clock: when it happened, and for how long."""
 
-    started_at: float = field(default_factory=time.time)
-    _start: float = field(default_factory=time.perf_counter)
+    started_at: float = field(default_factory=_CLOCK.monotonic)
 
     def result(self, ok: bool, reason: str) -> Result:
         """Stop timing and build the probe's result.
@@ -62,10 +65,11 @@ class Stopwatch:
         Returns:
             The result, with latency measured since the stopwatch was created.
         """
+        finished_at = _CLOCK.monotonic()
         return Result(
             ok=ok,
-            latency=time.perf_counter() - self._start,
+            latency=finished_at - self.started_at,
             reason=reason,
             started_at=self.started_at,
-            finished_at=time.time(),
+            finished_at=finished_at,
         )

@@ -3,8 +3,8 @@
 Each check gets one task that sleeps on the event loop's clock between probes; a
 semaphore bounds how many probes are in flight, so a burst of slow targets cannot open
 thousands of sockets at the same moment. Whoever owns the scheduler decides, through the
-value ``on_result`` returns, when each check is probed next; without a decision the
-built-in cadence and quick rechecks apply.
+value ``on_result`` returns, when each check is probed next (a quick recheck of an
+unconfirmed failure is such a decision); without one the check keeps its cadence.
 """
 
 from __future__ import annotations
@@ -13,16 +13,13 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
+from healthchecks.clock import Clock, LoopClock
 from healthchecks.result import Prober, Result, Stopwatch
 
 log = logging.getLogger(__name__)
-
-QUICK_RECHECKS = 2
-"""Quick re-probes in a row after failures before a failing check falls back to its
-interval; enough to confirm a hard failure, not so many that a dead target is hammered."""
 
 OVERRUN_GRACE = 0.5
 """A prober that breaks its promise to honour the timeout is given this fraction of the
@@ -40,14 +37,12 @@ class Check:
         prober: What probes the target.
         interval: Seconds from the start of one probe to the start of the next.
         timeout: Seconds each probe is allowed.
-        recheck_interval: Seconds until a quick re-probe after a failure; None for none.
     """
 
     key: str
     prober: Prober
     interval: float
     timeout: float
-    recheck_interval: float | None = None
 
     def __post_init__(self) -> None:
         """Refuse intervals and timeouts that would spin or never run."""
@@ -55,10 +50,6 @@ class Check:
             raise ValueError(f"check {self.key!r}: interval {self.interval} must be positive")
         if self.timeout <= 0:
             raise ValueError(f"check {self.key!r}: timeout {self.timeout} must be positive")
-        if self.recheck_interval is not None and self.recheck_interval <= 0:
-            raise ValueError(
-                f"check {self.key!r}: recheck_interval {self.recheck_interval} must be positive"
-            )
 
 
 OnResult = Callable[[Check, Result], float | None]
@@ -76,11 +67,10 @@ class Scheduler:
       start, so probe duration does not stretch the cadence; a probe that overruns its
       slot is followed at once by the next, never overlapped by it.
     * Override: when ``on_result`` returns a number, the next probe runs that many
-      seconds after the result arrived.
-    * Recheck: otherwise, after a failed result of a check with a ``recheck_interval``,
-      the check is re-probed after ``recheck_interval``, up to ``QUICK_RECHECKS`` times
-      in a row; the count starts again after a passing result or an override, so a
-      target that stays down is probed at its interval.
+      seconds after the result arrived. The scheduler has no recheck rule of its own:
+      when to re-probe a failure quickly is the caller's judgement, returned here.
+    * Time: every probe is stamped (``started_at``, ``finished_at``) and every slot is
+      computed on the injected clock, whose monotonic time is the loop's.
 
     ``on_result`` runs synchronously on the event loop and should be quick. An exception
     from it or from a prober is logged and the check carries on. All methods must be
@@ -93,6 +83,7 @@ class Scheduler:
         *,
         rng: random.Random | None = None,
         max_concurrency: int = 256,
+        clock: Clock | None = None,
     ) -> None:
         """Create a stopped scheduler with no checks.
 
@@ -101,11 +92,13 @@ class Scheduler:
                 it may return.
             rng: Source of the first-probe offsets; seed one for reproducible runs.
             max_concurrency: Most probes in flight at once.
+            clock: Where the time is read; the loop's clock unless given.
         """
         if max_concurrency < 1:
             raise ValueError(f"scheduler: max_concurrency {max_concurrency} must be at least 1")
         self._on_result = on_result
         self._rng = rng if rng is not None else random.Random()
+        self._clock: Clock = clock if clock is not None else LoopClock()
         self._max_concurrency = max_concurrency
         self._checks: dict[str, Check] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -177,41 +170,39 @@ class Scheduler:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def _spawn(self, loop: asyncio.AbstractEventLoop, check: Check) -> None:
-        first = loop.time() + self._rng.random() * check.interval
+        first = self._clock.monotonic() + self._rng.random() * check.interval
         self._tasks[check.key] = loop.create_task(self._run(check, first), name=check.key)
 
     async def _run(self, check: Check, due: float) -> None:
-        loop = asyncio.get_running_loop()
-        quick = 0
         while True:
-            await asyncio.sleep(max(0.0, due - loop.time()))
+            await asyncio.sleep(max(0.0, due - self._clock.monotonic()))
             result = await self._probe(check)
-            arrived = loop.time()
+            arrived = result.finished_at
             delay = self._deliver(check, result)
             if delay is not None:
-                quick = 0
                 due = arrived + max(0.0, delay)
-            elif not result.ok and check.recheck_interval is not None and quick < QUICK_RECHECKS:
-                quick += 1
-                due = arrived + check.recheck_interval
             else:
-                if result.ok:
-                    quick = 0
                 due = max(due + check.interval, arrived)
 
     async def _probe(self, check: Check) -> Result:
         async with self._slots:
-            watch = Stopwatch()
-            deadline = check.timeout * (1 + OVERRUN_GRACE) + OVERRUN_FLOOR
-            try:
-                async with asyncio.timeout(deadline):
-                    return await check.prober.probe(check.timeout)
-            except TimeoutError:
-                log.warning("check %r: prober overran its %.3fs timeout", check.key, check.timeout)
-                return watch.result(False, f"prober overran its {check.timeout:.3f}s timeout")
-            except Exception as exc:
-                log.exception("check %r: prober raised", check.key)
-                return watch.result(False, f"prober raised {type(exc).__name__}: {exc}")
+            started = self._clock.monotonic()
+            result = await self._attempt(check)
+            # Stamped here, on the one clock, whatever clock the prober used.
+            return replace(result, started_at=started, finished_at=self._clock.monotonic())
+
+    async def _attempt(self, check: Check) -> Result:
+        watch = Stopwatch()
+        deadline = check.timeout * (1 + OVERRUN_GRACE) + OVERRUN_FLOOR
+        try:
+            async with asyncio.timeout(deadline):
+                return await check.prober.probe(check.timeout)
+        except TimeoutError:
+            log.warning("check %r: prober overran its %.3fs timeout", check.key, check.timeout)
+            return watch.result(False, f"prober overran its {check.timeout:.3f}s timeout")
+        except Exception as exc:
+            log.exception("check %r: prober raised", check.key)
+            return watch.result(False, f"prober raised {type(exc).__name__}: {exc}")
 
     def _deliver(self, check: Check, result: Result) -> float | None:
         try:

@@ -23,6 +23,14 @@ from demo_process import (  # noqa: E402
     start_demo_process,
     write_demo_config,
 )
+from virtual_time import RunVirtual  # noqa: E402
+from virtual_time import run_virtual as _run_virtual  # noqa: E402
+
+
+@pytest.fixture
+def run_virtual() -> RunVirtual:
+    """Run a coroutine to completion on a fresh virtual-time loop (tests/virtual_time.py)."""
+    return _run_virtual
 
 
 @pytest.fixture

@@ -3,15 +3,18 @@
 It owns the only mutable health state (one :class:`LocatorHealth` per locator), asks the
 pure policy what each service's mapping should be, writes it to the registry with
 compare-and-set, and journals every move with its measured timeline.
+
+Every time it compares (verdicts, damping, dwell, the timeline) is the injected clock's
+monotonic time; wall time appears only in what it writes for people: the mapping's
+``updated_at`` (through ``decide``'s ``now``) and the journal, converted in one place.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gtm.controller.tasks import cancel_all
 from gtm.core.health import HealthParams, LocatorHealth, Verdict, observe, recheck_delay
@@ -20,10 +23,9 @@ from gtm.core.policy import Decision, ServicePolicy, decide
 from gtm.core.sites import SiteHealth, site_health
 from gtm.errors import ConflictError, GtmError
 from gtm.registry.registry import Registry
+from healthchecks.clock import Clock, LoopClock, wall_times
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,10 @@ class ServicePlan:
 
 @dataclass(slots=True)
 class _Pending:
-    """Why a service needs a new decision: the verdict changes since the last one."""
+    """Why a service needs a new decision: the verdict changes since the last one.
+
+    Times are the clock's monotonic time.
+    """
 
     first_failed_probe: float | None = None
     verdict: float | None = None
@@ -50,7 +55,14 @@ class Controller:
     ``observe`` is called synchronously for every probe result (from the scheduler's
     callback); it updates the locator's health and, when a verdict changes, queues a new
     decision for the services that use the locator. Decisions run in one task per
-    service, so a slow registry write for one service never delays another.
+    service, so a slow registry write for one service never delays another; the task
+    runs on the next turn of the loop, so the decision follows the verdict at once.
+
+    Args:
+        plans: each service's policy and health thresholds.
+        registry: where mappings are read and written and moves journaled.
+        clock: the time; the event loop's unless a test gives another.
+        writer: this instance's name, recorded on every mapping and move.
     """
 
     def __init__(
@@ -58,12 +70,12 @@ class Controller:
         plans: dict[str, ServicePlan],
         registry: Registry,
         *,
-        clock: Clock = time.time,
+        clock: Clock | None = None,
         writer: str = "",
     ) -> None:
         self._plans = plans
         self._registry = registry
-        self._clock = clock
+        self._clock: Clock = clock if clock is not None else LoopClock()
         self._writer = writer
         self._health: dict[str, LocatorHealth] = {}
         self._params: dict[str, HealthParams] = {}
@@ -88,7 +100,11 @@ class Controller:
             locator_id: the probed locator.
             ok: whether the probe passed.
             detail: the prober's one-sentence reason.
-            at: wall-clock time the probe started.
+            at: when the probe started, on the clock's monotonic time.
+
+        Returns:
+            The core's :func:`recheck_delay`: seconds to a quick re-probe while a change
+            of verdict is unconfirmed, else None (the check's interval applies).
         """
         params = self._params[locator_id]
         before = self._health[locator_id]
@@ -100,7 +116,7 @@ class Controller:
             if after.verdict is Verdict.DOWN and pending.first_failed_probe is None:
                 pending.first_failed_probe = after.streak_started_at
             if pending.verdict is None:
-                pending.verdict = self._clock()
+                pending.verdict = self._clock.monotonic()
             pending.locators.append(locator_id)
             self._wake(self._service_of[locator_id])
         return recheck_delay(after, params)
@@ -153,8 +169,12 @@ class Controller:
         }
 
     def site_health(self, service: str) -> dict[str, SiteHealth]:
-        """The health of every site of ``service`` now, as decisions see it."""
-        return self._site_healths(service, self._plans[service], self._clock())
+        """The health of every site of ``service`` now, as decisions see it.
+
+        ``since`` is wall-clock time, as :func:`decide` and people expect it.
+        """
+        _now, sites = self._site_healths(service, self._plans[service])
+        return sites
 
     def known(self, service: str) -> bool:
         """Whether every locator of ``service`` has a verdict (none still unknown)."""
@@ -188,39 +208,67 @@ class Controller:
             return
         plan = self._plans[service]
         pending = self._pending.pop(service, _Pending())
-        for _attempt in range(3):
-            now = self._clock()
-            current = self._registry.get(service)
-            decision = decide(
-                plan.policy,
-                current,
-                self.verdicts(service),
-                self._site_healths(service, plan, now),
-                self._registry.intents(),
-                now,
-                self._writer,
-            )
-            if not decision.changed:
+        try:
+            for _attempt in range(3):
+                now, sites = self._site_healths(service, plan)
+                current = self._registry.get(service)
+                decision = decide(
+                    plan.policy,
+                    current,
+                    self.verdicts(service),
+                    sites,
+                    self._registry.intents(),
+                    now,
+                    self._writer,
+                )
+                if not decision.changed:
+                    return
+                decided = self._clock.monotonic()
+                try:
+                    published = await self._registry.put(decision.mapping)
+                except ConflictError:
+                    continue  # another writer got there first: decide again on its mapping
+                await self._journal(current, published, decision, pending, decided)
                 return
-            decided = self._clock()
-            try:
-                published = await self._registry.put(decision.mapping)
-            except ConflictError:
-                continue  # another writer got there first: decide again on its mapping
-            await self._journal(current, published, decision, pending, decided)
-            return
+        except BaseException:
+            # Not published: the retry's move journals the verdicts that asked for it.
+            self._requeue(service, pending)
+            raise
 
-    def _site_healths(self, service: str, plan: ServicePlan, now: float) -> dict[str, SiteHealth]:
+    def _requeue(self, service: str, pending: _Pending) -> None:
+        later = self._pending.get(service)
+        if later is not None:
+            pending.first_failed_probe = _earliest(
+                pending.first_failed_probe, later.first_failed_probe
+            )
+            pending.verdict = _earliest(pending.verdict, later.verdict)
+            pending.locators.extend(later.locators)
+        self._pending[service] = pending
+
+    def _site_healths(self, service: str, plan: ServicePlan) -> tuple[float, dict[str, SiteHealth]]:
+        """Wall time now, and the sites' health with ``since`` in wall time.
+
+        Site health is kept on the monotonic clock and handed out in wall time, converted
+        with the same offset as ``now``, so a fail-back dwell (``now - since``) measures
+        monotonic time even though ``decide`` sees wall-clock values.
+        """
+        mono = self._clock.monotonic()
+        kept: dict[str, float] = {"now": mono}
         result: dict[str, SiteHealth] = {}
         for site in plan.policy.sites:
             verdicts = [
                 self._health[spec.id].verdict for spec in plan.policy.locators if spec.site == site
             ]
             key = (service, site)
-            health = site_health(site, verdicts, plan.min_healthy, self._sites.get(key), now)
+            health = site_health(site, verdicts, plan.min_healthy, self._sites.get(key), mono)
             self._sites[key] = health
             result[site] = health
-        return result
+            if health.since is not None:
+                kept[site] = health.since
+        wall = wall_times(self._clock, kept)
+        return wall["now"], {
+            site: replace(health, since=wall.get(site)) for site, health in result.items()
+        }
 
     async def _journal(
         self,
@@ -230,15 +278,16 @@ class Controller:
         pending: _Pending,
         decided: float,
     ) -> None:
-        published = self._clock()
+        published = self._clock.monotonic()
         if not decision.moved:
             log.info("%s v%d: %s", after.service, after.version, decision.reason)
             return
-        timeline = {"decision": decided, "published": published}
+        moments = {"decision": decided, "published": published}
         if pending.verdict is not None:
-            timeline["verdict"] = pending.verdict
+            moments["verdict"] = pending.verdict
         if pending.first_failed_probe is not None:
-            timeline["first_failed_probe"] = pending.first_failed_probe
+            moments["first_failed_probe"] = pending.first_failed_probe
+        timeline = wall_times(self._clock, moments)
         log.warning(
             "%s moved %s -> %s (epoch %d): %s",
             after.service,
@@ -251,7 +300,7 @@ class Controller:
             Event(
                 kind="move",
                 service=after.service,
-                time=published,
+                time=timeline["published"],
                 reason=decision.reason,
                 from_site=before.active_site if before else None,
                 to_site=after.active_site,
@@ -261,3 +310,8 @@ class Controller:
                 timeline=timeline,
             )
         )
+
+
+def _earliest(first: float | None, second: float | None) -> float | None:
+    known = [t for t in (first, second) if t is not None]
+    return min(known) if known else None

@@ -54,7 +54,7 @@ def plan_checks(config: Config, http: HttpClient) -> list[tuple[list[str], Check
         spec = service.check
         for loc in service.locators:
             prober = _prober(spec, loc, http)
-            key = (prober, spec.interval, spec.timeout, spec.recheck_interval)
+            key = (prober, spec.interval, spec.timeout)
             if key in shared:
                 shared[key][0].append(loc.id_in(name))
                 continue
@@ -63,7 +63,6 @@ def plan_checks(config: Config, http: HttpClient) -> list[tuple[list[str], Check
                 prober=prober,
                 interval=spec.interval,
                 timeout=spec.timeout,
-                recheck_interval=spec.recheck_interval,
             )
             shared[key] = ([loc.id_in(name)], check)
     return list(shared.values())

@@ -16,7 +16,6 @@ import dataclasses
 import logging
 import math
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
@@ -41,6 +40,7 @@ from gtm.core.sites import SiteHealth
 from gtm.errors import GtmError, NotFound, Rejected, SafetyRefused
 from gtm.providers.base import diff, managed
 from gtm.registry.registry import Registry
+from healthchecks.clock import Clock, LoopClock
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ class Runbooks:
         controller: Health verdicts and service plans.
         reconciler: The providers, to push and verify each switch.
         probe_now: A fresh probe of one locator, for preflight.
-        clock: Wall clock.
+        clock: The time: monotonic for deadlines and waits, wall for what a run records
+            (step times, when each system served the new site); the loop's by default.
     """
 
     def __init__(
@@ -77,13 +78,13 @@ class Runbooks:
         reconciler: Reconciler,
         probe_now: ProbeNow,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         self._registry = registry
         self._controller = controller
         self._reconciler = reconciler
         self._probe_now = probe_now
-        self._clock = clock
+        self._clock: Clock = clock if clock is not None else LoopClock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     # -- lifecycle ----------------------------------------------------------------
@@ -138,7 +139,7 @@ class Runbooks:
             self._controller.verdicts(service),
             self._controller.site_health(service),
             self._registry.intents(),
-            self._clock(),
+            self._clock.wall(),
             to_site,
         )
         if isinstance(chosen, Refusal):
@@ -153,7 +154,7 @@ class Runbooks:
             service,
             to_site,
             self._registry.intents(),
-            self._clock(),
+            self._clock.wall(),
             options.replace_intents,
             own,
         )
@@ -204,7 +205,7 @@ class Runbooks:
             to_site=to,
             reason=reason,
             who=who,
-            created_at=self._clock(),
+            created_at=self._clock.wall(),
             options=options,
         )
         if options.dry_run:
@@ -215,10 +216,11 @@ class Runbooks:
 
     async def finished(self, run: Run, timeout: float = 3600.0) -> Run:
         """Wait until ``run`` has ended; return it as stored."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not run.state.finished and loop.time() < deadline:
-            run = await self.wait(run.id, run.revision, min(5.0, deadline - loop.time()))
+        deadline = self._clock.monotonic() + timeout
+        while not run.state.finished and self._clock.monotonic() < deadline:
+            run = await self.wait(
+                run.id, run.revision, min(5.0, deadline - self._clock.monotonic())
+            )
         return run
 
     async def evacuate(
@@ -246,7 +248,7 @@ class Runbooks:
                         to_site="-",
                         reason=reason,
                         who=who,
-                        created_at=self._clock(),
+                        created_at=self._clock.wall(),
                         options=options,
                         state=RunState.REFUSED,
                         outcome=str(exc),
@@ -291,7 +293,7 @@ class Runbooks:
             self._controller.site_health(run.service),
             self._registry.intents(),
             run.to_site,
-            self._clock(),
+            self._clock.wall(),
             force=run.options.force,
             replaced={intent.id for intent in replaced},
         )
@@ -348,19 +350,19 @@ class Runbooks:
             for step in steps_for(run.options):
                 run = await self._begin_step(run, step)
                 run = await self._STEPS[step](self, run)
-                run = await self._save(run.end(self._clock(), ok=True))
+                run = await self._save(run.end(self._clock.wall(), ok=True))
             run = await self._complete(run)
         except GtmError as exc:
             stored = self.get(run.id)
             if stored.state is RunState.REFUSED:
                 await self._journal(stored)
                 return
-            run = await self._save(stored.end(self._clock(), ok=False, detail=str(exc)))
+            run = await self._save(stored.end(self._clock.wall(), ok=False, detail=str(exc)))
             run = await self._rollback(run, str(exc))
         await self._journal(run)
 
     async def _recover(self, run: Run, why: str) -> None:
-        run = await self._save(run.end(self._clock(), ok=False, detail=why))
+        run = await self._save(run.end(self._clock.wall(), ok=False, detail=why))
         run = await self._rollback(run, why)
         await self._journal(run)
 
@@ -368,7 +370,7 @@ class Runbooks:
         run = self._fresh(run)
         if run.abort_requested:
             raise Aborted(f"aborted before {step.value}")
-        return await self._save(run.begin(step, self._clock()))
+        return await self._save(run.begin(step, self._clock.wall()))
 
     async def _preflight(self, run: Run) -> Run:
         refusal = self.screen(run.service, run.to_site, run.options, run.intents).refusal
@@ -386,7 +388,7 @@ class Runbooks:
     async def _refuse(self, run: Run, why: str, outcome: str) -> None:
         """End the running step and the run as refused, and stop the run."""
         await self._save(
-            run.end(self._clock(), ok=False, detail=why).finish(RunState.REFUSED, outcome)
+            run.end(self._clock.wall(), ok=False, detail=why).finish(RunState.REFUSED, outcome)
         )
         raise StepFailed(why)
 
@@ -397,8 +399,8 @@ class Runbooks:
             run, Intent("", IntentKind.TTL, run.service, ttl=run.options.short_ttl)
         )
         await self._until(run, lambda m: m.ttl <= run.options.short_ttl, "publishing short TTL")
-        deadline = self._clock() + longest
-        while (left := deadline - self._clock()) > 0:
+        deadline = self._clock.monotonic() + longest
+        while (left := deadline - self._clock.monotonic()) > 0:
             run = await self._save(
                 self._fresh(run).note(f"waiting {math.ceil(left)}s for caches of ttl {longest}s")
             )
@@ -407,11 +409,11 @@ class Runbooks:
         return run.note(f"ttl {run.options.short_ttl}s published; caches of ttl {longest}s expired")
 
     async def _drain(self, run: Run) -> Run:
-        started = self._clock()
+        started = self._clock.monotonic()
         previous: str | None = None
         steps = ramp(run.options.drain)
         for number, (offset, share) in enumerate(steps, start=1):
-            await asyncio.sleep(max(0.0, started + offset - self._clock()))
+            await asyncio.sleep(max(0.0, started + offset - self._clock.monotonic()))
             run = self._fresh(run)
             self._check_abort(run)
             self._check_target(run)
@@ -453,14 +455,14 @@ class Runbooks:
         mapping = await self._until(
             run, lambda m: m.active_site == run.to_site, f"switching to {run.to_site}"
         )
-        run = dataclasses.replace(run, served={**run.served, "dns": self._clock()})
+        run = dataclasses.replace(run, served={**run.served, "dns": self._clock.wall()})
         for intent_id in self._intent_ids(run, IntentKind.SHIFT):
             run = await self._remove_intent(run, intent_id)
         run, _problems = await self._push(run)  # verify waits for what is still missing
         return run.note(f"{run.service} active on {run.to_site}, epoch {mapping.epoch}{replacing}")
 
     async def _verify(self, run: Run) -> Run:
-        deadline = self._clock() + run.options.verify_timeout
+        deadline = self._clock.monotonic() + run.options.verify_timeout
         while True:
             run = self._fresh(run)
             self._check_abort(run)
@@ -473,14 +475,14 @@ class Runbooks:
                 problems.append(f"{run.service} is active on {mapping.active_site}")
             if not problems:
                 return run.note(f"served by {', '.join(sorted(run.served))}")
-            if self._clock() > deadline:
+            if self._clock.monotonic() > deadline:
                 raise StepFailed(f"verify: {'; '.join(problems)}")
             run = await self._save(run.note(f"waiting: {'; '.join(problems)}"))
             await asyncio.sleep(POLL * 4)
 
     async def _hold(self, run: Run) -> Run:
-        deadline = self._clock() + run.options.hold
-        while self._clock() < deadline:
+        deadline = self._clock.monotonic() + run.options.hold
+        while self._clock.monotonic() < deadline:
             run = self._fresh(run)
             self._check_abort(run)
             self._check_target(run)
@@ -513,7 +515,7 @@ class Runbooks:
         return await self._save(run.finish(RunState.DONE, outcome))
 
     async def _rollback(self, run: Run, why: str) -> Run:
-        run = await self._save(self._fresh(run).begin(Step.ROLLBACK, self._clock(), why))
+        run = await self._save(self._fresh(run).begin(Step.ROLLBACK, self._clock.wall(), why))
         for intent_id in [i for i in run.intents if self._kind(i) is not IntentKind.PIN]:
             run = await self._remove_intent(run, intent_id)
         origin = run.from_site
@@ -548,7 +550,7 @@ class Runbooks:
         await self._push(run)  # providers follow the way back; served stays the run's target
         where = self._mapping(run.service).active_site
         detail = f"back on {where}" if restored else f"could not return to {origin}; on {where}"
-        run = run.end(self._clock(), ok=restored, detail=detail)
+        run = run.end(self._clock.wall(), ok=restored, detail=detail)
         state = RunState.ROLLED_BACK if restored else RunState.FAILED
         return await self._save(run.finish(state, f"rolled back ({why}); {detail}"))
 
@@ -582,7 +584,7 @@ class Runbooks:
                 if mine:
                     problems.append(f"{name}: {len(mine)} change(s) not visible")
                     continue
-                held = self._reconciler.holds(name, run.service, version) or self._clock()
+                held = self._reconciler.holds(name, run.service, version) or self._clock.wall()
             served.setdefault(name, held)
         return dataclasses.replace(run, served=served), problems
 
@@ -609,14 +611,14 @@ class Runbooks:
     async def _until(
         self, run: Run, ready: Callable[[Mapping], bool], doing: str, *, abortable: bool = True
     ) -> Mapping:
-        deadline = self._clock() + run.options.verify_timeout
+        deadline = self._clock.monotonic() + run.options.verify_timeout
         while True:
             mapping = self._mapping(run.service)
             if ready(mapping):
                 return mapping
             if abortable:
                 self._check_abort(self._fresh(run))
-            if self._clock() > deadline:
+            if self._clock.monotonic() > deadline:
                 raise StepFailed(f"{doing}: not published after {run.options.verify_timeout:g}s")
             await self._registry.wait(run.service, mapping.version, POLL * 4)
 
@@ -626,7 +628,7 @@ class Runbooks:
                 intent,
                 who=run.who,
                 why=f"run {run.id}: {run.reason}",
-                created_at=self._clock(),
+                created_at=self._clock.wall(),
             )
         )
         return await self._save(dataclasses.replace(run, intents=(*run.intents, stored.id)))
@@ -707,7 +709,7 @@ class Runbooks:
             Event(
                 kind="run",
                 service=run.service,
-                time=self._clock(),
+                time=self._clock.wall(),
                 reason=f"run {run.id} by {run.who or '-'} ({run.reason}): {summary(run)}",
                 from_site=run.from_site,
                 to_site=run.to_site,

@@ -1,12 +1,11 @@
-"""Fixtures for the prober and scheduler tests: real servers on loopback, certificates,
-and an event loop with a virtual clock so scheduler tests run in milliseconds."""
+"""Fixtures for the prober tests: real servers on loopback and certificates (the
+scheduler's virtual-time loop is shared by every test directory: tests/virtual_time.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
 import ipaddress
-import selectors
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -336,57 +335,6 @@ async def dns_server() -> AsyncIterator[DnsServer]:
         yield DnsServer(transport.get_extra_info("sockname")[1], responder)
     finally:
         transport.close()
-
-
-# --- virtual time -----------------------------------------------------------------------
-
-
-class _VirtualSelector(selectors.DefaultSelector):
-    """Turns every wait for a timer into an instant jump of the virtual clock."""
-
-    def __init__(self, clock: list[float]) -> None:
-        super().__init__()
-        self._clock = clock
-
-    def select(self, timeout: float | None = None) -> list[tuple[Any, int]]:
-        events: list[tuple[Any, int]] = super().select(0)
-        if events or timeout == 0:
-            return events
-        if timeout is None:
-            # Nothing is scheduled, so only I/O can wake the loop (a thread handing back
-            # a result). Tests on this loop do no network I/O: a long silence is a hang.
-            events = super().select(5.0)
-            if not events:
-                raise RuntimeError("virtual time: the loop has nothing left to run")
-            return events
-        self._clock[0] += timeout
-        return []
-
-
-class VirtualTimeLoop(asyncio.SelectorEventLoop):
-    """An event loop whose clock advances only when every task is waiting on a timer."""
-
-    def __init__(self) -> None:
-        self._virtual_now = [0.0]
-        super().__init__(_VirtualSelector(self._virtual_now))
-
-    def time(self) -> float:
-        """The virtual time, starting at 0."""
-        return self._virtual_now[0]
-
-
-RunVirtual = Callable[[Coroutine[Any, Any, Any]], Any]
-
-
-@pytest.fixture
-def run_virtual() -> RunVirtual:
-    """Run a coroutine to completion on a fresh ``VirtualTimeLoop``."""
-
-    def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
-        with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
-            return runner.run(coroutine)
-
-    return run
 
 
 @pytest.fixture

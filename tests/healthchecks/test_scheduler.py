@@ -15,7 +15,7 @@ from healthchecks.result import Result
 from healthchecks.scheduler import Check, Scheduler
 
 if TYPE_CHECKING:
-    from tests.healthchecks.conftest import RunVirtual
+    from virtual_time import RunVirtual
 
 
 class FixedRandom(random.Random):
@@ -129,18 +129,33 @@ def test_slow_probe_never_overlaps_itself(run_virtual: RunVirtual) -> None:
     assert prober.starts == pytest.approx([0.0, 2.5, 5.0, 7.5])
 
 
-def test_failure_is_rechecked_quickly_twice_then_at_interval(run_virtual: RunVirtual) -> None:
+@dataclass
+class Rechecker:
+    """An ``on_result`` that asks for a quick re-probe after each of the first failures."""
+
+    quick: int
+    delay: float = 1.0
+    asked: int = 0
+
+    def __call__(self, check: Check, result: Result) -> float | None:
+        if result.ok or self.asked >= self.quick:
+            return None
+        self.asked += 1
+        return self.delay
+
+
+def test_quick_rechecks_are_the_callers_decision(run_virtual: RunVirtual) -> None:
     prober = FakeProber(outcomes=[True, False, False, False, False, True, False])
-    scheduler = Scheduler(Recorder(), rng=FixedRandom([0.0]))
-    scheduler.add(Check("a", prober, interval=10, timeout=1, recheck_interval=1))
+    scheduler = Scheduler(Rechecker(quick=2), rng=FixedRandom([0.0]))
+    scheduler.add(Check("a", prober, interval=10, timeout=1))
 
     run_virtual(run_for(scheduler, 43.5))
 
-    # ok, fail, recheck, recheck, interval (still down), ok, fail, recheck.
-    assert prober.starts == pytest.approx([0, 10, 11, 12, 22, 32, 42, 43])
+    # ok, fail, recheck, recheck (both asked for), then the interval: the caller said no more.
+    assert prober.starts == pytest.approx([0, 10, 11, 12, 22, 32, 42])
 
 
-def test_without_recheck_interval_failures_wait_the_interval(run_virtual: RunVirtual) -> None:
+def test_failures_keep_the_cadence_unless_the_caller_asks(run_virtual: RunVirtual) -> None:
     prober = FakeProber(default=False)
     scheduler = Scheduler(Recorder(), rng=FixedRandom([0.0]))
     scheduler.add(Check("a", prober, interval=10, timeout=1))
@@ -150,12 +165,24 @@ def test_without_recheck_interval_failures_wait_the_interval(run_virtual: RunVir
     assert prober.starts == pytest.approx([0, 10, 20])
 
 
+def test_results_are_stamped_on_the_loops_clock(run_virtual: RunVirtual) -> None:
+    prober = FakeProber(duration=0.25)
+    recorder = Recorder()
+    scheduler = Scheduler(recorder, rng=FixedRandom([0.5]))
+    scheduler.add(Check("a", prober, interval=2, timeout=1))
+
+    run_virtual(run_for(scheduler, 3.5))
+
+    stamps = [(result.started_at, result.finished_at) for _key, result in recorder.results]
+    assert stamps == [pytest.approx((1.0, 1.25)), pytest.approx((3.0, 3.25))]
+
+
 def test_delay_from_on_result_overrides_and_counts_from_arrival(
     run_virtual: RunVirtual,
 ) -> None:
     prober = FakeProber(duration=0.1)
     scheduler = Scheduler(Recorder(delay=0.25), rng=FixedRandom([0.0]))
-    scheduler.add(Check("a", prober, interval=10, timeout=1, recheck_interval=5))
+    scheduler.add(Check("a", prober, interval=10, timeout=1))
 
     run_virtual(run_for(scheduler, 1.2))
 
@@ -380,7 +407,6 @@ def test_two_thousand_checks_all_keep_their_cadence(run_virtual: RunVirtual) -> 
     [
         ({"interval": 0}, "interval 0 must be positive"),
         ({"timeout": -1}, "timeout -1 must be positive"),
-        ({"recheck_interval": 0}, "recheck_interval 0 must be positive"),
     ],
 )
 def test_checks_that_would_spin_are_refused(fields: dict[str, float], message: str) -> None:
