@@ -2,7 +2,9 @@
 
 It owns the only mutable health state (one :class:`LocatorHealth` per locator), asks the
 pure policy what each service's mapping should be, writes it to the registry with
-compare-and-set, and journals every move with its measured timeline.
+compare-and-set, and journals every move with its measured timeline. When another writer
+stored the service's mapping first, the registry has read the winner back, and the
+controller decides again on it: a lost race is logged, never silently dropped.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from gtm.registry.registry import Registry
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+
+DECIDE_ATTEMPTS = 3
+"""Decisions on one wake-up before the controller leaves a service to its next wake-up:
+each lost race to another writer costs one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,10 @@ class Controller:
     callback); it updates the locator's health and, when a verdict changes, queues a new
     decision for the services that use the locator. Decisions run in one task per
     service, so a slow registry write for one service never delays another.
+
+    A decision that loses its compare-and-set to another writer is logged (service,
+    the version it built on, the version found and who wrote it) and made again on the
+    mapping the registry read back, up to ``DECIDE_ATTEMPTS`` times per wake-up.
     """
 
     def __init__(
@@ -188,7 +198,7 @@ class Controller:
             return
         plan = self._plans[service]
         pending = self._pending.pop(service, _Pending())
-        for _attempt in range(3):
+        for attempt in range(1, DECIDE_ATTEMPTS + 1):
             now = self._clock()
             current = self._registry.get(service)
             decision = decide(
@@ -205,10 +215,31 @@ class Controller:
             decided = self._clock()
             try:
                 published = await self._registry.put(decision.mapping)
-            except ConflictError:
-                continue  # another writer got there first: decide again on its mapping
+            except ConflictError as exc:
+                # The registry has read the winner back: decide again on its mapping.
+                self._lost_race(service, current, attempt, exc)
+                continue
             await self._journal(current, published, decision, pending, decided)
             return
+
+    def _lost_race(
+        self, service: str, expected: Mapping | None, attempt: int, exc: ConflictError
+    ) -> None:
+        found = self._registry.get(service)
+        log.warning(
+            "%s: lost a race (attempt %d of %d): built on version %s, found version %s"
+            " written by %s; %s",
+            service,
+            attempt,
+            DECIDE_ATTEMPTS,
+            _version(expected),
+            _version(found),
+            (found.written_by if found is not None else "") or "an unnamed writer",
+            "deciding again"
+            if attempt < DECIDE_ATTEMPTS
+            else "left as stored until the next change",
+        )
+        log.debug("%s: %s", service, exc)
 
     def _site_healths(self, service: str, plan: ServicePlan, now: float) -> dict[str, SiteHealth]:
         result: dict[str, SiteHealth] = {}
@@ -261,3 +292,7 @@ class Controller:
                 timeline=timeline,
             )
         )
+
+
+def _version(mapping: Mapping | None) -> str:
+    return "none" if mapping is None else str(mapping.version)
