@@ -208,9 +208,11 @@ class Registry:
                 return self._mappings.get(service)
 
     def subscribe(self, callback: Callable[[Mapping], None]) -> Callable[[], None]:
-        """Call ``callback`` with every mapping stored from now on.
+        """Call ``callback`` with every mapping stored from now on, by anyone.
 
-        Callbacks run synchronously inside ``put``; one that raises is logged and skipped.
+        Callbacks run synchronously inside ``put`` for this registry's writes, and in the
+        follower for other writers' (or a lost race's read-back); one that raises is
+        logged and skipped.
 
         Returns:
             A function that unsubscribes ``callback``.
