@@ -2,7 +2,9 @@
 
 It owns the only mutable health state (one :class:`LocatorHealth` per locator), asks the
 pure policy what each service's mapping should be, writes it to the registry with
-compare-and-set, and journals every move with its measured timeline.
+compare-and-set, and journals every move with its measured timeline. When another writer
+stored the service's mapping first, the registry has read the winner back, and the
+controller decides again on it: a lost race is logged, never silently dropped.
 
 Every time it compares (verdicts, damping, dwell, the timeline) is the injected clock's
 monotonic time; wall time appears only in what it writes for people: the mapping's
@@ -26,6 +28,10 @@ from gtm.registry.registry import Registry
 from healthchecks.clock import Clock, LoopClock, wall_times
 
 log = logging.getLogger(__name__)
+
+DECIDE_ATTEMPTS = 3
+"""Decisions on one wake-up before the controller leaves a service to its next wake-up:
+each lost race to another writer costs one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,10 @@ class Controller:
     decision for the services that use the locator. Decisions run in one task per
     service, so a slow registry write for one service never delays another; the task
     runs on the next turn of the loop, so the decision follows the verdict at once.
+
+    A decision that loses its compare-and-set to another writer is logged (service,
+    the version it built on, the version found and who wrote it) and made again on the
+    mapping the registry read back, up to ``DECIDE_ATTEMPTS`` times per wake-up.
 
     Args:
         plans: each service's policy and health thresholds.
@@ -209,7 +219,7 @@ class Controller:
         plan = self._plans[service]
         pending = self._pending.pop(service, _Pending())
         try:
-            for _attempt in range(3):
+            for attempt in range(1, DECIDE_ATTEMPTS + 1):
                 now, sites = self._site_healths(service, plan)
                 current = self._registry.get(service)
                 decision = decide(
@@ -226,14 +236,35 @@ class Controller:
                 decided = self._clock.monotonic()
                 try:
                     published = await self._registry.put(decision.mapping)
-                except ConflictError:
-                    continue  # another writer got there first: decide again on its mapping
+                except ConflictError as exc:
+                    # The registry has read the winner back: decide again on its mapping.
+                    self._lost_race(service, current, attempt, exc)
+                    continue
                 await self._journal(current, published, decision, pending, decided)
                 return
         except BaseException:
             # Not published: the retry's move journals the verdicts that asked for it.
             self._requeue(service, pending)
             raise
+
+    def _lost_race(
+        self, service: str, expected: Mapping | None, attempt: int, exc: ConflictError
+    ) -> None:
+        found = self._registry.get(service)
+        log.warning(
+            "%s: lost a race (attempt %d of %d): built on version %s, found version %s"
+            " written by %s; %s",
+            service,
+            attempt,
+            DECIDE_ATTEMPTS,
+            _version(expected),
+            _version(found),
+            (found.written_by if found is not None else "") or "an unnamed writer",
+            "deciding again"
+            if attempt < DECIDE_ATTEMPTS
+            else "left as stored until the next change",
+        )
+        log.debug("%s: %s", service, exc)
 
     def _requeue(self, service: str, pending: _Pending) -> None:
         later = self._pending.get(service)
@@ -315,3 +346,7 @@ class Controller:
 def _earliest(first: float | None, second: float | None) -> float | None:
     known = [t for t in (first, second) if t is not None]
     return min(known) if known else None
+
+
+def _version(mapping: Mapping | None) -> str:
+    return "none" if mapping is None else str(mapping.version)

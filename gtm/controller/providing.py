@@ -43,7 +43,8 @@ async def plan_providers(config: Config, only: list[str] | None, force: bool, ap
     providers = [build_provider(n, config.providers[n], config.zone) for n in names]
     store = store_for(config)
     try:
-        registry = await Registry.open(store, config.instance)
+        # One pass over the mappings as they are now: nothing to follow.
+        registry = await Registry.open(store, config.instance, follow_store=False)
     except BaseException:
         await store.close()
         raise

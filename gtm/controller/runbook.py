@@ -31,6 +31,7 @@ from gtm.core.runbook import (
     Step,
     preflight,
     ramp,
+    recovers,
     run_from_dict,
     run_to_dict,
     steps_for,
@@ -90,12 +91,24 @@ class Runbooks:
     # -- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> None:
-        """Roll back every run a previous gtm left unfinished."""
+        """Roll back every unfinished run this instance owns (see :func:`recovers`).
+
+        A running run owned by another instance is left to it, with a log line.
+        """
+        instance = self._registry.instance_id
         for doc in self._registry.runs():
             run = run_from_dict(doc)
-            if run.state is RunState.RUNNING:
+            if recovers(run, instance):
                 step = run.current.step.value if run.current else "its start"
                 self._spawn(run, self._recover(run, f"gtm restarted during {step}"))
+            elif run.state is RunState.RUNNING:
+                log.info(
+                    "runbook: run %s of %s is owned by %s, not %s; left to its owner",
+                    run.id,
+                    run.service,
+                    run.owner,
+                    instance or "this instance",
+                )
 
     async def stop(self) -> None:
         """Stop running runs where they are; the next start rolls them back."""
@@ -207,6 +220,7 @@ class Runbooks:
             who=who,
             created_at=self._clock.wall(),
             options=options,
+            owner=self._registry.instance_id,
         )
         if options.dry_run:
             return run.finish(RunState.DONE, await self.preview(run))

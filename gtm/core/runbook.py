@@ -106,6 +106,9 @@ class Run:
     served: dict[str, float] = field(default_factory=dict)
     """When each system was confirmed serving the new site: ``dns`` (gtm's own responder,
     on publication) and each provider (when the reconciler read it back holding it)."""
+    owner: str = ""
+    """The gtm instance carrying the run out (its ``instance`` name); empty in runs
+    stored before runs recorded their owner."""
 
     @property
     def current(self) -> StepRecord | None:
@@ -188,6 +191,16 @@ def preflight(
     return True, f"{target} healthy: {up}/{len(verdicts)} up, {passed}/{len(fresh)} fresh probes"
 
 
+def recovers(run: Run, instance: str) -> bool:
+    """Whether the gtm ``instance``, starting, rolls back ``run`` left unfinished.
+
+    Only the run's owner does: another instance's run is still being carried out, or
+    will be rolled back when its owner starts again. A run with no owner recorded was
+    stored when one gtm served each store, so whoever starts on the store takes it.
+    """
+    return run.state is RunState.RUNNING and (not run.owner or run.owner == instance)
+
+
 def summary(run: Run) -> str:
     """One line about a finished run: outcome, and each step with its duration."""
     parts = [
@@ -242,6 +255,7 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "revision": run.revision,
         "outcome": run.outcome,
         "served": dict(run.served),
+        "owner": run.owner,
     }
 
 
@@ -283,4 +297,5 @@ def run_from_dict(doc: dict[str, Any]) -> Run:
         revision=int(doc.get("revision", 0)),
         outcome=str(doc.get("outcome", "")),
         served={str(k): float(v) for k, v in doc.get("served", {}).items()},
+        owner=str(doc.get("owner", "")),
     )

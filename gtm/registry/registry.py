@@ -3,15 +3,19 @@
 Mappings and intents are cached in memory so the DNS responder and the API answer without
 touching the store. Every write reaches the store first, as a compare-and-set, and only
 then the cache, the subscribers and the long polls, so nobody sees a change that is not
-durable.
+durable. Other writers' changes come in through the follower (:mod:`.follower`) and reach
+the cache, the subscribers and the long polls the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import dataclasses
+import logging
 import secrets
 from collections.abc import Callable
+from typing import TypeVar
 
 from gtm.core.codec import (
     Document,
@@ -21,10 +25,11 @@ from gtm.core.codec import (
     mapping_to_dict,
 )
 from gtm.core.model import Event, Intent, Mapping
-from gtm.errors import ConflictError, NotFound
+from gtm.errors import ConflictError, NotFound, StoreUnavailable
 from gtm.registry.documents import decode, encode
+from gtm.registry.follower import follow
 from gtm.registry.journal import JOURNAL_LIMIT, Journal
-from gtm.registry.store import Store
+from gtm.registry.store import Entry, Store
 from gtm.registry.subscribers import Subscribers
 from gtm.registry.watch import Watchers
 
@@ -34,8 +39,12 @@ MAPPINGS = "mappings/"
 INTENTS = "intents/"
 """Key prefix of intents: ``intents/<id>``."""
 
+T = TypeVar("T")
+
 RUNS = "runs/"
 """Key prefix of planned-failover runs: ``runs/<id>``."""
+
+log = logging.getLogger(__name__)
 
 RUN_WATCH = "run:"
 """Watcher key prefix for long polls on a run (service names cannot contain a colon)."""
@@ -44,12 +53,16 @@ RUN_WATCH = "run:"
 class Registry:
     """Mappings with versions and epochs, operators' intents, and the journal.
 
-    Build one with :meth:`open`, which loads the store's mappings and intents; a registry
-    made with the constructor alone starts empty whatever the store holds.
+    Build one with :meth:`open`, which loads the store's mappings, intents and runs and
+    follows the store from then on; a registry made with the constructor alone starts
+    empty whatever the store holds, and follows nothing.
 
-    The cache reflects this registry's own writes. Another writer on the same store makes
-    this registry's next ``put`` of that service fail with ConflictError rather than
-    overwrite it.
+    The cache holds this registry's own writes at once and other writers' within one
+    watch round of the store. Versions only grow: a stored entry older than the cached
+    one is never applied over it. A write that loses a race to another writer fails with
+    ConflictError after the registry has read the winner back, so the caller's next
+    attempt decides on what is stored. Mappings and runs are never deleted; an intent
+    another writer removed is removed from the cache too.
 
     Args:
         store: Where mappings, intents and events are kept; the registry closes it.
@@ -67,35 +80,59 @@ class Registry:
         self._mappings: dict[str, Mapping] = {}
         self._indexes: dict[str, int] = {}
         self._intents: dict[str, Intent] = {}
+        # Kept after an intent is removed, so an older listing cannot bring it back.
+        self._intent_indexes: dict[str, int] = {}
         self._runs: dict[str, Document] = {}
         self._run_indexes: dict[str, int] = {}
         self._mapping_subscribers: Subscribers[Mapping] = Subscribers("mapping")
         self._intent_subscribers: Subscribers[list[Intent]] = Subscribers("intents")
         self._watchers = Watchers()
+        self._followers: list[asyncio.Task[None]] = []
         self._closed = False
 
     @classmethod
     async def open(
-        cls, store: Store, instance_id: str = "", *, journal_limit: int = JOURNAL_LIMIT
+        cls,
+        store: Store,
+        instance_id: str = "",
+        *,
+        journal_limit: int = JOURNAL_LIMIT,
+        follow_store: bool = True,
     ) -> Registry:
-        """A registry over ``store`` with every stored mapping and intent loaded.
+        """A registry over ``store`` with every stored mapping, intent and run loaded.
+
+        Args:
+            store: Where everything is kept; the registry closes it.
+            instance_id: See the class.
+            journal_limit: See the class.
+            follow_store: Apply other writers' changes as they are stored, until
+                :meth:`close`; without it the cache holds what was loaded plus this
+                registry's own writes (enough for a one-shot command).
 
         Raises:
             StoreUnavailable: The store failed or holds an unreadable document.
         """
         registry = cls(store, instance_id, journal_limit=journal_limit)
-        for entry in await store.list(MAPPINGS):
-            mapping = decode(entry, mapping_from_dict)
-            registry._mappings[mapping.service] = mapping
-            registry._indexes[mapping.service] = entry.index
-        for entry in await store.list(INTENTS):
-            intent = decode(entry, intent_from_dict)
-            registry._intents[intent.id] = intent
-        for entry in await store.list(RUNS):
-            run = decode(entry, dict)
-            registry._runs[str(run["id"])] = run
-            registry._run_indexes[str(run["id"])] = entry.index
+        appliers = (
+            (MAPPINGS, registry._apply_mappings),
+            (INTENTS, registry._apply_intents),
+            (RUNS, registry._apply_runs),
+        )
+        for prefix, apply in appliers:
+            index, entries = await store.watch(prefix, 0, 0)
+            apply(index, entries, strict=True)
+            if follow_store:
+                registry._followers.append(
+                    asyncio.create_task(
+                        follow(store, prefix, index, apply), name=f"registry-follow-{prefix}"
+                    )
+                )
         return registry
+
+    @property
+    def instance_id(self) -> str:
+        """The name of this gtm instance, as given to the constructor."""
+        return self._instance_id
 
     # -- mappings -------------------------------------------------------------------
 
@@ -137,9 +174,15 @@ class Registry:
         )
         if entry is None:
             stored = "none" if current is None else str(current.version)
+            found = await self._reread_mapping(service)
+            now = (
+                "none"
+                if found is None
+                else f"{found.version} by {found.written_by or 'an unnamed writer'}"
+            )
             raise ConflictError(
                 f"registry: {service} version {mapping.version} lost to a concurrent write"
-                f" over stored version {stored}"
+                f" over stored version {stored}; the store now holds version {now}"
             )
         self._mappings[service] = mapping
         self._indexes[service] = entry.index
@@ -165,9 +208,11 @@ class Registry:
                 return self._mappings.get(service)
 
     def subscribe(self, callback: Callable[[Mapping], None]) -> Callable[[], None]:
-        """Call ``callback`` with every mapping stored from now on.
+        """Call ``callback`` with every mapping stored from now on, by anyone.
 
-        Callbacks run synchronously inside ``put``; one that raises is logged and skipped.
+        Callbacks run synchronously inside ``put`` for this registry's writes, and in the
+        follower for other writers' (or a lost race's read-back); one that raises is
+        logged and skipped.
 
         Returns:
             A function that unsubscribes ``callback``.
@@ -194,8 +239,12 @@ class Registry:
             intent = dataclasses.replace(intent, id=secrets.token_hex(4))
         entry = await self._store.cas(INTENTS + intent.id, encode(intent_to_dict(intent)), 0)
         if entry is None:
+            found = await self._store.get(INTENTS + intent.id)
+            if found is not None:
+                self._apply_intents(found.index, [found], partial=True)
             raise ConflictError(f"registry: intent {intent.id} already exists")
         self._intents[intent.id] = intent
+        self._intent_indexes[intent.id] = entry.index
         self._intent_subscribers.notify(self.intents())
         return intent
 
@@ -246,6 +295,9 @@ class Registry:
         run_id = str(run["id"])
         entry = await self._store.cas(RUNS + run_id, encode(run), self._run_indexes.get(run_id, 0))
         if entry is None:
+            found = await self._store.get(RUNS + run_id)
+            if found is not None:
+                self._apply_runs(found.index, [found], partial=True)
             raise ConflictError(f"registry: run {run_id} was changed by another writer")
         self._runs[run_id] = run
         self._run_indexes[run_id] = entry.index
@@ -284,10 +336,127 @@ class Registry:
         return await self._journal.events(service, since, limit, site=site, until=until, kind=kind)
 
     async def close(self) -> None:
-        """Release long polls with the current mappings, then close the store."""
+        """Stop following, release long polls with the current mappings, close the store."""
         self._closed = True
+        followers, self._followers = self._followers, []
+        for task in followers:
+            task.cancel()
+        await asyncio.gather(*followers, return_exceptions=True)
         self._watchers.wake_all()
         await self._store.close()
+
+    # -- following the store ----------------------------------------------------------
+
+    async def _reread_mapping(self, service: str) -> Mapping | None:
+        """Read ``service``'s mapping from the store into the cache, after a lost race."""
+        entry = await self._store.get(MAPPINGS + service)
+        if entry is not None:
+            self._apply_mappings(entry.index, [entry], partial=True)
+        return self._mappings.get(service)
+
+    def _apply_mappings(
+        self,
+        index: int,
+        entries: builtins.list[Entry],
+        *,
+        strict: bool = False,
+        partial: bool = False,
+    ) -> None:
+        """Take the mappings in ``entries`` that are newer than the cache.
+
+        ``strict`` (loading) raises on an unreadable document; following logs and skips it.
+        Mappings are never deleted, so ``partial`` changes nothing here.
+        """
+        del index, partial
+        for entry in entries:
+            service = entry.key.removeprefix(MAPPINGS)
+            if entry.index <= self._indexes.get(service, 0):
+                continue
+            mapping = self._decoded(entry, mapping_from_dict, strict)
+            if mapping is None:
+                continue
+            current = self._mappings.get(service)
+            if current is not None and mapping.version <= current.version:
+                log.warning(
+                    "registry: %s version %d in the store (index %d) is not above cached"
+                    " version %d; kept the cached one",
+                    service,
+                    mapping.version,
+                    entry.index,
+                    current.version,
+                )
+                continue
+            self._mappings[service] = mapping
+            self._indexes[service] = entry.index
+            self._mapping_subscribers.notify(mapping)
+            self._watchers.wake(service)
+
+    def _apply_intents(
+        self,
+        index: int,
+        entries: builtins.list[Entry],
+        *,
+        strict: bool = False,
+        partial: bool = False,
+    ) -> None:
+        """Take new intents from ``entries`` and, unless ``partial``, drop those not listed.
+
+        An intent is dropped only if the cache holds it from at or before ``index``: one
+        this registry added after the listing was read is not in it, yet still stands.
+        """
+        changed = False
+        listed: set[str] = set()
+        for entry in entries:
+            intent_id = entry.key.removeprefix(INTENTS)
+            listed.add(intent_id)
+            if entry.index <= self._intent_indexes.get(intent_id, 0):
+                continue
+            intent = self._decoded(entry, intent_from_dict, strict)
+            if intent is None:
+                continue
+            self._intents[intent_id] = intent
+            self._intent_indexes[intent_id] = entry.index
+            changed = True
+        if not partial:
+            for intent_id in list(self._intents):
+                if intent_id not in listed and self._intent_indexes.get(intent_id, 0) <= index:
+                    del self._intents[intent_id]
+                    changed = True
+        if changed:
+            self._intent_subscribers.notify(self.intents())
+
+    def _apply_runs(
+        self,
+        index: int,
+        entries: builtins.list[Entry],
+        *,
+        strict: bool = False,
+        partial: bool = False,
+    ) -> None:
+        """Take the runs in ``entries`` that are newer than the cache (never deleted)."""
+        del index, partial
+        for entry in entries:
+            run_id = entry.key.removeprefix(RUNS)
+            if entry.index <= self._run_indexes.get(run_id, 0):
+                continue
+            run = self._decoded(entry, dict, strict)
+            if run is None:
+                continue
+            current = self._runs.get(run_id)
+            if current is not None and int(run.get("revision", 0)) < int(current["revision"]):
+                continue
+            self._runs[run_id] = run
+            self._run_indexes[run_id] = entry.index
+            self._watchers.wake(RUN_WATCH + run_id)
+
+    def _decoded(self, entry: Entry, parse: Callable[[Document], T], strict: bool) -> T | None:
+        try:
+            return decode(entry, parse)
+        except StoreUnavailable:
+            if strict:
+                raise
+            log.exception("registry: skipped an unreadable document from the store")
+            return None
 
 
 def _check_succession(mapping: Mapping, current: Mapping | None) -> None:

@@ -1,7 +1,7 @@
 """The small versioned key/value interface the registry keeps its documents in.
 
-Keeping it to get, list, compare-and-set and delete lets an in-process dict, an embedded
-SQLite file and a Consul KV cluster all serve the same registry.
+Keeping it to get, list, compare-and-set, delete and watch lets an in-process dict, an
+embedded SQLite file and a Consul KV cluster all serve the same registry.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class Store(Protocol):
     - for persistent stores, have the write durable by the time ``cas`` or ``delete``
       returns, so a version the registry published cannot come back after a crash;
     - return ``list`` results sorted by key (code point order);
+    - give a delete an index too (larger than any before), so ``watch`` sees it;
     - raise :class:`gtm.errors.StoreUnavailable` when the backend fails or after
       ``close``, with the store's location in the message.
 
@@ -74,6 +75,33 @@ class Store(Protocol):
 
         Returns:
             True when an entry was removed, False when there was none or its index differed.
+        """
+        ...
+
+    async def watch(
+        self, prefix: str, index: int, timeout: float
+    ) -> tuple[int, builtins.list[Entry]]:
+        """Block until the store changes after ``index``, then list ``prefix``.
+
+        This is a Consul blocking query on a KV prefix (``?recurse&index=N&wait=Ds``,
+        answered with ``X-Consul-Index``): the answer is the *whole* listing, not a list
+        of changes, so a deleted key shows as one that is no longer listed and no
+        tombstones need keeping. Callers find what changed by comparing the listing
+        with what they hold; an entry whose index is above the ``index`` they passed
+        was written since.
+
+        Args:
+            prefix: The keys to list (``mappings/``).
+            index: The index of the caller's last answer (0 before the first); the call
+                answers at once when the store is already past it.
+            timeout: Seconds to wait for a change before answering anyway; 0 reads the
+                listing and its index without waiting.
+
+        Returns:
+            The store's index as of the listing, to pass to the next call, and every
+            entry under ``prefix`` sorted by key. The call may return before
+            ``timeout`` although nothing under ``prefix`` changed (a write elsewhere
+            in the store, as Consul may): callers must not assume a change.
         """
         ...
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from gtm.core.health import Verdict
@@ -12,6 +14,7 @@ from gtm.core.runbook import (
     Step,
     preflight,
     ramp,
+    recovers,
     run_from_dict,
     run_to_dict,
     steps_for,
@@ -124,3 +127,27 @@ def test_json_round_trip() -> None:
     }
     restored = run_from_dict(minimal)
     assert restored.options == RunOptions() and restored.state is RunState.RUNNING
+    assert restored.owner == ""
+
+
+def test_the_owner_is_kept_in_the_document() -> None:
+    run = replace(make_run(), owner="gtm-paris")
+    doc = run_to_dict(run)
+    assert doc["owner"] == "gtm-paris"
+    assert run_from_dict(doc) == run
+
+
+@pytest.mark.parametrize(
+    ("owner", "state", "instance", "expected"),
+    [
+        pytest.param("gtm-paris", RunState.RUNNING, "gtm-paris", True, id="own-running"),
+        pytest.param("gtm-paris", RunState.RUNNING, "gtm-virginia", False, id="another's"),
+        pytest.param("", RunState.RUNNING, "gtm-virginia", True, id="stored-before-owners"),
+        pytest.param("gtm-paris", RunState.DONE, "gtm-paris", False, id="own-finished"),
+    ],
+)
+def test_only_the_owner_recovers_a_running_run(
+    owner: str, state: RunState, instance: str, expected: bool
+) -> None:
+    run = replace(make_run(), owner=owner, state=state)
+    assert recovers(run, instance) is expected

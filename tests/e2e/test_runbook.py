@@ -136,6 +136,7 @@ async def test_restart_during_drain_rolls_back(
     await wait_published(first)
     options = RunOptions(drain=5.0, hold=0.2, verify_timeout=5.0)
     run = await first.runbooks.begin("failover", "billing", "dc-paris", "test", "alice", options)
+    assert run.owner == first.config.instance
     await asyncio.sleep(1.0)
     assert first.runbooks.get(run.id).current is not None
     shifts = [i for i in first.registry.intents() if i.kind is IntentKind.SHIFT]

@@ -16,7 +16,7 @@ class FaultyStore:
     """Delegates to ``inner``, except where a test asked for a fault.
 
     Attributes:
-        failing: Names of methods (``get``, ``list``, ``cas``, ``delete``) that raise
+        failing: Names of methods (``get``, ``list``, ``cas``, ``delete``, ``watch``) that raise
             StoreUnavailable.
         losing: Keys whose ``cas`` reports a lost race without writing.
         yielding: Whether every call first yields to the event loop, so concurrent tasks
@@ -46,6 +46,10 @@ class FaultyStore:
     async def delete(self, key: str, index: int | None = None) -> bool:
         await self._enter("delete")
         return await self.inner.delete(key, index)
+
+    async def watch(self, prefix: str, index: int, timeout: float) -> tuple[int, list[Entry]]:
+        await self._enter("watch")
+        return await self.inner.watch(prefix, index, timeout)
 
     async def close(self) -> None:
         await self.inner.close()

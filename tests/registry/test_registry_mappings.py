@@ -85,20 +85,27 @@ async def test_put_names_the_writer_unless_the_mapping_does(registry: Registry) 
     assert named.written_by == "gtm-b/7"
 
 
-async def test_a_concurrent_writer_on_the_same_store_gets_a_conflict() -> None:
+async def test_a_concurrent_writer_on_the_same_store_gets_a_conflict_and_the_winner() -> None:
     store = MemoryStore()
-    first = await Registry.open(store, "gtm-a")
-    second = await Registry.open(store, "gtm-b")
+    first = await Registry.open(store, "gtm-a", follow_store=False)
+    second = await Registry.open(store, "gtm-b", follow_store=False)
     await first.put(mapping(version=1))
 
     # ``second`` has not seen version 1, so its own version 1 passes the version rule
     # and must be stopped by the store's compare-and-set.
-    with pytest.raises(ConflictError, match=r"billing version 1 lost .*stored version none"):
+    with pytest.raises(
+        ConflictError,
+        match=r"billing version 1 lost .*stored version none; the store now holds version 1"
+        r" by gtm-a",
+    ):
         await second.put(mapping(version=1, site="gcp-euw1"))
 
-    assert second.get("billing") is None
-    reread = await Registry.open(store)
-    assert reread.get("billing") == first.get("billing")
+    # The winner was read back, so the next attempt builds on it.
+    assert second.get("billing") == first.get("billing")
+    following = await second.put(mapping(version=2, site="gcp-euw1"))
+    reread = await Registry.open(store, follow_store=False)
+    assert reread.get("billing") == following
+    await first.close()
 
 
 async def test_a_failed_store_write_leaves_the_cache_and_subscribers_alone(

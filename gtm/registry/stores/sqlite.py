@@ -4,6 +4,9 @@ Calls run inline on the event loop rather than in a thread. Reads are index look
 take microseconds, the registry serves its hot path from memory, and writes happen when a
 mapping, an intent or the journal changes, which is rare; a thread hop per call would cost
 more than it saves and would need its own serialisation to keep compare-and-set atomic.
+``watch`` is the same: while a caller watches, it reads the store's last index (one row)
+every ``watch_interval`` seconds, which is how writes from another process are seen;
+writes through this object wake it at once.
 
 A running gtm opens its file ``exclusive``: it holds an advisory lock on ``<file>.lock``
 that names its process, so a second instance on the same file is refused at once instead
@@ -14,6 +17,7 @@ such as ``gtm plan`` open the file without it; SQLite keeps their writes atomic.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import fcntl
@@ -57,6 +61,10 @@ name just after taking the lock, so a reader can come in between."""
 _HOLDER_PAUSE = 0.02
 """Seconds between those reads."""
 
+WATCH_INTERVAL = 0.05
+"""Seconds between two reads of the last index while someone watches: how long another
+process's write can go unseen, for the price of one primary-key read."""
+
 
 class SqliteStore:
     """A :class:`gtm.registry.store.Store` in one SQLite file (WAL mode).
@@ -66,6 +74,7 @@ class SqliteStore:
         exclusive: Claim the file for this process until :meth:`close`, as a running gtm
             does; another exclusive open of the same file, in this process or another,
             is refused with StoreInUse. Non-exclusive opens never wait for the claim.
+        watch_interval: Seconds between two reads of the last index during ``watch``.
 
     Raises:
         StoreInUse: ``exclusive`` and another open holds the file; the message names the
@@ -74,8 +83,16 @@ class SqliteStore:
             opened.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, exclusive: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        exclusive: bool = False,
+        watch_interval: float = WATCH_INTERVAL,
+    ) -> None:
         self._path = Path(path)
+        self._watch_interval = watch_interval
+        self._changed: asyncio.Event | None = None
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -155,17 +172,48 @@ class SqliteStore:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value, idx = excluded.idx",
                 (key, value, new_index),
             )
-            return Entry(key, value, int(new_index))
+            entry = Entry(key, value, int(new_index))
+        self._notify()
+        return entry
 
     async def delete(self, key: str, index: int | None = None) -> bool:
         """Remove ``key``; with ``index``, only if the key still has that index."""
-        with self._translated(f"delete {key!r}"):
-            conn = self._connection()
+        with self._transaction(f"delete {key!r}") as conn:
             if index is None:
                 cursor = conn.execute("DELETE FROM entries WHERE key = ?", (key,))
             else:
                 cursor = conn.execute("DELETE FROM entries WHERE key = ? AND idx = ?", (key, index))
-        return cursor.rowcount > 0
+            deleted = cursor.rowcount > 0
+            if deleted:
+                # A delete takes an index too, so a watcher learns of it.
+                conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'last_index'")
+        if deleted:
+            self._notify()
+        return deleted
+
+    async def watch(
+        self, prefix: str, index: int, timeout: float
+    ) -> tuple[int, builtins.list[Entry]]:
+        """Wait until a write takes the store past ``index``, then list ``prefix``.
+
+        Writes through this object answer at once; another process's writes are seen
+        at the next read of the last index, ``watch_interval`` seconds apart.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        current = self._last_index()
+        while current <= index:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, self._watch_interval)):
+                    await self._changed.wait()
+            current = self._last_index()
+        # The index first, then the listing: the listing is never older than the index.
+        return current, await self.list(prefix)
 
     async def close(self) -> None:
         """Close the file and give up an exclusive claim; later calls raise StoreUnavailable.
@@ -173,6 +221,7 @@ class SqliteStore:
         Safe to repeat.
         """
         conn, self._conn = self._conn, None
+        self._notify()  # watchers wake, and find the store closed
         try:
             if conn is not None:
                 with self._translated("close"):
@@ -187,6 +236,20 @@ class SqliteStore:
             with contextlib.suppress(OSError):
                 os.ftruncate(lock, 0)
             os.close(lock)  # closing the only descriptor drops the flock
+
+    def _last_index(self) -> int:
+        with self._translated("watch"):
+            (value,) = (
+                self._connection()
+                .execute("SELECT value FROM meta WHERE name = 'last_index'")
+                .fetchone()
+            )
+        return int(value)
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:

@@ -1,0 +1,56 @@
+"""Keeps a registry's cache following the store, whoever wrote to it.
+
+Another gtm, or a CLI command writing to the same store, changes mappings, intents and runs
+behind this registry's back. One task per key prefix waits on :meth:`Store.watch` and hands
+each new listing to the registry, which applies what is newer than its cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+from collections.abc import Callable
+
+from gtm.errors import GtmError
+from gtm.registry.store import Entry, Store
+
+log = logging.getLogger(__name__)
+
+FOLLOW_WAIT = 30.0
+"""Seconds one watch waits for a change before asking again (a Consul blocking query's
+``wait``); the follower answers changes as they come, this only bounds a quiet call."""
+
+FOLLOW_RETRY = 1.0
+"""Seconds between watches while the store fails."""
+
+Apply = Callable[[int, builtins.list[Entry]], None]
+"""Takes a listing and the store index it was read at."""
+
+
+async def follow(store: Store, prefix: str, index: int, apply: Apply) -> None:
+    """Apply every new listing of ``prefix`` after ``index`` until cancelled.
+
+    A failing store is logged once per outage and asked again every ``FOLLOW_RETRY``
+    seconds; an ``apply`` that raises is logged and the next listing is still applied.
+    """
+    failing = False
+    while True:
+        try:
+            seen, entries = await store.watch(prefix, index, FOLLOW_WAIT)
+        except GtmError as exc:
+            if not failing:
+                log.warning("registry: cannot follow %s in the store: %s", prefix, exc)
+                failing = True
+            await asyncio.sleep(FOLLOW_RETRY)
+            continue
+        if failing:
+            log.info("registry: following %s in the store again", prefix)
+            failing = False
+        if seen <= index:
+            continue  # the wait ran out with nothing new
+        try:
+            apply(seen, entries)
+        except Exception:
+            log.exception("registry: applying %s from the store failed", prefix)
+        index = seen
