@@ -732,14 +732,16 @@ def _cmd_failback(args: argparse.Namespace) -> int:
 
 def _cmd_evacuate(args: argparse.Namespace) -> int:
     body = {"site": args.site, "parallel": args.parallel, **_run_options(args)}
-    print(f"evacuating {args.site}: every service active there moves to its next healthy site")
+    if not args.json:
+        print(f"evacuating {args.site}: every service active there moves to its next healthy site")
     report = _call(args, lambda client: client.evacuate(body))
     return _print_report(report, args.json)
 
 
 def _cmd_drill(args: argparse.Namespace) -> int:
     body = {"service": args.service, **_run_options(args)}
-    print(f"drill of {args.service}: to its next site and back")
+    if not args.json:
+        print(f"drill of {args.service}: to its next site and back")
     report = _call(args, lambda client: client.drill(body))
     return _print_report(report, args.json)
 
@@ -817,7 +819,10 @@ def _start_run(args: argparse.Namespace, request: dict[str, Any]) -> int:
 
     run = _call(args, start)
     if args.dry_run:
-        print(run["outcome"])
+        if args.json:
+            _print_json(run)  # its "preview": steps, the resulting mapping, provider changes
+        else:
+            print(run["outcome"])
         return 0
     if args.json:
         _print_json(run)

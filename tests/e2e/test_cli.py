@@ -278,3 +278,34 @@ async def test_evacuate_moves_every_service_with_one_summary(gtm: Runtime) -> No
     for service in ("billing", "search"):
         mapping = gtm.registry.get(service)
         assert mapping is not None and mapping.active_site == "gcp-euw1"
+
+
+async def test_dry_run_with_json_prints_the_preview_as_fields(gtm: Runtime) -> None:
+    api = f"http://127.0.0.1:{gtm.api_port}"
+    code, out, err = await gtm_cli(
+        "failover", "billing", "--to", "dc-paris", "--reason", "look", "--dry-run", "--json",
+        "--api", api, token=TOKEN,
+    )  # fmt: skip
+    assert code == 0, err
+    run = json.loads(out)
+    assert (run["service"], run["from_site"], run["to_site"]) == ("billing", "aws-use1", "dc-paris")
+    preview = run["preview"]
+    assert preview["steps"] == ["preflight", "switch", "verify", "hold"]
+    assert preview["mapping"]["active_site"] == "dc-paris"
+    current = gtm.registry.get("billing")
+    assert current is not None and preview["mapping"]["epoch"] == current.epoch + 1
+    assert preview["providers"] == [] and preview["replaces"] == []
+
+    # failback takes the same path as failover; billing is on its first site already.
+    for command in (["evacuate", "aws-use1"], ["drill", "billing"]):
+        code, out, err = await gtm_cli(
+            *command, "--reason", "look", "--dry-run", "--json", "--api", api, token=TOKEN
+        )
+        assert code == 0, err
+        runs = json.loads(out)["runs"]
+        assert runs and all(run["state"] == "done" for run in runs), (command, runs)
+        for run in runs:
+            assert run["preview"]["mapping"]["service"] == run["service"], command
+            assert run["preview"]["mapping"]["active_site"] == "gcp-euw1", command
+    mapping = gtm.registry.get("billing")
+    assert mapping is not None and mapping.active_site == "aws-use1"
