@@ -531,7 +531,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _print_statuses(statuses: list[ServiceStatus], owned: dict[str, str], now: float) -> None:
     """One row per service, then its reason, intents in force and locators by priority."""
-    rows = [["SERVICE", "ACTIVE", "EPOCH", "VERSION", "TRAFFIC", "ON SITE FOR"]]
+    rows = [["SERVICE", "ACTIVE", "EPOCH", "VERSION", "TRAFFIC", "LAST MOVE"]]
     for status in statuses:
         mapping = status.mapping
         rows.append(
@@ -541,7 +541,9 @@ def _print_statuses(statuses: list[ServiceStatus], owned: dict[str, str], now: f
                 str(mapping.epoch),
                 str(mapping.version),
                 _traffic(status.traffic),
-                _duration_text(now - status.since),
+                "never"
+                if status.last_move is None
+                else f"{_duration_text(now - status.last_move)} ago",
             ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -571,8 +573,9 @@ def _status_doc(status: ServiceStatus, owned: dict[str, str], now: float) -> dic
     doc = mapping_to_dict(replace(status.mapping, locators=status.locators))
     doc["traffic"] = [{"site": share.site, "percent": share.percent} for share in status.traffic]
     doc["intents"] = [_intent_doc(intent, owned) for intent in status.intents]
-    doc["on_site_since"] = status.since
-    doc["on_site_seconds"] = round(now - status.since, 3)
+    moved = status.last_move
+    doc["last_move"] = moved
+    doc["seconds_since_move"] = None if moved is None else round(now - moved, 3)
     return doc
 
 

@@ -32,9 +32,9 @@ class ServiceStatus:
     """Where traffic goes now: the active site first, then by share; empty: nowhere."""
     intents: tuple[Intent, ...]
     """The intents in force on the service, oldest first."""
-    since: float
-    """When the service came to its active site: the journal's last move of it there,
-    else the time its mapping last changed."""
+    last_move: float | None
+    """When the service last moved (to its active site), as the journal says; None when
+    the journal holds no move of it (it has stayed where it started)."""
     locators: tuple[Locator, ...]
     """The mapping's locators by priority, then site, then id."""
 
@@ -68,11 +68,12 @@ def owners(runs: Iterable[Run]) -> dict[str, str]:
     return {intent_id: run.id for run in runs for intent_id in run.intents}
 
 
-def arrived(mapping: Mapping, events: Iterable[Event]) -> float:
-    """When the service came to its active site.
+def last_move(mapping: Mapping, events: Iterable[Event]) -> float | None:
+    """When the service came to its active site: the latest journal event that moved it
+    there, or None without one.
 
-    The latest journal event that moved it there; without one (the journal was trimmed,
-    or the service never moved), the time the mapping last changed.
+    The mapping's own ``updated_at`` is no stand-in: it changes with every step of a
+    drain and every TTL change, none of which moves the service.
     """
     times = [
         event.time
@@ -81,7 +82,7 @@ def arrived(mapping: Mapping, events: Iterable[Event]) -> float:
         and event.to_site == mapping.active_site
         and event.from_site != event.to_site
     ]
-    return max(times, default=mapping.updated_at)
+    return max(times, default=None)
 
 
 def by_priority(locators: Iterable[Locator]) -> tuple[Locator, ...]:
@@ -98,13 +99,13 @@ def service_status(
         mapping: The service's mapping as the registry holds it.
         intents: Every standing intent; those in force on the service are kept.
         events: Journal events (moves); the latest that brought the service to its
-            active site dates the move.
+            active site dates its last move.
         now: The current time; expired intents are left out.
     """
     return ServiceStatus(
         mapping=mapping,
         traffic=traffic(mapping),
         intents=in_force(intents, mapping.service, now),
-        since=arrived(mapping, events),
+        last_move=last_move(mapping, events),
         locators=by_priority(mapping.locators),
     )

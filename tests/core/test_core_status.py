@@ -11,9 +11,9 @@ from gtm.core.runbook import Run
 from gtm.core.sites import site_health
 from gtm.core.status import (
     Share,
-    arrived,
     by_priority,
     in_force,
+    last_move,
     owners,
     service_status,
     traffic,
@@ -116,7 +116,7 @@ def test_owners_name_the_run_of_each_run_made_intent() -> None:
     assert owners([run, idle]) == {"i1": "r1", "i2": "r1"}
 
 
-def test_arrived_is_the_last_move_to_the_active_site_else_the_last_change() -> None:
+def test_the_last_move_is_the_journals_last_move_to_the_active_site() -> None:
     current = mapping(loc(B, 1), loc(A, 2), active=B)
     events = [
         Event("move", "billing", 100.0, "", from_site=None, to_site=A),
@@ -125,8 +125,8 @@ def test_arrived_is_the_last_move_to_the_active_site_else_the_last_change() -> N
         Event("provider", "billing", 400.0, "", from_site=B, to_site=B),
     ]
 
-    assert arrived(current, events) == 200.0
-    assert arrived(current, events[:1]) == current.updated_at
+    assert last_move(current, events) == 200.0
+    assert last_move(current, events[:1]) is None  # it never moved to gcp-euw1, as far as known
 
 
 def test_locators_are_listed_by_priority_then_site() -> None:
@@ -149,5 +149,5 @@ def test_service_status_gathers_every_fact() -> None:
     assert status.mapping is current
     assert status.traffic == (Share(A, 70.0), Share(B, 30.0))
     assert status.intents == (shift,)
-    assert status.since == current.updated_at
+    assert status.last_move is None
     assert [x.site for x in status.locators] == [A, B, C]

@@ -157,7 +157,7 @@ async def test_status_shows_the_split_the_intents_and_locators_by_priority(gtm: 
     ]
     assert "30% of traffic shifted to gcp-euw1" in billing["reason"]
     assert [loc["priority"] for loc in billing["locators"]] == [1, 1, 255]
-    assert billing["on_site_seconds"] >= 0
+    assert billing["last_move"] is None and billing["seconds_since_move"] is None
 
     code, out, err = await gtm_cli("intents", "--api", api)
     assert code == 0, err
@@ -210,6 +210,10 @@ async def test_pin_needs_the_token_and_then_moves_the_service(gtm: Runtime) -> N
     assert "aws-use1 -> dc-paris" in out
     code, out, _ = await gtm_cli("intents", "--api", api)
     assert "pin billing to dc-paris" in out
+    code, out, _ = await gtm_cli("status", "--api", api)
+    row = next(line for line in out.splitlines() if line.startswith("billing "))
+    assert row.split()[1] == "dc-paris" and row.endswith(" ago")  # the pin's move, journaled
+    assert next(line for line in out.splitlines() if line.startswith("search ")).endswith("never")
 
 
 async def test_failover_command_shows_progress_and_moves(gtm: Runtime) -> None:
