@@ -13,14 +13,17 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import Any, TypeVar, assert_never
 
 from gtm import __version__
 from gtm.api.events import EVENT_KINDS
 from gtm.api.query import parse_moment, parse_seconds
 from gtm.client import GtmClient
 from gtm.core.codec import event_to_dict, intent_to_dict, mapping_to_dict
-from gtm.core.model import Event, Intent, Mapping
+from gtm.core.model import Event, Intent, IntentKind, Locator, Mapping
+from gtm.core.runbook import run_from_dict
+from gtm.core.status import ServiceStatus, Share, owners, service_status
 from gtm.errors import ApiUnreachable, ConfigError, GtmError, Unauthorized
 
 T = TypeVar("T")
@@ -28,6 +31,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 DEFAULT_CONFIG = "config/gtm.yaml"
 DEFAULT_API = "http://127.0.0.1:18080"
+MAX_EVENTS = 1000
+"""Most journal moves ``gtm status`` reads to date each service's last move."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -484,28 +489,28 @@ def _cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    async def both(client: GtmClient) -> tuple[list[Mapping], list[dict[str, Any]]]:
-        return await client.services(), await client.providers()
+    Documents = list[dict[str, Any]]
 
-    mappings, providers = _call(args, both)
+    async def gather(
+        client: GtmClient,
+    ) -> tuple[list[Mapping], Documents, list[Intent], list[Event], Documents]:
+        events = await client.events(kind="move", limit=MAX_EVENTS)
+        services, providers = await client.services(), await client.providers()
+        return services, providers, await client.intents(), events, await client.runs()
+
+    mappings, providers, intents, events, runs = _call(args, gather)
+    now = time.time()
+    statuses = [service_status(m, intents, events, now) for m in mappings]
+    owned = owners(run_from_dict(run) for run in runs)
     if args.json:
-        _print_json({"services": [mapping_to_dict(m) for m in mappings], "providers": providers})
+        _print_json(
+            {
+                "services": [_status_doc(status, owned, now) for status in statuses],
+                "providers": providers,
+            }
+        )
         return 0
-    rows = [["SERVICE", "ACTIVE", "EPOCH", "VERSION", "LOCATORS"]]
-    for mapping in mappings:
-        states = " ".join(
-            f"{loc.site}:{loc.state.value}/p{loc.priority}" for loc in mapping.locators
-        )
-        rows.append(
-            [
-                mapping.service,
-                mapping.active_site or "-",
-                str(mapping.epoch),
-                str(mapping.version),
-                states,
-            ]
-        )
-    _print_table(rows)
+    _print_statuses(statuses, owned, now)
     if providers:
         print()
         rows = [["PROVIDER", "TYPE", "LAST SUCCESS", "PENDING", "LAST ERROR"]]
@@ -522,6 +527,87 @@ def _cmd_status(args: argparse.Namespace) -> int:
             )
         _print_table(rows)
     return 0
+
+
+def _print_statuses(statuses: list[ServiceStatus], owned: dict[str, str], now: float) -> None:
+    """One row per service, then its reason, intents in force and locators by priority."""
+    rows = [["SERVICE", "ACTIVE", "EPOCH", "VERSION", "TRAFFIC", "LAST MOVE"]]
+    for status in statuses:
+        mapping = status.mapping
+        rows.append(
+            [
+                mapping.service,
+                mapping.active_site or "-",
+                str(mapping.epoch),
+                str(mapping.version),
+                _traffic(status.traffic),
+                "never"
+                if status.last_move is None
+                else f"{_duration_text(now - status.last_move)} ago",
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+
+    print(line(rows[0]).rstrip())
+    for row, status in zip(rows[1:], statuses, strict=True):
+        print(line(row).rstrip())
+        print(f"    reason: {status.mapping.reason or '-'}")
+        for intent in status.intents:
+            until = _clock(intent.expires_at) if intent.expires_at else "never"
+            print(
+                f"    intent {intent.id}: {_describe_intent(intent, owned.get(intent.id))}, "
+                f"by {intent.who or '-'}, until {until}"
+            )
+        sites = [loc.site for loc in status.locators]
+        print(
+            "    locators: "
+            + " ".join(_locator_text(loc, sites.count(loc.site) > 1) for loc in status.locators)
+        )
+
+
+def _status_doc(status: ServiceStatus, owned: dict[str, str], now: float) -> dict[str, Any]:
+    """A service's status as JSON: its mapping's fields and what the text shows besides."""
+    doc = mapping_to_dict(replace(status.mapping, locators=status.locators))
+    doc["traffic"] = [{"site": share.site, "percent": share.percent} for share in status.traffic]
+    doc["intents"] = [_intent_doc(intent, owned) for intent in status.intents]
+    moved = status.last_move
+    doc["last_move"] = moved
+    doc["seconds_since_move"] = None if moved is None else round(now - moved, 3)
+    return doc
+
+
+def _intent_doc(intent: Intent, owned: dict[str, str]) -> dict[str, Any]:
+    """An intent as JSON, with the run that created it (null when none is known)."""
+    return {**intent_to_dict(intent), "run": owned.get(intent.id)}
+
+
+def _traffic(split: tuple[Share, ...]) -> str:
+    """``aws-use1 70% → gcp-euw1 30%``, or ``nowhere``."""
+    return " → ".join(f"{share.site} {share.percent:g}%" for share in split) or "nowhere"
+
+
+def _locator_text(loc: Locator, named: bool) -> str:
+    """``site:state/pN/wN``; ``named``: the locator's id in the site for the site's name."""
+    name = (loc.id.partition("@")[2] or loc.id) if named else loc.site
+    return f"{name}:{loc.state.value}/p{loc.priority}/w{loc.weight}"
+
+
+def _duration_text(seconds: float) -> str:
+    """A duration for people: ``45s``, ``3m12s``, ``2h05m``, ``3d04h``."""
+    whole = max(0, int(seconds))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
 
 
 def _cmd_resolve(args: argparse.Namespace) -> int:
@@ -565,16 +651,21 @@ def _cmd_intents(args: argparse.Namespace) -> int:
         else:
             print(f"deleted intent {removed.id} ({_describe_intent(removed)})")
         return 0
-    intents = _call(args, lambda client: client.intents())
+
+    async def both(client: GtmClient) -> tuple[list[Intent], list[dict[str, Any]]]:
+        return await client.intents(), await client.runs()
+
+    intents, runs = _call(args, both)
+    owned = owners(run_from_dict(run) for run in runs)
     if args.json:
-        _print_json({"intents": [intent_to_dict(i) for i in intents]})
+        _print_json({"intents": [_intent_doc(i, owned) for i in intents]})
         return 0
     rows = [["ID", "INTENT", "WHO", "WHY", "EXPIRES"]]
     for intent in intents:
         rows.append(
             [
                 intent.id,
-                _describe_intent(intent),
+                _describe_intent(intent, owned.get(intent.id)),
                 intent.who or "-",
                 intent.why,
                 _clock(intent.expires_at) if intent.expires_at else "never",
@@ -644,14 +735,16 @@ def _cmd_failback(args: argparse.Namespace) -> int:
 
 def _cmd_evacuate(args: argparse.Namespace) -> int:
     body = {"site": args.site, "parallel": args.parallel, **_run_options(args)}
-    print(f"evacuating {args.site}: every service active there moves to its next healthy site")
+    if not args.json:
+        print(f"evacuating {args.site}: every service active there moves to its next healthy site")
     report = _call(args, lambda client: client.evacuate(body))
     return _print_report(report, args.json)
 
 
 def _cmd_drill(args: argparse.Namespace) -> int:
     body = {"service": args.service, **_run_options(args)}
-    print(f"drill of {args.service}: to its next site and back")
+    if not args.json:
+        print(f"drill of {args.service}: to its next site and back")
     report = _call(args, lambda client: client.drill(body))
     return _print_report(report, args.json)
 
@@ -691,7 +784,7 @@ def _cmd_unfreeze(args: argparse.Namespace) -> int:
         freezes = [
             i
             for i in await client.intents()
-            if i.kind.value == "freeze" and (args.service is None or i.service == args.service)
+            if i.kind is IntentKind.FREEZE and (args.service is None or i.service == args.service)
         ]
         return [await client.remove_intent(i.id) for i in freezes]
 
@@ -729,7 +822,10 @@ def _start_run(args: argparse.Namespace, request: dict[str, Any]) -> int:
 
     run = _call(args, start)
     if args.dry_run:
-        print(run["outcome"])
+        if args.json:
+            _print_json(run)  # its "preview": steps, the resulting mapping, provider changes
+        else:
+            print(run["outcome"])
         return 0
     if args.json:
         _print_json(run)
@@ -883,13 +979,23 @@ def _token_hint(args: argparse.Namespace, url: str, exc: Unauthorized) -> str:
     )
 
 
-def _describe_intent(intent: Intent) -> str:
+def _describe_intent(intent: Intent, run: str | None = None) -> str:
+    """What an intent does, and the run that created it when that is known."""
     target = intent.service or "every service"
-    if intent.kind.value == "pin":
-        return f"pin {target} to {intent.site}" + (" (forced)" if intent.force else "")
-    if intent.kind.value == "drain":
-        return f"drain {intent.site} for {target}"
-    return f"freeze {target}"
+    match intent.kind:
+        case IntentKind.PIN:
+            text = f"pin {target} to {intent.site}" + (" (forced)" if intent.force else "")
+        case IntentKind.DRAIN:
+            text = f"drain {intent.site} for {target}"
+        case IntentKind.FREEZE:
+            text = f"freeze {target}"
+        case IntentKind.SHIFT:
+            text = f"shift {intent.share}% of {target} to {intent.site}"
+        case IntentKind.TTL:
+            text = f"cap the ttl of {target} at {intent.ttl}s"
+        case _:
+            assert_never(intent.kind)
+    return text + (f" (run {run})" if run else "")
 
 
 def _describe_event(event: Event) -> str:

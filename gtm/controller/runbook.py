@@ -25,6 +25,9 @@ from gtm.controller.tasks import cancel_all
 from gtm.core.model import Event, Intent, IntentKind, Mapping
 from gtm.core.moves import Refusal, Screening, describe, keeps_pin, outcome, screen, target
 from gtm.core.runbook import (
+    PlannedChange,
+    Preview,
+    ProviderPreview,
     Run,
     RunOptions,
     RunState,
@@ -39,7 +42,7 @@ from gtm.core.runbook import (
 )
 from gtm.core.sites import SiteHealth
 from gtm.errors import GtmError, NotFound, Rejected, SafetyRefused
-from gtm.providers.base import diff, managed
+from gtm.providers.base import diff, managed, render
 from gtm.registry.registry import Registry
 from healthchecks.clock import Clock, LoopClock
 
@@ -223,7 +226,9 @@ class Runbooks:
             owner=self._registry.instance_id,
         )
         if options.dry_run:
-            return run.finish(RunState.DONE, await self.preview(run))
+            preview = await self.preview(run)
+            run = dataclasses.replace(run, preview=preview)
+            return run.finish(RunState.DONE, self._describe_preview(run, preview))
         run = await self._save(run)
         self._spawn(run, self._execute(run))
         return run
@@ -272,11 +277,15 @@ class Runbooks:
         return list(await asyncio.gather(*(move(service) for service in services)))
 
     async def drill(self, service: str, reason: str, who: str, options: RunOptions) -> list[Run]:
-        """A rehearsal: move ``service`` to the next site, then back; both runs, timed."""
+        """A rehearsal: move ``service`` to the next site, then back; both runs, timed.
+
+        A dry run previews the way there only: the way back starts from where that run
+        would leave the service, which no registry holds yet.
+        """
         there = await self.finished(
             await self.begin("drill", service, None, f"drill: {reason}", who, options)
         )
-        if there.state is not RunState.DONE or there.from_site is None:
+        if there.state is not RunState.DONE or there.from_site is None or options.dry_run:
             return [there]
         back = await self.begin(
             "drill", service, there.from_site, f"drill back: {reason}", who, options
@@ -312,40 +321,65 @@ class Runbooks:
             replaced={intent.id for intent in replaced},
         )
 
-    async def preview(self, run: Run) -> str:
+    async def preview(self, run: Run) -> Preview:
         """What a run would do: its steps, the mapping it leaves and each provider's changes.
 
-        The mapping is :meth:`outcome`, so the preview shows what the real run publishes.
+        The mapping is :meth:`outcome`, so the preview shows what the real run publishes;
+        the providers diff that mapping's content against what their systems hold.
         """
-        mapping = self._mapping(run.service)
-        steps = ", ".join(step.value for step in steps_for(run.options))
         preview = self.outcome(run)
-        ranks = sorted(
-            {loc.site: loc.priority for loc in preview.locators}.items(), key=lambda kv: kv[1]
-        )
-        lines = [
-            f"would move {run.service} from {run.from_site} to {run.to_site} "
-            f"(epoch {mapping.epoch} -> {preview.epoch}); steps: {steps}",
-            f"mapping: active {preview.active_site}; priorities "
-            + ", ".join(f"{site} {rank}" for site, rank in ranks),
-        ]
-        if preview.active_site != run.to_site:
-            lines.append(f"the move would not hold: {preview.reason}")
         replaced = self.screen(run.service, run.to_site, run.options, run.intents).replaced
-        lines += [f"replaces {describe(intent)}" for intent in replaced]
+        providers: list[ProviderPreview] = []
         for name, provider in self._reconciler.providers.items():
             if provider.services and run.service not in provider.services:
                 continue
             try:
                 observed = await provider.observe()
             except GtmError as exc:
-                lines.append(f"{name}: cannot observe: {exc}")
+                providers.append(ProviderPreview(name, error=str(exc)))
                 continue
             desired = provider.desired(managed([preview], provider.services))
             mine = {k: v for k, v in observed.items() if v.service == run.service}
-            changes = diff(desired, mine)
-            lines.append(f"{name}: {len(changes)} change(s)")
-            lines += [f"  {change.describe()}" for change in changes]
+            changes = tuple(
+                PlannedChange(
+                    change.kind.value,
+                    change.key,
+                    None if change.before is None else render(change.before),
+                    None if change.after is None else render(change.after),
+                )
+                for change in diff(desired, mine)
+            )
+            providers.append(ProviderPreview(name, changes))
+        return Preview(
+            steps_for(run.options),
+            preview,
+            tuple(providers),
+            tuple(describe(intent) for intent in replaced),
+        )
+
+    def _describe_preview(self, run: Run, preview: Preview) -> str:
+        """A dry run's outcome: the preview in lines an operator reads."""
+        mapping = self._mapping(run.service)
+        after = preview.mapping
+        ranks = sorted(
+            {loc.site: loc.priority for loc in after.locators}.items(), key=lambda kv: kv[1]
+        )
+        lines = [
+            f"would move {run.service} from {run.from_site} to {run.to_site} "
+            f"(epoch {mapping.epoch} -> {after.epoch}); steps: "
+            + ", ".join(step.value for step in preview.steps),
+            f"mapping: active {after.active_site}; priorities "
+            + ", ".join(f"{site} {rank}" for site, rank in ranks),
+        ]
+        if after.active_site != run.to_site:
+            lines.append(f"the move would not hold: {after.reason}")
+        lines += [f"replaces {text}" for text in preview.replaces]
+        for provider in preview.providers:
+            if provider.error is not None:
+                lines.append(f"{provider.name}: cannot observe: {provider.error}")
+                continue
+            lines.append(f"{provider.name}: {len(provider.changes)} change(s)")
+            lines += [f"  {_change_line(change)}" for change in provider.changes]
         return "\n".join(lines)
 
     # -- execution ----------------------------------------------------------------
@@ -734,3 +768,13 @@ class Runbooks:
             )
         )
         log.warning("run %s: %s", run.id, summary(run))
+
+
+def _change_line(change: PlannedChange) -> str:
+    """One change as ``gtm plan`` shows it: ``~ key: before -> after``."""
+    sign = {"create": "+", "update": "~", "delete": "-"}.get(change.kind, "?")
+    if change.before is None:
+        return f"{sign} {change.key}: {change.after}"
+    if change.after is None:
+        return f"{sign} {change.key}: {change.before}"
+    return f"{sign} {change.key}: {change.before} -> {change.after}"

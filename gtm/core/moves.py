@@ -19,7 +19,7 @@ The rule set for intents against runs:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from collections.abc import Mapping as Lookup
 from dataclasses import dataclass, replace
 
@@ -57,15 +57,21 @@ class Screening:
     """Intents the run withdraws when its own pin takes over (``replace_intents``)."""
 
 
+_WHAT: dict[IntentKind, Callable[[Intent, str], str]] = {
+    IntentKind.PIN: lambda i, about: f"pin of {about} to {i.site}",
+    IntentKind.DRAIN: lambda i, _: (
+        f"drain of {i.site}" + (f" for {i.service}" if i.service else "")
+    ),
+    IntentKind.FREEZE: lambda i, about: f"freeze of {about}",
+    IntentKind.SHIFT: lambda i, about: f"shift of {i.share}% of {about} to {i.site}",
+    IntentKind.TTL: lambda i, about: f"ttl cap of {about} at {i.ttl}s",
+}
+"""What each kind of intent does, by kind; every kind has its entry (a test holds it)."""
+
+
 def describe(intent: Intent) -> str:
     """An intent as refusals name it: what it does, its id, who asked and why."""
-    about = intent.service or "every service"
-    what = {
-        IntentKind.PIN: f"pin of {about} to {intent.site}",
-        IntentKind.DRAIN: f"drain of {intent.site}"
-        + (f" for {intent.service}" if intent.service else ""),
-        IntentKind.FREEZE: f"freeze of {about}",
-    }.get(intent.kind, f"{intent.kind.value} of {about}")
+    what = _WHAT[intent.kind](intent, intent.service or "every service")
     why = f": {intent.why}" if intent.why else ""
     return f"{what} (intent {intent.id}, by {intent.who or 'unknown'}{why})"
 

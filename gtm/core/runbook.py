@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from gtm.core.codec import mapping_from_dict, mapping_to_dict
 from gtm.core.health import Verdict
+from gtm.core.model import Mapping
 
 
 class Step(enum.StrEnum):
@@ -83,6 +85,39 @@ class StepRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class PlannedChange:
+    """One item a provider would create, update or delete, in its short text form."""
+
+    kind: str
+    """``create``, ``update`` or ``delete``."""
+    key: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderPreview:
+    """What one provider's system would change, or why it could not be read."""
+
+    name: str
+    changes: tuple[PlannedChange, ...] = ()
+    error: str | None = None
+    """Why the provider's system could not be observed; its changes are then unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What a run would do (``--dry-run``): its steps, the mapping it leaves, each
+    provider's changes, and the intents it would replace."""
+
+    steps: tuple[Step, ...]
+    mapping: Mapping
+    providers: tuple[ProviderPreview, ...] = ()
+    replaces: tuple[str, ...] = ()
+    """The standing intents the run would withdraw, each described with its id."""
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """A planned move of one service to a site, as the registry keeps it."""
 
@@ -109,6 +144,8 @@ class Run:
     owner: str = ""
     """The gtm instance carrying the run out (its ``instance`` name); empty in runs
     stored before runs recorded their owner."""
+    preview: Preview | None = None
+    """What a dry run would do; None for a run that was carried out."""
 
     @property
     def current(self) -> StepRecord | None:
@@ -256,7 +293,48 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "outcome": run.outcome,
         "served": dict(run.served),
         "owner": run.owner,
+        "preview": None if run.preview is None else preview_to_dict(run.preview),
     }
+
+
+def preview_to_dict(preview: Preview) -> dict[str, Any]:
+    """A dry run's preview as a JSON document."""
+    return {
+        "steps": [step.value for step in preview.steps],
+        "mapping": mapping_to_dict(preview.mapping),
+        "providers": [
+            {
+                "name": provider.name,
+                "changes": [
+                    {"kind": c.kind, "key": c.key, "before": c.before, "after": c.after}
+                    for c in provider.changes
+                ],
+                "error": provider.error,
+            }
+            for provider in preview.providers
+        ],
+        "replaces": list(preview.replaces),
+    }
+
+
+def preview_from_dict(doc: dict[str, Any]) -> Preview:
+    """The inverse of :func:`preview_to_dict`."""
+    return Preview(
+        steps=tuple(Step(step) for step in doc["steps"]),
+        mapping=mapping_from_dict(doc["mapping"]),
+        providers=tuple(
+            ProviderPreview(
+                name=str(item["name"]),
+                changes=tuple(
+                    PlannedChange(str(c["kind"]), str(c["key"]), c.get("before"), c.get("after"))
+                    for c in item.get("changes", [])
+                ),
+                error=item.get("error"),
+            )
+            for item in doc.get("providers", [])
+        ),
+        replaces=tuple(str(text) for text in doc.get("replaces", [])),
+    )
 
 
 def run_from_dict(doc: dict[str, Any]) -> Run:
@@ -298,4 +376,5 @@ def run_from_dict(doc: dict[str, Any]) -> Run:
         outcome=str(doc.get("outcome", "")),
         served={str(k): float(v) for k, v in doc.get("served", {}).items()},
         owner=str(doc.get("owner", "")),
+        preview=None if doc.get("preview") is None else preview_from_dict(doc["preview"]),
     )

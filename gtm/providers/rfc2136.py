@@ -125,7 +125,7 @@ class Rfc2136:
         self._timeout = config.timeout
         self._max_message = config.max_message
         self._key: dns.tsig.Key | None = None
-        self._records: dict[str, tuple[int, list[RecordSet]]] = {}
+        self._records: dict[str, tuple[Mapping, list[RecordSet]]] = {}
         if config.tsig is not None:
             secret = resolve_secret(config.tsig.secret).get_secret_value()
             try:
@@ -139,19 +139,21 @@ class Rfc2136:
     def desired(self, mappings: Sequence[Mapping]) -> dict[str, Owned[RecordSet]]:
         """The record sets of the managed services, keyed ``"<owner> <TYPE>"``.
 
-        Each service's records are built once per mapping version: a pass after one
-        service moved rebuilds that service only, not the whole zone.
+        Each service's records are built once per mapping content: a pass after one
+        service moved rebuilds that service only, not the whole zone. The cache compares
+        whole mappings, not versions: a preview (``--dry-run``) keeps the current version
+        with other locators, and must get the records of its own locators.
         """
         items: dict[str, Owned[RecordSet]] = {}
         for mapping in managed(mappings, self.services):
             cached = self._records.get(mapping.service)
-            if cached is None or cached[0] != mapping.version:
+            if cached is None or cached[0] != mapping:
                 records = [
                     RecordSet.from_rdataset(owner, rrset)
                     for owner, node in zone_nodes(mapping, self.origin).items()
                     for rrset in node.values()
                 ]
-                cached = self._records[mapping.service] = (mapping.version, records)
+                cached = self._records[mapping.service] = (mapping, records)
             for record in cached[1]:
                 items[record.key] = Owned(mapping.service, record)
         return items

@@ -83,11 +83,20 @@ SHIFT_B = replace(intent(IntentKind.PIN, B), kind=IntentKind.SHIFT, share=50)
             replace(FREEZE_ALL, who="", why=""),
             "freeze of every service (intent freeze-all, by unknown)",
         ),
-        (SHIFT_B, "shift of billing (intent pin-gcp-euw1, by alice: patching)"),
+        (SHIFT_B, "shift of 50% of billing to gcp-euw1 (intent pin-gcp-euw1, by alice: patching)"),
+        (
+            replace(FREEZE, kind=IntentKind.TTL, ttl=5),
+            "ttl cap of billing at 5s (intent freeze-all, by carol: patching)",
+        ),
     ],
 )
 def test_describe(subject: Intent, expected: str) -> None:
     assert describe(subject) == expected
+
+
+def test_every_intent_kind_is_described_as_itself() -> None:
+    texts = {kind: describe(replace(PIN_C, kind=kind, share=30, ttl=5)) for kind in IntentKind}
+    assert all(text.startswith(kind.value) for kind, text in texts.items()), texts
 
 
 # -- target -----------------------------------------------------------------------------

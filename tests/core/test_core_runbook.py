@@ -7,7 +7,11 @@ from dataclasses import replace
 import pytest
 
 from gtm.core.health import Verdict
+from gtm.core.model import Locator, Mapping, State
 from gtm.core.runbook import (
+    PlannedChange,
+    Preview,
+    ProviderPreview,
     Run,
     RunOptions,
     RunState,
@@ -128,6 +132,7 @@ def test_json_round_trip() -> None:
     restored = run_from_dict(minimal)
     assert restored.options == RunOptions() and restored.state is RunState.RUNNING
     assert restored.owner == ""
+    assert restored.preview is None
 
 
 def test_the_owner_is_kept_in_the_document() -> None:
@@ -151,3 +156,27 @@ def test_only_the_owner_recovers_a_running_run(
 ) -> None:
     run = replace(make_run(), owner=owner, state=state)
     assert recovers(run, instance) is expected
+
+
+def test_a_preview_travels_with_its_dry_run() -> None:
+    there = Locator("billing@dc-paris/lb-1", "dc-paris", "192.0.2.3", 443, 1, 100, State.UP)
+    mapping = Mapping("billing", 4, 2, 30, "dc-paris", (there,))
+    change = PlannedChange("update", "billing. A", "192.0.2.1", "192.0.2.3")
+    preview = Preview(
+        (Step.PREFLIGHT, Step.SWITCH),
+        mapping,
+        (ProviderPreview("bind", (change,)), ProviderPreview("lb", error="lb: cannot observe")),
+        ("pin of billing to aws-use1 (intent p1, by alice)",),
+    )
+    dry = replace(make_run().finish(RunState.DONE, "would move billing"), preview=preview)
+    doc = run_to_dict(dry)
+    assert doc["preview"]["steps"] == ["preflight", "switch"]
+    assert doc["preview"]["mapping"]["active_site"] == "dc-paris"
+    assert doc["preview"]["providers"][0]["changes"] == [
+        {"kind": "update", "key": "billing. A", "before": "192.0.2.1", "after": "192.0.2.3"}
+    ]
+    assert run_from_dict(doc) == dry
+    bare = {"steps": [], "mapping": doc["preview"]["mapping"], "providers": [{"name": "x"}]}
+    assert run_from_dict({**doc, "preview": bare}).preview == Preview(
+        (), mapping, (ProviderPreview("x"),)
+    )

@@ -15,9 +15,10 @@ import pytest
 import yaml
 
 from gtm.api.events import EVENT_KINDS
-from gtm.cli import REASON_HELP, _parser, _run_line, main
+from gtm.cli import REASON_HELP, _describe_intent, _duration_text, _parser, _run_line, main
 from gtm.client import GtmClient
 from gtm.config.loader import check_config
+from gtm.core.model import Intent, IntentKind
 from gtm.demo.sites import SiteFleet
 from gtm.runtime import Runtime
 
@@ -153,6 +154,54 @@ def test_the_state_is_not_said_twice() -> None:
 
     assert _run_line(refused) == "refused: dc-paris has 0/1 locators up, 1 needed"
     assert _run_line(done) == "done: billing moved to gcp-euw1"
+
+
+@pytest.mark.parametrize(
+    ("intent", "run", "expected"),
+    [
+        (Intent("i", IntentKind.PIN, "billing", "dc-paris"), None, "pin billing to dc-paris"),
+        (
+            Intent("i", IntentKind.PIN, "billing", "dc-paris", force=True),
+            "r1",
+            "pin billing to dc-paris (forced) (run r1)",
+        ),
+        (Intent("i", IntentKind.DRAIN, None, "aws-use1"), None, "drain aws-use1 for every service"),
+        (Intent("i", IntentKind.FREEZE), None, "freeze every service"),
+        (
+            Intent("i", IntentKind.SHIFT, "billing", "gcp-euw1", share=30),
+            "r1",
+            "shift 30% of billing to gcp-euw1 (run r1)",
+        ),
+        (
+            Intent("i", IntentKind.TTL, "billing", ttl=5),
+            "r1",
+            "cap the ttl of billing at 5s (run r1)",
+        ),
+    ],
+)
+def test_every_intent_kind_is_described_as_what_it_does(
+    intent: Intent, run: str | None, expected: str
+) -> None:
+    assert _describe_intent(intent, run) == expected
+
+
+def test_every_intent_kind_has_its_own_description() -> None:
+    described = {
+        kind: _describe_intent(Intent("i", kind, "billing", "gcp-euw1", share=30, ttl=5))
+        for kind in IntentKind
+    }
+    assert all(
+        text.startswith(kind.value) or kind is IntentKind.TTL for kind, text in described.items()
+    )
+    assert len(set(described.values())) == len(IntentKind)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(-1.0, "0s"), (45.9, "45s"), (192.0, "3m12s"), (7500.0, "2h05m"), (273600.0, "3d04h")],
+)
+def test_durations_read_as_people_say_them(seconds: float, expected: str) -> None:
+    assert _duration_text(seconds) == expected
 
 
 # -- no gtm running -------------------------------------------------------------------

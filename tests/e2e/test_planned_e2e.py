@@ -298,6 +298,28 @@ async def test_planned_failover_under_traffic_loses_no_request(
     assert lb_gtm.registry.intents() == []
 
 
+async def test_a_dry_run_lists_the_changes_the_run_then_makes(
+    lb_gtm: Runtime, haproxy: HaproxyServer, bind: BindServer
+) -> None:
+    look = RunOptions(hold=0.2, dry_run=True)
+    dry = await lb_gtm.runbooks.begin("failover", "billing", NEW, "look", "alice", look)
+    assert dry.preview is not None, dry.outcome
+    planned = {p.name: {c.key: c for c in p.changes} for p in dry.preview.providers}
+    record = f"billing.{ZONE} A"
+    assert planned["bind"][record].after is not None
+    assert SITES[NEW] in planned["bind"][record].after
+    assert {f"billing.{ZONE} SRV", f"billing.{ZONE} TXT"} <= set(planned["bind"]), planned
+    assert planned["lb"], "the load balancer's weights change too"
+    assert f"bind: {len(planned['bind'])} change(s)" in dry.outcome
+
+    options = RunOptions(hold=0.2)
+    run = await lb_gtm.runbooks.begin("failover", "billing", NEW, "move", "alice", options)
+    done = await lb_gtm.runbooks.finished(run, timeout=60)
+    assert done.state is RunState.DONE, done.outcome
+    assert await bind_addresses(bind, "billing") == {SITES[NEW]}
+    assert await weights(haproxy, "billing") == only(NEW)
+
+
 async def test_haproxy_unreachable_fails_verify_and_rolls_back(
     lb_gtm: Runtime, haproxy: HaproxyServer, bind: BindServer
 ) -> None:

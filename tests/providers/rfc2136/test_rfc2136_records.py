@@ -72,6 +72,28 @@ def test_a_move_changes_addresses_status_and_priorities() -> None:
     }
 
 
+def test_one_provider_builds_the_records_of_each_mapping_it_is_given() -> None:
+    # A preview keeps the current mapping's version with other locators: the same
+    # provider must not answer it with the records it built for the current mapping.
+    bind = provider([])
+    current = mapping("billing")
+    preview = dataclasses.replace(
+        mapping("billing", "dc-paris"), version=current.version, epoch=current.epoch
+    )
+
+    before = bind.desired([current])
+    after = bind.desired([preview])
+
+    assert after["billing.gtm.example.test. A"].item.rdatas == ("203.0.113.30",)
+    assert {c.key for c in diff(after, before)} == {
+        "billing.gtm.example.test. A",
+        "billing.gtm.example.test. AAAA",
+        "billing.gtm.example.test. SRV",
+        "billing.gtm.example.test. TXT",
+    }
+    assert bind.desired([current]) == before
+
+
 def test_closed_service_holds_nothing_and_servfail_keeps_only_its_status() -> None:
     down = mapping("billing")
     down = dataclasses.replace(
