@@ -57,8 +57,8 @@ smoke:
 	$(PLAIN)/bin/python .ci/smoke.py
 
 lint: $(DEV)
-	$(BIN)/ruff check gtm healthchecks tests benchmarks examples .ci/smoke.py
-	$(BIN)/ruff format --check gtm healthchecks tests benchmarks examples .ci/smoke.py
+	$(BIN)/ruff check gtm healthchecks testbed tests benchmarks examples .ci/smoke.py
+	$(BIN)/ruff format --check gtm healthchecks testbed tests benchmarks examples .ci/smoke.py
 	$(BIN)/mypy
 
 bench: $(DEV) system

@@ -2,14 +2,16 @@
 
 Run with the interpreter of a venv that holds gtm installed without extras, from the
 repository root: ``VENV/bin/python .ci/smoke.py``. It copies ``config/demo.yaml`` with
-ports it chose and a store in a temporary folder, starts ``gtm run``, waits for one DNS
-answer for the zone's SOA, sends SIGTERM and expects a clean exit. Exits 1 with gtm's
-output on any failure.
+its DNS responder and API on port 0 (the kernel picks) and a store in a temporary folder,
+starts ``gtm run``, reads the DNS port from the line gtm logs once it serves, waits for one
+DNS answer for the zone's SOA, sends SIGTERM and expects a clean exit. Exits 1 with gtm's
+output on any failure. It needs nothing but what the plain install brings.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,11 +25,17 @@ import dns.query
 import dns.rdatatype
 import yaml
 
-from gtm.demo.ports import free_port
-
 ROOT = Path(__file__).resolve().parent.parent
 GTM = Path(sys.executable).parent / "gtm"
 DEADLINE_S = 30.0
+SERVING = re.compile(r"serving zone \S+: DNS on [\d.]+:(\d+),")
+"""The line gtm logs once it serves, with the port the kernel gave its DNS responder."""
+
+
+def dns_port(log: Path) -> int | None:
+    """The DNS port gtm says it serves on, once it has said so."""
+    found = SERVING.search(log.read_text(errors="replace"))
+    return int(found.group(1)) if found else None
 
 
 def soa_answered(zone: str, port: int) -> bool:
@@ -44,9 +52,8 @@ def main() -> int:
     """Start, query, stop; 0 when all three worked."""
     with tempfile.TemporaryDirectory(prefix="gtm-smoke-") as tmp:
         doc = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
-        dns_port = free_port(udp=True)
-        doc["dns"]["listen"] = f"127.0.0.1:{dns_port}"
-        doc["api"]["listen"] = f"127.0.0.1:{free_port()}"
+        doc["dns"]["listen"] = "127.0.0.1:0"
+        doc["api"]["listen"] = "127.0.0.1:0"
         doc["store"]["path"] = str(Path(tmp) / "smoke.db")
         config = Path(tmp) / "smoke.yaml"
         config.write_text(yaml.safe_dump(doc))
@@ -58,7 +65,7 @@ def main() -> int:
             )
             try:
                 started = time.monotonic()
-                while not soa_answered(doc["zone"], dns_port):
+                while (port := dns_port(log)) is None or not soa_answered(doc["zone"], port):
                     if process.poll() is not None or time.monotonic() - started > DEADLINE_S:
                         print("smoke: gtm gave no DNS answer; its output:\n" + log.read_text())
                         return 1

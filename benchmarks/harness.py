@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from gtm.demo import ports
 from gtm.demo.sites import SimulatedSite, SiteFleet
+from testbed import ports
 
 SITES = {"site-a": "127.0.1.1", "site-b": "127.0.2.1", "site-c": "127.0.3.1"}
 ZONE = "bench.example.test."

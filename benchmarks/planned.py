@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import SITES, ZONE, GtmProcess, bench_config, fleet, percentile, pin_self
 
-from gtm.demo.bind import BindServer
-from gtm.demo.haproxy import HaproxyServer, find_haproxy
 from gtm.demo.scenario import dns_addresses
 from gtm.providers.haproxy_settings import parse_servers_state
+from testbed.bind import BindServer
+from testbed.haproxy import HaproxyServer, find_haproxy
 
 SERVICE = "app"
 PORT = 18183

@@ -52,9 +52,9 @@ import dns.message
 import dns.rdatatype
 from harness import SITES, ZONE, GtmProcess, bench_config, percentile, pin_self
 
-from gtm.demo.bind import BindServer
-from gtm.demo.haproxy import HaproxyServer
 from gtm.demo.sites import SimulatedSite, SiteFleet
+from testbed.bind import BindServer
+from testbed.haproxy import HaproxyServer
 
 VICTIM = "site-a"
 INTERVAL = 0.5

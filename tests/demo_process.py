@@ -21,7 +21,7 @@ from typing import IO, Any
 import pytest
 import yaml
 
-from gtm.demo.ports import with_free_ports
+from testbed.ports import with_free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gtm.demo.haproxy import find_haproxy
+from testbed.haproxy import find_haproxy
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120

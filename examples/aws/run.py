@@ -26,12 +26,12 @@ import yaml
 from gtm.config.loader import load_config
 from gtm.config.models import Config
 from gtm.core.model import Event, Mapping
-from gtm.demo.example import run_example, wait_converged
-from gtm.demo.moto import MotoServer, client, create_alb, create_hosted_zone
-from gtm.demo.ports import with_free_ports
 from gtm.demo.scenario import fleet_for
 from gtm.demo.sites import SiteFleet
 from gtm.runtime import Runtime
+from testbed.example import run_example, wait_converged
+from testbed.moto import MotoServer, client, create_alb, create_hosted_zone
+from testbed.ports import with_free_ports
 
 HERE = Path(__file__).resolve().parent
 SERVICE = "billing"
@@ -143,8 +143,7 @@ class Example:
         )
         for site in self.fleet.sites.values():
             print(f"  site {site.name:<9} {site.address}  workloads {site.ports}")
-        pid = self.moto.process.pid if self.moto.process is not None else None
-        print(f"  moto     {self.moto.endpoint_url} (pid {pid})")
+        print(f"  moto     {self.moto.endpoint_url} (pid {self.moto.pid})")
         print(f"  Route 53 hosted zone {r53.hosted_zone_id} ({self.config.zone}), weighted records")
         for service, arn in self.aws.listeners.items():
             print(f"  ALB      {service} listener {arn}")
@@ -258,7 +257,7 @@ async def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("GTM_TOKEN", "example-token")
     os.environ.setdefault("EXAMPLE_AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("EXAMPLE_AWS_SECRET_ACCESS_KEY", "testing")
-    moto = MotoServer()
+    moto = MotoServer(workdir / "moto")
     fleet: SiteFleet | None = None
     runtime: Runtime | None = None
     try:

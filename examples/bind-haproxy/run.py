@@ -30,13 +30,13 @@ import yaml
 from gtm.config.loader import load_config
 from gtm.config.models import Config
 from gtm.core.model import Event, Mapping
-from gtm.demo.bind import BindServer
-from gtm.demo.example import run_example, wait_converged
-from gtm.demo.haproxy import SUN_PATH_MAX, HaproxyServer
-from gtm.demo.ports import free_port, with_free_ports
 from gtm.demo.scenario import fleet_for
 from gtm.demo.sites import SiteFleet
 from gtm.runtime import Runtime
+from testbed.bind import BindServer
+from testbed.example import run_example, wait_converged
+from testbed.haproxy import SUN_PATH_MAX, HaproxyServer
+from testbed.ports import free_port, with_free_ports
 
 HERE = Path(__file__).resolve().parent
 SERVICE = "billing"

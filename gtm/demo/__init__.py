@@ -1,1 +1,1 @@
-"""The demo: simulated sites, a scenario player, and the pieces tests and benchmarks reuse."""
+"""``gtm demo``: simulated sites as real processes, and the scenario played against them."""

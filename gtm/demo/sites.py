@@ -24,7 +24,7 @@ PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent() -> None:
-    """Ask Linux to SIGTERM the site when its parent dies, so no site outlives a crash."""
+    """Ask Linux to SIGTERM this child when its parent dies, so no child outlives a crash."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

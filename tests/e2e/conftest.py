@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from gtm.config.loader import load_config
-from gtm.demo.ports import free_ports
 from gtm.demo.sites import SimulatedSite, SiteFleet
 from gtm.runtime import Runtime
+from testbed.ports import free_ports
 
 from .support import SITES, TOKEN, config_doc, wait_published
 

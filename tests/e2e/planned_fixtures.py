@@ -17,10 +17,10 @@ import dns.asyncquery
 import dns.message
 import dns.rdatatype
 
-from gtm.demo.bind import BindServer
-from gtm.demo.haproxy import HaproxyServer
-from gtm.demo.ports import free_ports
 from gtm.providers.haproxy_settings import parse_servers_state
+from testbed.bind import BindServer
+from testbed.haproxy import HaproxyServer
+from testbed.ports import free_ports
 
 from .support import SITES, ZONE, config_doc
 

@@ -23,9 +23,9 @@ import dns.message
 import dns.rdatatype
 import pytest
 
-from gtm.demo.bind import BindServer
-from gtm.demo.haproxy import SUN_PATH_MAX, HaproxyServer, find_haproxy
 from gtm.runtime import Runtime
+from testbed.bind import BindServer
+from testbed.haproxy import SUN_PATH_MAX, HaproxyServer, find_haproxy
 
 from .support import SITES, ZONE, config_doc
 

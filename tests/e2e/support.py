@@ -14,13 +14,6 @@ ZONE = "gtm.example.test."
 TOKEN = "s3cret-token"
 
 
-def free_port(address: str) -> int:
-    """A TCP port free on ``address`` right now."""
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
-
-
 def config_doc(
     tmp_path: Path, services: dict[str, int], store: str = "sqlite", **service_options: Any
 ) -> dict[str, Any]:
@@ -56,6 +49,7 @@ def config_doc(
 
 
 def is_free(address: str, port: int) -> bool:
+    """Whether nothing holds TCP ``port`` on ``address`` (a server let go of it)."""
     with socket.socket() as sock:
         try:
             sock.bind((address, port))

@@ -21,8 +21,9 @@ from gtm.config.loader import check_config
 from gtm.core.model import Intent, IntentKind
 from gtm.demo.sites import SiteFleet
 from gtm.runtime import Runtime
+from testbed.ports import free_port
 
-from .support import TOKEN, config_doc, free_port
+from .support import TOKEN, config_doc
 from .test_cli import gtm_cli
 
 REASONED = ("failover", "failback", "evacuate", "drill", "maintenance", "pin", "drain", "freeze")

@@ -12,10 +12,10 @@ import aiohttp
 import pytest
 
 from gtm.core.runbook import Run, RunOptions, RunState, Step, run_from_dict
-from gtm.demo.bind import BindServer
-from gtm.demo.haproxy import HaproxyServer, find_haproxy
 from gtm.demo.sites import SimulatedSite, SiteFleet
 from gtm.runtime import Runtime
+from testbed.bind import BindServer
+from testbed.haproxy import HaproxyServer, find_haproxy
 
 from .planned_fixtures import (
     TSIG_ENV,

@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from gtm.core.model import Event
-from gtm.demo.bind import BindServer
-from gtm.demo.haproxy import HaproxyServer
 from gtm.demo.sites import SiteFleet
 from gtm.runtime import Runtime
+from testbed.bind import BindServer
+from testbed.haproxy import HaproxyServer
 
 from .provider_fixtures import (
     BIND_PROVIDER,

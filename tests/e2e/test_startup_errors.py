@@ -26,8 +26,9 @@ from gtm.controller.providing import plan_providers
 from gtm.errors import ConfigError, ListenError, StoreInUse
 from gtm.registry.stores import SqliteStore
 from gtm.runtime import Runtime, listen_error
+from testbed.ports import free_port
 
-from .support import free_port, is_free
+from .support import is_free
 
 HOST = socket.gethostname()
 SECRET_VARIABLES = ("GTM_SE_TOKEN", "GTM_SE_KEY_ID", "GTM_SE_KEY")

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gtm.demo.moto import MotoServer
+from testbed.moto import MotoServer
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import pytest
 from aws_samples import SITES, whack
 
 from gtm.config.providers import AwsCredentials, Elbv2Provider
-from gtm.demo.moto import MotoServer, client, create_alb
 from gtm.providers.aws import AwsRejected, AwsUnavailable, Retry
 from gtm.providers.base import ChangeKind, diff
 from gtm.providers.elbv2 import Elbv2
+from testbed.moto import MotoServer, client, create_alb
 
 Alb = tuple[dict[str, str], dict[str, dict[str, str]]]
 MakeProvider = Callable[..., Elbv2]

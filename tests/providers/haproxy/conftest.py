@@ -11,9 +11,9 @@ import pytest
 from haproxy_harness import SERVICE, SITES, Place, StartHaproxy, Traffic
 
 from gtm.core.model import Locator, Mapping, State
-from gtm.demo.haproxy import HaproxyServer, find_haproxy
-from gtm.demo.ports import free_port
 from gtm.demo.sites import SimulatedSite, SiteFleet
+from testbed.haproxy import HaproxyServer, find_haproxy
+from testbed.ports import free_port
 
 
 @pytest.fixture(scope="session")

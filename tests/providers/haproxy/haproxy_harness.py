@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 
 from gtm.config.providers import HaproxyProvider
 from gtm.core.model import Mapping
-from gtm.demo.haproxy import HaproxyServer
 from gtm.providers.haproxy import Haproxy
 from gtm.providers.haproxy_settings import server_names
+from testbed.haproxy import HaproxyServer
 
 SERVICE = "billing"
 SITES = {"site-a": "127.0.1.1", "site-b": "127.0.2.1", "site-c": "127.0.3.1"}

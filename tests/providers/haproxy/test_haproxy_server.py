@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from haproxy_harness import StartHaproxy
 
-from gtm.demo.haproxy import SUN_PATH_MAX, HaproxyServer
+from testbed.haproxy import SUN_PATH_MAX, HaproxyServer
 
 
 def running(pid: int) -> bool:
@@ -70,7 +70,9 @@ def test_a_failed_start_names_the_cause_from_haproxy_output(
             executable=haproxy_binary,
         )
         try:
-            with pytest.raises(RuntimeError, match=r"haproxy: exited with status \d+: ") as caught:
+            with pytest.raises(
+                RuntimeError, match=r"haproxy: exited with status \d+; log:\n"
+            ) as caught:
                 server.start()
         finally:
             server.stop()

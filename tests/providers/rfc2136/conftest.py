@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rfc2136_samples import ZONE
 
-from gtm.demo.bind import BindServer
+from testbed.bind import BindServer
 
 
 def _named_or_skip() -> None:

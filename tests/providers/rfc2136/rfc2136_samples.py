@@ -9,8 +9,8 @@ import dns.name
 
 from gtm.config.providers import Rfc2136Provider
 from gtm.core.model import NEVER, Locator, Mapping, State
-from gtm.demo.bind import BindServer
 from gtm.providers.rfc2136 import Rfc2136
+from testbed.bind import BindServer
 
 ZONE = "gtm.example.test."
 ORIGIN = dns.name.from_text(ZONE)

@@ -20,7 +20,6 @@ import pytest
 from rfc2136_samples import ORIGIN, make_provider, mapping, nsupdate
 
 from gtm.core.model import Mapping
-from gtm.demo.bind import BindServer
 from gtm.dns.records import service_nodes
 from gtm.errors import Rejected, Unavailable
 from gtm.providers.base import Change, diff
@@ -32,6 +31,7 @@ from gtm.providers.rfc2136 import (
     Rfc2136Unavailable,
 )
 from gtm.providers.rfc2136_update import build_updates
+from testbed.bind import BindServer
 
 
 async def reconcile(provider: Rfc2136, *mappings: Mapping) -> list[Change[RecordSet]]:

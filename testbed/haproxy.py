@@ -7,28 +7,20 @@ states gtm sets through the runtime API, and by nothing else.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Literal
+from typing import Literal
 
-from gtm.demo.ports import free_port
-from gtm.demo.sites import die_with_parent
+from testbed.ports import free_port
+from testbed.process import ManagedProcess
 
 SEARCH = ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
 """Where HAProxy is installed when ``sbin`` is not on ``PATH`` (Debian: /usr/sbin)."""
 
 SUN_PATH_MAX = 107
 """Longest unix socket path Linux accepts (108 bytes with the terminating NUL)."""
-
-LOG_TAIL = 20
-"""Lines of HAProxy's output quoted when it fails to start."""
 
 
 def find_haproxy() -> str | None:
@@ -39,7 +31,7 @@ def find_haproxy() -> str | None:
     return next((path for path in SEARCH if os.access(path, os.X_OK)), None)
 
 
-class HaproxyServer:
+class HaproxyServer(ManagedProcess):
     """One HAProxy process with a frontend, a backend and servers per backend.
 
     Args:
@@ -62,6 +54,7 @@ class HaproxyServer:
         stats_socket: Literal["unix", "tcp"] = "unix",
         executable: str | None = None,
     ) -> None:
+        super().__init__()
         self.workdir = workdir
         self.backends = {name: list(servers) for name, servers in backends.items()}
         given = frontends or {}
@@ -69,8 +62,6 @@ class HaproxyServer:
         self.executable = executable or find_haproxy()
         self._unix = workdir / "admin.sock" if stats_socket == "unix" else None
         self._tcp_port = free_port() if stats_socket == "tcp" else 0
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def socket(self) -> str:
@@ -78,16 +69,6 @@ class HaproxyServer:
         if self._unix is not None:
             return f"unix:{self._unix}"
         return f"127.0.0.1:{self._tcp_port}"
-
-    @property
-    def pid(self) -> int | None:
-        """The process id while running (after ``start``, before ``stop``)."""
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def alive(self) -> bool:
-        """Whether the process is running."""
-        return self._process is not None and self._process.poll() is None
 
     @property
     def config_path(self) -> Path:
@@ -138,15 +119,12 @@ class HaproxyServer:
             lines += [f"    server {name} {host}:{port} weight 1" for name, host, port in servers]
         return "\n".join(lines) + "\n"
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Write the config, run ``haproxy -db`` and wait until the runtime API answers.
+    def describe(self) -> str:
+        """``haproxy``, as error messages start."""
+        return "haproxy"
 
-        Raises:
-            RuntimeError: HAProxy is missing, exited, or did not answer within
-                ``timeout``; the message quotes the end of its output.
-        """
-        if self.alive:
-            return
+    def _prepare(self) -> list[str]:
+        """Write ``haproxy.cfg``; HAProxy in the foreground (``-db``) on it."""
         if self.executable is None:
             raise RuntimeError("haproxy: not installed (Debian package haproxy)")
         if self._unix is not None and len(os.fsencode(self._unix)) > SUN_PATH_MAX:
@@ -156,47 +134,22 @@ class HaproxyServer:
             )
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.config())
-        self._log = self.log_path.open("wb")
-        try:
-            self._process = subprocess.Popen(
-                [self.executable, "-f", str(self.config_path), "-db"],
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,
-            )
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
+        return [self.executable, "-f", str(self.config_path), "-db"]
 
-    def _wait_ready(self, timeout: float) -> None:
-        """Ask the runtime API for ``show info`` until this HAProxy answers, by its pid.
+    def _probe(self) -> str | None:
+        """Ask the runtime API for ``show info``; None once this HAProxy answers, by its pid.
 
         Any failure on the way (the socket not there yet, refused, reset, a partial
-        answer) means "not ready yet", until ``timeout``.
+        answer) means "not ready yet".
         """
-        assert self._process is not None
-        deadline = time.monotonic() + timeout
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if not self.alive:
-                code = self._process.wait()
-                raise RuntimeError(f"haproxy: exited with status {code}: {self._tail()}")
-            try:
-                answer = self.command("show info", timeout=1.0)
-            except OSError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                # The pid tells this HAProxy from any other answering on the same address.
-                if answer.startswith("Name: HAProxy") and f"\nPid: {self.pid}\n" in answer:
-                    return
-                last = f"answer {answer[:80]!r}"
-            time.sleep(0.05)
-        raise RuntimeError(
-            f"haproxy: runtime API {self.socket} did not answer within {timeout:g} s "
-            f"(last: {last}): {self._tail()}"
-        )
+        try:
+            answer = self.command("show info", timeout=1.0)
+        except OSError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        # The pid tells this HAProxy from any other answering on the same address.
+        if answer.startswith("Name: HAProxy") and f"\nPid: {self.pid}\n" in answer:
+            return None
+        return f"answer {answer[:80]!r}"
 
     def command(self, line: str, timeout: float = 5.0) -> str:
         """Send one command line (``a;b`` for several) and return HAProxy's whole answer.
@@ -219,41 +172,3 @@ class HaproxyServer:
             while chunk := conn.recv(65536):
                 chunks.append(chunk)
         return b"".join(chunks).decode(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL the process, as a crashed load balancer would vanish."""
-        if self._process is not None and self.alive:
-            os.kill(self._process.pid, signal.SIGKILL)
-            self._process.wait()
-
-    def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL after 5 s); safe to call twice."""
-        if self._process is not None:
-            if self.alive:
-                os.kill(self._process.pid, signal.SIGTERM)
-                try:
-                    self._process.wait(5)
-                except subprocess.TimeoutExpired:
-                    self.kill()
-            self._process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def _tail(self) -> str:
-        with contextlib.suppress(OSError):
-            lines = self.log_path.read_text(errors="replace").strip().splitlines()
-            return " | ".join(lines[-LOG_TAIL:]) or "(no output)"
-        return "(no output)"
-
-    def __enter__(self) -> HaproxyServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

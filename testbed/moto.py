@@ -1,4 +1,5 @@
-"""A local AWS (moto in server mode) for demos and tests of the Route 53 and ELBv2 providers.
+"""A local AWS (moto in server mode) for the tests and examples of the Route 53 and ELBv2
+providers.
 
 The providers talk to it exactly as to AWS, over HTTP with boto3, so a test exercises
 request building, pagination and error parsing for real. :class:`MotoServer` runs it as a
@@ -9,30 +10,23 @@ hold (a hosted zone; an ALB with a listener and target groups per service).
 from __future__ import annotations
 
 import http.client
-import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import boto3
 
-from gtm.demo.ports import free_port
-from gtm.demo.sites import die_with_parent
+from testbed.ports import free_port
+from testbed.process import ManagedProcess
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 DUMMY_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 """moto accepts any keys; passing these explicitly keeps ~/.aws and AWS_* out of the way."""
-START_ATTEMPTS = 3
-"""Starts on a fresh port before giving up, when the server exits at once."""
 
 
 def _command() -> list[str]:
@@ -42,16 +36,28 @@ def _command() -> list[str]:
     return [sys.executable, "-m", "moto.server"]
 
 
-class MotoServer:
+class MotoServer(ManagedProcess):
     """``moto_server`` on a free loopback port; stopped by its PID, never by name.
 
-    Use as a context manager, or call :meth:`start` and :meth:`stop` (idempotent).
+    The port is chosen just before the server binds it; if the server exits at once
+    (another process took the port meanwhile), it is started again on a fresh port.
+
+    Args:
+        workdir: Where its output (``moto.log``, a line per request) goes; default: a
+            temporary directory removed with this object.
     """
 
-    def __init__(self) -> None:
+    start_timeout = 60.0
+    start_attempts = 3
+
+    def __init__(self, workdir: Path | None = None) -> None:
+        super().__init__()
         self.port = 0
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        if workdir is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="gtm-moto-")
+            workdir = Path(self._scratch.name)
+        self.workdir = workdir
 
     @property
     def endpoint_url(self) -> str:
@@ -59,104 +65,29 @@ class MotoServer:
         return f"http://{HOST}:{self.port}"
 
     @property
-    def alive(self) -> bool:
-        """Whether the server process is running."""
-        return self.process is not None and self.process.poll() is None
+    def log_path(self) -> Path:
+        """The server's output: its request log and errors."""
+        return self.workdir / "moto.log"
 
-    def start(self, timeout: float = 60.0) -> None:
-        """Start the server on a free port and wait until it answers HTTP.
+    def describe(self) -> str:
+        """``moto: server on http://127.0.0.1:PORT``, as error messages start."""
+        return f"moto: server on {self.endpoint_url}"
 
-        The port is chosen just before the server binds it; if the server exits at once
-        (another process took the port meanwhile), it is started again on another port,
-        up to :data:`START_ATTEMPTS` times.
-
-        Raises:
-            RuntimeError: It exited or did not answer within ``timeout`` seconds; the
-                message ends with its output.
-        """
-        if self.alive:
-            return
-        deadline = time.monotonic() + timeout
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                answered = self._start_once(deadline)
-            except BaseException:
-                self.stop()
-                raise
-            if answered:
-                return
-            output = self.output()
-            self.stop()
-            if attempt >= START_ATTEMPTS or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"moto: server on {self.endpoint_url} did not start within {timeout:g} s "
-                    f"({attempt} attempt(s)): {output[-2000:]}"
-                )
-
-    def _start_once(self, deadline: float) -> bool:
-        """Run the server on a fresh port; whether it answered before it exited or ``deadline``."""
+    def _prepare(self) -> list[str]:
+        """A fresh port; the server on it."""
         self.port = free_port(HOST)
-        # A file, not a pipe: the server logs every request, and a pipe nobody reads
-        # would fill up and stall it. It lives as long as the server, so stop() closes it.
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [*_command(), "-H", HOST, "-p", str(self.port)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-        )
-        while not self._answers():
-            if not self.alive or time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
+        return [*_command(), "-H", HOST, "-p", str(self.port)]
 
-    def _answers(self) -> bool:
-        """Whether the server answers HTTP; any failure on the way means not yet."""
+    def _probe(self) -> str | None:
+        """None once the server answers HTTP (any status); any failure on the way means not yet."""
         try:
             with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=2) as answer:
                 answer.read()
         except urllib.error.HTTPError:
-            return True
-        except (OSError, http.client.HTTPException, ValueError):
-            return False
-        return True
-
-    def output(self) -> str:
-        """What the server has written so far (its request log and errors)."""
-        if self._log is None:
-            return ""
-        self._log.seek(0)
-        return self._log.read().decode("utf-8", "replace")
-
-    def stop(self) -> None:
-        """SIGTERM the server by PID, SIGKILL it after 5 s; does nothing when stopped."""
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __enter__(self) -> MotoServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+            return None
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
 
 
 def client(endpoint: str, service: str) -> Any:

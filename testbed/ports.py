@@ -1,4 +1,4 @@
-"""Free loopback ports, chosen by the kernel, for everything the demos, examples and tests
+"""Free loopback ports, chosen by the kernel, for everything the tests, benchmarks and examples
 start: nothing they run may depend on a fixed port being free on the machine.
 
 A port found free is released before the caller's server binds it, so another process can

@@ -13,11 +13,7 @@ import base64
 import os
 import secrets
 import shutil
-import signal
-import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 
 import dns.exception
 import dns.flags
@@ -27,17 +23,11 @@ import dns.rcode
 import dns.rdatatype
 import dns.tsig
 
-from gtm.demo.ports import free_port
-from gtm.demo.sites import die_with_parent
+from testbed.ports import free_port
+from testbed.process import ManagedProcess
 
 ADDRESS = "127.0.0.1"
 """Where the server listens: loopback only."""
-
-START_TIMEOUT = 30.0
-"""Longest wait for a started server to answer for its zone (a loaded machine is slow)."""
-
-STOP_TIMEOUT = 5.0
-"""Longest wait after SIGTERM before the server is killed."""
 
 _KEY_BYTES = {
     "hmac-sha1": 20,
@@ -49,7 +39,7 @@ _KEY_BYTES = {
 """Key length per algorithm: as long as the hash, as tsig-keygen makes them."""
 
 
-class BindServer:
+class BindServer(ManagedProcess):
     """One ``named`` process serving ``zone`` on ``127.0.0.1:<port>``, TCP and UDP.
 
     ``named`` runs in the foreground (``-g``: no daemon, log to stderr, which goes to
@@ -80,6 +70,7 @@ class BindServer:
             key_name: Name of the TSIG key that may update the zone and transfer it.
             algorithm: TSIG algorithm of the key.
         """
+        super().__init__()
         if algorithm not in _KEY_BYTES:
             raise ValueError(
                 f"bind: TSIG algorithm {algorithm!r} is not one of {', '.join(_KEY_BYTES)}"
@@ -91,12 +82,6 @@ class BindServer:
         self.algorithm = algorithm
         self.key_secret = base64.b64encode(secrets.token_bytes(_KEY_BYTES[algorithm])).decode()
         self.address = ADDRESS
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        """The server's process id while it is started."""
-        return self._process.pid if self._process is not None else None
 
     @property
     def conf_path(self) -> Path:
@@ -113,15 +98,12 @@ class BindServer:
         """A file holding only the ``key`` statement, as ``nsupdate -k`` and ``dig -k`` read it."""
         return self.workdir / "tsig.key"
 
-    def start(self) -> None:
-        """Write the configuration and zone, start ``named`` and wait until it answers.
+    def describe(self) -> str:
+        """``bind: named on 127.0.0.1:PORT``, as error messages start."""
+        return f"bind: named on {ADDRESS}:{self.port}"
 
-        Raises:
-            RuntimeError: ``named`` is not installed, exited, or did not answer for the zone
-                within :data:`START_TIMEOUT`; the message ends with the tail of its log.
-        """
-        if self._process is not None:
-            return
+    def _prepare(self) -> list[str]:
+        """Write the configuration and zone; ``named`` in the foreground on them."""
         named = shutil.which("named") or "/usr/sbin/named"
         if not os.access(named, os.X_OK):
             raise RuntimeError("bind: named is not installed (Debian package bind9)")
@@ -129,51 +111,7 @@ class BindServer:
         if self.port == 0:
             self.port = free_port(ADDRESS, udp=True)
         self._write_files()
-        with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                [named, "-g", "-c", str(self.conf_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,
-            )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        """Stop the server: SIGTERM, then SIGKILL after :data:`STOP_TIMEOUT`. Idempotent."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def kill(self) -> None:
-        """Kill the server at once (SIGKILL), as a crash would."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
-
-    def __enter__(self) -> BindServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        return [named, "-g", "-c", str(self.conf_path)]
 
     def key_statement(self) -> str:
         """The ``key`` statement of the TSIG key, as named.conf and ``nsupdate -k`` read it."""
@@ -220,45 +158,24 @@ class BindServer:
             "};\n"
         )
 
-    def _wait_ready(self) -> None:
-        """Ask for the zone's SOA until this server gives a signed, authoritative answer.
+    def _probe(self) -> str | None:
+        """Ask for the zone's SOA; None once this server gives a signed, authoritative answer.
 
         While named starts, a query may time out, be refused, get an answer that does not
-        match the question, or meet another process on the port: every such outcome means
-        "not ready yet", until :data:`START_TIMEOUT`. The query is signed with the
-        server's own key, so an answer that verifies can only come from this server.
+        match the question, or meet another process on the port: each means "not ready
+        yet". The query is signed with the server's own key, so an answer that verifies can
+        only come from this server; a new query (and id) each time, so a late answer to an
+        earlier one is ignored.
         """
-        assert self._process is not None
-        key = dns.tsig.Key(self.key_name, self.key_secret, self.algorithm)
-        deadline = time.monotonic() + START_TIMEOUT
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(
-                    f"bind: named exited with status {self._process.returncode} on port "
-                    f"{self.port}; log:\n{self._log_tail()}"
-                )
-            # A new query (and id) each time, so a late answer to an earlier one is ignored.
-            query = dns.message.make_query(self.zone, dns.rdatatype.SOA)
-            query.use_tsig(key)
-            try:
-                response = dns.query.udp(query, ADDRESS, timeout=0.5, port=self.port)
-            except (dns.exception.DNSException, OSError, EOFError) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.rcode() == dns.rcode.NOERROR and response.flags & dns.flags.AA:
-                    return
-                last = f"answer {dns.rcode.to_text(response.rcode())}, flags "
-                last += dns.flags.to_text(response.flags)
-            time.sleep(0.05)
-        raise RuntimeError(
-            f"bind: named did not answer for {self.zone} on {ADDRESS}:{self.port} within "
-            f"{START_TIMEOUT:g}s (last: {last}); log:\n{self._log_tail()}"
-        )
-
-    def _log_tail(self, lines: int = 20) -> str:
+        query = dns.message.make_query(self.zone, dns.rdatatype.SOA)
+        query.use_tsig(dns.tsig.Key(self.key_name, self.key_secret, self.algorithm))
         try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+            response = dns.query.udp(query, ADDRESS, timeout=0.5, port=self.port)
+        except (dns.exception.DNSException, OSError, EOFError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if response.rcode() == dns.rcode.NOERROR and response.flags & dns.flags.AA:
+            return None
+        return (
+            f"answer {dns.rcode.to_text(response.rcode())}, "
+            f"flags {dns.flags.to_text(response.flags)}"
+        )
