@@ -23,13 +23,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import SITES, GtmProcess, bench_config, fleet, percentile, pin_self
+from harness import SITES, GtmProcess, bench_config, fleet, percentile, pin_self, site_ports
 
 from gtm.demo.scenario import dns_addresses, wait_for_dns
 from gtm.demo.sites import SiteFleet
 
 SERVICE = "app"
-PORT = 18181
 
 
 async def wait_steady(gtm: GtmProcess, timeout: float = 15.0) -> dict[str, Any]:
@@ -92,12 +91,13 @@ async def measure(trials: int, interval: float) -> dict[str, Any]:
     """
     check = {"type": "http", "path": "/health", "interval": f"{interval}s", "timeout": "500ms"}
     results: dict[str, list[dict[str, float]]] = {"kill": [], "503": []}
-    sites = fleet({SERVICE: PORT})
+    services = {SERVICE: site_ports(1)[0]}
+    sites = fleet(services)
     try:
         sites.start()
         for fault in results:
             for number in range(trials):
-                gtm = GtmProcess(bench_config({SERVICE: PORT}, check=check))
+                gtm = GtmProcess(bench_config(services, check=check))
                 try:
                     gtm.start()
                     outcome = await trial(gtm, sites, fault, interval)

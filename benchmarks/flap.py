@@ -20,14 +20,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import bench_config, pin_self, running
+from harness import bench_config, pin_self, running, site_ports
 
 from gtm.core.health import HealthParams, LocatorHealth, Verdict, observe, recheck_delay
 from gtm.core.policy import LocatorSpec, ServicePolicy, decide
 from gtm.core.sites import SiteHealth, site_health
 
 SERVICE = "app"
-PORT = 18182
 FAIL_RATIO = 0.2
 SEED = 20261121
 
@@ -40,8 +39,8 @@ def simulate(intervals: int, interval: float = 1.0, seed: int = SEED) -> dict[st
         service=SERVICE,
         sites=("a", "b"),
         locators=(
-            LocatorSpec("app@a", "a", "127.0.1.1", PORT),
-            LocatorSpec("app@b", "b", "127.0.2.1", PORT),
+            LocatorSpec("app@a", "a", "127.0.1.1", 8080),
+            LocatorSpec("app@b", "b", "127.0.2.1", 8080),
         ),
     )
     up = {"app@a": LocatorHealth(), "app@b": LocatorHealth()}
@@ -83,8 +82,8 @@ def simulate(intervals: int, interval: float = 1.0, seed: int = SEED) -> dict[st
 
 def real(seconds: float) -> dict[str, Any]:
     """gtm against a real workload failing 20 % of its probes for ``seconds``."""
-    config = bench_config({SERVICE: PORT})
-    with running(config, {SERVICE: PORT}) as (gtm, sites):
+    services = {SERVICE: site_ports(1)[0]}
+    with running(bench_config(services), services) as (gtm, sites):
         deadline = time.monotonic() + 15
         while True:
             mapping = gtm.get(f"/v1/services/{SERVICE}")

@@ -2,7 +2,8 @@
 
 Every benchmark runs gtm as its own process pinned to one core (CPU 1 when the machine
 has two) and drives it from another (CPU 0), the way ../shared/peers measured the peers,
-so the figures compare. Every process started here is stopped by PID, also on errors.
+so the figures compare. Every process started here is stopped by PID, also on errors, and
+every port is one the kernel found free.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ import contextlib
 import http.client
 import json
 import os
-import signal
-import subprocess
+import shutil
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ import yaml
 
 from gtm.demo.sites import SimulatedSite, SiteFleet
 from testbed import ports
+from testbed.process import ManagedProcess
 
 SITES = {"site-a": "127.0.1.1", "site-b": "127.0.2.1", "site-c": "127.0.3.1"}
 ZONE = "bench.example.test."
@@ -43,9 +43,22 @@ def pin_self() -> None:
         os.sched_setaffinity(0, {cores[0]})
 
 
+def on_server_cpu(command: list[str]) -> list[str]:
+    """``command`` run with ``taskset`` on :func:`server_cpu`, when there is one to pin to."""
+    cpu = server_cpu()
+    if cpu is None or shutil.which("taskset") is None:
+        return command
+    return ["taskset", "-c", str(cpu), *command]
+
+
 def free_port() -> int:
     """A TCP and UDP port that is free on 127.0.0.1 right now."""
     return ports.free_port("127.0.0.1", udp=True)
+
+
+def site_ports(count: int) -> list[int]:
+    """``count`` distinct ports, each free on every bench site's address (one per workload)."""
+    return ports.free_ports(count, *SITES.values())
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -91,15 +104,18 @@ def fleet(services: dict[str, int]) -> SiteFleet:
     )
 
 
-class GtmProcess:
-    """``gtm run`` in a child process pinned to the server core."""
+class GtmProcess(ManagedProcess):
+    """``gtm run`` in a child process pinned to the server core, ready once its API lists
+    every service."""
+
+    start_timeout = 20.0
 
     def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
         self.config = config
         self._dir = tempfile.TemporaryDirectory(prefix="gtm-bench-")
         self.path = Path(self._dir.name) / "gtm.yaml"
         self.path.write_text(yaml.safe_dump(config))
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def api(self) -> str:
@@ -112,45 +128,29 @@ class GtmProcess:
         host, _, port = str(self.config["dns"]["listen"]).rpartition(":")
         return host, int(port)
 
-    def start(self, timeout: float = 20.0) -> None:
-        """Start gtm and wait until its API answers and every service has a mapping."""
-        cpu = server_cpu()
-        prefix = ["taskset", "-c", str(cpu)] if cpu is not None and _has("taskset") else []
-        log = open(Path(self._dir.name) / "gtm.log", "wb")  # noqa: SIM115 - owned by process
-        self.process = subprocess.Popen(
-            [
-                *prefix,
-                sys.executable,
-                "-m",
-                "gtm",
-                "run",
-                "-c",
-                str(self.path),
-                "--log-level",
-                "WARNING",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
+    @property
+    def log_path(self) -> Path:
+        """What gtm writes (warnings and errors only)."""
+        return Path(self._dir.name) / "gtm.log"
 
-    def _wait_ready(self, timeout: float) -> None:
+    def describe(self) -> str:
+        """``gtm on http://HOST:PORT``, as error messages start."""
+        return f"gtm on {self.api}"
+
+    def _prepare(self) -> list[str]:
+        return on_server_cpu(
+            [sys.executable, "-m", "gtm", "run", "-c", str(self.path), "--log-level", "WARNING"]
+        )
+
+    def _probe(self) -> str | None:
         # Anything short of the full list (refused, reset, a half answer) is "not yet".
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gtm exited: {self.log()}")
-            with contextlib.suppress(OSError, http.client.HTTPException, ValueError, KeyError):
-                services = self.get("/v1/services")["services"]
-                if len(services) == len(self.config["services"]):
-                    return
-            time.sleep(0.05)
-        raise TimeoutError(f"gtm did not publish every service in {timeout} s: {self.log()}")
+        try:
+            services = self.get("/v1/services")["services"]
+        except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if len(services) == len(self.config["services"]):
+            return None
+        return f"{len(services)} of {len(self.config['services'])} services published"
 
     def get(self, path: str) -> dict[str, Any]:
         """GET a JSON document from the API."""
@@ -158,20 +158,9 @@ class GtmProcess:
             doc: dict[str, Any] = json.loads(answer.read())
             return doc
 
-    def log(self) -> str:
-        """The last lines gtm wrote."""
-        text = (Path(self._dir.name) / "gtm.log").read_text(errors="replace")
-        return "\n".join(text.splitlines()[-20:])
-
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 5 s; remove the temporary directory."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        """Stop gtm by PID (SIGTERM, then SIGKILL); remove its temporary directory."""
+        super().stop()
         self._dir.cleanup()
 
 
@@ -189,10 +178,3 @@ def running(
     finally:
         gtm.stop()
         sites.stop()
-
-
-def _has(command: str) -> bool:
-    return any(
-        os.access(os.path.join(folder, command), os.X_OK)
-        for folder in os.environ.get("PATH", "").split(os.pathsep)
-    )

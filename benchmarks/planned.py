@@ -29,7 +29,16 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import SITES, ZONE, GtmProcess, bench_config, fleet, percentile, pin_self
+from harness import (
+    SITES,
+    ZONE,
+    GtmProcess,
+    bench_config,
+    fleet,
+    percentile,
+    pin_self,
+    site_ports,
+)
 
 from gtm.demo.scenario import dns_addresses
 from gtm.providers.haproxy_settings import parse_servers_state
@@ -37,7 +46,6 @@ from testbed.bind import BindServer
 from testbed.haproxy import HaproxyServer, find_haproxy
 
 SERVICE = "app"
-PORT = 18183
 TOKEN_ENV, TOKEN = "GTM_BENCH_TOKEN", "bench-planned-token"
 TSIG_ENV = "GTM_BENCH_TSIG"
 HOLD = 1.0
@@ -188,11 +196,12 @@ async def measure(trials: int, drain: float) -> dict[str, Any]:
 
 async def measure_in(work: Path, haproxy_binary: str, trials: int, drain: float) -> dict[str, Any]:
     """:func:`measure` with its files in ``work``."""
-    sites = fleet({SERVICE: PORT})
+    [port] = site_ports(1)
+    sites = fleet({SERVICE: port})
     bind = BindServer(work / "bind", ZONE)
     haproxy = HaproxyServer(
         work / "haproxy",
-        {SERVICE: [(site, address, PORT) for site, address in SITES.items()]},
+        {SERVICE: [(site, address, port) for site, address in SITES.items()]},
         stats_socket="tcp",
         executable=haproxy_binary,
     )
@@ -208,7 +217,7 @@ async def measure_in(work: Path, haproxy_binary: str, trials: int, drain: float)
         # gtm reads its secrets from the environment it inherits.
         os.environ[TOKEN_ENV] = TOKEN
         os.environ[TSIG_ENV] = bind.key_secret
-        config = bench_config({SERVICE: PORT}, check=CHECK)
+        config = bench_config({SERVICE: port}, check=CHECK)
         config["api"]["token"] = f"env:{TOKEN_ENV}"
         config["providers"] = {
             "lb": {"type": "haproxy", "socket": haproxy.socket},

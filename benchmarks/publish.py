@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dns.message
 import dns.rdatatype
-from harness import SITES, ZONE, GtmProcess, bench_config, percentile, pin_self
+from harness import SITES, ZONE, GtmProcess, bench_config, percentile, pin_self, site_ports
 
 from gtm.demo.sites import SimulatedSite, SiteFleet
 from testbed.bind import BindServer
@@ -64,21 +64,6 @@ POLL_ONE_S = 0.002
 SWEEP_WAIT_S = 0.05
 """How long one sweep of pending names waits for BIND's answers before asking again."""
 TRIAL_TIMEOUT = 60.0
-
-
-def shared_port() -> int:
-    """A TCP port free on every site address (the workloads' one shared port)."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.1.1", 0))
-            port = int(probe.getsockname()[1])
-        try:
-            for address in SITES.values():
-                with socket.socket() as sock:
-                    sock.bind((address, port))
-        except OSError:
-            continue
-        return port
 
 
 def names_for(scale: int) -> list[str]:
@@ -375,7 +360,7 @@ def figures(scale: int, results: list[dict[str, Any]]) -> dict[str, float | None
 
 async def run(trials: int, scales: list[int]) -> dict[str, Any]:
     """Every scale, sharing the simulated sites."""
-    port = shared_port()
+    [port] = site_ports(1)  # the workloads' one shared port
     fleet = SiteFleet(
         {name: SimulatedSite(name, address, {"shared": port}) for name, address in SITES.items()}
     )

@@ -16,10 +16,8 @@ import asyncio
 import contextlib
 import http.client
 import json
-import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -34,10 +32,19 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dnsload import measure_qps
-from harness import bench_config, free_port, percentile, pin_self, running, server_cpu
+from harness import (
+    bench_config,
+    free_port,
+    on_server_cpu,
+    percentile,
+    pin_self,
+    running,
+    site_ports,
+)
+
+from testbed.process import ManagedProcess
 
 SERVICE = "app"
-PORT = 18183
 REQUESTS = 2_000
 CLIENTS = 32
 SECONDS = 5.0
@@ -141,34 +148,49 @@ def dnsperf_qps(host: str, port: int, name: str) -> float | None:
     return float(found.group(1)) if found else None
 
 
+class Baseline(ManagedProcess):
+    """A trivial HTTP server or UDP echo (``baselines.py``) in its own process on the server
+    core, ready once it prints ``ready``."""
+
+    def __init__(self, kind: str, workdir: Path) -> None:
+        super().__init__()
+        self.kind = kind
+        self.workdir = workdir
+        self.port = 0
+
+    @property
+    def log_path(self) -> Path:
+        """What the server prints."""
+        return self.workdir / f"baseline-{self.kind}.log"
+
+    def describe(self) -> str:
+        """``baseline http on 127.0.0.1:PORT``, as error messages start."""
+        return f"baseline {self.kind} on 127.0.0.1:{self.port}"
+
+    def _prepare(self) -> list[str]:
+        self.port = free_port()
+        script = Path(__file__).resolve().parent / "baselines.py"
+        return on_server_cpu([sys.executable, str(script), self.kind, str(self.port)])
+
+    def _probe(self) -> str | None:
+        return None if "ready" in self.log_tail() else "no ready line yet"
+
+
 @contextlib.contextmanager
 def baseline(kind: str) -> Iterator[int]:
-    """A trivial HTTP or UDP echo server in its own process on the server core."""
-    port = free_port()
-    cpu = server_cpu()
-    prefix = ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
-    script = Path(__file__).resolve().parent / "baselines.py"
-    process = subprocess.Popen(
-        [*prefix, sys.executable, str(script), kind, str(port)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        process.stdout.readline()  # "ready"
-        yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+    """A :class:`Baseline` of ``kind`` while the block runs; yields its port."""
+    with (
+        tempfile.TemporaryDirectory(prefix="gtm-baseline-") as work,
+        Baseline(kind, Path(work)) as server,
+    ):
+        yield server.port
 
 
 def measure() -> dict[str, Any]:
     """Run every measurement and return the figures."""
     result: dict[str, Any] = {"benchmark": "resolve"}
-    config = bench_config({SERVICE: PORT, "other": PORT + 1, "third": PORT + 2})
-    with running(config, {SERVICE: PORT, "other": PORT + 1, "third": PORT + 2}) as (gtm, _):
+    services = dict(zip([SERVICE, "other", "third"], site_ports(3), strict=True))
+    with running(bench_config(services), services) as (gtm, _):
         api_host, _, api_port = gtm.config["api"]["listen"].rpartition(":")
         api = http_latency(api_host, int(api_port), f"/v1/services/{SERVICE}")
         result["api_p50_ms"], result["api_p99_ms"] = api["p50_ms"], api["p99_ms"]
