@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,21 @@ def test_package_imports_only_downstream(package: str) -> None:
                 if name == banned or name.startswith(banned + "."):
                     offending.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not offending, "\n".join(offending)
+
+
+def test_shipped_code_does_not_import_the_test_bed() -> None:
+    offending = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for package in ("gtm", "healthchecks")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for name in imports(path)
+        if name == "testbed" or name.startswith("testbed.")
+    ]
+    assert not offending, "\n".join(offending)
+
+
+def test_the_test_bed_is_not_a_shipped_package() -> None:
+    spec = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shipped = spec["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert (ROOT / "testbed" / "__init__.py").is_file()
+    assert not [pattern for pattern in shipped if fnmatch.fnmatch("testbed", pattern)], shipped
