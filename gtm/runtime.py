@@ -11,6 +11,7 @@ import contextlib
 import errno
 import logging
 import os
+import resource
 import signal
 import time
 from typing import Any
@@ -33,13 +34,43 @@ from gtm.registry.registry import Registry
 from gtm.registry.store import Store
 from healthchecks.clock import Clock, LoopClock
 from healthchecks.http import HttpClient
+from healthchecks.lag import LagMonitor, descriptor_limit, descriptors_in_use
 from healthchecks.result import Result
 from healthchecks.scheduler import Check, Scheduler
 
 log = logging.getLogger(__name__)
 
 TICK = 1.0
-"""Seconds between periodic re-decisions (intent expiry, fail-back dwell)."""
+"""Seconds between periodic re-decisions (intent expiry, fail-back dwell) and counts of
+open descriptors."""
+
+_raised: list[int] = []
+"""The descriptor limit once raised: the process raises (and logs) it only once."""
+
+
+def raise_descriptor_limit() -> int:
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard limit, once per process; log the figure.
+
+    A prober that cannot open a socket judges nothing, so gtm starts with every
+    descriptor the system lets it have (the common soft limit of 1,024 is easily taken
+    by idle clients).
+
+    Returns:
+        The soft limit now in force.
+    """
+    if _raised:
+        return _raised[0]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+    figure = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+    log.info("open-file limit: %s descriptors", figure)
+    _raised.append(soft)
+    return soft
 
 
 class Runtime:
@@ -66,6 +97,7 @@ class Runtime:
         self._runbooks: Runbooks | None = None
         self._checks: dict[str, Check] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._lag: LagMonitor | None = None
         self._locators_of: dict[str, list[str]] = {}
 
     @property
@@ -120,6 +152,7 @@ class Runtime:
         config = self.config
         self.started_at = time.time()
         preflight(config)
+        raise_descriptor_limit()
         try:
             self._store = store_for(config, exclusive=True)
             self._registry = await Registry.open(self._store, config.instance)
@@ -181,6 +214,9 @@ class Runtime:
                 self._checks.update(dict.fromkeys(locator_ids, check))
                 self._scheduler.add(check)
             await self._controller.start()
+            # Measured before the first probe, so a stall is known when its results come.
+            self._lag = LagMonitor(self._controller.observe_lag, clock=self._clock)
+            await self._lag.start()
             await self._reconciler.start()
             await self._scheduler.start()
             await self._runbooks.start()
@@ -211,6 +247,9 @@ class Runtime:
         if self._scheduler is not None:
             await self._scheduler.stop()
             self._scheduler = None
+        if self._lag is not None:
+            await self._lag.stop()
+            self._lag = None
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -235,12 +274,15 @@ class Runtime:
         controller = self._controller
         services = self.config.services
         known = [name for name in services if controller is not None and controller.known(name)]
-        return {
+        doc: dict[str, Any] = {
             "instance": self.config.instance,
             "uptime_s": round(time.time() - self.started_at, 3),
             "health_known": len(known),
             "checks": len(self._locators_of),
         }
+        if controller is not None:
+            doc["vantage"] = controller.vantage_status()
+        return doc
 
     async def _probe_now(self, locator_id: str) -> tuple[bool, str]:
         check = self._checks[locator_id]
@@ -251,7 +293,14 @@ class Runtime:
         # The core's recheck rule (via the controller) is the only one: the scheduler
         # re-probes quickly exactly when it is told to here.
         delays = [
-            self.controller.observe(locator_id, result.ok, result.reason, result.started_at)
+            self.controller.observe(
+                locator_id,
+                result.ok,
+                result.reason,
+                result.started_at,
+                late=result.late,
+                fault=result.fault,
+            )
             for locator_id in self._locators_of[check.key]
         ]
         # A check shared by several locators re-probes as soon as any of them wants it.
@@ -261,6 +310,7 @@ class Runtime:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK)
+            self.controller.observe_descriptors(descriptors_in_use(), descriptor_limit())
             self.controller.refresh()
 
 
