@@ -62,6 +62,11 @@ DEGRADED = "degraded"
 RECOVERED = "recovered"
 """Journal kind of the event that closes it."""
 
+JOURNAL_ATTEMPTS = 30
+"""Tries at journaling the start or end of a degraded spell, ``JOURNAL_RETRY`` apart."""
+
+JOURNAL_RETRY = 1.0
+
 DECIDE_ATTEMPTS = 3
 """Decisions on one wake-up before the controller leaves a service to its next wake-up:
 each lost race to another writer costs one."""
@@ -348,10 +353,21 @@ class Controller:
         task.add_done_callback(self._journaling.discard)
 
     async def _record(self, event: Event) -> None:
-        try:
-            await self._registry.record(event)
-        except GtmError as exc:
-            log.warning("vantage event not journaled: %s", exc)
+        # A spell often begins when the store or the descriptors are what is short, so
+        # the event is retried until it is written (or the controller stops).
+        for attempt in range(1, JOURNAL_ATTEMPTS + 1):
+            try:
+                await self._registry.record(event)
+                return
+            except GtmError as exc:
+                log.warning(
+                    "%s event not journaled (attempt %d of %d): %s",
+                    event.kind,
+                    attempt,
+                    JOURNAL_ATTEMPTS,
+                    exc,
+                )
+            await asyncio.sleep(JOURNAL_RETRY)
 
     def _wake(self, service: str) -> None:
         wakeup = self._wakeups.get(service)
