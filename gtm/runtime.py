@@ -292,6 +292,9 @@ class Runtime:
     def _on_result(self, check: Check, result: Result) -> float | None:
         # The core's recheck rule (via the controller) is the only one: the scheduler
         # re-probes quickly exactly when it is told to here.
+        if self._lag is not None:
+            # A stall the lag monitor has not woken up to measure yet still counts.
+            self.controller.observe_lag(self._lag.overdue())
         delays = [
             self.controller.observe(
                 locator_id,

@@ -48,6 +48,22 @@ class LagMonitor:
         self._interval = interval
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._task: asyncio.Task[None] | None = None
+        self._due: float | None = None
+
+    def overdue(self) -> float:
+        """How late the monitor's current sleep already is: a stall not yet measured.
+
+        When the loop resumes after a stall, callbacks that were due during it run in
+        deadline order, so a probe's timeout may be handled before the monitor wakes;
+        asking here first tells that probe's owner the loop was stalled.
+
+        Returns:
+            Seconds past the end of the current sleep; 0 when it is not over yet or the
+            monitor is not running.
+        """
+        if self._due is None:
+            return 0.0
+        return max(0.0, self._clock.monotonic() - self._due)
 
     async def start(self) -> None:
         """Start measuring; does nothing when already started."""
@@ -57,6 +73,7 @@ class LagMonitor:
     async def stop(self) -> None:
         """Stop measuring; safe to call twice."""
         task, self._task = self._task, None
+        self._due = None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -64,7 +81,7 @@ class LagMonitor:
 
     async def _run(self) -> None:
         while True:
-            due = self._clock.monotonic() + self._interval
+            self._due = due = self._clock.monotonic() + self._interval
             await asyncio.sleep(self._interval)
             try:
                 self._on_lag(max(0.0, self._clock.monotonic() - due))

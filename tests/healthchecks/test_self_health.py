@@ -135,17 +135,25 @@ class _Zero:
 def test_the_lag_monitor_measures_a_stalled_loop(run_virtual: RunVirtual) -> None:
     lags: list[float] = []
 
+    overdue: list[float] = []
+
     async def scenario() -> None:
         monitor = LagMonitor(lags.append, interval=0.05)
+        overdue.append(monitor.overdue())
         await monitor.start()
         await monitor.start()  # already started: one monitor
         await asyncio.sleep(0.12)
+        overdue.append(monitor.overdue())
         asyncio.get_running_loop()._virtual_now[0] += 0.4  # type: ignore[attr-defined]
+        # Before the monitor wakes, the stall it has yet to measure is already known.
+        overdue.append(monitor.overdue())
         await asyncio.sleep(0.2)
         await monitor.stop()
         await monitor.stop()
+        overdue.append(monitor.overdue())
 
     run_virtual(scenario())
+    assert overdue == [0.0, 0.0, pytest.approx(0.37), 0.0]
 
     stalls = [lag for lag in lags if lag > 0]
     assert len(stalls) == 1
