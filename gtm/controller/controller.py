@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -66,6 +68,12 @@ JOURNAL_ATTEMPTS = 30
 """Tries at journaling the start or end of a degraded spell, ``JOURNAL_RETRY`` apart."""
 
 JOURNAL_RETRY = 1.0
+
+LATENESS_WINDOW = 10.0
+"""Seconds of probes whose lateness ``/healthz`` summarises."""
+
+LATENESS_SAMPLES = 20_000
+"""Most probe start times kept for that summary."""
 
 DECIDE_ATTEMPTS = 3
 """Decisions on one wake-up before the controller leaves a service to its next wake-up:
@@ -141,6 +149,8 @@ class Controller:
         self._degraded_since: float | None = None
         self._held: set[str] = set()
         self._journaling: set[asyncio.Task[None]] = set()
+        self._lateness: deque[tuple[float, float]] = deque(maxlen=LATENESS_SAMPLES)
+        self._downs = 0
         for name, plan in plans.items():
             for spec in plan.policy.locators:
                 self._health[spec.id] = LocatorHealth()
@@ -181,6 +191,7 @@ class Controller:
         before = self._health[locator_id]
         now = self._clock.monotonic()
         context = ProbeContext(started_at=at, late=late, fault=fault)
+        self._lateness.append((now, late))
         self._vantage = observe_probe(self._vantage, context, now, self._vantage_params)
         self._reassess(now)
         trusted = trust(ok, context, self._vantage, now, self._vantage_params)
@@ -191,6 +202,8 @@ class Controller:
         after = observe(before, ok, at, params, detail)
         self._health[locator_id] = after
         if after.verdict is not before.verdict:
+            if after.verdict is Verdict.DOWN:
+                self._downs += 1
             log.info("locator %s %s: %s", locator_id, after.verdict.value, after.reason)
             pending = self._pending.setdefault(self._service_of[locator_id], _Pending())
             if after.verdict is Verdict.DOWN and pending.first_failed_probe is None:
@@ -262,13 +275,27 @@ class Controller:
         return self._assessment
 
     def vantage_status(self) -> dict[str, object]:
-        """This vantage's health for ``/healthz``: degraded, the reasons, since when (wall)."""
+        """This vantage's health for ``/healthz``.
+
+        Whether it is degraded, the reasons, since when (wall time), the services whose
+        change is held, how late probes started over the last ``LATENESS_WINDOW``
+        seconds, and how many times a locator has been judged down since start.
+        """
         since = self._degraded_since
+        now = self._clock.monotonic()
+        late = sorted(value for at, value in self._lateness if at >= now - LATENESS_WINDOW)
         return {
             "degraded": self._assessment.degraded,
             "reasons": list(self._assessment.reasons),
             "since": None if since is None else round(wall_time(self._clock, since), 3),
             "held": sorted(self._held),
+            "probe_lateness": {
+                "window_s": LATENESS_WINDOW,
+                "probes": len(late),
+                "p99_s": round(_nearest_rank(late, 0.99), 6),
+                "max_s": round(late[-1], 6) if late else 0.0,
+            },
+            "verdicts_down": self._downs,
         }
 
     def health(self, locator_id: str) -> LocatorHealth:
@@ -529,6 +556,13 @@ class Controller:
                 timeline=timeline,
             )
         )
+
+
+def _nearest_rank(ordered: list[float], share: float) -> float:
+    """The ``share`` quantile of sorted values by nearest rank; 0 for none."""
+    if not ordered:
+        return 0.0
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 def _earliest(first: float | None, second: float | None) -> float | None:

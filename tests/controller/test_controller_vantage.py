@@ -6,6 +6,8 @@ the sites fail as scripted, so every time here is exact.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from clockbed import SERVICE, Bed, bed, sleep_until
 from virtual_time import EPOCH, RunVirtual
@@ -50,6 +52,9 @@ def test_failures_while_the_store_is_stalled_are_unknown_and_nothing_moves(
         "reasons": ["store locked"],
         "since": EPOCH + 10.2,
         "held": [],
+        # Three sites probed once a second, over the last ten seconds.
+        "probe_lateness": {"window_s": 10.0, "probes": 30, "p99_s": 0.0, "max_s": 0.0},
+        "verdicts_down": 0,
     }
     assert [event.kind for event in events] == [DEGRADED, RECOVERED, "move"]
     degraded, recovered, move = events
@@ -154,3 +159,30 @@ def test_a_spell_that_cannot_be_journaled_at_once_is_journaled_when_the_store_an
 
     events = run_virtual(scenario())
     assert [(event.kind, event.time) for event in events] == [(DEGRADED, EPOCH + 5.0)]
+
+
+def test_late_probes_are_summarised_and_their_failures_unknown(run_virtual: RunVirtual) -> None:
+    async def scenario() -> tuple[dict[str, object], Verdict]:
+        async with bed() as test_bed:
+            await sleep_until(20.0)
+            locator = f"{SERVICE}@site-c"
+            for n in range(100):
+                late = 0.5 if n == 99 else n / 1000
+                now = asyncio.get_running_loop().time()
+                test_bed.controller.observe(locator, False, "scripted down", now, late=late)
+            return test_bed.controller.vantage_status(), test_bed.controller.health(locator).verdict
+
+    status, verdict = run_virtual(scenario())
+
+    # 100 late probes and the 30 scheduled ones of the last ten seconds, on time.
+    assert status["probe_lateness"] == {
+        "window_s": 10.0,
+        "probes": 130,
+        "p99_s": 0.098,
+        "max_s": 0.5,
+    }
+    # The failures before the late one counted (they were on time): site-c went down
+    # once; the late one, and every failure after it while degraded, did not count again.
+    assert status["verdicts_down"] == 1
+    assert verdict is Verdict.DOWN
+    assert status["reasons"] == ["a probe started 0.500s late (bound 0.250s)"]
