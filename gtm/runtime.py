@@ -45,15 +45,15 @@ TICK = 1.0
 open descriptors."""
 
 _raised: list[int] = []
-"""The descriptor limit once raised: the process raises (and logs) it only once."""
+"""The descriptor limit once raised: the process raises it only once."""
 
 
 def raise_descriptor_limit() -> int:
-    """Raise the soft ``RLIMIT_NOFILE`` to the hard limit, once per process; log the figure.
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard limit, once per process.
 
     A prober that cannot open a socket judges nothing, so gtm starts with every
     descriptor the system lets it have (the common soft limit of 1,024 is easily taken
-    by idle clients).
+    by idle clients). The figure is logged with the line that says gtm is serving.
 
     Returns:
         The soft limit now in force.
@@ -67,10 +67,13 @@ def raise_descriptor_limit() -> int:
             soft = hard
         except (ValueError, OSError) as exc:
             log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
-    figure = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
-    log.info("open-file limit: %s descriptors", figure)
     _raised.append(soft)
     return soft
+
+
+def describe_limit(limit: int) -> str:
+    """A descriptor limit for the log: the number, or ``unlimited``."""
+    return "unlimited" if limit == resource.RLIM_INFINITY else str(limit)
 
 
 class Runtime:
@@ -152,7 +155,7 @@ class Runtime:
         config = self.config
         self.started_at = time.time()
         preflight(config)
-        raise_descriptor_limit()
+        descriptors = raise_descriptor_limit()
         try:
             self._store = store_for(config, exclusive=True)
             self._registry = await Registry.open(self._store, config.instance)
@@ -225,7 +228,7 @@ class Runtime:
             await self.stop()
             raise
         log.info(
-            "gtm %s serving zone %s: DNS on %s:%d, API on %s:%d, %d checks",
+            "gtm %s serving zone %s: DNS on %s:%d, API on %s:%d, %d checks, open-file limit %s",
             config.instance,
             config.zone,
             config.dns.listen.host,
@@ -233,6 +236,7 @@ class Runtime:
             config.api.listen.host,
             self.api_port,
             len(self._locators_of),
+            describe_limit(descriptors),
         )
 
     async def stop(self) -> None:

@@ -94,16 +94,12 @@ def descriptors_in_use() -> int | None:
 
     Returns:
         The count, or None when the process is out of descriptors (listing them failed
-        with EMFILE or ENFILE). Where the system does not list them, 0.
+        with EMFILE or ENFILE). Where the system does not list them (no ``/proc``), 0.
     """
     try:
         return len(os.listdir(FD_DIR))
-    except FileNotFoundError:
-        return 0
     except OSError as exc:
-        if exc.errno in (errno.EMFILE, errno.ENFILE):
-            return None
-        raise
+        return None if exc.errno in (errno.EMFILE, errno.ENFILE) else 0
 
 
 def descriptor_limit() -> int:
