@@ -67,6 +67,7 @@ bench: $(DEV) system
 	$(BIN)/python benchmarks/resolve.py
 	$(BIN)/python benchmarks/publish.py
 	$(BIN)/python benchmarks/planned.py
+	$(BIN)/python benchmarks/isolation.py
 
 clean:
 	rm -rf $(VENV) var config/var build *.egg-info

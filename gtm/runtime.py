@@ -11,6 +11,7 @@ import contextlib
 import errno
 import logging
 import os
+import resource
 import signal
 import time
 from typing import Any
@@ -33,13 +34,46 @@ from gtm.registry.registry import Registry
 from gtm.registry.store import Store
 from healthchecks.clock import Clock, LoopClock
 from healthchecks.http import HttpClient
+from healthchecks.lag import LagMonitor, descriptor_limit, descriptors_in_use
 from healthchecks.result import Result
 from healthchecks.scheduler import Check, Scheduler
 
 log = logging.getLogger(__name__)
 
 TICK = 1.0
-"""Seconds between periodic re-decisions (intent expiry, fail-back dwell)."""
+"""Seconds between periodic re-decisions (intent expiry, fail-back dwell) and counts of
+open descriptors."""
+
+_raised: list[int] = []
+"""The descriptor limit once raised: the process raises it only once."""
+
+
+def raise_descriptor_limit() -> int:
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard limit, once per process.
+
+    A prober that cannot open a socket judges nothing, so gtm starts with every
+    descriptor the system lets it have (the common soft limit of 1,024 is easily taken
+    by idle clients). The figure is logged with the line that says gtm is serving.
+
+    Returns:
+        The soft limit now in force.
+    """
+    if _raised:
+        return _raised[0]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+    _raised.append(soft)
+    return soft
+
+
+def describe_limit(limit: int) -> str:
+    """A descriptor limit for the log: the number, or ``unlimited``."""
+    return "unlimited" if limit == resource.RLIM_INFINITY else str(limit)
 
 
 class Runtime:
@@ -66,6 +100,7 @@ class Runtime:
         self._runbooks: Runbooks | None = None
         self._checks: dict[str, Check] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._lag: LagMonitor | None = None
         self._locators_of: dict[str, list[str]] = {}
 
     @property
@@ -120,6 +155,7 @@ class Runtime:
         config = self.config
         self.started_at = time.time()
         preflight(config)
+        descriptors = raise_descriptor_limit()
         try:
             self._store = store_for(config, exclusive=True)
             self._registry = await Registry.open(self._store, config.instance)
@@ -181,6 +217,9 @@ class Runtime:
                 self._checks.update(dict.fromkeys(locator_ids, check))
                 self._scheduler.add(check)
             await self._controller.start()
+            # Measured before the first probe, so a stall is known when its results come.
+            self._lag = LagMonitor(self._controller.observe_lag, clock=self._clock)
+            await self._lag.start()
             await self._reconciler.start()
             await self._scheduler.start()
             await self._runbooks.start()
@@ -189,7 +228,7 @@ class Runtime:
             await self.stop()
             raise
         log.info(
-            "gtm %s serving zone %s: DNS on %s:%d, API on %s:%d, %d checks",
+            "gtm %s serving zone %s: DNS on %s:%d, API on %s:%d, %d checks, open-file limit %s",
             config.instance,
             config.zone,
             config.dns.listen.host,
@@ -197,6 +236,7 @@ class Runtime:
             config.api.listen.host,
             self.api_port,
             len(self._locators_of),
+            describe_limit(descriptors),
         )
 
     async def stop(self) -> None:
@@ -211,6 +251,9 @@ class Runtime:
         if self._scheduler is not None:
             await self._scheduler.stop()
             self._scheduler = None
+        if self._lag is not None:
+            await self._lag.stop()
+            self._lag = None
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -235,12 +278,15 @@ class Runtime:
         controller = self._controller
         services = self.config.services
         known = [name for name in services if controller is not None and controller.known(name)]
-        return {
+        doc: dict[str, Any] = {
             "instance": self.config.instance,
             "uptime_s": round(time.time() - self.started_at, 3),
             "health_known": len(known),
             "checks": len(self._locators_of),
         }
+        if controller is not None:
+            doc["vantage"] = controller.vantage_status()
+        return doc
 
     async def _probe_now(self, locator_id: str) -> tuple[bool, str]:
         check = self._checks[locator_id]
@@ -250,8 +296,18 @@ class Runtime:
     def _on_result(self, check: Check, result: Result) -> float | None:
         # The core's recheck rule (via the controller) is the only one: the scheduler
         # re-probes quickly exactly when it is told to here.
+        if self._lag is not None:
+            # A stall the lag monitor has not woken up to measure yet still counts.
+            self.controller.observe_lag(self._lag.overdue())
         delays = [
-            self.controller.observe(locator_id, result.ok, result.reason, result.started_at)
+            self.controller.observe(
+                locator_id,
+                result.ok,
+                result.reason,
+                result.started_at,
+                late=result.late,
+                fault=result.fault,
+            )
             for locator_id in self._locators_of[check.key]
         ]
         # A check shared by several locators re-probes as soon as any of them wants it.
@@ -261,6 +317,7 @@ class Runtime:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK)
+            self.controller.observe_descriptors(descriptors_in_use(), descriptor_limit())
             self.controller.refresh()
 
 

@@ -12,7 +12,7 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
-from healthchecks.reasons import describe_socket_error, describe_timeout
+from healthchecks.reasons import describe_timeout
 from healthchecks.result import Result, Stopwatch
 
 _ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
@@ -68,7 +68,7 @@ class DnsProbe:
         except TimeoutError:
             return watch.result(False, describe_timeout(timeout))
         except OSError as exc:
-            return watch.result(False, describe_socket_error(exc))
+            return watch.socket_error(exc)
         except dns.exception.DNSException as exc:
             return watch.result(False, f"bad response: {exc}")
         ok, reason = self._judge(response)

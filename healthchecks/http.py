@@ -15,7 +15,7 @@ from types import TracebackType
 import aiohttp
 from yarl import URL
 
-from healthchecks.reasons import describe_socket_error, describe_timeout, describe_tls_error
+from healthchecks.reasons import describe_timeout, describe_tls_error
 from healthchecks.result import Result, Stopwatch
 
 MAX_BODY = 1 << 20
@@ -142,13 +142,13 @@ class HttpProbe:
         except aiohttp.ClientConnectorSSLError as exc:
             return watch.result(False, describe_tls_error(exc.os_error))
         except aiohttp.ClientConnectorError as exc:
-            return watch.result(False, describe_socket_error(exc.os_error))
+            return watch.socket_error(exc.os_error)
         except aiohttp.ServerDisconnectedError:
             return watch.result(False, "server disconnected")
         except aiohttp.ClientError as exc:
             return watch.result(False, f"request failed: {exc}")
         except OSError as exc:
-            return watch.result(False, describe_socket_error(exc))
+            return watch.socket_error(exc)
         return watch.result(ok, reason)
 
     async def _exchange(self) -> tuple[bool, str]:

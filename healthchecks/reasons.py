@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import ssl
+
+LOCAL_SHORTAGES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+"""Errors that say the probing process ran out of something, not that the target failed."""
 
 
 def describe_timeout(timeout: float) -> str:
@@ -52,3 +56,18 @@ def describe_tls_error(exc: BaseException) -> str:
         # OpenSSL names reasons like WRONG_VERSION_NUMBER; say it as words.
         return f"TLS error: {exc.reason.replace('_', ' ').lower()}"
     return f"TLS error: {exc}"
+
+
+def describe_local_fault(exc: BaseException) -> str:
+    """Say whether ``exc`` was the prober's own shortage (descriptors, buffers, memory).
+
+    Args:
+        exc: The error a probe met.
+
+    Returns:
+        A sentence such as ``"Too many open files (EMFILE)"`` when the probing process
+        itself ran short, else ``""``: the error may be the target's doing.
+    """
+    if isinstance(exc, OSError) and exc.errno in LOCAL_SHORTAGES:
+        return f"{exc.strerror or os.strerror(exc.errno)} ({errno.errorcode[exc.errno]})"
+    return ""

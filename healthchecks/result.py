@@ -6,10 +6,11 @@ only ever see ``Result`` values, each with one sentence saying what happened.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from healthchecks.clock import LoopClock
+from healthchecks.reasons import describe_local_fault, describe_socket_error
 
 _CLOCK = LoopClock()
 
@@ -25,6 +26,10 @@ class Result:
         started_at: Monotonic time (the event loop's clock, see :mod:`healthchecks.clock`)
             the probe started; the scheduler stamps it with its own clock.
         finished_at: Monotonic time the probe finished.
+        late: Seconds the probe started after its slot; the scheduler stamps it.
+        fault: Non-empty when the probe failed for want of a local resource (the
+            prober's process ran out of descriptors or buffers): the result then says
+            nothing about the target.
     """
 
     ok: bool
@@ -32,6 +37,8 @@ class Result:
     reason: str
     started_at: float
     finished_at: float
+    late: float = 0.0
+    fault: str = ""
 
 
 class Prober(Protocol):
@@ -54,6 +61,20 @@ class Stopwatch:
     """Times one probe on the event loop's clock: when it happened, and for how long."""
 
     started_at: float = field(default_factory=_CLOCK.monotonic)
+
+    def socket_error(self, exc: OSError) -> Result:
+        """Stop timing and build the failed result of a socket error.
+
+        Args:
+            exc: The error the socket layer raised.
+
+        Returns:
+            A failed result saying what happened, with ``fault`` set when the error
+            was the prober's own shortage rather than the target's doing.
+        """
+        return replace(
+            self.result(False, describe_socket_error(exc)), fault=describe_local_fault(exc)
+        )
 
     def result(self, ok: bool, reason: str) -> Result:
         """Stop timing and build the probe's result.

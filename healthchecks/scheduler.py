@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from healthchecks.clock import Clock, LoopClock
+from healthchecks.reasons import describe_local_fault
 from healthchecks.result import Prober, Result, Stopwatch
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,9 @@ class Scheduler:
     * Override: when ``on_result`` returns a number, the next probe runs that many
       seconds after the result arrived. The scheduler has no recheck rule of its own:
       when to re-probe a failure quickly is the caller's judgement, returned here.
-    * Time: every probe is stamped (``started_at``, ``finished_at``) and every slot is
-      computed on the injected clock, whose monotonic time is the loop's.
+    * Time: every probe is stamped (``started_at``, ``finished_at``, and ``late``: how
+      long after its slot it started) and every slot is computed on the injected clock,
+      whose monotonic time is the loop's.
 
     ``on_result`` runs synchronously on the event loop and should be quick. An exception
     from it or from a prober is logged and the check carries on. All methods must be
@@ -176,7 +178,7 @@ class Scheduler:
     async def _run(self, check: Check, due: float) -> None:
         while True:
             await asyncio.sleep(max(0.0, due - self._clock.monotonic()))
-            result = await self._probe(check)
+            result = await self._probe(check, due)
             arrived = result.finished_at
             delay = self._deliver(check, result)
             if delay is not None:
@@ -184,12 +186,18 @@ class Scheduler:
             else:
                 due = max(due + check.interval, arrived)
 
-    async def _probe(self, check: Check) -> Result:
+    async def _probe(self, check: Check, due: float) -> Result:
         async with self._slots:
             started = self._clock.monotonic()
             result = await self._attempt(check)
-            # Stamped here, on the one clock, whatever clock the prober used.
-            return replace(result, started_at=started, finished_at=self._clock.monotonic())
+            # Stamped here, on the one clock, whatever clock the prober used. Lateness
+            # (a stalled loop, a full semaphore) is the scheduler's own, never the target's.
+            return replace(
+                result,
+                started_at=started,
+                finished_at=self._clock.monotonic(),
+                late=max(0.0, started - due),
+            )
 
     async def _attempt(self, check: Check) -> Result:
         watch = Stopwatch()
@@ -201,6 +209,11 @@ class Scheduler:
             log.warning("check %r: prober overran its %.3fs timeout", check.key, check.timeout)
             return watch.result(False, f"prober overran its {check.timeout:.3f}s timeout")
         except Exception as exc:
+            fault = describe_local_fault(exc)
+            if fault:
+                # The process is short of descriptors: one line, not a traceback per probe.
+                log.warning("check %r: prober failed for want of resources: %s", check.key, fault)
+                return replace(watch.result(False, f"prober failed: {fault}"), fault=fault)
             log.exception("check %r: prober raised", check.key)
             return watch.result(False, f"prober raised {type(exc).__name__}: {exc}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from healthchecks.reasons import describe_socket_error, describe_timeout
+from healthchecks.reasons import describe_timeout
 from healthchecks.result import Result, Stopwatch
 
 
@@ -38,7 +38,7 @@ class TcpProbe:
         except TimeoutError:
             return watch.result(False, describe_timeout(timeout))
         except OSError as exc:
-            return watch.result(False, describe_socket_error(exc))
+            return watch.socket_error(exc)
         result = watch.result(True, "connected")
         # The verdict is already in; closing is housekeeping and must not turn an accepted
         # connection into a failure, nor wait on a peer that never acknowledges the close.

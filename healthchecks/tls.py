@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from healthchecks.reasons import describe_socket_error, describe_timeout, describe_tls_error
+from healthchecks.reasons import describe_timeout, describe_tls_error
 from healthchecks.result import Result, Stopwatch
 
 _DAY = 86400.0
@@ -72,7 +72,7 @@ class TlsProbe:
         except ssl.SSLError as exc:
             return watch.result(False, describe_tls_error(exc))
         except OSError as exc:
-            return watch.result(False, describe_socket_error(exc))
+            return watch.socket_error(exc)
         try:
             der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
         finally:

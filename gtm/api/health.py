@@ -2,7 +2,9 @@
 
 The controller can add its own status (leader, last decision, provider state) and can
 report itself unhealthy by setting ``ok`` to false, which turns the answer into a 503 so
-plain HTTP checks see it too.
+plain HTTP checks see it too. A *degraded* vantage (stalled, short of descriptors, its
+store blocked) is still up and answers 200: it serves DNS and the API as before, and says
+``"degraded": true`` with the reasons, because it makes no automatic move until it recovers.
 """
 
 from __future__ import annotations
@@ -43,8 +45,15 @@ class HealthReport:
         return json_response({"providers": self._providers() if self._providers else []})
 
     async def healthz(self, request: web.Request) -> web.Response:
-        """``{"ok": true, "services": n, ...status}``; 503 when the status says not ok."""
+        """``{"ok": true, "services": n, ...status}``; 503 when the status says not ok.
+
+        When the status has a ``vantage`` (a running gtm's has), ``degraded`` repeats its
+        ``degraded`` at the top, and ``vantage.reasons`` says why.
+        """
         doc: dict[str, Any] = {"ok": True, "services": self._services}
         if self._status is not None:
             doc.update(self._status())
+        vantage = doc.get("vantage")
+        if isinstance(vantage, dict):
+            doc["degraded"] = vantage.get("degraded") is True
         return json_response(doc, status=200 if doc["ok"] is True else 503)

@@ -6,6 +6,11 @@ compare-and-set, and journals every move with its measured timeline. When anothe
 stored the service's mapping first, the registry has read the winner back, and the
 controller decides again on it: a lost race is logged, never silently dropped.
 
+It also keeps this vantage's own health (:mod:`gtm.core.vantage`): loop lag, late probes,
+resource shortages and store stalls reported to it. A failed probe it cannot trust is
+recorded as unknown, and while the vantage is degraded no decision that changes a mapping
+is published; both edges of a degraded spell are journaled.
+
 Every time it compares (verdicts, damping, dwell, the timeline) is the injected clock's
 monotonic time; wall time appears only in what it writes for people: the mapping's
 ``updated_at`` (through ``decide``'s ``now``) and the journal, converted in one place.
@@ -15,19 +20,60 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from gtm.controller.tasks import cancel_all
-from gtm.core.health import HealthParams, LocatorHealth, Verdict, observe, recheck_delay
+from gtm.core.health import (
+    HealthParams,
+    LocatorHealth,
+    Verdict,
+    observe,
+    observe_unknown,
+    recheck_delay,
+)
 from gtm.core.model import Event, Mapping
 from gtm.core.policy import Decision, ServicePolicy, decide
 from gtm.core.sites import SiteHealth, site_health
+from gtm.core.vantage import (
+    Assessment,
+    ProbeContext,
+    Symptom,
+    VantageHealth,
+    VantageParams,
+    assess,
+    clear,
+    holds,
+    note,
+    observe_descriptors,
+    observe_lag,
+    observe_probe,
+    trust,
+)
 from gtm.errors import ConflictError, GtmError
 from gtm.registry.registry import Registry
-from healthchecks.clock import Clock, LoopClock, wall_times
+from healthchecks.clock import Clock, LoopClock, wall_time, wall_times
 
 log = logging.getLogger(__name__)
+
+DEGRADED = "degraded"
+"""Journal kind of the event that opens a degraded spell of this vantage."""
+
+RECOVERED = "recovered"
+"""Journal kind of the event that closes it."""
+
+JOURNAL_ATTEMPTS = 30
+"""Tries at journaling the start or end of a degraded spell, ``JOURNAL_RETRY`` apart."""
+
+JOURNAL_RETRY = 1.0
+
+LATENESS_WINDOW = 10.0
+"""Seconds of probes whose lateness ``/healthz`` summarises."""
+
+LATENESS_SAMPLES = 20_000
+"""Most probe start times kept for that summary."""
 
 DECIDE_ATTEMPTS = 3
 """Decisions on one wake-up before the controller leaves a service to its next wake-up:
@@ -73,6 +119,7 @@ class Controller:
         registry: where mappings are read and written and moves journaled.
         clock: the time; the event loop's unless a test gives another.
         writer: this instance's name, recorded on every mapping and move.
+        vantage: the bounds past which this vantage distrusts itself.
     """
 
     def __init__(
@@ -82,6 +129,7 @@ class Controller:
         *,
         clock: Clock | None = None,
         writer: str = "",
+        vantage: VantageParams | None = None,
     ) -> None:
         self._plans = plans
         self._registry = registry
@@ -95,6 +143,14 @@ class Controller:
         self._wakeups: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: Callable[[], None] | None = None
+        self._vantage_params = vantage if vantage is not None else VantageParams()
+        self._vantage = VantageHealth()
+        self._assessment = Assessment(False)
+        self._degraded_since: float | None = None
+        self._held: set[str] = set()
+        self._journaling: set[asyncio.Task[None]] = set()
+        self._lateness: deque[tuple[float, float]] = deque(maxlen=LATENESS_SAMPLES)
+        self._downs = 0
         for name, plan in plans.items():
             for spec in plan.policy.locators:
                 self._health[spec.id] = LocatorHealth()
@@ -103,24 +159,51 @@ class Controller:
 
     # -- inputs -------------------------------------------------------------------
 
-    def observe(self, locator_id: str, ok: bool, detail: str, at: float) -> float | None:
+    def observe(
+        self,
+        locator_id: str,
+        ok: bool,
+        detail: str,
+        at: float,
+        *,
+        late: float = 0.0,
+        fault: str = "",
+    ) -> float | None:
         """Feed one probe result; returns the delay to the next probe when a recheck is due.
+
+        A failure the core does not trust (:func:`gtm.core.vantage.trust`: this vantage
+        was stalled, late or short of resources) is recorded as unknown.
 
         Args:
             locator_id: the probed locator.
             ok: whether the probe passed.
             detail: the prober's one-sentence reason.
             at: when the probe started, on the clock's monotonic time.
+            late: seconds the probe started after its slot.
+            fault: non-empty when the prober failed for want of a local resource.
 
         Returns:
             The core's :func:`recheck_delay`: seconds to a quick re-probe while a change
-            of verdict is unconfirmed, else None (the check's interval applies).
+            of verdict is unconfirmed, else None (the check's interval applies; an
+            unknown result is no evidence and asks for no quick re-probe).
         """
         params = self._params[locator_id]
         before = self._health[locator_id]
+        now = self._clock.monotonic()
+        context = ProbeContext(started_at=at, late=late, fault=fault)
+        self._lateness.append((now, late))
+        self._vantage = observe_probe(self._vantage, context, now, self._vantage_params)
+        self._reassess(now)
+        trusted = trust(ok, context, self._vantage, now, self._vantage_params)
+        if not trusted.trusted:
+            self._health[locator_id] = observe_unknown(before, f"{detail} ({trusted.why})")
+            log.debug("locator %s: probe unknown: %s (%s)", locator_id, detail, trusted.why)
+            return None
         after = observe(before, ok, at, params, detail)
         self._health[locator_id] = after
         if after.verdict is not before.verdict:
+            if after.verdict is Verdict.DOWN:
+                self._downs += 1
             log.info("locator %s %s: %s", locator_id, after.verdict.value, after.reason)
             pending = self._pending.setdefault(self._service_of[locator_id], _Pending())
             if after.verdict is Verdict.DOWN and pending.first_failed_probe is None:
@@ -133,8 +216,38 @@ class Controller:
 
     def refresh(self) -> None:
         """Ask for a new decision on every service (intents changed, time passed)."""
-        for name in self._plans:
-            self._wake(name)
+        self._reassess(self._clock.monotonic())
+        self._wake_all()
+
+    def report(self, symptom: Symptom, detail: str, *, ongoing: bool = False) -> None:
+        """Note that this vantage is sick (a :class:`~gtm.core.vantage.SymptomSink`).
+
+        Args:
+            symptom: What is wrong.
+            detail: One sentence with the figures.
+            ongoing: The condition lasts until :meth:`clear` (a stalled store).
+        """
+        now = self._clock.monotonic()
+        self._vantage = note(self._vantage, symptom, detail, now, ongoing=ongoing)
+        self._reassess(now)
+
+    def clear(self, symptom: Symptom) -> None:
+        """An ongoing ``symptom`` has ended; the vantage recovers after the hold time."""
+        now = self._clock.monotonic()
+        self._vantage = clear(self._vantage, symptom, now)
+        self._reassess(now)
+
+    def observe_lag(self, lag: float) -> None:
+        """Feed one measurement of event-loop lag, in seconds."""
+        now = self._clock.monotonic()
+        self._vantage = observe_lag(self._vantage, lag, now, self._vantage_params)
+        self._reassess(now)
+
+    def observe_descriptors(self, in_use: int | None, limit: int) -> None:
+        """Feed a count of open descriptors (None: counting them failed for want of one)."""
+        now = self._clock.monotonic()
+        self._vantage = observe_descriptors(self._vantage, in_use, limit, now, self._vantage_params)
+        self._reassess(now)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -152,8 +265,38 @@ class Controller:
             self._unsubscribe = None
         await cancel_all(self._tasks, "controller")
         self._tasks.clear()
+        await cancel_all(list(self._journaling), "controller journal")
+        self._journaling.clear()
 
     # -- views --------------------------------------------------------------------
+
+    def vantage(self) -> Assessment:
+        """Whether this vantage is degraded now, and why."""
+        return self._assessment
+
+    def vantage_status(self) -> dict[str, object]:
+        """This vantage's health for ``/healthz``.
+
+        Whether it is degraded, the reasons, since when (wall time), the services whose
+        change is held, how late probes started over the last ``LATENESS_WINDOW``
+        seconds, and how many times a locator has been judged down since start.
+        """
+        since = self._degraded_since
+        now = self._clock.monotonic()
+        late = sorted(value for at, value in self._lateness if at >= now - LATENESS_WINDOW)
+        return {
+            "degraded": self._assessment.degraded,
+            "reasons": list(self._assessment.reasons),
+            "since": None if since is None else round(wall_time(self._clock, since), 3),
+            "held": sorted(self._held),
+            "probe_lateness": {
+                "window_s": LATENESS_WINDOW,
+                "probes": len(late),
+                "p99_s": round(_nearest_rank(late, 0.99), 6),
+                "max_s": round(late[-1], 6) if late else 0.0,
+            },
+            "verdicts_down": self._downs,
+        }
 
     def health(self, locator_id: str) -> LocatorHealth:
         """The current health of one locator."""
@@ -195,6 +338,64 @@ class Controller:
 
     # -- decisions ----------------------------------------------------------------
 
+    def _wake_all(self) -> None:
+        for name in self._plans:
+            self._wake(name)
+
+    def _reassess(self, now: float) -> None:
+        before = self._assessment
+        after = assess(self._vantage, now, self._vantage_params)
+        self._assessment = after
+        if after.degraded is before.degraded:
+            return
+        reason = "; ".join(after.reasons if after.degraded else before.reasons)
+        if after.degraded:
+            self._degraded_since = now
+            log.warning("vantage degraded, no automatic move until it recovers: %s", reason)
+            self._journal_vantage(DEGRADED, f"degraded: {reason}", now)
+            return
+        began = self._degraded_since if self._degraded_since is not None else now
+        self._degraded_since = None
+        log.warning("vantage recovered after %.3fs (was: %s)", now - began, reason)
+        self._journal_vantage(
+            RECOVERED, f"recovered after {now - began:.3f}s degraded (was: {reason})", now
+        )
+        self._held.clear()
+        # Decisions held while degraded are made now, on trusted verdicts only.
+        self._wake_all()
+
+    def _journal_vantage(self, kind: str, reason: str, now: float) -> None:
+        event = Event(
+            kind=kind,
+            service=None,
+            time=wall_time(self._clock, now),
+            reason=reason,
+            actor=self._writer or "controller",
+        )
+        try:
+            task = asyncio.get_running_loop().create_task(self._record(event))
+        except RuntimeError:
+            return  # no loop (a synchronous caller): the log line stands alone
+        self._journaling.add(task)
+        task.add_done_callback(self._journaling.discard)
+
+    async def _record(self, event: Event) -> None:
+        # A spell often begins when the store or the descriptors are what is short, so
+        # the event is retried until it is written (or the controller stops).
+        for attempt in range(1, JOURNAL_ATTEMPTS + 1):
+            try:
+                await self._registry.record(event)
+                return
+            except GtmError as exc:
+                log.warning(
+                    "%s event not journaled (attempt %d of %d): %s",
+                    event.kind,
+                    attempt,
+                    JOURNAL_ATTEMPTS,
+                    exc,
+                )
+            await asyncio.sleep(JOURNAL_RETRY)
+
     def _wake(self, service: str) -> None:
         wakeup = self._wakeups.get(service)
         if wakeup is not None:
@@ -233,6 +434,10 @@ class Controller:
                 )
                 if not decision.changed:
                     return
+                if holds(self._assessment, decision.changed):
+                    self._hold(service, decision)
+                    self._requeue(service, pending)
+                    return
                 decided = self._clock.monotonic()
                 try:
                     published = await self._registry.put(decision.mapping)
@@ -246,6 +451,16 @@ class Controller:
             # Not published: the retry's move journals the verdicts that asked for it.
             self._requeue(service, pending)
             raise
+
+    def _hold(self, service: str, decision: Decision) -> None:
+        if service not in self._held:
+            self._held.add(service)
+            log.warning(
+                "%s: change held while this vantage is degraded (%s): %s",
+                service,
+                "; ".join(self._assessment.reasons),
+                decision.reason,
+            )
 
     def _lost_race(
         self, service: str, expected: Mapping | None, attempt: int, exc: ConflictError
@@ -341,6 +556,13 @@ class Controller:
                 timeline=timeline,
             )
         )
+
+
+def _nearest_rank(ordered: list[float], share: float) -> float:
+    """The ``share`` quantile of sorted values by nearest rank; 0 for none."""
+    if not ordered:
+        return 0.0
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 def _earliest(first: float | None, second: float | None) -> float | None:

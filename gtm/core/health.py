@@ -164,6 +164,23 @@ def observe(
     return _judge_failure(probed, now, params, detail)
 
 
+def observe_unknown(health: LocatorHealth, detail: str) -> LocatorHealth:
+    """The health of a locator after a probe whose result says nothing about it.
+
+    Such a probe (see :func:`gtm.core.vantage.trust`) neither extends nor breaks a streak,
+    leaves the failure rate alone and changes no verdict; only the reason mentions it.
+
+    Args:
+        health: the locator's health before the probe.
+        detail: why the result is unknown, quoted in the reason.
+
+    Returns:
+        The same health with the reason saying the last probe was unknown.
+    """
+    kept = health.reason.split("; last probe unknown: ")[0]
+    return replace(health, reason=f"{kept}; last probe unknown: {detail}")
+
+
 def required_failures(health: LocatorHealth, params: HealthParams) -> int:
     """Consecutive failures that bring this locator down from up.
 

@@ -8,7 +8,9 @@ library's), and the intents they list are the ones the policy applies.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from collections.abc import Mapping as Document
 from dataclasses import dataclass
+from typing import Any
 
 from gtm.core.model import Event, Intent, Locator, Mapping, shares
 from gtm.core.runbook import Run
@@ -37,6 +39,49 @@ class ServiceStatus:
     the journal holds no move of it (it has stayed where it started)."""
     locators: tuple[Locator, ...]
     """The mapping's locators by priority, then site, then id."""
+
+
+@dataclass(frozen=True, slots=True)
+class VantageStatus:
+    """Whether the instance answering is degraded, as ``gtm status`` shows it."""
+
+    instance: str
+    degraded: bool
+    reasons: tuple[str, ...] = ()
+    """One sentence per symptom (loop lag, late probes, descriptors, a stalled store)."""
+    since: float | None = None
+    """Wall-clock time the degraded spell began; None when not degraded."""
+    held: tuple[str, ...] = ()
+    """Services whose new mapping waits for the vantage to recover."""
+
+
+def vantage_status(healthz: Document[str, Any]) -> VantageStatus:
+    """The vantage part of a ``/healthz`` document; an instance without one is not degraded.
+
+    Args:
+        healthz: The document ``GET /healthz`` answered.
+    """
+    vantage = healthz.get("vantage")
+    part: Document[str, Any] = vantage if isinstance(vantage, dict) else {}
+    since = part.get("since")
+    return VantageStatus(
+        instance=str(healthz.get("instance", "")),
+        degraded=part.get("degraded") is True,
+        reasons=tuple(str(reason) for reason in part.get("reasons", ())),
+        since=float(since) if isinstance(since, int | float) else None,
+        held=tuple(str(service) for service in part.get("held", ())),
+    )
+
+
+def vantage_doc(status: VantageStatus) -> dict[str, Any]:
+    """``status`` as the ``vantage`` object of ``gtm status --json``."""
+    return {
+        "instance": status.instance,
+        "degraded": status.degraded,
+        "reasons": list(status.reasons),
+        "since": status.since,
+        "held": list(status.held),
+    }
 
 
 def traffic(mapping: Mapping) -> tuple[Share, ...]:

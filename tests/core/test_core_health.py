@@ -13,6 +13,7 @@ from gtm.core.health import (
     Verdict,
     decayed_penalty,
     observe,
+    observe_unknown,
     recheck_delay,
     required_failures,
 )
@@ -315,3 +316,31 @@ def test_held_needs_rise_again_after_a_failure() -> None:
     held = run("++-+", HELD)
     assert recheck_delay(held, PARAMS) is None
     assert run("+", held, t0=100.0).verdict is Verdict.UP
+
+
+@pytest.mark.parametrize(
+    ("before", "probes_after"),
+    [
+        pytest.param(run("++"), "---", id="up-then-outage"),
+        pytest.param(run("++--"), "-", id="mid-streak"),
+        pytest.param(run("---"), "++", id="down-then-recovery"),
+        pytest.param(FRESH, "---", id="unknown"),
+    ],
+)
+def test_an_unknown_probe_is_no_evidence(before: LocatorHealth, probes_after: str) -> None:
+    """Unknowns between probes change nothing the verdict depends on: the same probes
+    with or without them end at the same verdict, streaks and rates."""
+    unknown = observe_unknown(before, "connect failed: Too many open files (short of resources)")
+    assert replace(unknown, reason=before.reason) == before
+    assert unknown.reason == (
+        f"{before.reason}; last probe unknown: connect failed: Too many open files "
+        "(short of resources)"
+    )
+    with_unknown = run(probes_after, observe_unknown(unknown, "stalled"), t0=10.0)
+    without = run(probes_after, before, t0=10.0)
+    assert with_unknown == without
+
+
+def test_unknowns_in_a_row_mention_only_the_latest() -> None:
+    twice = observe_unknown(observe_unknown(UP, "first"), "second")
+    assert twice.reason == f"{UP.reason}; last probe unknown: second"

@@ -11,12 +11,15 @@ from gtm.core.runbook import Run
 from gtm.core.sites import site_health
 from gtm.core.status import (
     Share,
+    VantageStatus,
     by_priority,
     in_force,
     last_move,
     owners,
     service_status,
     traffic,
+    vantage_doc,
+    vantage_status,
 )
 
 A, B, C = "aws-use1", "gcp-euw1", "dc-paris"
@@ -151,3 +154,56 @@ def test_service_status_gathers_every_fact() -> None:
     assert status.intents == (shift,)
     assert status.last_move is None
     assert [x.site for x in status.locators] == [A, B, C]
+
+
+@pytest.mark.parametrize(
+    ("healthz", "expected"),
+    [
+        pytest.param(
+            {"ok": True, "instance": "gtm-1", "services": 2},
+            VantageStatus("gtm-1", False),
+            id="no-vantage",
+        ),
+        pytest.param(
+            {
+                "instance": "gtm-1",
+                "vantage": {"degraded": False, "reasons": [], "since": None, "held": []},
+            },
+            VantageStatus("gtm-1", False),
+            id="healthy",
+        ),
+        pytest.param(
+            {
+                "instance": "gtm-1",
+                "vantage": {
+                    "degraded": True,
+                    "reasons": ["event loop 0.420s late (bound 0.100s)"],
+                    "since": 1_800_000_000,
+                    "held": ["billing"],
+                },
+            },
+            VantageStatus(
+                "gtm-1",
+                True,
+                ("event loop 0.420s late (bound 0.100s)",),
+                1_800_000_000.0,
+                ("billing",),
+            ),
+            id="degraded",
+        ),
+        pytest.param({"vantage": "garbled"}, VantageStatus("", False), id="garbled"),
+    ],
+)
+def test_vantage_status_reads_healthz(healthz: dict[str, object], expected: VantageStatus) -> None:
+    assert vantage_status(healthz) == expected
+
+
+def test_vantage_doc_is_what_status_json_shows() -> None:
+    status = VantageStatus("gtm-1", True, ("out of file descriptors",), 5.0, ("billing",))
+    assert vantage_doc(status) == {
+        "instance": "gtm-1",
+        "degraded": True,
+        "reasons": ["out of file descriptors"],
+        "since": 5.0,
+        "held": ["billing"],
+    }

@@ -1,0 +1,269 @@
+"""Is this vantage itself sick, and can a failed probe be believed? Only the world may be down.
+
+A probe that failed while gtm was stalled (its event loop late, its probes started late),
+out of descriptors or buffers, or waiting on a blocked store says nothing about the target:
+it is *unknown*, never a failure toward ``down``. While any such symptom is recent the
+vantage is *degraded* and makes no automatic move. Everything here is a pure function of
+values and ``now`` (the controller's monotonic clock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Protocol
+
+from gtm.errors import ConfigError
+
+
+class Symptom(StrEnum):
+    """A way the vantage itself can be sick."""
+
+    LOOP_LAG = "loop-lag"
+    """The event loop woke a sleeper late: something blocked it."""
+    PROBE_LATE = "probe-late"
+    """The scheduler started a probe late."""
+    RESOURCES = "resources"
+    """A prober or the process ran out of descriptors, buffers or memory."""
+    STORE_STALLED = "store-stalled"
+    """The store did not answer in time (another process holds its lock, a slow disk)."""
+
+
+class SymptomSink(Protocol):
+    """Where the shell reports that gtm itself is sick (the controller is one).
+
+    Implementations must be quick and must not block or raise: they are called from the
+    event loop, from the store and from probe callbacks.
+    """
+
+    def report(self, symptom: Symptom, detail: str, *, ongoing: bool = False) -> None:
+        """Note ``symptom`` now; ``ongoing`` ones last until :meth:`clear` is called.
+
+        Args:
+            symptom: What is wrong.
+            detail: One sentence with the figures, e.g. ``"event loop 0.420s late"``.
+            ongoing: The condition lasts (a stalled store) rather than happened once.
+        """
+        ...
+
+    def clear(self, symptom: Symptom) -> None:
+        """An ongoing ``symptom`` has ended; the vantage recovers after the hold time."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class VantageParams:
+    """Bounds past which gtm distrusts itself.
+
+    Raises:
+        ConfigError: when a value is out of range; the message lists every problem.
+    """
+
+    max_lag: float = 0.1
+    """Seconds of event-loop lag past which the loop counts as stalled."""
+    max_lateness: float = 0.25
+    """Seconds a probe may start after its slot before the vantage counts as overloaded."""
+    descriptor_share: float = 0.9
+    """Share of the descriptor limit in use past which the vantage counts as short of them."""
+    hold: float = 3.0
+    """Seconds the vantage stays degraded after its last symptom."""
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.max_lag > 0, f"max_lag must be positive, got {self.max_lag}"),
+            (self.max_lateness > 0, f"max_lateness must be positive, got {self.max_lateness}"),
+            (
+                0 < self.descriptor_share <= 1,
+                f"descriptor_share must be above 0 and at most 1, got {self.descriptor_share}",
+            ),
+            (self.hold >= 0, f"hold must not be negative, got {self.hold}"),
+        )
+        problems = [message for passed, message in checks if not passed]
+        if problems:
+            raise ConfigError("vantage: " + "; ".join(problems), problems)
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """The latest occurrence of one symptom."""
+
+    symptom: Symptom
+    detail: str
+    at: float
+    """When it was last seen (for an ongoing one: when it began or was last reported)."""
+    ongoing: bool = False
+    """It lasts until cleared, whatever the hold time."""
+
+
+@dataclass(frozen=True, slots=True)
+class VantageHealth:
+    """The symptoms seen so far, the latest of each kind; :func:`note` adds one."""
+
+    sightings: tuple[Sighting, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """Whether the vantage is degraded now, and why."""
+
+    degraded: bool
+    reasons: tuple[str, ...] = ()
+    """One sentence per current symptom, in the order of :class:`Symptom`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeContext:
+    """What the shell knows about how one probe ran, besides what it found."""
+
+    started_at: float
+    """When the probe started, on the monotonic clock."""
+    late: float = 0.0
+    """Seconds the probe started after its slot."""
+    fault: str = ""
+    """Non-empty when the prober failed for want of a local resource (EMFILE, ENOBUFS…)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """Whether one probe's result counts as evidence about its target."""
+
+    trusted: bool
+    why: str = ""
+    """For an untrusted result: one sentence on what was wrong with this vantage."""
+
+
+def note(
+    health: VantageHealth, symptom: Symptom, detail: str, now: float, *, ongoing: bool = False
+) -> VantageHealth:
+    """``health`` with ``symptom`` seen at ``now``, replacing the last sighting of its kind.
+
+    An ongoing sighting stays ongoing (and keeps when it began) until :func:`clear`.
+    """
+    previous = _sighting(health, symptom)
+    if previous is not None and previous.ongoing:
+        seen = replace(previous, detail=detail)
+    else:
+        seen = Sighting(symptom, detail, now, ongoing)
+    others = tuple(s for s in health.sightings if s.symptom is not symptom)
+    return VantageHealth((*others, seen))
+
+
+def clear(health: VantageHealth, symptom: Symptom, now: float) -> VantageHealth:
+    """``health`` with an ongoing ``symptom`` ended at ``now``; the hold time runs from now."""
+    previous = _sighting(health, symptom)
+    if previous is None or not previous.ongoing:
+        return health
+    others = tuple(s for s in health.sightings if s.symptom is not symptom)
+    return VantageHealth((*others, replace(previous, at=now, ongoing=False)))
+
+
+def observe_lag(
+    health: VantageHealth, lag: float, now: float, params: VantageParams
+) -> VantageHealth:
+    """``health`` after one measurement of event-loop lag: a symptom past ``max_lag``."""
+    if lag <= params.max_lag:
+        return health
+    return note(
+        health,
+        Symptom.LOOP_LAG,
+        f"event loop {lag:.3f}s late (bound {params.max_lag:.3f}s)",
+        now,
+    )
+
+
+def observe_descriptors(
+    health: VantageHealth, in_use: int | None, limit: int, now: float, params: VantageParams
+) -> VantageHealth:
+    """``health`` after counting open descriptors; None: they could not even be counted.
+
+    Args:
+        health: The vantage's health so far.
+        in_use: Descriptors open now, or None when counting them failed for want of one.
+        limit: The soft ``RLIMIT_NOFILE``.
+        now: The time of the count.
+        params: The bounds.
+    """
+    if in_use is None:
+        return note(health, Symptom.RESOURCES, "out of file descriptors", now)
+    if in_use < limit * params.descriptor_share:
+        return health
+    return note(
+        health,
+        Symptom.RESOURCES,
+        f"{in_use} of {limit} file descriptors in use "
+        f"(bound {params.descriptor_share:.0%} of the limit)",
+        now,
+    )
+
+
+def observe_probe(
+    health: VantageHealth, context: ProbeContext, now: float, params: VantageParams
+) -> VantageHealth:
+    """``health`` after one probe: a late start or a local fault is a symptom."""
+    if context.fault:
+        health = note(health, Symptom.RESOURCES, f"a prober failed: {context.fault}", now)
+    if context.late > params.max_lateness:
+        health = note(
+            health,
+            Symptom.PROBE_LATE,
+            f"a probe started {context.late:.3f}s late (bound {params.max_lateness:.3f}s)",
+            now,
+        )
+    return health
+
+
+def assess(health: VantageHealth, now: float, params: VantageParams) -> Assessment:
+    """Whether the vantage is degraded at ``now``: a symptom ongoing or seen within ``hold``."""
+    current = [s for s in _ordered(health) if s.ongoing or now - s.at <= params.hold]
+    return Assessment(bool(current), tuple(s.detail for s in current))
+
+
+def trust(
+    ok: bool,
+    context: ProbeContext,
+    health: VantageHealth,
+    now: float,
+    params: VantageParams,
+) -> Trust:
+    """Whether a probe's result is evidence about its target, or only about this vantage.
+
+    A success always is: the target answered. A failure is not when the prober failed for
+    want of a local resource, when the probe started late, or when any symptom was seen
+    from the probe's start to now or the vantage is degraded now.
+
+    Args:
+        ok: Whether the probe passed.
+        context: How the probe ran.
+        health: The vantage's health, with this probe's own symptoms already noted.
+        now: When the result arrived.
+        params: The bounds.
+    """
+    if ok:
+        return Trust(True)
+    if context.fault:
+        return Trust(False, f"this instance is short of resources: {context.fault}")
+    if context.late > params.max_lateness:
+        return Trust(False, f"the probe started {context.late:.3f}s late")
+    since = min(context.started_at, now - params.hold)
+    during = [s for s in _ordered(health) if s.ongoing or s.at >= since]
+    if during:
+        return Trust(False, "this instance is degraded: " + "; ".join(s.detail for s in during))
+    return Trust(True)
+
+
+def holds(assessment: Assessment, changed: bool) -> bool:
+    """Whether a decision that would change a mapping must wait: always while degraded.
+
+    A degraded vantage cannot tell a failing world from its own stall, so it publishes
+    nothing new (no move, no locator marked down, no negative answer) until it recovers.
+    """
+    return changed and assessment.degraded
+
+
+def _sighting(health: VantageHealth, symptom: Symptom) -> Sighting | None:
+    return next((s for s in health.sightings if s.symptom is symptom), None)
+
+
+def _ordered(health: VantageHealth) -> list[Sighting]:
+    order = list(Symptom)
+    return sorted(health.sightings, key=lambda s: order.index(s.symptom))
