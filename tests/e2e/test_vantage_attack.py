@@ -28,8 +28,8 @@ import dns.rcode
 import pytest
 import yaml
 
-from gtm.demo.ports import free_port
 from gtm.demo.sites import SiteFleet
+from testbed.ports import free_port
 
 from .support import TOKEN, ZONE, config_doc
 
