@@ -1,10 +1,15 @@
-"""The runs as the registry keeps them, typed, and the intents each run owns."""
+"""The runs as the registry keeps them, typed, and the intents each run owns.
+
+A run records an intent's id before the intent is stored, so wherever gtm dies the run's
+record names every intent it made, and its rollback removes them all.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import logging
+import secrets
 
 from gtm.core.model import Event, Intent, IntentKind
 from gtm.core.runbook import Run, summary
@@ -67,24 +72,30 @@ class RunStore:
         return dataclasses.replace(run, abort_requested=True, revision=stored.revision)
 
     async def add_intent(self, run: Run, intent: Intent) -> Run:
-        """Store ``intent`` on behalf of ``run`` and record its id in the run.
+        """Store ``intent`` on behalf of ``run``, recording its id in the run first.
+
+        The id is the run's id and a random suffix, so it is known before the intent
+        exists and cannot be another writer's.
 
         Returns:
             ``run`` as saved, listing the new intent.
         """
-        stored = await self._registry.add_intent(
+        intent_id = f"{run.id}-{secrets.token_hex(4)}"
+        run = await self.save(dataclasses.replace(run, intents=(*run.intents, intent_id)))
+        await self._registry.add_intent(
             dataclasses.replace(
                 intent,
+                id=intent_id,
                 who=run.who,
                 why=f"run {run.id}: {run.reason}",
                 created_at=self._clock.wall(),
             )
         )
-        return await self.save(dataclasses.replace(run, intents=(*run.intents, stored.id)))
+        return run
 
     async def remove_intent(self, run: Run, intent_id: str) -> Run:
         """Remove one of ``run``'s intents (gone already is fine) and drop it from the run."""
-        with contextlib.suppress(NotFound):  # already gone: the goal is reached either way
+        with contextlib.suppress(NotFound):  # already gone, or never stored: the goal either way
             await self._registry.remove_intent(intent_id)
         left = tuple(i for i in run.intents if i != intent_id)
         return await self.save(dataclasses.replace(run, intents=left))
