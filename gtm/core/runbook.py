@@ -1,6 +1,6 @@
 """A planned failover as data: its steps, their records, and the drain ramp.
 
-The executor in ``gtm.controller.runbook`` does the waiting and the I/O; everything it
+The runbook package (``gtm.controller.runbook``) does the waiting and the I/O; everything it
 decides from values (which steps a run has, the ramp's shares, whether the target may be
 used, what a run's summary says) lives here and is table-tested.
 """
