@@ -25,7 +25,7 @@ from gtm.config.preflight import preflight
 from gtm.controller.controller import Controller
 from gtm.controller.plans import plan_checks, plan_services, store_for
 from gtm.controller.reconciler import Reconciler
-from gtm.controller.runbook import Runbooks
+from gtm.controller.runbook.runbooks import Runbooks
 from gtm.dns.answers import ZoneAnswers
 from gtm.dns.server import DnsServer
 from gtm.errors import ConfigError, ListenError

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from gtm.api.tokens import Token
 from gtm.core.model import Event, Intent, Mapping
-from gtm.core.runbook import Run, RunOptions
+from gtm.core.runbook import Run, RunKind, RunOptions
 
 
 class ApiRegistry(Protocol):
@@ -77,7 +77,7 @@ class ApiRunbooks(Protocol):
 
     async def begin(
         self,
-        kind: str,
+        kind: RunKind,
         service: str,
         to_site: str | None,
         reason: str,

@@ -18,7 +18,7 @@ from gtm.api.documents import json_response
 from gtm.api.errors import bad_request
 from gtm.api.query import param
 from gtm.api.tokens import Scope
-from gtm.core.runbook import Run, RunOptions, run_to_dict, summary
+from gtm.core.runbook import Run, RunKind, RunOptions, run_to_dict, summary
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -131,7 +131,7 @@ class RunDesk:
         body = await _body(request, RunRequest)
         who = self._author(request, body)
         run = await self._runbooks.begin(
-            body.kind, body.service, body.to, body.reason, who, body.options()
+            RunKind(body.kind), body.service, body.to, body.reason, who, body.options()
         )
         return json_response(run_to_dict(run), status=200 if body.dry_run else 201)
 

@@ -26,10 +26,8 @@ from dataclasses import dataclass, replace
 from gtm.core.health import Verdict
 from gtm.core.model import Intent, IntentKind, Locator, Mapping, State
 from gtm.core.policy import Failback, PolicyKind, ServicePolicy, decide
+from gtm.core.runbook import RunKind
 from gtm.core.sites import SiteHealth, site_health
-
-FAILBACK = "failback"
-"""The run kind that goes back to the service's most preferred site."""
 
 _STANDING = (IntentKind.PIN, IntentKind.DRAIN, IntentKind.FREEZE)
 """Intents operators write; shifts and TTL caps belong to runs."""
@@ -130,7 +128,7 @@ def published_health(mapping: Mapping, now: float) -> dict[str, SiteHealth]:
 
 
 def target(
-    kind: str,
+    kind: RunKind,
     policy: ServicePolicy,
     current: Mapping,
     verdicts: Lookup[str, Verdict],
@@ -145,7 +143,7 @@ def target(
     site the policy would move to if the active site failed now — healthy and not drained,
     in the policy's own order (after the active site, wrapping around, for whack-a-mole).
     """
-    if kind == FAILBACK:
+    if kind is RunKind.FAILBACK:
         return policy.sites[0]
     if to_site:
         if to_site not in policy.sites:

@@ -1,6 +1,6 @@
 """A planned failover as data: its steps, their records, and the drain ramp.
 
-The executor in ``gtm.controller.runbook`` does the waiting and the I/O; everything it
+The runbook package (``gtm.controller.runbook``) does the waiting and the I/O; everything it
 decides from values (which steps a run has, the ramp's shares, whether the target may be
 used, what a run's summary says) lives here and is table-tested.
 """
@@ -28,6 +28,19 @@ class Step(enum.StrEnum):
     VERIFY = "verify"
     HOLD = "hold"
     ROLLBACK = "rollback"
+
+
+class RunKind(enum.StrEnum):
+    """What a run is for; the kind decides where it goes (see :func:`gtm.core.moves.target`)."""
+
+    FAILOVER = "failover"
+    """To a named site, or the next healthy one after the active site."""
+    FAILBACK = "failback"
+    """To the service's most preferred healthy site."""
+    EVACUATE = "evacuate"
+    """Off a site, one run per service active there, each to its next healthy site."""
+    DRILL = "drill"
+    """A rehearsal: to the next site, then back in a second run."""
 
 
 class RunState(enum.StrEnum):
@@ -122,7 +135,7 @@ class Run:
     """A planned move of one service to a site, as the registry keeps it."""
 
     id: str
-    kind: str
+    kind: RunKind
     service: str
     from_site: str | None
     to_site: str
@@ -258,7 +271,7 @@ def run_to_dict(run: Run) -> dict[str, Any]:
     """A run as a JSON document (the registry's and the API's form)."""
     return {
         "id": run.id,
-        "kind": run.kind,
+        "kind": run.kind.value,
         "service": run.service,
         "from_site": run.from_site,
         "to_site": run.to_site,
@@ -342,7 +355,7 @@ def run_from_dict(doc: dict[str, Any]) -> Run:
     options = doc.get("options", {})
     return Run(
         id=str(doc["id"]),
-        kind=str(doc["kind"]),
+        kind=RunKind(doc["kind"]),
         service=str(doc["service"]),
         from_site=doc.get("from_site"),
         to_site=str(doc["to_site"]),

@@ -25,6 +25,7 @@ from gtm.core.codec import (
     mapping_to_dict,
 )
 from gtm.core.model import Event, Intent, Mapping
+from gtm.core.runbook import Run, run_from_dict, run_to_dict
 from gtm.errors import ConflictError, NotFound, StoreUnavailable
 from gtm.registry.documents import decode, encode
 from gtm.registry.follower import follow
@@ -82,7 +83,7 @@ class Registry:
         self._intents: dict[str, Intent] = {}
         # Kept after an intent is removed, so an older listing cannot bring it back.
         self._intent_indexes: dict[str, int] = {}
-        self._runs: dict[str, Document] = {}
+        self._runs: dict[str, Run] = {}
         self._run_indexes: dict[str, int] = {}
         self._mapping_subscribers: Subscribers[Mapping] = Subscribers("mapping")
         self._intent_subscribers: Subscribers[list[Intent]] = Subscribers("intents")
@@ -277,40 +278,41 @@ class Registry:
 
     # -- runs -------------------------------------------------------------------------
 
-    def runs(self) -> list[Document]:
-        """Every stored planned-failover run document, oldest first (from memory)."""
-        return sorted(self._runs.values(), key=lambda run: (run["created_at"], run["id"]))
+    def runs(self) -> list[Run]:
+        """Every stored planned-failover run, oldest first (from memory)."""
+        return sorted(self._runs.values(), key=lambda run: (run.created_at, run.id))
 
-    def run(self, run_id: str) -> Document | None:
-        """The run document ``run_id``, or None."""
+    def run(self, run_id: str) -> Run | None:
+        """The run ``run_id``, or None."""
         return self._runs.get(run_id)
 
-    async def save_run(self, run: Document) -> Document:
-        """Store a run document (created or changed), compare-and-set on its last index.
+    async def save_run(self, run: Run) -> Run:
+        """Store a run (created or changed), compare-and-set on its last index.
 
         Raises:
             ConflictError: Another writer changed the run since this registry saw it.
             StoreUnavailable: The store failed; nothing changed.
         """
-        run_id = str(run["id"])
-        entry = await self._store.cas(RUNS + run_id, encode(run), self._run_indexes.get(run_id, 0))
+        entry = await self._store.cas(
+            RUNS + run.id, encode(run_to_dict(run)), self._run_indexes.get(run.id, 0)
+        )
         if entry is None:
-            found = await self._store.get(RUNS + run_id)
+            found = await self._store.get(RUNS + run.id)
             if found is not None:
                 self._apply_runs(found.index, [found], partial=True)
-            raise ConflictError(f"registry: run {run_id} was changed by another writer")
-        self._runs[run_id] = run
-        self._run_indexes[run_id] = entry.index
-        self._watchers.wake(RUN_WATCH + run_id)
+            raise ConflictError(f"registry: run {run.id} was changed by another writer")
+        self._runs[run.id] = run
+        self._run_indexes[run.id] = entry.index
+        self._watchers.wake(RUN_WATCH + run.id)
         return run
 
-    async def wait_run(self, run_id: str, revision: int, timeout: float) -> Document | None:
+    async def wait_run(self, run_id: str, revision: int, timeout: float) -> Run | None:
         """Long poll: the run once its ``revision`` passes ``revision``, or at the timeout."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             current = self._runs.get(run_id)
-            if self._closed or current is None or int(current["revision"]) > revision:
+            if self._closed or current is None or current.revision > revision:
                 return current
             remaining = deadline - loop.time()
             if remaining <= 0 or not await self._watchers.wait(RUN_WATCH + run_id, remaining):
@@ -439,11 +441,11 @@ class Registry:
             run_id = entry.key.removeprefix(RUNS)
             if entry.index <= self._run_indexes.get(run_id, 0):
                 continue
-            run = self._decoded(entry, dict, strict)
+            run = self._decoded(entry, run_from_dict, strict)
             if run is None:
                 continue
             current = self._runs.get(run_id)
-            if current is not None and int(run.get("revision", 0)) < int(current["revision"]):
+            if current is not None and run.revision < current.revision:
                 continue
             self._runs[run_id] = run
             self._run_indexes[run_id] = entry.index

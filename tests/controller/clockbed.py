@@ -16,10 +16,11 @@ from virtual_time import VirtualClock
 
 from gtm.controller.controller import Controller, ServicePlan
 from gtm.controller.reconciler import Reconciler
-from gtm.controller.runbook import Runbooks
+from gtm.controller.runbook.runbooks import Runbooks
 from gtm.core.health import HealthParams
 from gtm.core.policy import LocatorSpec, ServicePolicy
 from gtm.registry.registry import Registry
+from gtm.registry.store import Store
 from gtm.registry.stores.memory import MemoryStore
 from healthchecks.result import Result
 from healthchecks.scheduler import Check, Scheduler
@@ -75,11 +76,18 @@ def plan(health: HealthParams) -> dict[str, ServicePlan]:
 
 @asynccontextmanager
 async def bed(
-    health: HealthParams | None = None, *, interval: float = 1.0, clock: VirtualClock | None = None
+    health: HealthParams | None = None,
+    *,
+    interval: float = 1.0,
+    clock: VirtualClock | None = None,
+    store: Store | None = None,
 ) -> AsyncIterator[Bed]:
-    """Start registry, controller, runbooks and scheduler as ``Runtime`` wires them."""
+    """Start registry, controller, runbooks and scheduler as ``Runtime`` wires them.
+
+    ``store`` defaults to a fresh memory store; the registry closes it on the way out.
+    """
     clock = clock if clock is not None else VirtualClock()
-    registry = await Registry.open(MemoryStore(), "test")
+    registry = await Registry.open(store if store is not None else MemoryStore(), "test")
     controller = Controller(plan(health or HealthParams()), registry, clock=clock, writer="test")
     sites = {site: ScriptedSite() for site in SITES}
 

@@ -7,7 +7,7 @@ from clockbed import SERVICE, bed, sleep_until
 from virtual_time import EPOCH, RunVirtual, VirtualClock
 
 from gtm.core.model import Event
-from gtm.core.runbook import Run, RunOptions, RunState
+from gtm.core.runbook import Run, RunKind, RunOptions, RunState
 
 
 def test_a_planned_failover_holds_for_its_loop_time_and_journals_wall_time(
@@ -19,7 +19,7 @@ def test_a_planned_failover_holds_for_its_loop_time_and_journals_wall_time(
         async with bed(clock=clock) as test_bed:
             await sleep_until(5.0)
             run = await test_bed.runbooks.begin(
-                "failover", SERVICE, "site-c", "patching", "ops", RunOptions(hold=30.0)
+                RunKind.FAILOVER, SERVICE, "site-c", "patching", "ops", RunOptions(hold=30.0)
             )
             await sleep_until(10.0)
             # The wall clock steps a day ahead during the hold: the hold must not end early.

@@ -9,11 +9,11 @@ import pytest
 
 from gtm.controller.controller import Controller, ServicePlan
 from gtm.controller.reconciler import Reconciler
-from gtm.controller.runbook import Runbooks
+from gtm.controller.runbook.runbooks import Runbooks
 from gtm.core.health import HealthParams
 from gtm.core.model import Locator, Mapping, State
 from gtm.core.policy import LocatorSpec, ServicePolicy
-from gtm.core.runbook import Run, RunState, Step, run_to_dict
+from gtm.core.runbook import Run, RunKind, RunState, Step
 from gtm.registry.registry import Registry
 from gtm.registry.stores import MemoryStore
 
@@ -55,7 +55,7 @@ def interrupted(run_id: str, service: str, owner: str) -> Run:
     """A run of ``service`` from dc-paris that stopped in its switch step."""
     return Run(
         id=run_id,
-        kind="failover",
+        kind=RunKind.FAILOVER,
         service=service,
         from_site="dc-paris",
         to_site="aws-use1",
@@ -79,10 +79,9 @@ async def test_only_the_owners_runs_are_rolled_back(
     await registry.put(on_paris("billing"))
     own = interrupted("r-own", "billing", "gtm-paris")
     theirs = interrupted("r-theirs", "billing", "gtm-virginia")
-    legacy = run_to_dict(interrupted("r-legacy", "billing", ""))
-    del legacy["owner"]  # as stored before runs named their owner
-    for doc in (run_to_dict(own), run_to_dict(theirs), legacy):
-        await registry.save_run(doc)
+    legacy = interrupted("r-legacy", "billing", "")  # as stored before runs named owners
+    for run in (own, theirs, legacy):
+        await registry.save_run(run)
     controller = Controller({"billing": plan()}, registry)
     runbooks = Runbooks(registry, controller, Reconciler([], registry), _no_probe)
     caplog.set_level(logging.INFO, logger="gtm.controller.runbook")

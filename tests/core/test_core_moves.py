@@ -20,6 +20,7 @@ from gtm.core.moves import (
     target,
 )
 from gtm.core.policy import Failback, LocatorSpec, PolicyKind, ServicePolicy, decide
+from gtm.core.runbook import RunKind
 from gtm.core.sites import SiteHealth, site_health
 
 A, B, C = "aws-use1", "gcp-euw1", "dc-paris"
@@ -139,7 +140,7 @@ def test_target(
 ) -> None:
     verdicts, sites = world(states)
     current = on(active, states, pol)
-    chosen = target(kind, pol or policy(), current, verdicts, sites, intents, NOW, to_site)
+    chosen = target(RunKind(kind), pol or policy(), current, verdicts, sites, intents, NOW, to_site)
     if isinstance(chosen, Refusal):
         assert chosen.message == expected
     else:
@@ -149,7 +150,7 @@ def test_target(
 def test_target_from_a_site_no_longer_configured() -> None:
     verdicts, sites = world("DUU")
     current = replace(on(A), active_site="old")
-    assert target("failover", policy(), current, verdicts, sites, (), NOW) == B
+    assert target(RunKind.FAILOVER, policy(), current, verdicts, sites, (), NOW) == B
 
 
 # -- screen -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from gtm.core.health import Verdict
 from gtm.core.model import Action, Intent, IntentKind, Mapping
 from gtm.core.moves import Refusal, keeps_pin, outcome, screen, target
 from gtm.core.policy import AllDown, Failback, LocatorSpec, PolicyKind, ServicePolicy, decide
+from gtm.core.runbook import RunKind
 from gtm.core.sites import SiteHealth, site_health
 
 SITES = ("aws-use1", "gcp-euw1", "dc-paris", "azure-weu")
@@ -141,7 +142,7 @@ def test_a_run_targets_a_healthy_undrained_site_and_its_preview_is_the_result(
     force: bool,
 ) -> None:
     current, sites = published(policy, start, verdicts)
-    chosen = target("failover", policy, current, verdicts, sites, intents, NOW)
+    chosen = target(RunKind.FAILOVER, policy, current, verdicts, sites, intents, NOW)
     if isinstance(chosen, Refusal):
         return
     drained = {i.site for i in intents if i.kind is IntentKind.DRAIN and i.applies_to("billing")}

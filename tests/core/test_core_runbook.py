@@ -13,6 +13,7 @@ from gtm.core.runbook import (
     Preview,
     ProviderPreview,
     Run,
+    RunKind,
     RunOptions,
     RunState,
     Step,
@@ -85,7 +86,9 @@ def test_preflight(
 
 
 def make_run() -> Run:
-    return Run("r1", "failover", "billing", "aws-use1", "gcp-euw1", "patching", "alice", 100.0)
+    return Run(
+        "r1", RunKind.FAILOVER, "billing", "aws-use1", "gcp-euw1", "patching", "alice", 100.0
+    )
 
 
 def test_steps_are_recorded_and_summarised() -> None:

@@ -7,7 +7,7 @@ import pytest
 from gtm.core.health import Verdict
 from gtm.core.model import NEVER, Action, Event, Intent, IntentKind, Locator, Mapping, State
 from gtm.core.policy import LocatorSpec, ServicePolicy, decide
-from gtm.core.runbook import Run
+from gtm.core.runbook import Run, RunKind
 from gtm.core.sites import site_health
 from gtm.core.status import (
     Share,
@@ -113,8 +113,8 @@ def test_in_force_keeps_the_live_intents_of_the_service_oldest_first() -> None:
 
 
 def test_owners_name_the_run_of_each_run_made_intent() -> None:
-    run = Run("r1", "failover", "billing", A, B, "patch", "alice", 1.0, intents=("i1", "i2"))
-    idle = Run("r2", "failover", "search", A, B, "patch", "bob", 2.0)
+    run = Run("r1", RunKind.FAILOVER, "billing", A, B, "patch", "alice", 1.0, intents=("i1", "i2"))
+    idle = Run("r2", RunKind.FAILOVER, "search", A, B, "patch", "bob", 2.0)
 
     assert owners([run, idle]) == {"i1": "r1", "i2": "r1"}
 

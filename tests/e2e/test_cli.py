@@ -13,7 +13,7 @@ import pytest
 
 from gtm.cli import main
 from gtm.core.model import Intent, IntentKind, Mapping
-from gtm.core.runbook import Run, RunState, run_to_dict
+from gtm.core.runbook import Run, RunKind, RunState
 from gtm.runtime import Runtime
 
 from .support import TOKEN
@@ -109,10 +109,10 @@ async def test_status_shows_the_split_the_intents_and_locators_by_priority(gtm: 
             )
         )
     run = Run(
-        "r1", "failover", "billing", "aws-use1", "gcp-euw1", "patch", "alice", time.time(),
+        "r1", RunKind.FAILOVER, "billing", "aws-use1", "gcp-euw1", "patch", "alice", time.time(),
         state=RunState.DONE, intents=tuple(i.id for i in made),
     )  # fmt: skip
-    await gtm.registry.save_run(run_to_dict(run))
+    await gtm.registry.save_run(run)
     api = f"http://127.0.0.1:{gtm.api_port}"
     code, out, err = await gtm_cli(
         "drain", "dc-paris", "--service", "billing", "--why", "racks", "--api", api, token=TOKEN

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gtm.core.runbook import Run, RunOptions, RunState, Step, run_from_dict
+from gtm.core.runbook import Run, RunKind, RunOptions, RunState, Step, run_from_dict
 from gtm.demo.sites import SimulatedSite, SiteFleet
 from gtm.runtime import Runtime
 from testbed.bind import BindServer
@@ -32,6 +32,8 @@ from .planned_fixtures import (
     weights,
 )
 from .support import SITES, ZONE, wait_published
+
+FAILOVER = RunKind.FAILOVER
 
 OLD, NEW = "aws-use1", "dc-paris"
 EVACUATED = 50
@@ -302,7 +304,7 @@ async def test_a_dry_run_lists_the_changes_the_run_then_makes(
     lb_gtm: Runtime, haproxy: HaproxyServer, bind: BindServer
 ) -> None:
     look = RunOptions(hold=0.2, dry_run=True)
-    dry = await lb_gtm.runbooks.begin("failover", "billing", NEW, "look", "alice", look)
+    dry = await lb_gtm.runbooks.begin(FAILOVER, "billing", NEW, "look", "alice", look)
     assert dry.preview is not None, dry.outcome
     planned = {p.name: {c.key: c for c in p.changes} for p in dry.preview.providers}
     record = f"billing.{ZONE} A"
@@ -313,7 +315,7 @@ async def test_a_dry_run_lists_the_changes_the_run_then_makes(
     assert f"bind: {len(planned['bind'])} change(s)" in dry.outcome
 
     options = RunOptions(hold=0.2)
-    run = await lb_gtm.runbooks.begin("failover", "billing", NEW, "move", "alice", options)
+    run = await lb_gtm.runbooks.begin(FAILOVER, "billing", NEW, "move", "alice", options)
     done = await lb_gtm.runbooks.finished(run, timeout=60)
     assert done.state is RunState.DONE, done.outcome
     assert await bind_addresses(bind, "billing") == {SITES[NEW]}
@@ -325,7 +327,7 @@ async def test_haproxy_unreachable_fails_verify_and_rolls_back(
 ) -> None:
     haproxy.stop()  # the load balancer cannot be moved: verify must not pass
     options = RunOptions(hold=0.2, verify_timeout=1.5)
-    run = await lb_gtm.runbooks.begin("failover", "billing", NEW, "test", "alice", options)
+    run = await lb_gtm.runbooks.begin(FAILOVER, "billing", NEW, "test", "alice", options)
     done = await lb_gtm.runbooks.finished(run, timeout=60)
 
     assert done.state is RunState.ROLLED_BACK, done.outcome
@@ -355,7 +357,7 @@ async def test_target_failing_after_the_switch_rolls_back(
     lb_gtm: Runtime, fleet: SiteFleet, haproxy: HaproxyServer, bind: BindServer
 ) -> None:
     options = RunOptions(hold=5.0, verify_timeout=3.0)
-    run = await lb_gtm.runbooks.begin("failover", "billing", NEW, "test", "alice", options)
+    run = await lb_gtm.runbooks.begin(FAILOVER, "billing", NEW, "test", "alice", options)
     await in_step(lb_gtm, run, Step.HOLD)
     # The switch went through: both systems send traffic to the new site.
     assert await weights(haproxy, "billing") == only(NEW)
@@ -387,7 +389,7 @@ async def test_gtm_killed_during_the_drain_rolls_back_haproxy(
     await settled(first, haproxy, bind, OLD)
     client.start()
     options = RunOptions(drain=5.0, hold=0.2, verify_timeout=5.0)
-    run = await first.runbooks.begin("failover", "billing", NEW, "test", "alice", options)
+    run = await first.runbooks.begin(FAILOVER, "billing", NEW, "test", "alice", options)
     await eventually(lambda: weights(haproxy, "billing"), lambda w: w[NEW] > 0, "a shift")
     # gtm dies mid-drain: HAProxy keeps the split it was given.
     await asyncio.wait_for(first.stop(), STOP_WITHIN)
@@ -416,7 +418,7 @@ async def test_cli_abort_rolls_back(
 ) -> None:
     client.start()
     options = RunOptions(drain=5.0, hold=0.2, verify_timeout=5.0)
-    run = await lb_gtm.runbooks.begin("failover", "billing", NEW, "window", "ops", options)
+    run = await lb_gtm.runbooks.begin(FAILOVER, "billing", NEW, "window", "ops", options)
     await eventually(lambda: weights(haproxy, "billing"), lambda w: w[NEW] > 0, "a shift")
 
     code, out, err = await cli(

@@ -12,12 +12,14 @@ import aiohttp
 import pytest
 
 from gtm.core.model import Intent, IntentKind, Mapping
-from gtm.core.runbook import Run, RunOptions, RunState, Step
+from gtm.core.runbook import Run, RunKind, RunOptions, RunState, Step
 from gtm.demo.sites import SiteFleet
 from gtm.errors import SafetyRefused
 from gtm.runtime import Runtime
 
 from .support import TOKEN, config_doc, wait_published
+
+FAILOVER = RunKind.FAILOVER
 
 FAST = RunOptions(hold=0.2, verify_timeout=3.0)
 
@@ -38,7 +40,9 @@ async def test_planned_failover_with_drain_moves_and_cleans_up(gtm: Runtime) -> 
     before = gtm.registry.get("billing")
     assert before is not None and before.active_site == "aws-use1"
     options = RunOptions(drain=1.0, hold=0.2, verify_timeout=3.0)
-    run = await gtm.runbooks.begin("failover", "billing", "dc-paris", "patching", "alice", options)
+    run = await gtm.runbooks.begin(
+        RunKind.FAILOVER, "billing", "dc-paris", "patching", "alice", options
+    )
     done = await finished(gtm, run)
     assert done.state is RunState.DONE, done.outcome
     assert [r.step for r in done.steps] == [
@@ -73,7 +77,9 @@ async def test_drain_shifts_weights_in_steps(gtm: Runtime) -> None:
     unsubscribe = gtm.registry.subscribe(watch)
     try:
         options = RunOptions(drain=1.0, hold=0.0, verify_timeout=3.0)
-        run = await gtm.runbooks.begin("failover", "billing", "gcp-euw1", "ramp", "bob", options)
+        run = await gtm.runbooks.begin(
+            RunKind.FAILOVER, "billing", "gcp-euw1", "ramp", "bob", options
+        )
         assert (await finished(gtm, run)).state is RunState.DONE
     finally:
         unsubscribe()
@@ -90,7 +96,7 @@ async def test_unhealthy_target_is_refused(gtm: Runtime, fleet: SiteFleet) -> No
         if states.get("dc-paris") == "down":
             break
         await asyncio.sleep(0.02)
-    run = await gtm.runbooks.begin("failover", "billing", "dc-paris", "test", "alice", FAST)
+    run = await gtm.runbooks.begin(FAILOVER, "billing", "dc-paris", "test", "alice", FAST)
     done = await finished(gtm, run)
     assert done.state is RunState.REFUSED
     assert "dc-paris" in done.outcome and "--force" in done.outcome
@@ -100,7 +106,9 @@ async def test_unhealthy_target_is_refused(gtm: Runtime, fleet: SiteFleet) -> No
 
 async def test_target_failing_during_the_move_rolls_back(gtm: Runtime, fleet: SiteFleet) -> None:
     options = RunOptions(drain=3.0, hold=0.2, verify_timeout=2.0)
-    run = await gtm.runbooks.begin("failover", "billing", "gcp-euw1", "test", "alice", options)
+    run = await gtm.runbooks.begin(
+        RunKind.FAILOVER, "billing", "gcp-euw1", "test", "alice", options
+    )
     await asyncio.sleep(0.5)
     fleet["gcp-euw1"].kill()
     done = await finished(gtm, run)
@@ -113,7 +121,9 @@ async def test_target_failing_during_the_move_rolls_back(gtm: Runtime, fleet: Si
 
 async def test_abort_rolls_back(gtm: Runtime) -> None:
     options = RunOptions(drain=5.0, hold=0.2, verify_timeout=3.0)
-    run = await gtm.runbooks.begin("failover", "billing", "dc-paris", "test", "alice", options)
+    run = await gtm.runbooks.begin(
+        RunKind.FAILOVER, "billing", "dc-paris", "test", "alice", options
+    )
     await asyncio.sleep(0.6)
     await gtm.runbooks.abort(run.id, "bob")
     done = await finished(gtm, run)
@@ -135,7 +145,9 @@ async def test_restart_during_drain_rolls_back(
     await first.start()
     await wait_published(first)
     options = RunOptions(drain=5.0, hold=0.2, verify_timeout=5.0)
-    run = await first.runbooks.begin("failover", "billing", "dc-paris", "test", "alice", options)
+    run = await first.runbooks.begin(
+        RunKind.FAILOVER, "billing", "dc-paris", "test", "alice", options
+    )
     assert run.owner == first.config.instance
     await asyncio.sleep(1.0)
     assert first.runbooks.get(run.id).current is not None
@@ -156,7 +168,9 @@ async def test_restart_during_drain_rolls_back(
 async def test_dry_run_changes_nothing(gtm: Runtime) -> None:
     before = gtm.registry.get("billing")
     options = RunOptions(dry_run=True)
-    run = await gtm.runbooks.begin("failover", "billing", "gcp-euw1", "look", "alice", options)
+    run = await gtm.runbooks.begin(
+        RunKind.FAILOVER, "billing", "gcp-euw1", "look", "alice", options
+    )
     assert run.state is RunState.DONE
     assert "would move billing from aws-use1 to gcp-euw1" in run.outcome
     assert gtm.registry.runs() == []
@@ -167,7 +181,7 @@ async def test_reason_is_required(gtm: Runtime) -> None:
     from gtm.errors import Rejected
 
     with pytest.raises(Rejected, match="reason is required"):
-        await gtm.runbooks.begin("failover", "billing", "gcp-euw1", " ", "alice", FAST)
+        await gtm.runbooks.begin(FAILOVER, "billing", "gcp-euw1", " ", "alice", FAST)
 
 
 # -- intents against runs, and the preview ------------------------------------------------
@@ -196,7 +210,7 @@ async def test_failover_against_a_standing_pin_is_refused_naming_it(gtm: Runtime
     pin = await standing(gtm, IntentKind.PIN, "dc-paris")
     await active_on(gtm, "dc-paris")
     with pytest.raises(SafetyRefused) as refused:
-        await gtm.runbooks.begin("failover", "billing", "aws-use1", "x", "bob", FAST)
+        await gtm.runbooks.begin(FAILOVER, "billing", "aws-use1", "x", "bob", FAST)
     message = str(refused.value)
     assert f"intent {pin.id}" in message and "alice" in message and "patching" in message
     assert "--replace-intents" in message
@@ -208,7 +222,7 @@ async def test_failover_replacing_the_pin_moves_and_stays(gtm: Runtime) -> None:
     pin = await standing(gtm, IntentKind.PIN, "dc-paris")
     await active_on(gtm, "dc-paris")
     options = dataclasses.replace(FAST, replace_intents=True)
-    run = await gtm.runbooks.begin("failover", "billing", "aws-use1", "x", "bob", options)
+    run = await gtm.runbooks.begin(FAILOVER, "billing", "aws-use1", "x", "bob", options)
     done = await finished(gtm, run)
     assert done.state is RunState.DONE, done.outcome
     switch = next(r for r in done.steps if r.step is Step.SWITCH)
@@ -222,16 +236,16 @@ async def test_failover_replacing_the_pin_moves_and_stays(gtm: Runtime) -> None:
 async def test_failover_of_a_frozen_service_is_refused_naming_the_freeze(gtm: Runtime) -> None:
     freeze = await standing(gtm, IntentKind.FREEZE, None)
     with pytest.raises(SafetyRefused, match=f"freeze of billing \\(intent {freeze.id}, by alice"):
-        await gtm.runbooks.begin("failover", "billing", "gcp-euw1", "x", "bob", FAST)
+        await gtm.runbooks.begin(FAILOVER, "billing", "gcp-euw1", "x", "bob", FAST)
     everyone = await standing(gtm, IntentKind.FREEZE, None, service=None)
     options = dataclasses.replace(FAST, replace_intents=True)
     with pytest.raises(SafetyRefused, match=f"freeze of every service \\(intent {everyone.id}"):
-        await gtm.runbooks.begin("failover", "billing", "gcp-euw1", "x", "bob", options)
+        await gtm.runbooks.begin(FAILOVER, "billing", "gcp-euw1", "x", "bob", options)
 
 
 async def test_failover_without_target_never_picks_a_drained_site(gtm: Runtime) -> None:
     await standing(gtm, IntentKind.DRAIN, "gcp-euw1")  # the next site after aws-use1
-    run = await gtm.runbooks.begin("failover", "billing", None, "x", "bob", FAST)
+    run = await gtm.runbooks.begin(FAILOVER, "billing", None, "x", "bob", FAST)
     assert run.to_site == "dc-paris"
     done = await finished(gtm, run)
     assert done.state is RunState.DONE, done.outcome
@@ -247,16 +261,16 @@ async def test_failover_to_a_drained_site_is_refused(gtm: Runtime) -> None:
     drain = await standing(gtm, IntentKind.DRAIN, "gcp-euw1", service=None)
     options = dataclasses.replace(FAST, replace_intents=True)
     with pytest.raises(SafetyRefused, match=f"never targets a drained site.*{drain.id}"):
-        await gtm.runbooks.begin("failover", "billing", "gcp-euw1", "x", "bob", options)
+        await gtm.runbooks.begin(FAILOVER, "billing", "gcp-euw1", "x", "bob", options)
 
 
 async def test_dry_run_preview_equals_the_mapping_the_run_publishes(gtm: Runtime) -> None:
     # gcp-euw1 then, after it, dc-paris and aws-use1: not the locators' order.
     look = dataclasses.replace(FAST, dry_run=True)
-    preview = await gtm.runbooks.begin("failover", "billing", "gcp-euw1", "x", "bob", look)
+    preview = await gtm.runbooks.begin(FAILOVER, "billing", "gcp-euw1", "x", "bob", look)
     expected = gtm.runbooks.outcome(preview)
     assert "priorities gcp-euw1 1, dc-paris 2, aws-use1 3" in preview.outcome
-    run = await gtm.runbooks.begin("failover", "billing", "gcp-euw1", "x", "bob", FAST)
+    run = await gtm.runbooks.begin(FAILOVER, "billing", "gcp-euw1", "x", "bob", FAST)
     assert (await finished(gtm, run)).state is RunState.DONE
     published = gtm.registry.get("billing")
     assert published is not None

@@ -17,6 +17,7 @@ from registry_samples import intent, mapping
 
 from gtm.core.codec import mapping_to_dict
 from gtm.core.model import Intent, Mapping
+from gtm.core.runbook import Run, RunKind, RunState
 from gtm.errors import ConflictError
 from gtm.registry.documents import encode
 from gtm.registry.registry import MAPPINGS, Registry
@@ -110,7 +111,7 @@ async def test_intents_added_and_removed_elsewhere_are_followed(pair: Pair) -> N
 
 async def test_runs_saved_elsewhere_wake_a_run_long_poll(pair: Pair) -> None:
     a, b, _ = pair
-    run = {"id": "r1", "created_at": 1.0, "revision": 1, "state": "running"}
+    run = Run("r1", RunKind.FAILOVER, "billing", "a", "b", "patch", "alice", 1.0, revision=1)
     await a.save_run(run)
     # A long poll on a run it does not know returns at once, so look until it is known.
     async with asyncio.timeout(DEADLINE):
@@ -119,10 +120,10 @@ async def test_runs_saved_elsewhere_wake_a_run_long_poll(pair: Pair) -> None:
     polling = asyncio.create_task(b.wait_run("r1", 1, DEADLINE))
     await asyncio.sleep(0)
 
-    await a.save_run({**run, "revision": 2, "state": "done"})
+    await a.save_run(dataclasses.replace(run, revision=2, state=RunState.DONE))
 
     changed = await asyncio.wait_for(polling, DEADLINE)
-    assert changed is not None and changed["revision"] == 2
+    assert changed is not None and changed.revision == 2
     assert b.runs() == [changed]
 
 
