@@ -128,5 +128,5 @@ def bounds(model: type[BaseModel], field: str) -> str:
     return "a finite number " + " and ".join(words)
 
 
-def _number(value: float) -> str:
+def _number(value: Any) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
