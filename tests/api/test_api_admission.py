@@ -52,6 +52,17 @@ class Client:
         head, _, body = raw.partition(b"\r\n\r\n")
         return int(head.split()[1]), json.loads(body)
 
+    async def turned_away(self) -> tuple[int, dict[str, object]]:
+        """Connect and read what the server sends unasked: a refusal's status and body.
+
+        Nothing is sent, so the server closes a socket holding no unread data, and the
+        answer is not lost to a reset.
+        """
+        reader, _ = await self.connect()
+        raw = await reader.read()
+        head, _, body = raw.partition(b"\r\n\r\n")
+        return int(head.split()[1]), json.loads(body)
+
     def close(self) -> None:
         for writer in self.open:
             writer.close()
@@ -89,7 +100,7 @@ async def test_one_client_cannot_hold_more_than_its_share(
     await greedy.idle(3, api)
 
     caplog.set_level(logging.DEBUG)
-    refusals = [await greedy.ask() for _ in range(20)]
+    refusals = [await greedy.turned_away() for _ in range(20)]
     status, body = await client(clients, api, "127.0.0.3").ask()
 
     assert {status for status, _ in refusals} == {503}
@@ -108,7 +119,7 @@ async def test_connections_beyond_the_total_are_refused_until_some_close(
     await first.idle(2, api)
     await second.idle(2, api)
 
-    status, body = await client(clients, api, "127.0.0.4").ask()
+    status, body = await client(clients, api, "127.0.0.4").turned_away()
     assert (status, body["error"]) == (503, "busy")
 
     first.close()
