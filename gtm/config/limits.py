@@ -113,7 +113,8 @@ class DnsRateLimit(Section):
     ipv6_prefix: int = Field(default=56, ge=16, le=128)
     """IPv6 addresses sharing this many leading bits count as one client."""
     max_clients: int = Field(default=100_000, ge=1, le=10_000_000)
-    """Client networks tracked at once; beyond it the ones quiet longest are forgotten."""
+    """Client networks tracked at once; beyond it, networks whose budget has refilled are
+    forgotten first, then the earliest seen."""
 
     def budget(self) -> RateLimit | None:
         """Each client network's budget; None when limiting is off."""
