@@ -21,13 +21,16 @@ import socket
 import time
 from collections.abc import Callable
 
+import dns.rdata
+
 from gtm.config.limits import DnsLimits, DnsRateLimit, descriptor_budget
 from gtm.core.ratelimit import Verdict
 from gtm.dns.answers import EDNS_PAYLOAD, ZoneAnswers
 from gtm.dns.ratelimit import ResponseLimiter, truncated_answer
-from gtm.logs import guard_loggers
+from gtm.logs import guard_loggers, throttle
 
 log = logging.getLogger(__name__)
+throttle(log)
 
 BIND_ATTEMPTS = 20
 """Tries at finding a free port for both protocols when asked for port 0."""
@@ -157,6 +160,9 @@ class DnsServer:
             OSError: A socket could not be bound (after every attempt, for port 0).
         """
         guard_loggers()
+        # dnspython imports the code of a record type the first time it meets one; an
+        # import needs descriptors, which a flood may have taken. Load them all now.
+        dns.rdata.load_all_types()  # type: ignore[no-untyped-call]
         self._cap_connections()
         loop = asyncio.get_running_loop()
         for attempt in range(1, BIND_ATTEMPTS + 1):
@@ -210,6 +216,15 @@ class DnsServer:
         client = str(peer[0]) if peer else ""
         held = self._per_client.get(client, 0)
         if len(self._connections) >= self._max_tcp or held >= self._max_per_client:
+            log.warning(
+                "dns: TCP connection from %s refused: %d open in all, %d from it "
+                "(dns.limits: max_tcp_connections %d, max_tcp_connections_per_client %d)",
+                client,
+                len(self._connections),
+                held,
+                self._max_tcp,
+                self._max_per_client,
+            )
             writer.close()
             return
         self._connections.add(task)

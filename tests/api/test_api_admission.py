@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import resource
 from collections.abc import AsyncIterator
 
 import pytest
 from api_harness import Api, ApiFactory
 
 from gtm.config.limits import ApiLimits
+from gtm.core.budget import split
 
 PARTIAL = b"GET /healthz HTTP/1.1\r\nHost: gtm\r\n"
 """A request line and a header, without the blank line that ends the headers."""
@@ -187,3 +189,21 @@ async def test_a_stray_cr_or_nul_after_a_token_is_neither_logged_nor_echoed(
     )
     assert secret.decode() not in logged
     assert not any(record.exc_info for record in caplog.records)
+
+
+async def test_caps_beyond_the_descriptor_budget_are_warned_about(
+    start: ApiFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gtm.api.server")
+    api = await start(limits=ApiLimits(max_connections=1_000_000))
+    assert api.server.admission.total == 1_000_000
+    lines = [r.getMessage() for r in caplog.records if r.name == "gtm.api.server"]
+    assert len(lines) == 1
+    assert "api.limits.max_connections is 1000000" in lines[0]
+    assert "kept for probes and the store" in lines[0]
+
+
+async def test_unset_caps_follow_the_open_file_limit(api: Api) -> None:
+    budget = split(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    assert api.server.admission.total == budget.api
+    assert api.server.admission.per_client == budget.api_per_client

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 
 import dns.flags
@@ -177,3 +179,32 @@ def test_a_truncated_answer_is_the_question_with_tc_set() -> None:
     assert answer.question == ask.question
     assert not answer.answer and not answer.additional
     assert len(wire) < len(ask.to_wire())
+
+
+def test_record_types_are_loaded_before_serving_not_on_first_sight() -> None:
+    # In a fresh process: a type nothing has asked about is loaded once the server starts,
+    # so meeting it later needs no import (and no descriptor) while under load.
+    script = """
+import asyncio, sys
+from gtm.dns import DnsServer, ZoneAnswers
+
+class Empty:
+    def get(self, service): return None
+    def subscribe(self, callback): return lambda: None
+
+async def main():
+    answers = ZoneAnswers("gtm.example.test.", Empty(), ns=("ns1",), negative_ttl=5)
+    server = DnsServer(answers)
+    before = "dns.rdtypes.ANY.ZONEMD" in sys.modules
+    await server.start("127.0.0.1", 0)
+    after = "dns.rdtypes.ANY.ZONEMD" in sys.modules
+    await server.close()
+    answers.close()
+    print(before, after)
+
+asyncio.run(main())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
+    assert out.split() == ["False", "True"]
