@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from gtm.config.durations import Duration
 from gtm.config.problems import Problem, problems_error
 from gtm.config.section import Section
-from gtm.core.budget import Budget, split
+from gtm.core.budget import API_PER_CLIENT_SHARE, DNS_PER_CLIENT_SHARE, Budget, split
 from gtm.core.ratelimit import RateLimit
 
 UNLIMITED_DESCRIPTORS = 1 << 20
@@ -64,7 +64,7 @@ class ApiLimits(Section):
     def caps(self, budget: Budget) -> tuple[int, int]:
         """Connections in all and per client: as set, or derived from ``budget``."""
         total = self.max_connections or budget.api
-        per_client = self.max_connections_per_client or budget.api_per_client
+        per_client = self.max_connections_per_client or max(1, total // API_PER_CLIENT_SHARE)
         return total, min(total, per_client)
 
 
@@ -92,7 +92,7 @@ class DnsLimits(Section):
     def caps(self, budget: Budget) -> tuple[int, int]:
         """TCP connections in all and per client: as set, or derived from ``budget``."""
         total = self.max_tcp_connections or budget.dns_tcp
-        per_client = self.max_tcp_connections_per_client or budget.dns_tcp_per_client
+        per_client = self.max_tcp_connections_per_client or max(1, total // DNS_PER_CLIENT_SHARE)
         return total, min(total, per_client)
 
 

@@ -19,7 +19,8 @@ API_MAX = 4096
 DNS_TCP_MAX = 256
 """Most DNS-over-TCP connections by default, however many descriptors there are."""
 API_PER_CLIENT_SHARE = 4
-"""By default one client address may hold a quarter of the API's connections."""
+"""By default one client address may hold a quarter of the API's connections (the config
+applies it to the cap, derived or set)."""
 DNS_PER_CLIENT_SHARE = 16
 """By default one client address may hold a sixteenth of the DNS-over-TCP connections."""
 
@@ -32,17 +33,13 @@ class Budget:
         descriptors: The descriptor limit they were derived from.
         reserve: Descriptors kept back for everything but client connections.
         api: API connections at once.
-        api_per_client: API connections one client address may hold.
         dns_tcp: DNS-over-TCP connections at once.
-        dns_tcp_per_client: DNS-over-TCP connections one client address may hold.
     """
 
     descriptors: int
     reserve: int
     api: int
-    api_per_client: int
     dns_tcp: int
-    dns_tcp_per_client: int
 
     @property
     def serving(self) -> int:
@@ -65,7 +62,5 @@ def split(descriptors: int) -> Budget:
         descriptors=descriptors,
         reserve=reserve,
         api=api,
-        api_per_client=max(1, api // API_PER_CLIENT_SHARE),
         dns_tcp=dns_tcp,
-        dns_tcp_per_client=max(1, dns_tcp // DNS_PER_CLIENT_SHARE),
     )

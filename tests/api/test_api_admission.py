@@ -206,4 +206,4 @@ async def test_caps_beyond_the_descriptor_budget_are_warned_about(
 async def test_unset_caps_follow_the_open_file_limit(api: Api) -> None:
     budget = split(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     assert api.server.admission.total == budget.api
-    assert api.server.admission.per_client == budget.api_per_client
+    assert api.server.admission.per_client == budget.api // 4
