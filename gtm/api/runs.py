@@ -67,16 +67,16 @@ class RunRequest(Moves):
     kind: Literal["failover", "failback"] = "failover"
     """``failover`` to ``to`` (default: the next healthy site), ``failback`` to the
     service's most preferred site."""
-    service: str
+    service: Text
     """The service to move."""
-    to: str | None = None
+    to: Text | None = None
     """The target site."""
 
 
 class EvacuationRequest(Moves):
     """The body of ``POST /v1/evacuations``."""
 
-    site: str
+    site: Text
     """Move every service active here to its next healthy site."""
     parallel: int = Field(default=8, ge=1, le=256)
     """Most runs at once."""
@@ -85,7 +85,7 @@ class EvacuationRequest(Moves):
 class DrillRequest(Moves):
     """The body of ``POST /v1/drills``."""
 
-    service: str
+    service: Text
     """The service to move to its next site and back."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Verdict(enum.Enum):
@@ -39,11 +40,12 @@ class RateLimit:
     slip: int
 
 
-@dataclass(frozen=True, slots=True)
-class Bucket:
+class Bucket(NamedTuple):
     """A client's state: tokens left at ``stamp``, and answers refused since the last slip.
 
-    A client seen for the first time has no bucket yet; :func:`limit` starts it full.
+    A client seen for the first time has no bucket yet; :func:`limit` starts it full. A
+    named tuple rather than a dataclass: one is made for every answer over UDP, and a
+    tuple costs a third of the time to make.
     """
 
     tokens: float
