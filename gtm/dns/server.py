@@ -127,13 +127,10 @@ class DnsServer:
         self._max_tcp = 0
         self._max_per_client = 0
         self._per_client: dict[str, int] = {}
-        budget = rate_limit.budget() if rate_limit is not None else None
-        self.limiter = (
-            None
-            if rate_limit is None or budget is None
-            else ResponseLimiter(rate_limit, budget, clock)
-        )
+        self.limiter: ResponseLimiter | None = None
         """The UDP response-rate limiter; None when rate limiting is off."""
+        if rate_limit is not None and (budget := rate_limit.budget()) is not None:
+            self.limiter = ResponseLimiter(rate_limit, budget, clock)
         self._udp: socket.socket | None = None
         self._tcp: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
