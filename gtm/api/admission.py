@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -58,7 +58,7 @@ class Admission:
         total: int,
         per_client: int,
         header_timeout: float,
-        handler: Any,
+        handler: Callable[[], RequestHandler],
     ) -> None:
         self.total = total
         self.per_client = per_client
