@@ -133,7 +133,7 @@ class DnsServer:
             self.limiter = ResponseLimiter(rate_limit, budget, clock)
         self._udp: socket.socket | None = None
         self._tcp: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._port: int | None = None
 
     @property
@@ -200,8 +200,10 @@ class DnsServer:
             self._udp = None
         if self._tcp is not None:
             self._tcp.close()
-            for task in self._connections:
-                task.cancel()
+            # Closing each connection ends its task as a client leaving would. Cancelling
+            # the tasks instead makes asyncio (3.11) log a traceback for each of them.
+            for writer in self._connections.values():
+                writer.close()
             await asyncio.gather(*self._connections, return_exceptions=True)
             await self._tcp.wait_closed()
             self._tcp = None
@@ -224,14 +226,14 @@ class DnsServer:
             )
             writer.close()
             return
-        self._connections.add(task)
+        self._connections[task] = writer
         self._per_client[client] = held + 1
         try:
             await self._exchange(reader, writer)
         except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
             pass  # the client left, broke framing or went quiet: the connection ends
         finally:
-            self._connections.discard(task)
+            del self._connections[task]
             left = self._per_client.pop(client) - 1
             if left:
                 self._per_client[client] = left
