@@ -1,7 +1,13 @@
 """Logging setup: readable lines on a terminal, JSON lines everywhere else.
 
 Log collectors parse JSON; people read text. No secret ever reaches a log record: tokens
-are only held as ``SecretStr`` and never formatted into messages.
+are only held as ``SecretStr`` and never formatted into messages, and the libraries that
+would quote a client's raw request (aiohttp's server logger) are kept from doing so.
+
+What an outsider can trigger at will (a refused connection, an unparsable request, the
+event loop running out of descriptors while accepting) is logged at most once per
+interval, with a count of the lines held back, so a flood of connections cannot flood the
+log too.
 """
 
 from __future__ import annotations
@@ -10,6 +16,15 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
+
+from aiohttp.http_exceptions import HttpProcessingError
+
+THROTTLE_INTERVAL = 10.0
+"""Seconds between two lines of the same kind from a throttled logger."""
+
+_ACCEPT_STORM = "socket.accept() out of system resource"
+"""What asyncio logs, with a traceback, each time accepting a connection finds no descriptor."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,3 +53,81 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    guard_loggers()
+
+
+class Throttle(logging.Filter):
+    """Lets one record of each kind through per interval, and says how many it held back.
+
+    A kind is the logger and the message template, so a line repeated for every client
+    address counts as one kind.
+
+    Args:
+        interval: Seconds between two records of the same kind.
+        clock: Monotonic seconds; injected by tests.
+    """
+
+    def __init__(
+        self, interval: float = THROTTLE_INTERVAL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self._interval = interval
+        self._clock = clock
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, str(record.msg))
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self._interval:
+            self._last[key] = (last[0], last[1] + 1)
+            return False
+        self._last[key] = (now, 0)
+        if last is not None and last[1]:
+            record.msg = f"{record.msg} ({last[1]} more like it held back)"
+        return True
+
+
+class AcceptStorm(Throttle):
+    """Turns asyncio's "out of system resource" traceback into one throttled line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(_ACCEPT_STORM):
+            return True
+        error = record.exc_info[1] if record.exc_info else None
+        record.msg = f"{_ACCEPT_STORM}: {error}; new connections wait in the listen backlog"
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        return super().filter(record)
+
+
+class Unparsable(Throttle):
+    """Drops the quoted request from aiohttp's report of a request it could not parse."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, HttpProcessingError):
+            return True
+        record.msg = f"{record.getMessage()}: unparsable request ({type(error).__name__})"
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        return super().filter(record)
+
+
+def throttle(logger: logging.Logger) -> None:
+    """Let ``logger`` log each kind of line at most once per :data:`THROTTLE_INTERVAL`."""
+    if not any(isinstance(f, Throttle) for f in logger.filters):
+        logger.addFilter(Throttle())
+
+
+def guard_loggers() -> None:
+    """Keep clients' requests out of the libraries' logs, and their floods out of ours.
+
+    Safe to call more than once; the API and the DNS responder call it as they start.
+    """
+    for name, kind in (("asyncio", AcceptStorm), ("aiohttp.server", Unparsable)):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())

@@ -193,7 +193,10 @@ class Runtime:
             )
             try:
                 self._api = await start_api(
-                    make_app(deps), config.api.listen.host, config.api.listen.port
+                    make_app(deps),
+                    config.api.listen.host,
+                    config.api.listen.port,
+                    limits=config.api.limits,
                 )
             except ConfigError as exc:
                 if not isinstance(exc.__cause__, OSError):
@@ -205,7 +208,9 @@ class Runtime:
                 ns=tuple(config.dns.ns),
                 negative_ttl=config.dns.negative_ttl,
             )
-            self._dns = DnsServer(answers)
+            self._dns = DnsServer(
+                answers, limits=config.dns.limits, rate_limit=config.dns.rate_limit
+            )
             try:
                 await self._dns.start(config.dns.listen.host, config.dns.listen.port)
             except OSError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gtm.api.auth import Guard
 from gtm.api.deps import ApiDeps, ApiRegistry
 from gtm.api.errors import error_middleware
 from gtm.api.events import EventFeed
@@ -24,10 +25,13 @@ def make_app(deps: ApiDeps) -> web.Application:
 
     Routes: ``GET /v1/services``, ``GET /v1/services/{name}`` (with ``index``/``wait``
     long polls), ``GET /v1/events``, ``GET|POST /v1/intents``, ``DELETE /v1/intents/{id}``,
-    ``GET /v1/providers`` and ``GET /healthz``. Every error is a JSON document
+    ``GET /v1/providers`` and ``GET /healthz``, and the run endpoints when ``deps`` has
+    runbooks. Handlers that change state are marked with :func:`gtm.api.auth.requires`
+    and authenticated before they run. Every error is a JSON document
     ``{"error", "message"}``.
     """
-    app = web.Application(middlewares=[error_middleware])
+    guard = Guard(deps.tokens)
+    app = web.Application(middlewares=[error_middleware, guard.middleware])
     resolver = Resolver(deps)
     app.on_shutdown.append(resolver.close)
     app.add_routes(resolver.routes())

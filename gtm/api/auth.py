@@ -1,9 +1,12 @@
 """Who may change state through the API: bearer tokens checked against a required scope.
 
 Reads stay open because applications resolve through the sidecar without credentials;
-changes (intents, runs) move traffic, so they need a token of a sufficient scope. The
-presented token is compared with every configured one in constant time, and neither it
-nor any secret is ever logged or echoed back: answers and logs name tokens, not secrets.
+changes (intents, runs) move traffic, so they need a token of a sufficient scope. A
+handler that changes state says so with :func:`requires`, and :meth:`Guard.middleware`
+checks the token before the handler runs, so no body is read, parsed or described to a
+caller who may not send it. The presented token is compared with every configured one in
+constant time, and neither it nor any secret is ever logged or echoed back: answers and
+logs name tokens, not secrets.
 """
 
 from __future__ import annotations
@@ -11,14 +14,45 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from gtm.api.errors import ApiError
 from gtm.api.tokens import Scope, Token
 
 log = logging.getLogger(__name__)
+
+H = TypeVar("H", bound=Callable[..., object])
+
+_SCOPE = "gtm_scope"
+"""The attribute :func:`requires` sets on a handler."""
+CALLER = web.RequestKey("caller", Token)
+"""Where the middleware leaves the token that authenticated a request."""
+
+
+def requires(scope: Scope) -> Callable[[H], H]:
+    """Mark a handler as needing a token of at least ``scope``, checked before it runs."""
+
+    def mark(handler: H) -> H:
+        setattr(handler, _SCOPE, scope)
+        return handler
+
+    return mark
+
+
+def required_scope(handler: object) -> Scope | None:
+    """The scope :func:`requires` set on ``handler``; None for an open handler."""
+    scope = getattr(handler, _SCOPE, None)
+    return scope if isinstance(scope, Scope) else None
+
+
+def caller(request: web.Request) -> Token:
+    """The token that authenticated ``request`` (for a handler marked with :func:`requires`)."""
+    return request[CALLER]
+
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="gtm"'}
 
@@ -42,6 +76,14 @@ class Guard:
         self._tokens = [
             (_digest(token.secret.get_secret_value()), token) for token in tokens.values()
         ]
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Authenticate requests to handlers marked with :func:`requires` before they run."""
+        scope = required_scope(request.match_info.handler)
+        if scope is not None:
+            request[CALLER] = self.require(request, scope)
+        return await handler(request)
 
     def require(self, request: web.Request, scope: Scope) -> Token:
         """The token ``request`` carries, provided it has at least ``scope``.

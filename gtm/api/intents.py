@@ -8,16 +8,15 @@ author of an intent is the name of the token that sent it, never what the body s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from collections.abc import Mapping as Lookup
-from typing import Annotated, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, ConfigDict, Field
 
-from gtm.api.auth import Guard, authorize
+from gtm.api.auth import authorize, caller, requires
+from gtm.api.bodies import Text, read_body
 from gtm.api.deps import ApiDeps, ApiRegistry
 from gtm.api.documents import json_response
 from gtm.api.errors import ApiError, bad_request
@@ -28,7 +27,9 @@ from gtm.core.moves import admit, published_health
 from gtm.core.sites import SiteHealth
 from gtm.errors import NotFound
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+INTENT_TTL_MAX = 366 * 86400.0
+"""Longest an intent may be set to last, in seconds: a year (and a day); an intent meant to
+last longer is set without a ttl and withdrawn by hand."""
 
 
 class IntentRequest(BaseModel):
@@ -46,7 +47,7 @@ class IntentRequest(BaseModel):
     """The site to pin to or drain."""
     why: Text
     """Why, in a sentence; kept with the intent and shown in events."""
-    ttl: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    ttl: float | None = Field(default=None, gt=0, le=INTENT_TTL_MAX, allow_inf_nan=False)
     """Seconds until the intent expires; None keeps it until it is withdrawn."""
     force: bool = False
     """Pin even to a site that is down; needs a token of scope ``admin``."""
@@ -80,7 +81,6 @@ class IntentDesk:
         self._services = deps.services
         self._sites = deps.sites
         self._clock: Callable[[], float] = deps.clock
-        self._guard = Guard(deps.tokens)
         health = deps.runbooks
         self._health = health if isinstance(health, SiteHealthSource) else None
 
@@ -97,13 +97,14 @@ class IntentDesk:
         intents = self._registry.intents()
         return json_response({"intents": [intent_to_dict(intent) for intent in intents]})
 
+    @requires(Scope.OPERATE)
     async def create_intent(self, request: web.Request) -> web.Response:
         """Check the request and store the intent it describes; 201 with the stored intent.
 
         Needs scope ``operate``, and ``admin`` for ``force: true``.
         """
-        token = self._guard.require(request, Scope.OPERATE)
-        body = _parse(await request.read())
+        token = caller(request)
+        body = await read_body(request, IntentRequest)
         if body.force:
             authorize(token, Scope.ADMIN, "an intent with force: true")
         intent = self._intent_from(body, token)
@@ -114,9 +115,9 @@ class IntentDesk:
             intent_to_dict(stored), status=201, headers={"Location": str(location)}
         )
 
+    @requires(Scope.OPERATE)
     async def remove_intent(self, request: web.Request) -> web.Response:
         """Withdraw an intent; 200 with what was removed. Needs scope ``operate``."""
-        self._guard.require(request, Scope.OPERATE)
         intent_id = request.match_info["id"]
         try:
             removed = await self._registry.remove_intent(intent_id)
@@ -183,33 +184,3 @@ class IntentDesk:
 def _unknown(field: str, value: str, known: tuple[str, ...]) -> ApiError:
     names = ", ".join(sorted(known)) or "(none configured)"
     return bad_request(f"no {field} {value!r}; known {field}s: {names}", field=field, value=value)
-
-
-def _parse(raw: bytes) -> IntentRequest:
-    """The request body as an :class:`IntentRequest`, or a 400 listing every problem."""
-    try:
-        return IntentRequest.model_validate_json(raw)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        if errors and errors[0]["type"] == "json_invalid":
-            raise ApiError(
-                400,
-                "bad_json",
-                "the body is not valid JSON: " + errors[0]["msg"].removeprefix("Invalid JSON: "),
-            ) from exc
-        problems = [_problem(error) for error in errors]
-        raise bad_request("; ".join(problems), problems=problems) from exc
-
-
-def _problem(error: ErrorDetails) -> str:
-    """One pydantic error as a sentence naming the field and the value."""
-    field = ".".join(str(part) for part in error["loc"])
-    kind = error["type"]
-    if not field:
-        return "the body must be a JSON object"
-    if kind == "missing":
-        return f"field {field!r} is required"
-    if kind == "extra_forbidden":
-        fields = ", ".join(IntentRequest.model_fields)
-        return f"field {field!r} is not accepted; the fields are {fields}"
-    return f"field {field!r} is {json.dumps(error['input'], default=str)}: {error['msg']}"

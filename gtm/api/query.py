@@ -8,6 +8,7 @@ the API take the same spellings.
 
 from __future__ import annotations
 
+import math
 import re
 
 from multidict import MultiMapping
@@ -44,15 +45,15 @@ def _invalid(name: str, value: str, expected: str) -> ApiError:
     )
 
 
-def parse_index(value: str) -> int:
-    """A mapping version a long poll waits to see passed.
+def parse_index(value: str, name: str = "index") -> int:
+    """A version (of a mapping, or a run's revision) a long poll waits to see passed.
 
     Raises:
-        ApiError: ``value`` is not a non-negative integer.
+        ApiError: ``value`` is not a non-negative integer of at most 18 digits.
     """
     index = _natural(value)
     if index is None:
-        raise _invalid("index", value, "a non-negative integer mapping version")
+        raise _invalid(name, value, "a non-negative integer of at most 18 digits")
     return index
 
 
@@ -65,12 +66,13 @@ def parse_seconds(value: str) -> float:
     Raises:
         ValueError: ``value`` is neither; the message names it and the expected forms.
     """
-    if _NUMBER.fullmatch(value):
-        return float(value)
     try:
-        return parse_duration(value)
+        seconds = float(value) if _NUMBER.fullmatch(value) else parse_duration(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not a duration; expected {DURATION}") from None
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a duration; expected {DURATION}")
+    return seconds
 
 
 def parse_moment(value: str, now: float) -> float:
@@ -82,25 +84,29 @@ def parse_moment(value: str, now: float) -> float:
     Raises:
         ValueError: ``value`` is neither; the message names it and the expected forms.
     """
-    if _NUMBER.fullmatch(value):
-        return float(value)
     try:
-        return now - parse_duration(value)
+        moment = float(value) if _NUMBER.fullmatch(value) else now - parse_duration(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not a moment; expected {MOMENT}") from None
+        moment = math.inf
+    if not math.isfinite(moment):
+        raise ValueError(f"{value!r} is not a moment; expected {MOMENT}")
+    return moment
 
 
 def parse_wait(value: str, limit: float) -> float:
     """A long-poll duration in seconds (``30``, ``30s``, ``500ms``, ``1m``), capped at ``limit``.
 
     Raises:
-        ApiError: ``value`` is not a non-negative duration.
+        ApiError: ``value`` is not a finite non-negative duration (``nan`` is not).
     """
     try:
         seconds = parse_seconds(value)
     except ValueError:
         raise _invalid(
-            "wait", value, "a non-negative duration such as 30, 30s, 500ms or 1m"
+            "wait",
+            value,
+            f"a finite duration from 0 to {limit:g}s (longer waits are cut to {limit:g}s), "
+            "such as 30, 30s, 500ms or 1m",
         ) from None
     return min(seconds, limit)
 

@@ -2,25 +2,27 @@
 
 Starting and aborting need a token of scope ``operate`` (``admin`` to force a move onto a
 site that fails preflight); the token's name is the run's author in the audit journal.
+The token is checked before the body is read (see :func:`gtm.api.auth.requires`).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from gtm.api.auth import Guard, authorize
+from gtm.api.auth import authorize, caller, requires
+from gtm.api.bodies import Text, read_body
 from gtm.api.deps import ApiDeps, ApiRunbooks
 from gtm.api.documents import json_response
-from gtm.api.errors import bad_request
-from gtm.api.query import param
+from gtm.api.query import param, parse_index, parse_limit, parse_wait
 from gtm.api.tokens import Scope
 from gtm.core.runbook import Run, RunKind, RunOptions, run_to_dict, summary
 
-M = TypeVar("M", bound=BaseModel)
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+"""Most runs ``GET /v1/runs`` lists, the latest ones."""
 
 
 class Moves(BaseModel):
@@ -28,7 +30,7 @@ class Moves(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reason: str = Field(min_length=1)
+    reason: Text
     """Why: required, kept in the audit journal."""
     drain: float = Field(default=0.0, ge=0, le=3600)
     """Seconds to ramp traffic from the old site to the new one."""
@@ -65,16 +67,16 @@ class RunRequest(Moves):
     kind: Literal["failover", "failback"] = "failover"
     """``failover`` to ``to`` (default: the next healthy site), ``failback`` to the
     service's most preferred site."""
-    service: str
+    service: Text
     """The service to move."""
-    to: str | None = None
+    to: Text | None = None
     """The target site."""
 
 
 class EvacuationRequest(Moves):
     """The body of ``POST /v1/evacuations``."""
 
-    site: str
+    site: Text
     """Move every service active here to its next healthy site."""
     parallel: int = Field(default=8, ge=1, le=256)
     """Most runs at once."""
@@ -83,7 +85,7 @@ class EvacuationRequest(Moves):
 class DrillRequest(Moves):
     """The body of ``POST /v1/drills``."""
 
-    service: str
+    service: Text
     """The service to move to its next site and back."""
 
 
@@ -92,7 +94,6 @@ class RunDesk:
 
     def __init__(self, deps: ApiDeps, runbooks: ApiRunbooks) -> None:
         self._runbooks = runbooks
-        self._guard = Guard(deps.tokens)
         self._max_wait = deps.max_wait
 
     def routes(self) -> list[web.RouteDef]:
@@ -107,8 +108,11 @@ class RunDesk:
         ]
 
     async def list_runs(self, request: web.Request) -> web.Response:
-        """Every run, oldest first."""
-        return json_response({"runs": [run_to_dict(run) for run in self._runbooks.runs()]})
+        """The latest runs (``limit``, 100 unless told), oldest first."""
+        limit_text = param(request.query, "limit")
+        limit = DEFAULT_LIMIT if limit_text is None else parse_limit(limit_text, MAX_LIMIT)
+        runs = self._runbooks.runs()[-limit:]
+        return json_response({"runs": [run_to_dict(run) for run in runs]})
 
     async def show(self, request: web.Request) -> web.Response:
         """One run; with ``?revision=N&wait=S``, as soon as it changes past revision N."""
@@ -116,49 +120,46 @@ class RunDesk:
         revision, wait = param(request.query, "revision"), param(request.query, "wait")
         if revision is None:
             return json_response(run_to_dict(self._runbooks.get(run_id)))
-        try:
-            seen, timeout = int(revision), min(float(wait or self._max_wait), self._max_wait)
-        except ValueError:
-            raise bad_request(
-                f"revision={revision!r}, wait={wait!r}: expected an integer revision and a "
-                "number of seconds to wait",
-                parameter="revision",
-            ) from None
+        seen = parse_index(revision, "revision")
+        timeout = self._max_wait if wait is None else parse_wait(wait, self._max_wait)
         return json_response(run_to_dict(await self._runbooks.wait(run_id, seen, timeout)))
 
+    @requires(Scope.OPERATE)
     async def start(self, request: web.Request) -> web.Response:
         """Start a failover or failback run (or describe it, with ``dry_run``)."""
-        body = await _body(request, RunRequest)
+        body = await read_body(request, RunRequest)
         who = self._author(request, body)
         run = await self._runbooks.begin(
             RunKind(body.kind), body.service, body.to, body.reason, who, body.options()
         )
         return json_response(run_to_dict(run), status=200 if body.dry_run else 201)
 
+    @requires(Scope.OPERATE)
     async def abort(self, request: web.Request) -> web.Response:
         """Stop a running run; it rolls back."""
-        token = self._guard.require(request, Scope.OPERATE)
-        run = await self._runbooks.abort(request.match_info["id"], token.name)
+        run = await self._runbooks.abort(request.match_info["id"], caller(request).name)
         return json_response(run_to_dict(run))
 
+    @requires(Scope.OPERATE)
     async def evacuate(self, request: web.Request) -> web.Response:
         """Move every service off a site; answers once all runs ended, with a summary."""
-        body = await _body(request, EvacuationRequest)
+        body = await read_body(request, EvacuationRequest)
         who = self._author(request, body)
         runs = await self._runbooks.evacuate(
             body.site, body.reason, who, body.options(), body.parallel
         )
         return json_response(_report(runs, site=body.site))
 
+    @requires(Scope.OPERATE)
     async def drill(self, request: web.Request) -> web.Response:
         """Move a service to its next site and back; answers with both runs' timings."""
-        body = await _body(request, DrillRequest)
+        body = await read_body(request, DrillRequest)
         who = self._author(request, body)
         runs = await self._runbooks.drill(body.service, body.reason, who, body.options())
         return json_response(_report(runs, service=body.service))
 
     def _author(self, request: web.Request, body: Moves) -> str:
-        token = self._guard.require(request, Scope.OPERATE)
+        token = caller(request)
         if body.force:
             authorize(token, Scope.ADMIN, f"{request.method} {request.path} with force")
         return token.name
@@ -174,18 +175,3 @@ def _report(runs: list[Run], **about: str) -> dict[str, Any]:
         "counts": states,
         "summary": [summary(run) for run in runs],
     }
-
-
-async def _body(request: web.Request, model: type[M]) -> M:
-    try:
-        raw = await request.json()
-    except json.JSONDecodeError as exc:
-        raise bad_request(f"the body is not JSON: {exc}") from None
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or 'body'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise bad_request(f"invalid request: {problems}") from None

@@ -36,6 +36,7 @@ from gtm.config.checks import (
     with_default_kind,
 )
 from gtm.config.durations import Duration, format_duration, parse_duration
+from gtm.config.limits import ApiLimits, DnsLimits, DnsRateLimit
 from gtm.config.listen import Listen
 from gtm.config.names import Label, Zone
 from gtm.config.problems import Problem, problems_error
@@ -46,11 +47,14 @@ from gtm.config.section import Section
 
 __all__ = [
     "ApiConfig",
+    "ApiLimits",
     "CheckConfig",
     "Config",
     "Defaults",
     "DnsCheck",
     "DnsConfig",
+    "DnsLimits",
+    "DnsRateLimit",
     "Duration",
     "HttpCheck",
     "Listen",
@@ -245,6 +249,10 @@ class DnsConfig(Section):
     with a dot."""
     negative_ttl: int = Field(default=5, ge=0, le=86400)
     """Seconds resolvers may cache a negative answer (the SOA minimum)."""
+    limits: DnsLimits = DnsLimits()
+    """How many TCP connections are served at once, in all and per client."""
+    rate_limit: DnsRateLimit = DnsRateLimit()
+    """Response-rate limiting over UDP per client network; off by default."""
 
 
 class TokenConfig(Section):
@@ -275,6 +283,8 @@ class ApiConfig(Section):
     """Bearer tokens by name (``alice``, ``ci-deployer``); the name is recorded as the author
     of every change made with the token. Reads need no token; with no token at all the API
     is read-only."""
+    limits: ApiLimits = ApiLimits()
+    """How many connections are served at once, in all and per client, and for how long."""
 
     @model_validator(mode="after")
     def _check_tokens(self) -> Self:

@@ -19,7 +19,10 @@ END = "<!-- config-reference:end -->"
 SECTIONS = (
     ("Config", "top level"),
     ("DnsConfig", "dns"),
+    ("DnsLimits", "dns.limits"),
+    ("DnsRateLimit", "dns.rate_limit"),
     ("ApiConfig", "api"),
+    ("ApiLimits", "api.limits"),
     ("TokenConfig", "api.tokens.NAME"),
     ("SqliteStoreConfig", "store (type: sqlite, the default)"),
     ("MemoryStoreConfig", "store (type: memory)"),

@@ -3,12 +3,15 @@
 A configuration file is copied, diffed and pasted into tickets; a token written in it
 leaks. So the file holds ``env:NAME`` or ``file:PATH`` and the component that needs the
 secret resolves it at start-up into a ``SecretStr``, which does not show in logs or reprs.
+A secret file every user of the host can read is warned about, once per file.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, get_args
@@ -20,7 +23,11 @@ from pydantic_core import PydanticCustomError
 from gtm.config.problems import FieldPath
 from gtm.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 SectionT = TypeVar("SectionT", bound=BaseModel)
+_warned: set[str] = set()
+"""Secret files already warned about, so a file read by several parts is named once."""
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 EXPECTED = "expected env:NAME or file:PATH"
@@ -83,10 +90,28 @@ def read_secret(ref: str) -> SecretStr:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise ValueError(f"cannot read file {rest}: {reason}") from exc
         where = f"file {rest}"
+        warn_if_world_readable(rest)
     value = value.strip()
     if not value:
         raise ValueError(f"{where} is empty")
     return SecretStr(value)
+
+
+def warn_if_world_readable(path: str) -> None:
+    """Warn, once per file, when every user of the host may read the secret file ``path``."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # it was just read; a file gone since is not this check's to report
+    if mode & stat.S_IROTH and path not in _warned:
+        _warned.add(path)
+        log.warning(
+            "config: secret file %s is readable by every user of this host (mode %03o); "
+            "restrict it with: chmod o-rwx %s",
+            path,
+            stat.S_IMODE(mode),
+            path,
+        )
 
 
 def _is_reference(ref: str) -> bool:

@@ -1,7 +1,10 @@
 """The DNS responder's sockets: UDP and TCP on one port, feeding bytes to ZoneAnswers.
 
 Everything a query means is decided in :mod:`gtm.dns.answers`; this module only moves
-bytes, frames TCP messages and bounds what a client can hold open.
+bytes, frames TCP messages and bounds what a client can hold open: TCP connections in all
+and per client address, within the descriptor budget unless ``dns.limits`` sets them,
+and, when ``dns.rate_limit`` is on, answers per second over UDP per client network
+(:mod:`gtm.dns.ratelimit`).
 
 UDP does not go through asyncio's datagram transport: it handles one datagram per turn of
 the event loop, which measured about five times the CPU per query of reading a batch of
@@ -15,10 +18,19 @@ import asyncio
 import errno
 import logging
 import socket
+import time
+from collections.abc import Callable
 
+import dns.rdata
+
+from gtm.config.limits import DnsLimits, DnsRateLimit, descriptor_budget
+from gtm.core.ratelimit import Verdict
 from gtm.dns.answers import EDNS_PAYLOAD, ZoneAnswers
+from gtm.dns.ratelimit import ResponseLimiter, truncated_answer
+from gtm.logs import guard_loggers, throttle
 
 log = logging.getLogger(__name__)
+throttle(log)
 
 BIND_ATTEMPTS = 20
 """Tries at finding a free port for both protocols when asked for port 0."""
@@ -34,10 +46,17 @@ class _UdpEndpoint:
     a full network would do to it too, and the client asks again.
     """
 
-    def __init__(self, sock: socket.socket, answers: ZoneAnswers, payload: int) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        answers: ZoneAnswers,
+        payload: int,
+        limiter: ResponseLimiter | None,
+    ) -> None:
         self._sock = sock
         self._respond = answers.respond
         self._payload = payload
+        self._limiter = limiter
 
     def readable(self) -> None:
         """Answer the datagrams waiting, up to a batch."""
@@ -45,6 +64,7 @@ class _UdpEndpoint:
         sendto = self._sock.sendto
         respond = self._respond
         payload = self._payload
+        limiter = self._limiter
         for _ in range(UDP_BATCH):
             try:
                 data, addr = recvfrom(65535)
@@ -52,7 +72,16 @@ class _UdpEndpoint:
                 return
             except OSError:
                 continue  # an error queued on the socket by an earlier datagram
-            answer = respond(data, max_udp=payload)
+            if limiter is None:
+                answer = respond(data, max_udp=payload)
+            else:
+                verdict = limiter.verdict(addr[0])
+                if verdict is Verdict.ANSWER:
+                    answer = respond(data, max_udp=payload)
+                elif verdict is Verdict.TRUNCATE:
+                    answer = truncated_answer(data)
+                else:
+                    continue
             if answer is not None:
                 # Not contextlib.suppress: this runs for every query.
                 try:  # noqa: SIM105
@@ -65,9 +94,10 @@ class DnsServer:
     """Serves a zone's answers over UDP and TCP on one address and port.
 
     TCP connections carry several length-prefixed queries each, answered in order; a
-    connection idle for ``tcp_idle_timeout`` is closed, and connections beyond
-    ``max_tcp_connections`` are closed as soon as they are accepted. The server does not
-    own ``answers``: whoever created it closes it.
+    connection idle for ``limits.tcp_idle_timeout`` is closed, and connections beyond
+    ``limits.max_tcp_connections``, or beyond ``limits.max_tcp_connections_per_client``
+    from one address, are closed as soon as they are accepted. The server does not own
+    ``answers``: whoever created it closes it.
     """
 
     def __init__(
@@ -75,25 +105,35 @@ class DnsServer:
         answers: ZoneAnswers,
         *,
         udp_payload: int = EDNS_PAYLOAD,
-        tcp_idle_timeout: float = 10.0,
-        max_tcp_connections: int = 256,
+        limits: DnsLimits | None = None,
+        rate_limit: DnsRateLimit | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Prepare a server; nothing listens until :meth:`start`.
 
         Args:
             answers: What to answer.
             udp_payload: Largest UDP answer we send, whatever the client advertises.
-            tcp_idle_timeout: Seconds a TCP connection may wait for its next query, and
-                a query or an answer may take to cross it.
-            max_tcp_connections: TCP connections served at once.
+            limits: TCP connection caps and idle timeout (``dns.limits``); unset caps
+                are derived from the open-file limit when the server starts.
+            rate_limit: Response-rate limiting over UDP (``dns.rate_limit``); off unless
+                it sets a rate.
+            clock: Monotonic seconds, for the rate limit's buckets.
         """
         self._answers = answers
         self._udp_payload = udp_payload
-        self._idle = tcp_idle_timeout
-        self._max_tcp = max_tcp_connections
+        self._limits = limits or DnsLimits()
+        self._idle = self._limits.tcp_idle_timeout
+        self._max_tcp = 0
+        self._max_per_client = 0
+        self._per_client: dict[str, int] = {}
+        self.limiter: ResponseLimiter | None = None
+        """The UDP response-rate limiter; None when rate limiting is off."""
+        if rate_limit is not None and (budget := rate_limit.budget()) is not None:
+            self.limiter = ResponseLimiter(rate_limit, budget, clock)
         self._udp: socket.socket | None = None
         self._tcp: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._port: int | None = None
 
     @property
@@ -116,6 +156,11 @@ class DnsServer:
         Raises:
             OSError: A socket could not be bound (after every attempt, for port 0).
         """
+        guard_loggers()
+        # dnspython imports the code of a record type the first time it meets one; an
+        # import needs descriptors, which a flood may have taken. Load them all now.
+        dns.rdata.load_all_types()  # type: ignore[no-untyped-call]
+        self._cap_connections()
         loop = asyncio.get_running_loop()
         for attempt in range(1, BIND_ATTEMPTS + 1):
             tcp = await asyncio.start_server(self._serve_tcp, host, port)
@@ -128,11 +173,24 @@ class DnsServer:
                 if port != 0 or exc.errno != errno.EADDRINUSE or attempt == BIND_ATTEMPTS:
                     raise
                 continue
-            endpoint = _UdpEndpoint(udp, self._answers, self._udp_payload)
+            endpoint = _UdpEndpoint(udp, self._answers, self._udp_payload, self.limiter)
             loop.add_reader(udp, endpoint.readable)
             self._tcp, self._udp, self._port = tcp, udp, bound
             log.info("dns: serving %s on %s port %d (udp, tcp)", self._answers.origin, host, bound)
             return
+
+    def _cap_connections(self) -> None:
+        budget = descriptor_budget()
+        self._max_tcp, self._max_per_client = self._limits.caps(budget)
+        if self._max_tcp > budget.serving:
+            log.warning(
+                "dns: dns.limits.max_tcp_connections is %d, more than the %d descriptors left "
+                "after the %d kept for probes and the store (open-file limit %d)",
+                self._max_tcp,
+                budget.serving,
+                budget.reserve,
+                budget.descriptors,
+            )
 
     async def close(self) -> None:
         """Stop listening and drop open TCP connections."""
@@ -142,8 +200,10 @@ class DnsServer:
             self._udp = None
         if self._tcp is not None:
             self._tcp.close()
-            for task in self._connections:
-                task.cancel()
+            # Closing each connection ends its task as a client leaving would. Cancelling
+            # the tasks instead makes asyncio (3.11) log a traceback for each of them.
+            for writer in self._connections.values():
+                writer.close()
             await asyncio.gather(*self._connections, return_exceptions=True)
             await self._tcp.wait_closed()
             self._tcp = None
@@ -151,16 +211,32 @@ class DnsServer:
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        if len(self._connections) >= self._max_tcp:
+        peer = writer.get_extra_info("peername")
+        client = str(peer[0]) if peer else ""
+        held = self._per_client.get(client, 0)
+        if len(self._connections) >= self._max_tcp or held >= self._max_per_client:
+            log.warning(
+                "dns: TCP connection from %s refused: %d open in all, %d from it "
+                "(dns.limits: max_tcp_connections %d, max_tcp_connections_per_client %d)",
+                client,
+                len(self._connections),
+                held,
+                self._max_tcp,
+                self._max_per_client,
+            )
             writer.close()
             return
-        self._connections.add(task)
+        self._connections[task] = writer
+        self._per_client[client] = held + 1
         try:
             await self._exchange(reader, writer)
         except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
             pass  # the client left, broke framing or went quiet: the connection ends
         finally:
-            self._connections.discard(task)
+            del self._connections[task]
+            left = self._per_client.pop(client) - 1
+            if left:
+                self._per_client[client] = left
             writer.close()
 
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

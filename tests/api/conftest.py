@@ -11,6 +11,7 @@ from api_harness import NOW, SERVICES, SITES, TOKENS, Api, ApiFactory, FakeRegis
 
 from gtm.api.app import ApiDeps, make_app
 from gtm.api.server import ApiServer, start_api
+from gtm.config.limits import ApiLimits
 
 
 @pytest.fixture
@@ -32,7 +33,9 @@ async def start(registry: FakeRegistry, http: aiohttp.ClientSession) -> AsyncIte
     """Start API servers on 127.0.0.1 with ``ApiDeps`` overrides; all are closed after."""
     servers: list[ApiServer] = []
 
-    async def start_one(shutdown_timeout: float = 5.0, **overrides: Any) -> Api:
+    async def start_one(
+        shutdown_timeout: float = 5.0, limits: ApiLimits | None = None, **overrides: Any
+    ) -> Api:
         fields: dict[str, Any] = {
             "registry": registry,
             "services": SERVICES,
@@ -43,7 +46,9 @@ async def start(registry: FakeRegistry, http: aiohttp.ClientSession) -> AsyncIte
         }
         fields.update(overrides)
         app = make_app(ApiDeps(**fields))
-        server = await start_api(app, "127.0.0.1", 0, shutdown_timeout=shutdown_timeout)
+        server = await start_api(
+            app, "127.0.0.1", 0, shutdown_timeout=shutdown_timeout, limits=limits
+        )
         servers.append(server)
         return Api(f"http://127.0.0.1:{server.port}", registry, http, server)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,24 @@ def test_malformed_reference_is_not_shown() -> None:
         resolve_secret("hunter2")
 
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("mode", "warned"), [(0o600, False), (0o640, False), (0o644, True)])
+def test_a_secret_file_every_user_can_read_is_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: int, warned: bool
+) -> None:
+    path = tmp_path / "token"
+    path.write_text("s3cret\n")
+    path.chmod(mode)
+    caplog.set_level(logging.WARNING, logger="gtm.config.secrets")
+
+    for _ in range(3):
+        assert resolve_secret(f"file:{path}").get_secret_value() == "s3cret"
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "gtm.config.secrets"]
+    if warned:
+        assert len(lines) == 1
+        assert str(path) in lines[0] and "mode 644" in lines[0] and "chmod o-rwx" in lines[0]
+        assert "s3cret" not in lines[0]
+    else:
+        assert lines == []

@@ -19,6 +19,7 @@ import dns.update
 import pytest
 from dns.rdatatype import RdataType
 
+from gtm.config.limits import DnsLimits
 from gtm.core.model import NEVER, Action, Locator, Mapping, State
 from gtm.dns import DnsServer, ZoneAnswers
 
@@ -240,8 +241,8 @@ def zone(make_answers: Callable[..., ZoneAnswers]) -> ZoneAnswers:
 
 @pytest.fixture
 async def started(request: pytest.FixtureRequest, zone: ZoneAnswers) -> AsyncIterator[DnsServer]:
-    options: dict[str, float] = getattr(request, "param", {})
-    server = DnsServer(zone, **options)  # type: ignore[arg-type]
+    limits: DnsLimits | None = getattr(request, "param", None)
+    server = DnsServer(zone, limits=limits)
     await server.start("127.0.0.1", 0)
     try:
         yield server
@@ -258,7 +259,7 @@ async def tcp_ask(
     return dns.message.from_wire(await reader.readexactly(length))
 
 
-@pytest.mark.parametrize("started", [{"tcp_idle_timeout": 0.05}], indirect=True)
+@pytest.mark.parametrize("started", [DnsLimits(tcp_idle_timeout=0.05)], indirect=True)
 async def test_an_idle_tcp_connection_is_closed(started: DnsServer) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", started.port)
     try:
@@ -268,7 +269,7 @@ async def test_an_idle_tcp_connection_is_closed(started: DnsServer) -> None:
         writer.close()
 
 
-@pytest.mark.parametrize("started", [{"max_tcp_connections": 1}], indirect=True)
+@pytest.mark.parametrize("started", [DnsLimits(max_tcp_connections=1)], indirect=True)
 async def test_connections_beyond_the_limit_are_turned_away(started: DnsServer) -> None:
     first = await asyncio.open_connection("127.0.0.1", started.port)
     second = await asyncio.open_connection("127.0.0.1", started.port)
