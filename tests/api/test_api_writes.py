@@ -14,7 +14,7 @@ from api_harness import READER_TOKEN, SERVICES, SITES, TOKENS, Api, ApiFactory, 
 from gtm.api.app import make_app
 from gtm.api.auth import required_scope
 from gtm.api.deps import ApiDeps
-from gtm.core.runbook import Run
+from gtm.core.runbook import Run, RunKind
 from gtm.errors import NotFound
 
 
@@ -56,7 +56,7 @@ class RecordingRunbooks:
 
 
 def _run(run_id: str) -> Run:
-    return Run(run_id, "failover", "billing", "aws-use1", "dc-paris", "test", "alice", 1.0)
+    return Run(run_id, RunKind.FAILOVER, "billing", "aws-use1", "dc-paris", "test", "alice", 1.0)
 
 
 WRITES = [
