@@ -22,6 +22,7 @@ from typing import ClassVar
 from gtm.controller.controller import Controller, ServicePlan
 from gtm.controller.reconciler import Reconciler
 from gtm.controller.tasks import cancel_all
+from gtm.core.changes import diff, render
 from gtm.core.model import Event, Intent, IntentKind, Mapping
 from gtm.core.moves import Refusal, Screening, describe, keeps_pin, outcome, screen, target
 from gtm.core.runbook import (
@@ -42,7 +43,7 @@ from gtm.core.runbook import (
 )
 from gtm.core.sites import SiteHealth
 from gtm.errors import GtmError, NotFound, Rejected, SafetyRefused
-from gtm.providers.base import diff, managed, render
+from gtm.providers.base import managed
 from gtm.registry.registry import Registry
 from healthchecks.clock import Clock, LoopClock
 

@@ -9,9 +9,9 @@ import pytest
 from aws_samples import SITES, whack
 
 from gtm.config.providers import AwsCredentials, Elbv2Provider
+from gtm.core.changes import ChangeKind, diff
 from gtm.demo.moto import MotoServer, client, create_alb
 from gtm.providers.aws import AwsRejected, AwsUnavailable, Retry
-from gtm.providers.base import ChangeKind, diff
 from gtm.providers.elbv2 import Elbv2
 
 Alb = tuple[dict[str, str], dict[str, dict[str, str]]]

@@ -11,9 +11,9 @@ from aws_samples import pending_change, throttled, whack
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from gtm.config.providers import AwsCredentials, Route53Provider
+from gtm.core.changes import ChangeKind, diff
 from gtm.demo.moto import MotoServer, client, create_hosted_zone
 from gtm.providers.aws import AwsRejected, AwsUnavailable, Retry
-from gtm.providers.base import ChangeKind, diff
 from gtm.providers.route53 import Route53
 
 MakeProvider = Callable[..., Route53]
