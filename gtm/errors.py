@@ -13,7 +13,7 @@
         ├── ConflictError       a compare-and-set write lost against a newer version
         ├── NotFound            a service, intent or site that does not exist
         ├── Unauthorized        the API wants a token, or one of a stronger scope
-        └── SafetyRefused       a change a safety rule forbids (numbers in the message)
+        └── SafetyRefused       a safety rule forbids the change (names what stands in the way)
 
 Library errors are translated at the boundary with ``raise ... from exc``; every message
 starts with the component and names the values involved.
@@ -131,4 +131,5 @@ class Unauthorized(Rejected):
 
 
 class SafetyRefused(Rejected):
-    """A safety rule refused a change; the message gives the numbers."""
+    """A safety rule refused a change: a standing intent or a site's state stands in its
+    way, and the message names it (the intent's id, who set it and why)."""

@@ -3,14 +3,12 @@
 from healthchecks.clock import Clock, LoopClock, wall_times
 from healthchecks.dns import DnsProbe
 from healthchecks.http import HttpClient, HttpProbe, HttpsProbe
-from healthchecks.probers import PROBERS
 from healthchecks.result import Prober, Result, Stopwatch
 from healthchecks.scheduler import Check, OnResult, Scheduler
 from healthchecks.tcp import TcpProbe
 from healthchecks.tls import TlsProbe
 
 __all__ = [
-    "PROBERS",
     "Check",
     "Clock",
     "DnsProbe",

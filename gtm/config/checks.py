@@ -1,16 +1,17 @@
 """How each locator is health-probed: one model per probe kind, chosen by ``type``.
 
-The probers in ``healthchecks`` stand alone and know nothing of this file; the controller
-translates these models into prober settings.
+The probers in ``healthchecks`` stand alone and know nothing of this file; each kind's
+entry in :data:`CHECKS` names the function that translates its section into a prober.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from gtm.config.durations import Duration, format_duration
+from gtm.config.plugins import Family, Plugin
 from gtm.config.problems import Problem, problems_error
 from gtm.config.section import Section
 
@@ -31,6 +32,8 @@ class BaseCheck(Section):
     """Consecutive failures that turn an up locator down."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """Port to probe instead of the locator's own port (a separate health port)."""
+    type: str
+    """The probe's kind."""
 
     @model_validator(mode="after")
     def _check_timing(self) -> BaseCheck:
@@ -93,7 +96,23 @@ class TlsCheck(BaseCheck):
     """Days the certificate must still be valid for the replica to count as up."""
 
 
-CheckConfig = Annotated[HttpCheck | TcpCheck | DnsCheck | TlsCheck, Field(discriminator="type")]
+CHECKS = Family(
+    "check",
+    {
+        "http": Plugin(HttpCheck, "gtm.controller.probing:http_prober"),
+        "https": Plugin(HttpCheck, "gtm.controller.probing:http_prober"),
+        "tcp": Plugin(TcpCheck, "gtm.controller.probing:tcp_prober"),
+        "dns": Plugin(DnsCheck, "gtm.controller.probing:dns_prober"),
+        "tls": Plugin(TlsCheck, "gtm.controller.probing:tls_prober"),
+    },
+)
+"""Check kinds. A factory takes the section, the replica's address and port to probe and
+the shared HTTP client, and returns a :class:`healthchecks.Prober`."""
+
+if TYPE_CHECKING:
+    CheckConfig = BaseCheck
+else:
+    CheckConfig = CHECKS.union()
 """A health check, its kind chosen by ``type``: http (when omitted), https, tcp, dns or tls."""
 
 

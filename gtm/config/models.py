@@ -44,6 +44,7 @@ from gtm.config.provider_checks import provider_problems
 from gtm.config.providers import ProviderConfig, ReconcileConfig
 from gtm.config.secrets import SecretRef
 from gtm.config.section import Section
+from gtm.config.stores import MemoryStoreConfig, SqliteStoreConfig, StoreConfig
 
 __all__ = [
     "ApiConfig",
@@ -314,26 +315,6 @@ class ApiConfig(Section):
         if self.token is not None:
             return {DEFAULT_TOKEN: TokenConfig(secret=self.token, scope="admin")}
         return dict(self.tokens)
-
-
-class MemoryStoreConfig(Section):
-    """Keep the registry in memory: nothing survives a restart. For tests and demos."""
-
-    type: Literal["memory"]
-    """``memory``."""
-
-
-class SqliteStoreConfig(Section):
-    """Keep the registry in an embedded SQLite file (the default)."""
-
-    type: Literal["sqlite"] = "sqlite"
-    """``sqlite``."""
-    path: str = "var/gtm.db"
-    """Database file. A relative path is relative to the directory of the config file."""
-
-
-StoreConfig = Annotated[MemoryStoreConfig | SqliteStoreConfig, Field(discriminator="type")]
-"""Where the registry keeps mappings, intents and events, chosen by ``type``."""
 
 
 class Defaults(Section):

@@ -1,18 +1,20 @@
 """Provider sections: which external systems follow the mappings, and how to reach them.
 
-Each provider kind is one model chosen by ``type``; every provider lists the services it
+Each provider kind is one model chosen by ``type`` and one entry in :data:`PROVIDERS`,
+which names the factory that builds it; every provider lists the services it
 manages (none listed: all of them). Secrets (TSIG keys, AWS keys) are references.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from gtm.config.durations import Duration
 from gtm.config.listen import Listen
 from gtm.config.names import Label
+from gtm.config.plugins import Family, Plugin
 from gtm.config.secrets import SecretRef
 from gtm.config.section import Section
 
@@ -24,6 +26,8 @@ class ProviderBase(Section):
     """Services this provider manages; empty: every service."""
     timeout: Duration = 2.0
     """How long one request to the system may take."""
+    type: str
+    """The provider's kind."""
 
 
 class TsigConfig(Section):
@@ -117,10 +121,22 @@ class Elbv2Provider(ProviderBase):
     """Access keys; default: boto3's credential chain."""
 
 
-ProviderConfig = Annotated[
-    Rfc2136Provider | Route53Provider | HaproxyProvider | Elbv2Provider,
-    Field(discriminator="type"),
-]
+PROVIDERS = Family(
+    "provider",
+    {
+        "rfc2136": Plugin(Rfc2136Provider, "gtm.providers:build_rfc2136"),
+        "route53": Plugin(Route53Provider, "gtm.providers.route53:Route53"),
+        "haproxy": Plugin(HaproxyProvider, "gtm.providers:build_haproxy"),
+        "elbv2": Plugin(Elbv2Provider, "gtm.providers:build_elbv2"),
+    },
+)
+"""Provider kinds. A factory takes the provider's name, its section and gtm's zone, and
+returns a :class:`gtm.providers.base.Provider`."""
+
+if TYPE_CHECKING:
+    ProviderConfig = ProviderBase
+else:
+    ProviderConfig = PROVIDERS.union()
 """An external system that follows the mappings, its kind chosen by ``type``."""
 
 

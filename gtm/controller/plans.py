@@ -1,20 +1,21 @@
 """Translate the validated config into what the core and the probers take.
 
 The core and ``healthchecks`` know nothing of pydantic or YAML; this is the one place that
-maps config fields onto ``ServicePolicy``, ``HealthParams`` and prober settings.
+maps config fields onto ``ServicePolicy`` and ``HealthParams``, and groups the probes that
+:mod:`gtm.controller.probing` builds from each check section.
 """
 
 from __future__ import annotations
 
-from gtm.config.checks import CheckConfig, DnsCheck, HttpCheck, TcpCheck, TlsCheck
-from gtm.config.models import Config, LocatorConfig, ServiceConfig, SqliteStoreConfig
+from gtm.config.models import Config, ServiceConfig
 from gtm.controller.controller import ServicePlan
+from gtm.controller.probing import build_prober
 from gtm.core.health import HealthParams
 from gtm.core.policy import AllDown, Failback, LocatorSpec, PolicyKind, ServicePolicy
 from gtm.errors import StoreInUse
 from gtm.registry.store import Store
-from gtm.registry.stores import SqliteStore, open_store
-from healthchecks import DnsProbe, HttpClient, HttpProbe, Prober, TcpProbe, TlsProbe
+from gtm.registry.stores import open_store
+from healthchecks import HttpClient
 from healthchecks.scheduler import Check
 
 
@@ -53,7 +54,7 @@ def plan_checks(config: Config, http: HttpClient) -> list[tuple[list[str], Check
     for name, service in config.services.items():
         spec = service.check
         for loc in service.locators:
-            prober = _prober(spec, loc, http)
+            prober = build_prober(spec, loc.address, spec.port or loc.port, http)
             key = (prober, spec.interval, spec.timeout)
             if key in shared:
                 shared[key][0].append(loc.id_in(name))
@@ -66,38 +67,6 @@ def plan_checks(config: Config, http: HttpClient) -> list[tuple[list[str], Check
             )
             shared[key] = ([loc.id_in(name)], check)
     return list(shared.values())
-
-
-def _prober(spec: CheckConfig, loc: LocatorConfig, http: HttpClient) -> Prober:
-    port = spec.port or loc.port
-    if isinstance(spec, HttpCheck):
-        return HttpProbe(
-            loc.address,
-            port,
-            path=spec.path,
-            scheme=spec.type,
-            method=spec.method,
-            expect_status=frozenset(spec.expect_status),
-            body_contains=spec.body_contains,
-            headers=dict(spec.headers),
-            host_header=spec.host_header,
-            tls_verify=spec.tls_verify,
-            client=http,
-        )
-    if isinstance(spec, TcpCheck):
-        return TcpProbe(loc.address, port)
-    if isinstance(spec, DnsCheck):
-        return DnsProbe(
-            loc.address,
-            spec.qname,
-            port=port,
-            rdtype=spec.rdtype,
-            expect_rcode=spec.expect_rcode,
-        )
-    assert isinstance(spec, TlsCheck)
-    return TlsProbe(
-        loc.address, port, server_name=spec.server_name, min_days_valid=spec.min_days_valid
-    )
 
 
 def store_for(config: Config, *, exclusive: bool = False) -> Store:
@@ -115,15 +84,12 @@ def store_for(config: Config, *, exclusive: bool = False) -> Store:
             names the file, the holder and what to do.
         StoreUnavailable: The store cannot be opened.
     """
-    store = config.store
-    if exclusive and isinstance(store, SqliteStoreConfig):
-        try:
-            return SqliteStore(store.path, exclusive=True)
-        except StoreInUse as exc:
-            raise StoreInUse(
-                f"store {exc.path} is in use by another gtm ({exc.holder}); stop it or point "
-                "store.path at another file",
-                path=exc.path,
-                holder=exc.holder,
-            ) from exc
-    return open_store(store.type, **store.model_dump(exclude={"type"}))
+    try:
+        return open_store(config.store, exclusive=exclusive)
+    except StoreInUse as exc:
+        raise StoreInUse(
+            f"store {exc.path} is in use by another gtm ({exc.holder}); stop it or point "
+            "store.path at another file",
+            path=exc.path,
+            holder=exc.holder,
+        ) from exc

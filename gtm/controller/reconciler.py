@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gtm.controller.tasks import cancel_all
+from gtm.core.changes import Change, Emptying, Owned, diff, emptied
 from gtm.core.model import Event, Mapping
 from gtm.errors import ConflictError, GtmError, Rejected, Unavailable
-from gtm.providers.base import Change, Owned, Provider, Refusal, diff, emptied, managed
+from gtm.providers.base import Provider, managed
 from gtm.registry.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class PassResult:
 
     provider: str
     changes: list[Change[Any]] = field(default_factory=list)
-    refused: list[Refusal] = field(default_factory=list)
+    refused: list[Emptying] = field(default_factory=list)
     remaining: list[Change[Any]] = field(default_factory=list)
     applied_at: float | None = None
     verified_at: float | None = None

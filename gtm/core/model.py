@@ -21,7 +21,6 @@ class State(enum.StrEnum):
     UP = "up"
     DOWN = "down"
     UNKNOWN = "unknown"
-    ADMIN_DOWN = "admin-down"
 
 
 class Action(enum.StrEnum):
@@ -31,8 +30,6 @@ class Action(enum.StrEnum):
     """Normal: traffic goes to the best usable locators; none usable means no answer."""
     NXDOMAIN = "nxdomain"
     """All down and the rule is ``closed``: answer as if the name did not exist."""
-    SERVFAIL = "servfail"
-    """The controller cannot tell where the service is: answer with a server failure."""
     STAY = "stay"
     """All down and the rule is ``stay``: keep sending traffic to the active site."""
     OPEN = "open"

@@ -73,8 +73,8 @@ class ZoneAnswers:
     Names: the apex holds SOA and NS; ``<service>`` holds A/AAAA, SRV and TXT, and each
     SRV target ``<site>.<service>`` holds A/AAAA (see :func:`records.service_nodes`).
     Anything else inside the zone is NXDOMAIN, and so is a service whose mapping has no
-    locator to give and the ``nxdomain`` action; ``servfail`` gives SERVFAIL. Names
-    outside the zone are REFUSED: this is not a resolver.
+    locator to give and the ``nxdomain`` action. Names outside the zone are REFUSED: this
+    is not a resolver.
 
     The SOA serial starts at the clock's Unix time and goes up by at least one on every
     change notification (jumping to the clock's time when that is higher), so it grows
@@ -284,11 +284,8 @@ class ZoneAnswers:
 
     def _service_content(self, mapping: Mapping) -> dict[dns.name.Name, Node] | Rcode:
         """A service's names, or the rcode its all-down action gives every one of them."""
-        if not mapping.best():
-            if mapping.action is Action.NXDOMAIN:
-                return Rcode.NXDOMAIN
-            if mapping.action is Action.SERVFAIL:
-                return Rcode.SERVFAIL
+        if not mapping.best() and mapping.action is Action.NXDOMAIN:
+            return Rcode.NXDOMAIN
         return service_nodes(mapping, self._origin)
 
 

@@ -18,9 +18,10 @@ from typing import Any
 
 from gtm.config.provider_checks import check_provider
 from gtm.config.providers import Elbv2Provider
+from gtm.core.changes import Change, ChangeKind, Owned
 from gtm.core.model import Mapping, best, shares
 from gtm.providers.aws import AwsRejected, Retry, call, make_client
-from gtm.providers.base import Capabilities, Change, ChangeKind, Owned, managed
+from gtm.providers.base import Capabilities, managed
 
 MAX_WEIGHT = 100
 """Weight of a target group that takes all the traffic (ELBv2 allows 0 to 999)."""
@@ -149,7 +150,7 @@ class Elbv2:
         self.name = name
         self.services = frozenset(config.services)
         # One ModifyListener call carries one listener's weights.
-        self.capabilities = Capabilities(max_batch=1, weighted=True)
+        self.capabilities = Capabilities(max_batch=1)
         self.listeners = dict(config.listeners)
         self.target_groups = {
             service: dict(sites) for service, sites in config.target_groups.items()

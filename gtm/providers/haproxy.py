@@ -14,9 +14,10 @@ from collections.abc import Sequence
 
 from gtm.config.provider_checks import check_provider, parse_runtime_socket
 from gtm.config.providers import HaproxyProvider
+from gtm.core.changes import Change, ChangeKind, Owned, batches
 from gtm.core.model import Mapping
 from gtm.errors import ConfigError, Rejected, Unavailable
-from gtm.providers.base import Capabilities, Change, ChangeKind, Owned, batches, managed
+from gtm.providers.base import Capabilities, managed
 from gtm.providers.haproxy_settings import (
     ServerSetting,
     backend_name,
@@ -118,7 +119,7 @@ class Haproxy:
     def __init__(self, name: str, config: HaproxyProvider) -> None:
         self.name = name
         self.services = frozenset(config.services)
-        self.capabilities = Capabilities(max_batch=MAX_BATCH, weighted=True, verify_by_query=True)
+        self.capabilities = Capabilities(max_batch=MAX_BATCH)
         self._who = f"haproxy {name}"
         self._template = config.backend
         check_provider(self._who, config)

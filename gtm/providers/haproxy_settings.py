@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from gtm.core.model import NEVER, Mapping, State
-from gtm.providers.base import Change, ChangeKind
+from gtm.core.changes import Change, ChangeKind
+from gtm.core.model import NEVER, Mapping
 
 ServerState = Literal["ready", "drain", "maint"]
 """The administrative states ``set server <b>/<s> state`` accepts."""
@@ -97,8 +97,7 @@ def settings(mapping: Mapping, template: str) -> list[ServerSetting]:
     gets 1 (equal shares, the selection rule's reading of all-zero weights). Every other
     locator is ready at weight 0, so it can take traffic again by a weight change alone;
     except a drained site's locators (priority 255 and weight 0, as the policy marks
-    drained sites), which are set to ``drain``, and admin-down locators, set to ``maint``
-    whatever else the mapping says, since an operator took them out of service.
+    drained sites), which are set to ``drain``.
     """
     backend = backend_name(template, mapping.service)
     names = server_names(mapping)
@@ -108,9 +107,7 @@ def settings(mapping: Mapping, template: str) -> list[ServerSetting]:
     for locator in mapping.locators:
         state: ServerState = "ready"
         weight = 0
-        if locator.state is State.ADMIN_DOWN:
-            state = "maint"
-        elif locator.id in chosen:
+        if locator.id in chosen:
             weight = 1 if equal else locator.weight
         elif locator.priority == NEVER and locator.weight == 0:
             state = "drain"

@@ -38,10 +38,11 @@ from dns.rdtypes.txtbase import TXTBase
 from gtm.config.provider_checks import check_provider, tsig_key_material
 from gtm.config.providers import Rfc2136Provider
 from gtm.config.secrets import resolve_secret
+from gtm.core.changes import Change, Owned
 from gtm.core.model import Action, Mapping
 from gtm.dns.records import Node, service_nodes
 from gtm.errors import ConfigError, Rejected, Unavailable
-from gtm.providers.base import Capabilities, Change, Owned, managed
+from gtm.providers.base import Capabilities, managed
 from gtm.providers.rfc2136_update import MAX_CHANGES, TYPES, RecordSet, build_updates
 
 __all__ = [
@@ -116,7 +117,7 @@ class Rfc2136:
         check_provider(f"rfc2136 {name}", config)
         self.name = name
         self.services = frozenset(config.services)
-        self.capabilities = Capabilities(max_batch=MAX_CHANGES, weighted=True, verify_by_query=True)
+        self.capabilities = Capabilities(max_batch=MAX_CHANGES)
         self.origin = dns.name.from_text(zone)
         # dnspython connects to addresses only; "localhost" is the one name Listen allows.
         host = "127.0.0.1" if config.server.host == "localhost" else config.server.host

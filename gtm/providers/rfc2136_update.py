@@ -18,7 +18,7 @@ import dns.rrset
 import dns.tsig
 import dns.update
 
-from gtm.providers.base import Change, ChangeKind
+from gtm.core.changes import Change, ChangeKind
 
 TYPES = frozenset({"A", "AAAA", "SRV", "TXT"})
 """The record types gtm writes; others at the same names are left alone."""

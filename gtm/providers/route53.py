@@ -21,9 +21,10 @@ from typing import Any, Literal
 
 from gtm.config.provider_checks import check_provider
 from gtm.config.providers import Route53Provider
+from gtm.core.changes import Change, ChangeKind, Owned
 from gtm.core.model import Locator, Mapping, shares
 from gtm.providers.aws import AwsUnavailable, Retry, call, make_client
-from gtm.providers.base import Capabilities, Change, ChangeKind, Owned, managed
+from gtm.providers.base import Capabilities, managed
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +308,7 @@ class Route53:
         self.zone = absolute(config.zone or zone)
         self.zone_id = config.hosted_zone_id
         self.wait_insync = config.wait_insync
-        self.capabilities = Capabilities(max_batch=MAX_CHANGES, weighted=self.mode == "weighted")
+        self.capabilities = Capabilities(max_batch=MAX_CHANGES)
         self.retry = retry or Retry()
         self.client = make_client(
             "route53",

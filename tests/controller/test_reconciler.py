@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from gtm.controller.reconciler import Reconciler, serves
+from gtm.core.changes import Change, ChangeKind, Owned
 from gtm.core.model import Action, Locator, Mapping, State
 from gtm.errors import Rejected, Unavailable
-from gtm.providers.base import Capabilities, Change, ChangeKind, Owned
+from gtm.providers.base import Capabilities
 from gtm.registry.registry import Registry
 from gtm.registry.stores.memory import MemoryStore
 

@@ -30,7 +30,6 @@ def loc(name: str, priority: int = 1, weight: int = 100, state: State = State.UP
         pytest.param([loc("a/1")], ("a/1",), id="up-is-usable"),
         pytest.param([loc("a/1", state=State.DOWN)], (), id="down-is-not"),
         pytest.param([loc("a/1", state=State.UNKNOWN)], (), id="unknown-is-not"),
-        pytest.param([loc("a/1", state=State.ADMIN_DOWN)], (), id="admin-down-is-not"),
         pytest.param([loc("a/1", priority=NEVER)], (), id="priority-255-is-not"),
         pytest.param([loc("a/1", priority=254), loc("a/2")], ("a/1", "a/2"), id="order-kept"),
     ],
@@ -90,7 +89,6 @@ DRAINED_C = loc("c/1", NEVER, state=State.DOWN)
         pytest.param((DOWN_A, DOWN_B, DRAINED_C), Action.OPEN, ("a/1", "b/1"), id="open-not-255"),
         pytest.param((DOWN_A, DOWN_B), Action.NONE, (), id="none-nothing"),
         pytest.param((DOWN_A, DOWN_B), Action.NXDOMAIN, (), id="nxdomain-nothing"),
-        pytest.param((DOWN_A, DOWN_B), Action.SERVFAIL, (), id="servfail-nothing"),
     ],
 )
 def test_mapping_best(

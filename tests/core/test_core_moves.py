@@ -323,7 +323,7 @@ def test_published_health_reads_locator_states() -> None:
             Locator("a1", A, "192.0.2.1", 443, state=State.UP),
             Locator("a2", A, "192.0.2.2", 443, state=State.DOWN),
             Locator("b1", B, "192.0.2.3", 443, state=State.UNKNOWN),
-            Locator("c1", C, "192.0.2.4", 443, state=State.ADMIN_DOWN),
+            Locator("c1", C, "192.0.2.4", 443, state=State.DOWN),
         ),
     )
     health = published_health(mapping, NOW)

@@ -264,12 +264,6 @@ class TestAllDownActions:
         source.publish(dataclasses.replace(billing, action=Action.NXDOMAIN))
         assert texts(ask(answers, "billing." + ZONE)) == {"192.0.2.10"}
 
-    def test_servfail(self, answers: ZoneAnswers, source: FakeSource, billing: Mapping) -> None:
-        source.publish(all_down(billing, Action.SERVFAIL))
-        response = ask(answers, "billing." + ZONE)
-        assert response.rcode() == dns.rcode.SERVFAIL
-        assert not response.flags & dns.flags.AA
-
     def test_none_leaves_the_name_without_addresses(
         self, answers: ZoneAnswers, source: FakeSource, billing: Mapping
     ) -> None:

@@ -1,14 +1,13 @@
-"""The package's shape: self-contained, and every prober reachable by its short name."""
+"""The package's shape: self-contained, and a real probe driven by the scheduler."""
 
 from __future__ import annotations
 
 import ast
 import asyncio
-import inspect
 from pathlib import Path
 
 import healthchecks
-from healthchecks import PROBERS, Check, HttpProbe, HttpsProbe, Result, Scheduler, TcpProbe
+from healthchecks import Check, Result, Scheduler, TcpProbe
 
 PACKAGE = Path(healthchecks.__file__).parent
 
@@ -39,14 +38,6 @@ def test_import_scan_would_see_a_gtm_import(tmp_path: Path) -> None:
     source.write_text("import os\nfrom gtm.core import model\nimport gtm.errors\n")
 
     assert imported_modules(source) == {"os", "gtm.core", "gtm.errors"}
-
-
-def test_every_prober_is_registered_by_its_short_name() -> None:
-    assert set(PROBERS) == {"http", "https", "tcp", "dns", "tls"}
-    assert PROBERS["http"] is HttpProbe
-    assert PROBERS["https"] is HttpsProbe
-    for cls in PROBERS.values():
-        assert inspect.iscoroutinefunction(cls.probe)
 
 
 async def test_scheduler_drives_a_real_probe_on_the_real_clock() -> None:

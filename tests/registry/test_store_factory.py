@@ -1,4 +1,4 @@
-"""Opening stores by their short name, as configuration names them."""
+"""Opening the store a config section describes."""
 
 from __future__ import annotations
 
@@ -6,18 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from gtm.errors import ConfigError
+from gtm.config.stores import MemoryStoreConfig, SqliteStoreConfig
+from gtm.errors import StoreInUse
 from gtm.registry.stores import MemoryStore, SqliteStore, open_store
 
 
-async def test_memory_by_name() -> None:
-    store = open_store("memory")
+async def test_memory_section_opens_a_memory_store_exclusive_or_not() -> None:
+    for exclusive in (False, True):
+        store = open_store(MemoryStoreConfig(type="memory"), exclusive=exclusive)
+        try:
+            assert isinstance(store, MemoryStore)
+        finally:
+            await store.close()
 
-    assert isinstance(store, MemoryStore)
 
-
-async def test_sqlite_by_name_with_its_path(db_path: Path) -> None:
-    store = open_store("sqlite", path=str(db_path))
+async def test_sqlite_section_opens_its_file(db_path: Path) -> None:
+    store = open_store(SqliteStoreConfig(path=str(db_path)))
     try:
         assert isinstance(store, SqliteStore)
         assert store.path == db_path
@@ -25,26 +29,14 @@ async def test_sqlite_by_name_with_its_path(db_path: Path) -> None:
         await store.close()
 
 
-def test_an_unknown_kind_names_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"'etcd'.*memory, sqlite"):
-        open_store("etcd")
-
-
-def test_sqlite_without_a_path_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="sqlite needs option 'path'"):
-        open_store("sqlite")
-
-
-def test_a_path_that_is_not_a_path_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="42"):
-        open_store("sqlite", path=42)
-
-
-def test_every_unexpected_option_is_reported() -> None:
-    with pytest.raises(ConfigError) as raised:
-        open_store("memory", path="x", size=3)
-
-    assert raised.value.problems == [
-        "store: memory takes no option 'path'",
-        "store: memory takes no option 'size'",
-    ]
+async def test_an_exclusive_sqlite_store_refuses_a_second_claim(db_path: Path) -> None:
+    section = SqliteStoreConfig(path=str(db_path))
+    first = open_store(section, exclusive=True)
+    try:
+        with pytest.raises(StoreInUse) as refused:
+            open_store(section, exclusive=True)
+        assert refused.value.path == str(db_path)
+        beside = open_store(section)
+        await beside.close()
+    finally:
+        await first.close()

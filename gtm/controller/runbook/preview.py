@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from gtm.controller.reconciler import Reconciler
 from gtm.controller.runbook.situation import Situation
+from gtm.core.changes import diff, render
 from gtm.core.model import Mapping
 from gtm.core.moves import describe
 from gtm.core.runbook import PlannedChange, Preview, ProviderPreview, Run, steps_for
 from gtm.errors import GtmError
-from gtm.providers.base import diff, managed, render
+from gtm.providers.base import managed
 
 
 async def preview(situation: Situation, reconciler: Reconciler, run: Run) -> Preview:

@@ -1,69 +1,49 @@
-"""Opens a store by its short name, so configuration can choose one without importing it.
+"""Opens the store a config section describes, through the store map of the config.
 
-Each kind is a small opener in a map, the way probers and providers are registered: adding
-Consul later means adding one entry.
+The kinds are the entries of :data:`gtm.config.stores.STORES`; each names one of the
+openers here (or, for a new kind, in its own module), so adding Consul means one entry.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from typing import Protocol, cast
 
-from gtm.errors import ConfigError
+from gtm.config.stores import STORES, MemoryStoreConfig, SqliteStoreConfig, StoreSection
 from gtm.registry.store import Store
 from gtm.registry.stores.memory import MemoryStore
 from gtm.registry.stores.sqlite import SqliteStore
 
-Options = Mapping[str, object]
+
+class Opener(Protocol):
+    """What a store kind's factory is: its section in, an open store out."""
+
+    def __call__(self, section: StoreSection, *, exclusive: bool) -> Store:
+        """Open the store ``section`` describes; ``exclusive`` claims it for this process."""
+        ...
 
 
-def open_store(kind: str, **options: object) -> Store:
-    """Open the store named ``kind`` with its options.
+def open_store(section: StoreSection, *, exclusive: bool = False) -> Store:
+    """Open the store that ``section`` (``store`` of the config) describes.
 
     Args:
-        kind: ``memory`` or ``sqlite``.
-        **options: The kind's options: none for ``memory``; ``path`` for ``sqlite``.
-
-    Returns:
-        The open store.
+        section: The store section; its ``type`` chooses the kind.
+        exclusive: Claim the store for this process, where the kind can (a SQLite file);
+            a second claimant is refused.
 
     Raises:
-        ConfigError: The kind is unknown, or an option is missing, unexpected or of the
-            wrong type.
+        StoreInUse: ``exclusive`` and another process holds the store.
         StoreUnavailable: The store cannot be opened.
     """
-    opener = _OPENERS.get(kind)
-    if opener is None:
-        known = ", ".join(sorted(_OPENERS))
-        raise ConfigError(f"store: unknown kind {kind!r}; known kinds: {known}")
-    return opener(options)
+    opener = cast(Opener, STORES.factory(section.type))
+    return opener(section, exclusive=exclusive)
 
 
-def _open_memory(options: Options) -> Store:
-    _check_options("memory", options, required=())
+def open_memory(section: MemoryStoreConfig, *, exclusive: bool) -> Store:
+    """A fresh memory store; it belongs to its process whatever ``exclusive`` says."""
+    del section, exclusive
     return MemoryStore()
 
 
-def _open_sqlite(options: Options) -> Store:
-    _check_options("sqlite", options, required=("path",))
-    path = options["path"]
-    if not isinstance(path, str | os.PathLike):
-        raise ConfigError(f"store: sqlite path must be a file path, got {path!r}")
-    return SqliteStore(path)
-
-
-def _check_options(kind: str, options: Options, required: tuple[str, ...]) -> None:
-    problems = [f"store: {kind} needs option {name!r}" for name in required if name not in options]
-    problems += [
-        f"store: {kind} takes no option {name!r}"
-        for name in sorted(options)
-        if name not in required
-    ]
-    if problems:
-        raise ConfigError("; ".join(problems), problems)
-
-
-_OPENERS: dict[str, Callable[[Options], Store]] = {
-    "memory": _open_memory,
-    "sqlite": _open_sqlite,
-}
+def open_sqlite(section: SqliteStoreConfig, *, exclusive: bool) -> Store:
+    """The SQLite store at ``section.path``."""
+    return SqliteStore(section.path, exclusive=exclusive)

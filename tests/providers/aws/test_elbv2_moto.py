@@ -9,8 +9,8 @@ import pytest
 from aws_samples import SITES, whack
 
 from gtm.config.providers import AwsCredentials, Elbv2Provider
+from gtm.core.changes import ChangeKind, diff
 from gtm.providers.aws import AwsRejected, AwsUnavailable, Retry
-from gtm.providers.base import ChangeKind, diff
 from gtm.providers.elbv2 import Elbv2
 from testbed.moto import MotoServer, client, create_alb
 

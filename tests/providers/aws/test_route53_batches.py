@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_samples import whack
 
-from gtm.providers.base import Change, ChangeKind, Owned, diff
+from gtm.core.changes import Change, ChangeKind, Owned, diff
 from gtm.providers.route53 import (
     MAX_CHANGES,
     MAX_CHARS,

@@ -11,8 +11,8 @@ from aws_samples import pending_change, throttled, whack
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from gtm.config.providers import AwsCredentials, Route53Provider
+from gtm.core.changes import ChangeKind, diff
 from gtm.providers.aws import AwsRejected, AwsUnavailable, Retry
-from gtm.providers.base import ChangeKind, diff
 from gtm.providers.route53 import Route53
 from testbed.moto import MotoServer, client, create_hosted_zone
 

@@ -118,4 +118,3 @@ def test_provider_desired_covers_only_the_services_it_manages() -> None:
 
     assert sorted(items) == ["billing.example.com. A", "billing.example.com. TXT"]
     assert {owned.service for owned in items.values()} == {"billing"}
-    assert provider.capabilities.weighted is False

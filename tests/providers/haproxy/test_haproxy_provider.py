@@ -9,9 +9,10 @@ import pytest
 from haproxy_harness import SERVICE, Place, StartHaproxy, Traffic, backends_for, provider_for
 
 from gtm.config.providers import HaproxyProvider
+from gtm.core.changes import Change, ChangeKind, Owned, diff
 from gtm.core.model import Locator, Mapping, State
 from gtm.errors import Rejected, Unavailable
-from gtm.providers.base import Change, ChangeKind, Owned, Provider, diff
+from gtm.providers.base import Provider
 from gtm.providers.haproxy import MAX_BATCH, Haproxy, HaproxyRejected, HaproxyUnavailable
 from gtm.providers.haproxy_settings import ServerSetting
 
@@ -82,10 +83,10 @@ async def test_the_weighted_policy_splits_traffic_between_sites_at_priority_1(
     }
 
 
-async def test_drained_and_admin_down_sites_get_drain_and_maint(
+async def test_a_drained_site_gets_drain_and_a_down_one_stays_ready(
     place: Place, start_haproxy: StartHaproxy, traffic: Traffic
 ) -> None:
-    mapping = place({"site-a": 1, "site-b": 2}, states={"site-b": State.ADMIN_DOWN})
+    mapping = place({"site-a": 1, "site-b": 2}, states={"site-b": State.DOWN})
     server = start_haproxy(backends_for(mapping))
     provider = provider_for(server)
 
@@ -94,7 +95,7 @@ async def test_drained_and_admin_down_sites_get_drain_and_maint(
     observed = await provider.observe()
     assert {key: owned.item.describe() for key, owned in observed.items()} == {
         "billing/site-a": "weight 100 ready",
-        "billing/site-b": "weight 0 maint",
+        "billing/site-b": "weight 0 ready",
         "billing/site-c": "weight 0 drain",
     }
     assert set(await traffic(server)) == {"site-a"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gtm.config.providers import HaproxyProvider
+from gtm.core.changes import Change, ChangeKind, diff
 from gtm.core.model import NEVER, Action, Locator, Mapping, State
 from gtm.errors import ConfigError
-from gtm.providers.base import Change, ChangeKind, diff
 from gtm.providers.haproxy import Haproxy
 from gtm.providers.haproxy_settings import (
     ServerSetting,
@@ -104,14 +104,6 @@ class TestDesired:
     def test_priority_255_with_a_weight_is_never_used_but_not_drained(self) -> None:
         m = mapping(loc("aws-use1"), loc("lab", priority=NEVER, weight=100))
         assert table(m)["billing/lab"] == "weight 0 ready"
-
-    def test_an_admin_down_locator_is_set_to_maint(self) -> None:
-        m = mapping(loc("aws-use1"), loc("gcp-euw1", priority=2, state=State.ADMIN_DOWN))
-        assert table(m)["billing/gcp-euw1"] == "weight 0 maint"
-
-    def test_admin_down_wins_even_where_stay_would_send_traffic(self) -> None:
-        m = mapping(loc("aws-use1", state=State.ADMIN_DOWN), action=Action.STAY)
-        assert table(m) == {"billing/aws-use1": "weight 0 maint"}
 
     def test_the_weighted_policy_splits_between_sites_at_priority_1(self) -> None:
         m = mapping(
@@ -273,7 +265,6 @@ class TestConfig:
     def test_capabilities(self) -> None:
         haproxy = provider(socket="127.0.0.1:9999")
         assert (haproxy.kind, haproxy.capabilities.max_batch) == ("haproxy", 100)
-        assert haproxy.capabilities.weighted and haproxy.capabilities.verify_by_query
 
     def test_a_socket_that_is_neither_form_is_a_config_error(self) -> None:
         with pytest.raises(ConfigError, match=r"socket '/run/haproxy.sock' is neither unix:/path"):

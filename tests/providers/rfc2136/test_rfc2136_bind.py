@@ -19,10 +19,10 @@ import dns.tsig
 import pytest
 from rfc2136_samples import ORIGIN, make_provider, mapping, nsupdate
 
+from gtm.core.changes import Change, diff
 from gtm.core.model import Mapping
 from gtm.dns.records import service_nodes
 from gtm.errors import Rejected, Unavailable
-from gtm.providers.base import Change, diff
 from gtm.providers.rfc2136 import (
     PrerequisiteFailed,
     RecordSet,

@@ -9,8 +9,8 @@ import pytest
 from rfc2136_samples import ORIGIN, ZONE, mapping
 
 from gtm.config.providers import Rfc2136Provider
+from gtm.core.changes import Owned, diff
 from gtm.core.model import Action, State
-from gtm.providers.base import Owned, diff
 from gtm.providers.rfc2136 import RecordSet, Rfc2136, managed_records
 
 BILLING = {
@@ -94,13 +94,13 @@ def test_one_provider_builds_the_records_of_each_mapping_it_is_given() -> None:
     assert bind.desired([current]) == before
 
 
-def test_closed_service_holds_nothing_and_servfail_keeps_only_its_status() -> None:
+def test_closed_service_holds_nothing_and_an_unserved_one_keeps_only_its_status() -> None:
     down = mapping("billing")
     down = dataclasses.replace(
         down, locators=tuple(dataclasses.replace(loc, state=State.DOWN) for loc in down.locators)
     )
     closed = dataclasses.replace(down, action=Action.NXDOMAIN)
-    unknown = dataclasses.replace(down, action=Action.SERVFAIL)
+    unknown = dataclasses.replace(down, action=Action.NONE)
 
     assert provider([]).desired([closed]) == {}
     assert list(provider([]).desired([unknown])) == ["billing.gtm.example.test. TXT"]

@@ -16,7 +16,7 @@ import pytest
 from rfc2136_samples import ORIGIN, ZONE, mapping
 
 from gtm.config.providers import Rfc2136Provider
-from gtm.providers.base import Change, ChangeKind, diff
+from gtm.core.changes import Change, ChangeKind, diff
 from gtm.providers.rfc2136 import RecordSet, Rfc2136
 from gtm.providers.rfc2136_update import MAX_CHANGES, add_change, build_updates
 
