@@ -45,6 +45,19 @@ class RunState(enum.StrEnum):
         return self is not RunState.RUNNING
 
 
+class RunKind(enum.StrEnum):
+    """What a planned run does."""
+
+    FAILOVER = "failover"
+    """Moves a service to a chosen site, or to its next healthy one."""
+    FAILBACK = "failback"
+    """Moves a service back to its most preferred site."""
+    EVACUATE = "evacuate"
+    """Moves a service off a site, one run of an evacuation."""
+    DRILL = "drill"
+    """Moves a service to its next site and back, one run of a drill each way."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     """How a run is carried out."""
@@ -342,7 +355,7 @@ def run_from_dict(doc: dict[str, Any]) -> Run:
     options = doc.get("options", {})
     return Run(
         id=str(doc["id"]),
-        kind=str(doc["kind"]),
+        kind=RunKind(doc["kind"]),
         service=str(doc["service"]),
         from_site=doc.get("from_site"),
         to_site=str(doc["to_site"]),
