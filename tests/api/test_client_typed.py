@@ -101,10 +101,11 @@ async def test_runs_are_typed_whatever_fields_the_server_adds(
 ) -> None:
     url, _ = served
     async with GtmClient(url) as client:
-        assert await client.runs() == [RUN]
+        runs = await client.runs()
         assert await client.run("r-1") == RUN
         assert await client.abort_run("r-1") == RUN
-    assert isinstance(RUN.kind, RunKind)
+    assert runs == [RUN]
+    assert runs[0].kind is RunKind.FAILOVER and runs[0].state is RunState.DONE
 
 
 async def test_a_run_request_is_a_body_the_api_accepts(served: tuple[str, Recorder]) -> None:
