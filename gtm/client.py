@@ -17,13 +17,22 @@ import asyncio
 import errno
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 
 from gtm.core.codec import event_from_dict, intent_from_dict, mapping_from_dict
-from gtm.core.model import Event, Intent, Mapping
+from gtm.core.journal import EventKind
+from gtm.core.model import Event, Intent, IntentKind, Mapping
+from gtm.core.reports import (
+    BatchReport,
+    ProviderReport,
+    batch_report_from_dict,
+    provider_report_from_dict,
+)
+from gtm.core.runbook import Run, RunKind, RunOptions, run_from_dict
 from gtm.errors import (
     ApiUnreachable,
     ConflictError,
@@ -37,6 +46,61 @@ from gtm.errors import (
 
 _ACCESS_CODES = frozenset({"unauthorized", "forbidden", "insufficient_scope", "read_only"})
 """The API's error codes for a change refused for want of a token (see gtm.api.auth)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntentRequest:
+    """An intent to create: what it does, to which service and site, and why."""
+
+    kind: IntentKind
+    why: str
+    service: str | None = None
+    """None: every service."""
+    site: str | None = None
+    ttl: float | None = None
+    """Seconds until the intent withdraws itself; None: it stands until withdrawn."""
+    force: bool = False
+    """For a pin: pin even to a site that is down (needs scope admin)."""
+    who: str | None = None
+    """On whose behalf, when not the token's holder."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """A planned run to start: a failover (to ``to``, or the next healthy site) or a
+    failback."""
+
+    kind: RunKind
+    service: str
+    reason: str
+    options: RunOptions
+    to: str | None = None
+
+
+def intent_request_to_dict(request: IntentRequest) -> dict[str, Any]:
+    """The body of ``POST /v1/intents``: the request's fields that are set."""
+    body: dict[str, Any] = {"kind": request.kind.value, "why": request.why}
+    for name in ("service", "site", "ttl", "who"):
+        value = getattr(request, name)
+        if value is not None:
+            body[name] = value
+    if request.force:
+        body["force"] = True
+    return body
+
+
+def _moves(reason: str, options: RunOptions) -> dict[str, Any]:
+    """The fields every move request shares (see ``gtm.api.runs.Moves``)."""
+    return {
+        "reason": reason,
+        "drain": options.drain,
+        "lower_ttl": options.lower_ttl,
+        "hold": options.hold,
+        "verify_timeout": options.verify_timeout,
+        "force": options.force,
+        "dry_run": options.dry_run,
+        "replace_intents": options.replace_intents,
+    }
 
 
 class GtmClient:
@@ -124,13 +188,13 @@ class GtmClient:
         *,
         site: str | None = None,
         until: float | None = None,
-        kind: str | None = None,
+        kind: EventKind | None = None,
     ) -> list[Event]:
         """Journal events, oldest first, filtered by service, site, kind and time."""
         params = {"limit": str(limit)}
         for name, value in (("service", service), ("site", site), ("kind", kind)):
             if value:
-                params[name] = value
+                params[name] = str(value)
         for name, moment in (("since", since), ("until", until)):
             if moment is not None:
                 params[name] = str(moment)
@@ -142,54 +206,71 @@ class GtmClient:
         doc = await self._request("GET", "/v1/intents")
         return [intent_from_dict(item) for item in doc["intents"]]
 
-    async def add_intent(self, body: dict[str, Any]) -> Intent:
+    async def add_intent(self, request: IntentRequest) -> Intent:
         """Create an intent (pin, drain, freeze); needs a token with write access."""
+        body = intent_request_to_dict(request)
         return intent_from_dict(await self._request("POST", "/v1/intents", body=body))
 
     async def remove_intent(self, intent_id: str) -> Intent:
         """Delete an intent by id; needs a token with write access."""
         return intent_from_dict(await self._request("DELETE", f"/v1/intents/{intent_id}"))
 
-    async def start_run(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Start a planned failover or failback (``POST /v1/runs``); needs scope operate."""
-        return await self._request("POST", "/v1/runs", body=body, timeout=60)
+    async def start_run(self, request: RunRequest) -> Run:
+        """Start a planned failover or failback (``POST /v1/runs``); needs scope operate.
 
-    async def run(
-        self, run_id: str, revision: int | None = None, wait: float = 30.0
-    ) -> dict[str, Any]:
+        With ``dry_run`` in its options the run carries its preview and has changed nothing.
+        """
+        body = {
+            "kind": request.kind.value,
+            "service": request.service,
+            **({} if request.to is None else {"to": request.to}),
+            **_moves(request.reason, request.options),
+        }
+        return run_from_dict(await self._request("POST", "/v1/runs", body=body, timeout=60))
+
+    async def run(self, run_id: str, revision: int | None = None, wait: float = 30.0) -> Run:
         """A run; with ``revision``, as soon as it changes past it (long poll)."""
         params = None if revision is None else {"revision": str(revision), "wait": str(wait)}
-        return await self._request(
+        doc = await self._request(
             "GET", f"/v1/runs/{run_id}", params=params, timeout=wait + self._timeout
         )
+        return run_from_dict(doc)
 
-    async def runs(self) -> list[dict[str, Any]]:
+    async def runs(self) -> list[Run]:
         """Every run."""
         doc = await self._request("GET", "/v1/runs")
-        runs: list[dict[str, Any]] = doc["runs"]
-        return runs
+        return [run_from_dict(item) for item in doc["runs"]]
 
-    async def abort_run(self, run_id: str) -> dict[str, Any]:
+    async def abort_run(self, run_id: str) -> Run:
         """Ask a running run to stop and roll back."""
-        return await self._request("POST", f"/v1/runs/{run_id}/abort")
+        return run_from_dict(await self._request("POST", f"/v1/runs/{run_id}/abort"))
 
-    async def evacuate(self, body: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
-        """Move every service off a site; answers when all runs ended."""
-        return await self._request("POST", "/v1/evacuations", body=body, timeout=timeout)
+    async def evacuate(
+        self,
+        site: str,
+        reason: str,
+        options: RunOptions,
+        parallel: int = 8,
+        timeout: float = 3600,
+    ) -> BatchReport:
+        """Move every service off a site, at most ``parallel`` at once; answers when all
+        runs ended."""
+        body = {"site": site, "parallel": parallel, **_moves(reason, options)}
+        doc = await self._request("POST", "/v1/evacuations", body=body, timeout=timeout)
+        return batch_report_from_dict(doc)
 
-    async def drill(self, body: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
+    async def drill(
+        self, service: str, reason: str, options: RunOptions, timeout: float = 3600
+    ) -> BatchReport:
         """Move a service to its next site and back; answers with both runs."""
-        return await self._request("POST", "/v1/drills", body=body, timeout=timeout)
+        body = {"service": service, **_moves(reason, options)}
+        doc = await self._request("POST", "/v1/drills", body=body, timeout=timeout)
+        return batch_report_from_dict(doc)
 
-    async def providers(self) -> list[dict[str, Any]]:
+    async def providers(self) -> list[ProviderReport]:
         """Each provider's status: last success, last error, pending changes."""
         doc = await self._request("GET", "/v1/providers")
-        providers: list[dict[str, Any]] = doc["providers"]
-        return providers
-
-    async def health(self) -> dict[str, Any]:
-        """The server's ``/healthz`` document."""
-        return await self._request("GET", "/healthz")
+        return [provider_report_from_dict(item) for item in doc["providers"]]
 
     async def _request(
         self,

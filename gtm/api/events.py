@@ -15,10 +15,7 @@ from gtm.api.documents import json_response
 from gtm.api.errors import bad_request
 from gtm.api.query import param, parse_limit, parse_since
 from gtm.core.codec import event_to_dict
-
-EVENT_KINDS = ("move", "run", "provider", "drift")
-"""The kinds of journal event: a controller move, a planned run, a provider change, and
-drift a provider's system showed. ``kind=`` filters (the API's and the CLI's) take these."""
+from gtm.core.journal import EVENT_KINDS
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

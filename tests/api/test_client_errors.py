@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from api_harness import OPERATOR_TOKEN, READER_TOKEN, Api
 
-from gtm.client import GtmClient
+from gtm.client import GtmClient, IntentRequest
+from gtm.core.model import IntentKind
 from gtm.errors import ApiUnreachable, Unauthorized, Unavailable
 
-PIN = {"kind": "pin", "service": "billing", "site": "dc-paris", "why": "drill"}
+PIN = IntentRequest(IntentKind.PIN, "drill", service="billing", site="dc-paris")
 
 
 def unused_port() -> int:
@@ -84,7 +86,7 @@ async def test_a_weak_token_is_unauthorized_with_both_scopes(api: Api) -> None:
 
     async with GtmClient(api.url, token=OPERATOR_TOKEN) as client:
         with pytest.raises(Unauthorized) as caught:
-            await client.add_intent({**PIN, "force": True})
+            await client.add_intent(replace(PIN, force=True))
     assert (caught.value.needed, caught.value.scope) == ("admin", "operate")
 
 

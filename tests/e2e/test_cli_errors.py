@@ -8,17 +8,24 @@ import inspect
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from gtm.api.events import EVENT_KINDS
-from gtm.cli import REASON_HELP, _describe_intent, _duration_text, _parser, _run_line, main
+from gtm.cli import main
+from gtm.cli.parser import REASON_HELP
+from gtm.cli.parser import build_parser as _parser
+from gtm.cli.render import describe_intent as _describe_intent
+from gtm.cli.render import duration_text as _duration_text
+from gtm.cli.render import run_line as _run_line
 from gtm.client import GtmClient
 from gtm.config.loader import check_config
+from gtm.core.journal import EVENT_KINDS
 from gtm.core.model import Intent, IntentKind
+from gtm.core.runbook import Run, RunKind, RunState, Step
 from gtm.demo.sites import SiteFleet
 from gtm.runtime import Runtime
 from testbed.ports import free_port
@@ -150,8 +157,11 @@ def test_config_help_lists_its_subcommand(capsys: pytest.CaptureFixture[str], co
 
 
 def test_the_state_is_not_said_twice() -> None:
-    refused = {"state": "refused", "outcome": "refused: dc-paris has 0/1 locators up, 1 needed"}
-    done = {"state": "done", "outcome": "billing moved to gcp-euw1"}
+    run = Run("r-1", RunKind.FAILOVER, "billing", "aws-use1", "gcp-euw1", "x", "ann", 0.0)
+    refused = replace(
+        run, state=RunState.REFUSED, outcome="refused: dc-paris has 0/1 locators up, 1 needed"
+    )
+    done = replace(run, state=RunState.DONE, outcome="billing moved to gcp-euw1")
 
     assert _run_line(refused) == "refused: dc-paris has 0/1 locators up, 1 needed"
     assert _run_line(done) == "done: billing moved to gcp-euw1"
@@ -418,8 +428,8 @@ async def test_an_abort_that_rolls_back_succeeds(gtm: Runtime) -> None:
     try:
         async with GtmClient(api) as client:
             for _ in range(500):
-                runs = [r for r in await client.runs() if r["state"] == "running"]
-                if runs and any(step["step"] == "drain" for step in runs[0]["steps"]):
+                runs = [r for r in await client.runs() if r.state is RunState.RUNNING]
+                if runs and any(step.step is Step.DRAIN for step in runs[0].steps):
                     break
                 await asyncio.sleep(0.02)
             else:

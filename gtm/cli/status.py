@@ -1,0 +1,139 @@
+"""What a running gtm says about its services: ``status`` (all of them) and ``resolve``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from typing import Any
+
+from gtm.cli.calls import call
+from gtm.cli.render import (
+    clock,
+    describe_intent,
+    duration_text,
+    intent_doc,
+    locator_text,
+    print_json,
+    print_mapping,
+    print_table,
+    traffic,
+)
+from gtm.client import GtmClient
+from gtm.core.codec import mapping_to_dict
+from gtm.core.journal import EventKind
+from gtm.core.model import Event, Intent, Mapping
+from gtm.core.reports import ProviderReport, provider_report_to_dict
+from gtm.core.runbook import Run
+from gtm.core.status import ServiceStatus, owners, service_status
+
+MAX_EVENTS = 1000
+"""Most journal moves ``gtm status`` reads to date each service's last move."""
+
+Gathered = tuple[list[Mapping], list[ProviderReport], list[Intent], list[Event], list[Run]]
+"""What ``status`` asks the API for: mappings, providers, intents, moves and runs."""
+
+
+def status(args: argparse.Namespace) -> int:
+    """A table of services (where traffic goes, intents, reason, locators) and providers."""
+
+    async def gather(client: GtmClient) -> Gathered:
+        events = await client.events(kind=EventKind.MOVE, limit=MAX_EVENTS)
+        services, providers = await client.services(), await client.providers()
+        return services, providers, await client.intents(), events, await client.runs()
+
+    mappings, providers, intents, events, runs = call(args, gather)
+    now = time.time()
+    statuses = [service_status(m, intents, events, now) for m in mappings]
+    owned = owners(runs)
+    if args.json:
+        print_json(
+            {
+                "services": [status_doc(status, owned, now) for status in statuses],
+                "providers": [provider_report_to_dict(p) for p in providers],
+            }
+        )
+        return 0
+    print_statuses(statuses, owned, now)
+    if providers:
+        print()
+        rows = [["PROVIDER", "TYPE", "LAST SUCCESS", "PENDING", "LAST ERROR"]]
+        for item in providers:
+            success = item.last_success
+            rows.append(
+                [
+                    item.name,
+                    item.kind,
+                    clock(success) if success else "never",
+                    str(item.pending),
+                    (item.last_error or "-")[:80],
+                ]
+            )
+        print_table(rows)
+    return 0
+
+
+def print_statuses(statuses: list[ServiceStatus], owned: dict[str, str], now: float) -> None:
+    """One row per service, then its reason, intents in force and locators by priority."""
+    rows = [["SERVICE", "ACTIVE", "EPOCH", "VERSION", "TRAFFIC", "LAST MOVE"]]
+    for status in statuses:
+        mapping = status.mapping
+        rows.append(
+            [
+                mapping.service,
+                mapping.active_site or "-",
+                str(mapping.epoch),
+                str(mapping.version),
+                traffic(status.traffic),
+                "never"
+                if status.last_move is None
+                else f"{duration_text(now - status.last_move)} ago",
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+
+    print(line(rows[0]).rstrip())
+    for row, status in zip(rows[1:], statuses, strict=True):
+        print(line(row).rstrip())
+        print(f"    reason: {status.mapping.reason or '-'}")
+        for intent in status.intents:
+            until = clock(intent.expires_at) if intent.expires_at else "never"
+            print(
+                f"    intent {intent.id}: {describe_intent(intent, owned.get(intent.id))}, "
+                f"by {intent.who or '-'}, until {until}"
+            )
+        sites = [loc.site for loc in status.locators]
+        print(
+            "    locators: "
+            + " ".join(locator_text(loc, sites.count(loc.site) > 1) for loc in status.locators)
+        )
+
+
+def status_doc(status: ServiceStatus, owned: dict[str, str], now: float) -> dict[str, Any]:
+    """A service's status as JSON: its mapping's fields and what the text shows besides."""
+    doc = mapping_to_dict(replace(status.mapping, locators=status.locators))
+    doc["traffic"] = [{"site": share.site, "percent": share.percent} for share in status.traffic]
+    doc["intents"] = [intent_doc(intent, owned) for intent in status.intents]
+    moved = status.last_move
+    doc["last_move"] = moved
+    doc["seconds_since_move"] = None if moved is None else round(now - moved, 3)
+    return doc
+
+
+def resolve(args: argparse.Namespace) -> int:
+    if args.watch:
+
+        async def watch(client: GtmClient) -> None:
+            # One plain request first: the watch itself retries while nothing answers, which
+            # suits an application but would leave a mistyped --api waiting in silence.
+            await client.resolve(args.service)
+            async for mapping in client.watch(args.service):
+                print_mapping(mapping, args.json)
+
+        call(args, watch)
+        return 0
+    print_mapping(call(args, lambda client: client.resolve(args.service)), args.json)
+    return 0
