@@ -1,12 +1,23 @@
 """The embedded default store: one SQLite file, so a single gtm needs no external service.
 
-Calls run inline on the event loop rather than in a thread. Reads are index lookups that
-take microseconds, the registry serves its hot path from memory, and writes happen when a
-mapping, an intent or the journal changes, which is rare; a thread hop per call would cost
-more than it saves and would need its own serialisation to keep compare-and-set atomic.
-``watch`` is the same: while a caller watches, it reads the store's last index (one row)
-every ``watch_interval`` seconds, which is how writes from another process are seen;
-writes through this object wake it at once.
+Every call runs in one thread of the store's own, on a connection of its own, never on the
+event loop: another process holding the database's write lock (a ``sqlite3`` shell in a
+transaction, a backup, ``gtm plan`` on the same file) makes gtm's writes wait, but the
+probes, the DNS responder and the API sharing the loop keep running. One thread, so calls
+run one at a time in the order they were made, which keeps compare-and-set atomic within
+the process; ``BEGIN IMMEDIATE`` keeps it atomic across processes. A write that waits
+``busy_timeout`` seconds for another process's lock gives up with
+:class:`gtm.errors.StoreStalled`, nothing written; :meth:`SqliteStore.busy_for` tells how
+long the oldest call has been running, so the vantage can count itself stalled before then.
+
+``watch`` reads the store's last index (one row) every ``watch_interval`` seconds while
+someone watches, which is how writes from another process are seen; writes through this
+object wake it at once.
+
+The journal lives in a table of its own with indexes on service, kind, site and time, so a
+filtered search reads only the rows it returns (:func:`select_records`). A file written by
+an earlier version, which kept the journal as ``events/`` entries, has them moved into that
+table when it is first opened: the one time the store reads the values it keeps.
 
 A running gtm opens its file ``exclusive``: it holds an advisory lock on ``<file>.lock``
 that names its process, so a second instance on the same file is refused at once instead
@@ -19,40 +30,69 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import concurrent.futures
 import contextlib
 import fcntl
+import itertools
 import json
+import logging
 import os
 import socket
 import sqlite3
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
-from gtm.errors import StoreInUse, StoreUnavailable
-from gtm.registry.store import Entry
+from gtm.errors import StoreInUse, StoreStalled, StoreUnavailable
+from gtm.registry.store import Entry, Record, RecordFilter
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    key TEXT PRIMARY KEY,
-    value BLOB NOT NULL,
-    idx INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO meta (name, value) VALUES ('last_index', 0);
-"""
+log = logging.getLogger(__name__)
 
-_LOCK_TIMEOUT = 1.0
-"""Seconds to wait for a file another process holds locked.
+T = TypeVar("T")
 
-One gtm owns its file; a lock held elsewhere means a misconfiguration, so failing fast as
-StoreUnavailable beats stalling the event loop for SQLite's default five seconds.
-"""
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of a file with the current tables (0: none, or the journal as
+``events/`` entries)."""
 
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS entries ("
+    " key TEXT PRIMARY KEY, value BLOB NOT NULL, idx INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO meta (name, value) VALUES ('last_index', 0)",
+    # AUTOINCREMENT: a sequence number is never handed out again, even once trimmed.
+    "CREATE TABLE IF NOT EXISTS journal ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, kind TEXT NOT NULL,"
+    " service TEXT, sites TEXT NOT NULL, value BLOB NOT NULL)",
+    # (equalities, time, seq): a search with those equalities reads its rows newest first
+    # straight from the index, within its time bounds, and stops at its limit.
+    "CREATE INDEX IF NOT EXISTS journal_by_time ON journal (time, seq)",
+    "CREATE INDEX IF NOT EXISTS journal_by_service ON journal (service, time, seq)",
+    "CREATE INDEX IF NOT EXISTS journal_by_kind ON journal (kind, time, seq)",
+    "CREATE INDEX IF NOT EXISTS journal_by_service_kind ON journal (service, kind, time, seq)",
+    # One row per site an event names, with the fields a site search also filters on.
+    "CREATE TABLE IF NOT EXISTS journal_sites ("
+    " site TEXT NOT NULL, seq INTEGER NOT NULL, time REAL NOT NULL, kind TEXT NOT NULL,"
+    " service TEXT, PRIMARY KEY (site, seq)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS journal_sites_by_time ON journal_sites (site, time, seq)",
+    "CREATE INDEX IF NOT EXISTS journal_sites_by_service"
+    " ON journal_sites (site, service, time, seq)",
+    "CREATE INDEX IF NOT EXISTS journal_sites_by_kind ON journal_sites (site, kind, time, seq)",
+    "CREATE INDEX IF NOT EXISTS journal_sites_by_seq ON journal_sites (seq)",
+)
+
+_OLD_EVENTS = "events/"
+"""Where earlier versions kept journal records, as ``events/<seq:012d>`` entries."""
+
+_OLD_COUNTER = "counters/events"
+"""The entry that held earlier versions' last journal sequence number."""
+
+BUSY_TIMEOUT = 5.0
+"""Seconds a call waits for a lock another process holds before giving up as StoreStalled.
+
+The wait happens in the store's thread, so it delays gtm's writes, not its serving."""
 
 _HOLDER_READS = 5
 """Reads of a held lock file before its holder counts as unknown: the holder writes its
@@ -65,6 +105,8 @@ WATCH_INTERVAL = 0.05
 """Seconds between two reads of the last index while someone watches: how long another
 process's write can go unseen, for the price of one primary-key read."""
 
+_COLUMNS = "j.seq, j.time, j.kind, j.service, j.sites, j.value"
+
 
 class SqliteStore:
     """A :class:`gtm.registry.store.Store` in one SQLite file (WAL mode).
@@ -75,6 +117,8 @@ class SqliteStore:
             does; another exclusive open of the same file, in this process or another,
             is refused with StoreInUse. Non-exclusive opens never wait for the claim.
         watch_interval: Seconds between two reads of the last index during ``watch``.
+        busy_timeout: Seconds a call waits for another process's lock before it fails
+            with StoreStalled.
 
     Raises:
         StoreInUse: ``exclusive`` and another open holds the file; the message names the
@@ -89,10 +133,15 @@ class SqliteStore:
         *,
         exclusive: bool = False,
         watch_interval: float = WATCH_INTERVAL,
+        busy_timeout: float = BUSY_TIMEOUT,
     ) -> None:
         self._path = Path(path)
         self._watch_interval = watch_interval
+        self._busy_timeout = busy_timeout
         self._changed: asyncio.Event | None = None
+        self._calls = itertools.count()
+        self._running: dict[int, float] = {}
+        self._running_lock = threading.Lock()
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -101,24 +150,15 @@ class SqliteStore:
             ) from exc
         self._conn: sqlite3.Connection | None = None
         self._lock: int | None = _claim(self._path) if exclusive else None
+        self._worker = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"sqlite-store {self._path.name}"
+        )
         try:
-            with self._translated("open"):
-                conn = sqlite3.connect(self._path, timeout=_LOCK_TIMEOUT, isolation_level=None)
-                try:
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power
-                    # loss, and a lost mapping write would let a version or epoch that was
-                    # already published be handed out again. Writes are rare; one fsync
-                    # each is cheap.
-                    conn.execute("PRAGMA synchronous=FULL")
-                    conn.executescript(_SCHEMA)
-                except sqlite3.Error:
-                    conn.close()
-                    raise
+            self._conn = self._worker.submit(self._connect).result()
         except BaseException:
+            self._worker.shutdown(wait=False)
             self._release()
             raise
-        self._conn = conn
 
     @property
     def path(self) -> Path:
@@ -137,56 +177,55 @@ class SqliteStore:
 
     async def get(self, key: str) -> Entry | None:
         """The entry at ``key``, or None when there is none."""
-        with self._translated(f"get {key!r}"):
-            row = (
-                self._connection()
-                .execute("SELECT value, idx FROM entries WHERE key = ?", (key,))
-                .fetchone()
-            )
-        return None if row is None else Entry(key, bytes(row[0]), int(row[1]))
+
+        def read(conn: sqlite3.Connection) -> Entry | None:
+            row = conn.execute("SELECT value, idx FROM entries WHERE key = ?", (key,)).fetchone()
+            return None if row is None else Entry(key, bytes(row[0]), int(row[1]))
+
+        return await self._call(f"get {key!r}", read)
 
     async def list(self, prefix: str) -> builtins.list[Entry]:
         """Every entry whose key starts with ``prefix``, sorted by key."""
-        end = _prefix_end(prefix)
-        query = "SELECT key, value, idx FROM entries WHERE key >= ?"
-        params: tuple[str, ...] = (prefix,)
-        if end is not None:
-            query += " AND key < ?"
-            params = (prefix, end)
-        with self._translated(f"list {prefix!r}"):
-            rows = self._connection().execute(query + " ORDER BY key", params).fetchall()
-        return [Entry(str(key), bytes(value), int(idx)) for key, value, idx in rows]
+        return await self._call(f"list {prefix!r}", lambda conn: _listing(conn, prefix))
 
     async def cas(self, key: str, value: bytes, index: int) -> Entry | None:
         """Write ``value`` at ``key`` if its index is still ``index`` (0: absent)."""
-        with self._transaction(f"cas {key!r}") as conn:
-            row = conn.execute("SELECT idx FROM entries WHERE key = ?", (key,)).fetchone()
-            if (0 if row is None else int(row[0])) != index:
-                return None
-            conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'last_index'")
-            (new_index,) = conn.execute(
-                "SELECT value FROM meta WHERE name = 'last_index'"
-            ).fetchone()
-            conn.execute(
-                "INSERT INTO entries (key, value, idx) VALUES (?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value, idx = excluded.idx",
-                (key, value, new_index),
-            )
-            entry = Entry(key, value, int(new_index))
-        self._notify()
+
+        def write(conn: sqlite3.Connection) -> Entry | None:
+            with _transaction(conn):
+                row = conn.execute("SELECT idx FROM entries WHERE key = ?", (key,)).fetchone()
+                if (0 if row is None else int(row[0])) != index:
+                    return None
+                new_index = _advance(conn)
+                conn.execute(
+                    "INSERT INTO entries (key, value, idx) VALUES (?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, idx = excluded.idx",
+                    (key, value, new_index),
+                )
+            return Entry(key, value, new_index)
+
+        entry = await self._call(f"cas {key!r}", write)
+        if entry is not None:
+            self._notify()
         return entry
 
     async def delete(self, key: str, index: int | None = None) -> bool:
         """Remove ``key``; with ``index``, only if the key still has that index."""
-        with self._transaction(f"delete {key!r}") as conn:
-            if index is None:
-                cursor = conn.execute("DELETE FROM entries WHERE key = ?", (key,))
-            else:
-                cursor = conn.execute("DELETE FROM entries WHERE key = ? AND idx = ?", (key, index))
-            deleted = cursor.rowcount > 0
-            if deleted:
-                # A delete takes an index too, so a watcher learns of it.
-                conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'last_index'")
+
+        def write(conn: sqlite3.Connection) -> bool:
+            with _transaction(conn):
+                if index is None:
+                    cursor = conn.execute("DELETE FROM entries WHERE key = ?", (key,))
+                else:
+                    cursor = conn.execute(
+                        "DELETE FROM entries WHERE key = ? AND idx = ?", (key, index)
+                    )
+                deleted = cursor.rowcount > 0
+                if deleted:
+                    _advance(conn)  # a delete takes an index too, so a watcher learns of it
+            return deleted
+
+        deleted = await self._call(f"delete {key!r}", write)
         if deleted:
             self._notify()
         return deleted
@@ -201,7 +240,7 @@ class SqliteStore:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        current = self._last_index()
+        current = await self._call("watch", _last_index)
         while current <= index:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -211,23 +250,142 @@ class SqliteStore:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(remaining, self._watch_interval)):
                     await self._changed.wait()
-            current = self._last_index()
-        # The index first, then the listing: the listing is never older than the index.
-        return current, await self.list(prefix)
+            current = await self._call("watch", _last_index)
+
+        def snapshot(conn: sqlite3.Connection) -> tuple[int, builtins.list[Entry]]:
+            # One read transaction: the index and the listing describe the same state.
+            with _transaction(conn, "BEGIN"):
+                return _last_index(conn), _listing(conn, prefix)
+
+        return await self._call(f"watch {prefix!r}", snapshot)
+
+    async def append(self, record: Record) -> Record:
+        """Add ``record`` to the journal with the next sequence number."""
+        sites = tuple(dict.fromkeys(record.sites))
+
+        def write(conn: sqlite3.Connection) -> int:
+            with _transaction(conn):
+                cursor = conn.execute(
+                    "INSERT INTO journal (time, kind, service, sites, value)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (record.time, record.kind, record.service, json.dumps(sites), record.value),
+                )
+                seq = int(cursor.lastrowid or 0)
+                conn.executemany(
+                    "INSERT INTO journal_sites (site, seq, time, kind, service)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [(site, seq, record.time, record.kind, record.service) for site in sites],
+                )
+            return seq
+
+        seq = await self._call("append to the journal", write)
+        return Record(record.value, record.time, record.kind, record.service, sites, seq)
+
+    async def records(self, where: RecordFilter) -> builtins.list[Record]:
+        """The newest ``where.limit`` journal records matching ``where``, newest first."""
+        if where.limit <= 0:
+            return []
+        query, params = select_records(where)
+
+        def read(conn: sqlite3.Connection) -> builtins.list[Record]:
+            return [
+                Record(
+                    bytes(value),
+                    float(when),
+                    str(kind),
+                    None if service is None else str(service),
+                    tuple(json.loads(sites)),
+                    int(seq),
+                )
+                for seq, when, kind, service, sites, value in conn.execute(query, params)
+            ]
+
+        return await self._call("search the journal", read)
+
+    async def trim(self, keep: int) -> int:
+        """Remove every journal record but the newest ``keep``; returns how many went."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            with _transaction(conn):
+                row = conn.execute(
+                    "SELECT seq FROM journal ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                    (max(keep, 0),),
+                ).fetchone()
+                if row is None:
+                    return 0
+                conn.execute("DELETE FROM journal_sites WHERE seq <= ?", (row[0],))
+                return conn.execute("DELETE FROM journal WHERE seq <= ?", (row[0],)).rowcount
+
+        return await self._call(f"trim the journal to {keep}", write)
+
+    def busy_for(self) -> float:
+        """Seconds the oldest call still in flight has been running; 0.0 when none is."""
+        with self._running_lock:
+            oldest = next(iter(self._running.values()), None)
+        return 0.0 if oldest is None else max(0.0, time.monotonic() - oldest)
 
     async def close(self) -> None:
         """Close the file and give up an exclusive claim; later calls raise StoreUnavailable.
 
-        Safe to repeat.
+        Calls already running finish first. Safe to repeat.
         """
         conn, self._conn = self._conn, None
         self._notify()  # watchers wake, and find the store closed
         try:
             if conn is not None:
-                with self._translated("close"):
-                    conn.close()
+                with _translated(self._path, "close", self._busy_timeout):
+                    await asyncio.wrap_future(self._worker.submit(conn.close))
         finally:
+            self._worker.shutdown(wait=False)
             self._release()
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open the file in the store's thread, and bring its tables up to date."""
+        with _translated(self._path, "open", self._busy_timeout):
+            conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power
+                # loss, and a lost mapping write would let a version or epoch that was
+                # already published be handed out again. Writes are rare; one fsync
+                # each is cheap.
+                conn.execute("PRAGMA synchronous=FULL")
+                if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                    with _transaction(conn):
+                        for statement in _SCHEMA:
+                            conn.execute(statement)
+                        _move_old_journal(conn, self._path)
+                        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    async def _call(self, action: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on the connection in the store's thread, translating its errors."""
+        if self._conn is None:
+            raise StoreUnavailable(f"sqlite store {self._path}: closed")
+        call = next(self._calls)
+        with self._running_lock:
+            self._running[call] = time.monotonic()
+        try:
+            future = self._worker.submit(self._run, action, work)
+        except RuntimeError as exc:  # the worker was shut down by a close in between
+            self._finished(call)
+            raise StoreUnavailable(f"sqlite store {self._path}: closed") from exc
+        future.add_done_callback(lambda _done: self._finished(call))
+        return await asyncio.wrap_future(future)
+
+    def _run(self, action: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise StoreUnavailable(f"sqlite store {self._path}: closed")
+        with _translated(self._path, action, self._busy_timeout):
+            return work(conn)
+
+    def _finished(self, call: int) -> None:
+        with self._running_lock:
+            self._running.pop(call, None)
 
     def _release(self) -> None:
         lock, self._lock = self._lock, None
@@ -237,46 +395,142 @@ class SqliteStore:
                 os.ftruncate(lock, 0)
             os.close(lock)  # closing the only descriptor drops the flock
 
-    def _last_index(self) -> int:
-        with self._translated("watch"):
-            (value,) = (
-                self._connection()
-                .execute("SELECT value FROM meta WHERE name = 'last_index'")
-                .fetchone()
-            )
-        return int(value)
-
     def _notify(self) -> None:
         changed, self._changed = self._changed, None
         if changed is not None:
             changed.set()
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreUnavailable(f"sqlite store {self._path}: closed")
-        return self._conn
 
-    @contextlib.contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
+def select_records(where: RecordFilter) -> tuple[str, builtins.list[object]]:
+    """The query that answers a journal search, and its parameters.
+
+    Every search walks one index whose leading columns are its equalities (service, kind,
+    or both; for a site, the site's rows with their service or kind) followed by time and
+    sequence, newest first: the time bounds are a range of that index, the other filter
+    is checked on the rows walked, and the walk stops at the limit. A search for a
+    service, kind or site the journal does not hold reads no row at all.
+    """
+    conditions: builtins.list[str] = []
+    params: builtins.list[object] = []
+    if where.site is not None:
+        # CROSS JOIN makes SQLite walk the site's rows first, then fetch each event.
+        table = "s"
+        source = "journal_sites AS s CROSS JOIN journal AS j ON j.seq = s.seq"
+        conditions.append("s.site = ?")
+        params.append(where.site)
+    else:
+        table, source = "j", "journal AS j"
+    for column, value, test in (
+        ("service", where.service, "="),
+        ("kind", where.kind, "="),
+        ("time", where.since, ">="),
+        ("time", where.until, "<"),
+    ):
+        if value is not None:
+            conditions.append(f"{table}.{column} {test} ?")
+            params.append(value)
+    query = f"SELECT {_COLUMNS} FROM {source}"
+    if conditions:
+        query += " WHERE " + " AND ".join(conditions)
+    params.append(where.limit)
+    return query + f" ORDER BY {table}.time DESC, {table}.seq DESC LIMIT ?", params
+
+
+def _listing(conn: sqlite3.Connection, prefix: str) -> builtins.list[Entry]:
+    end = _prefix_end(prefix)
+    query = "SELECT key, value, idx FROM entries WHERE key >= ?"
+    params: tuple[str, ...] = (prefix,)
+    if end is not None:
+        query += " AND key < ?"
+        params = (prefix, end)
+    rows = conn.execute(query + " ORDER BY key", params).fetchall()
+    return [Entry(str(key), bytes(value), int(idx)) for key, value, idx in rows]
+
+
+def _last_index(conn: sqlite3.Connection) -> int:
+    (value,) = conn.execute("SELECT value FROM meta WHERE name = 'last_index'").fetchone()
+    return int(value)
+
+
+def _advance(conn: sqlite3.Connection) -> int:
+    """Take the next index, inside a write transaction."""
+    conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'last_index'")
+    return _last_index(conn)
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+    # IMMEDIATE takes the write lock before the read, so the compare and the set see the
+    # same state even if another process opened the file.
+    conn.execute(begin)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def _translated(path: Path, action: str, busy_timeout: float) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
+            raise StoreStalled(
+                f"sqlite store {path}: {action} waited {busy_timeout:g}s for a lock another"
+                " process holds on the file and gave up, nothing written; end that"
+                " process's transaction (a sqlite3 shell, a backup)",
+                path=str(path),
+                waited=busy_timeout,
+            ) from exc
+        raise StoreUnavailable(f"sqlite store {path}: {action} failed: {exc}") from exc
+
+
+def _move_old_journal(conn: sqlite3.Connection, path: Path) -> None:
+    """Move a journal kept as ``events/`` entries into the journal table, numbers kept."""
+    rows = _listing(conn, _OLD_EVENTS)
+    counter = conn.execute("SELECT value FROM entries WHERE key = ?", (_OLD_COUNTER,)).fetchone()
+    moved = 0
+    for entry in rows:
         try:
-            yield
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"sqlite store {self._path}: {action} failed: {exc}") from exc
+            seq = int(entry.key.removeprefix(_OLD_EVENTS))
+            doc = json.loads(entry.value)
+            service = doc.get("service")
+            sites = [str(s) for s in dict.fromkeys((doc.get("from_site"), doc.get("to_site"))) if s]
+            row = (seq, float(doc["time"]), str(doc["kind"]), service and str(service))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("sqlite store %s: dropped unreadable journal entry %s", path, entry.key)
+            continue
+        conn.execute(
+            "INSERT INTO journal (seq, time, kind, service, sites, value)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (*row, json.dumps(sites), entry.value),
+        )
+        conn.executemany(
+            "INSERT INTO journal_sites (site, seq, time, kind, service) VALUES (?, ?, ?, ?, ?)",
+            [(site, *row) for site in sites],
+        )
+        moved += 1
+    if counter is not None:
+        with contextlib.suppress(ValueError, TypeError):
+            _keep_numbers_above(conn, int(bytes(counter[0])))
+    conn.execute(
+        "DELETE FROM entries WHERE (key >= ? AND key < ?) OR key = ?",
+        (_OLD_EVENTS, _prefix_end(_OLD_EVENTS), _OLD_COUNTER),
+    )
+    if rows:
+        log.info("sqlite store %s: moved %d journal events into the journal table", path, moved)
 
-    @contextlib.contextmanager
-    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock before the read, so the compare and the set see
-        # the same state even if another process opened the file.
-        with self._translated(action):
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+
+def _keep_numbers_above(conn: sqlite3.Connection, last: int) -> None:
+    """Make the journal's next sequence number larger than ``last``."""
+    updated = conn.execute(
+        "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'journal'", (last,)
+    ).rowcount
+    if not updated:
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('journal', ?)", (last,))
 
 
 def _lock_path(path: Path) -> Path:
