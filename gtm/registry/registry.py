@@ -25,10 +25,12 @@ from gtm.core.codec import (
     mapping_to_dict,
 )
 from gtm.core.model import Event, Intent, Mapping
+from gtm.core.runbook import RunState
 from gtm.errors import ConflictError, NotFound, StoreUnavailable
 from gtm.registry.documents import decode, encode
 from gtm.registry.follower import follow
 from gtm.registry.journal import JOURNAL_LIMIT, Journal
+from gtm.registry.retention import RUN_LIMIT, runs_to_prune
 from gtm.registry.store import Entry, Store
 from gtm.registry.subscribers import Subscribers
 from gtm.registry.watch import Watchers
@@ -61,21 +63,29 @@ class Registry:
     watch round of the store. Versions only grow: a stored entry older than the cached
     one is never applied over it. A write that loses a race to another writer fails with
     ConflictError after the registry has read the winner back, so the caller's next
-    attempt decides on what is stored. Mappings and runs are never deleted; an intent
-    another writer removed is removed from the cache too.
+    attempt decides on what is stored. Mappings are never deleted; runs only once
+    finished and beyond the newest ``run_limit``; an intent another writer removed is
+    removed from the cache too.
 
     Args:
         store: Where mappings, intents and events are kept; the registry closes it.
         instance_id: Name of this gtm instance, stamped into ``written_by`` of mappings
             that do not name their writer.
         journal_limit: How many of the newest events the journal keeps.
+        run_limit: How many of the newest finished runs are kept (running ones always).
     """
 
     def __init__(
-        self, store: Store, instance_id: str = "", *, journal_limit: int = JOURNAL_LIMIT
+        self,
+        store: Store,
+        instance_id: str = "",
+        *,
+        journal_limit: int = JOURNAL_LIMIT,
+        run_limit: int = RUN_LIMIT,
     ) -> None:
         self._store = store
         self._instance_id = instance_id
+        self._run_limit = run_limit
         self._journal = Journal(store, journal_limit)
         self._mappings: dict[str, Mapping] = {}
         self._indexes: dict[str, int] = {}
@@ -97,6 +107,7 @@ class Registry:
         instance_id: str = "",
         *,
         journal_limit: int = JOURNAL_LIMIT,
+        run_limit: int = RUN_LIMIT,
         follow_store: bool = True,
     ) -> Registry:
         """A registry over ``store`` with every stored mapping, intent and run loaded.
@@ -105,6 +116,7 @@ class Registry:
             store: Where everything is kept; the registry closes it.
             instance_id: See the class.
             journal_limit: See the class.
+            run_limit: See the class.
             follow_store: Apply other writers' changes as they are stored, until
                 :meth:`close`; without it the cache holds what was loaded plus this
                 registry's own writes (enough for a one-shot command).
@@ -112,7 +124,7 @@ class Registry:
         Raises:
             StoreUnavailable: The store failed or holds an unreadable document.
         """
-        registry = cls(store, instance_id, journal_limit=journal_limit)
+        registry = cls(store, instance_id, journal_limit=journal_limit, run_limit=run_limit)
         appliers = (
             (MAPPINGS, registry._apply_mappings),
             (INTENTS, registry._apply_intents),
@@ -288,6 +300,9 @@ class Registry:
     async def save_run(self, run: Document) -> Document:
         """Store a run document (created or changed), compare-and-set on its last index.
 
+        Once it is stored, the oldest finished runs beyond ``run_limit`` are deleted; a
+        failure to delete them is logged, and retried on the next save.
+
         Raises:
             ConflictError: Another writer changed the run since this registry saw it.
             StoreUnavailable: The store failed; nothing changed.
@@ -302,7 +317,23 @@ class Registry:
         self._runs[run_id] = run
         self._run_indexes[run_id] = entry.index
         self._watchers.wake(RUN_WATCH + run_id)
+        await self._prune_runs()
         return run
+
+    async def _prune_runs(self) -> None:
+        finished = [
+            (float(doc["created_at"]), run_id)
+            for run_id, doc in self._runs.items()
+            if RunState(doc.get("state", RunState.RUNNING)).finished
+        ]
+        for run_id in runs_to_prune(finished, self._run_limit):
+            try:
+                await self._store.delete(RUNS + run_id, self._run_indexes.get(run_id))
+            except StoreUnavailable as exc:
+                log.warning("registry: pruning finished run %s failed: %s", run_id, exc)
+                return
+            # Its index stays known, so an older listing cannot bring the run back.
+            self._runs.pop(run_id, None)
 
     async def wait_run(self, run_id: str, revision: int, timeout: float) -> Document | None:
         """Long poll: the run once its ``revision`` passes ``revision``, or at the timeout."""
@@ -433,7 +464,7 @@ class Registry:
         strict: bool = False,
         partial: bool = False,
     ) -> None:
-        """Take the runs in ``entries`` that are newer than the cache (never deleted)."""
+        """Take the runs in ``entries`` that are newer than the cache (pruning drops them)."""
         del index, partial
         for entry in entries:
             run_id = entry.key.removeprefix(RUNS)
