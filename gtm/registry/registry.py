@@ -31,6 +31,7 @@ from gtm.registry.documents import decode, encode
 from gtm.registry.follower import follow
 from gtm.registry.journal import JOURNAL_LIMIT, Journal
 from gtm.registry.retention import RUN_LIMIT, runs_to_prune
+from gtm.registry.saving import Saves
 from gtm.registry.store import Entry, Store
 from gtm.registry.subscribers import Subscribers
 from gtm.registry.watch import Watchers
@@ -94,6 +95,7 @@ class Registry:
         self._intent_indexes: dict[str, int] = {}
         self._runs: dict[str, Document] = {}
         self._run_indexes: dict[str, int] = {}
+        self._run_saves: Saves[Document] = Saves()
         self._mapping_subscribers: Subscribers[Mapping] = Subscribers("mapping")
         self._intent_subscribers: Subscribers[list[Intent]] = Subscribers("intents")
         self._watchers = Watchers()
@@ -294,11 +296,15 @@ class Registry:
         return sorted(self._runs.values(), key=lambda run: (run["created_at"], run["id"]))
 
     def run(self, run_id: str) -> Document | None:
-        """The run document ``run_id``, or None."""
-        return self._runs.get(run_id)
+        """The run document ``run_id``, or None; one this registry is saving, as saved."""
+        return self._run_saves.pending(run_id) or self._runs.get(run_id)
 
     async def save_run(self, run: Document) -> Document:
         """Store a run document (created or changed), compare-and-set on its last index.
+
+        This registry's saves of one run go to the store one at a time, in the order they
+        were asked for, and :meth:`run` answers the newest while it is under way, so a
+        task that changes a run while another saves it builds on that save.
 
         Once it is stored, the oldest finished runs beyond ``run_limit`` are deleted; a
         failure to delete them is logged, and retried on the next save.
@@ -308,15 +314,17 @@ class Registry:
             StoreUnavailable: The store failed; nothing changed.
         """
         run_id = str(run["id"])
-        entry = await self._store.cas(RUNS + run_id, encode(run), self._run_indexes.get(run_id, 0))
-        if entry is None:
-            found = await self._store.get(RUNS + run_id)
-            if found is not None:
-                self._apply_runs(found.index, [found], partial=True)
-            raise ConflictError(f"registry: run {run_id} was changed by another writer")
-        self._runs[run_id] = run
-        self._run_indexes[run_id] = entry.index
-        self._watchers.wake(RUN_WATCH + run_id)
+        async with self._run_saves.saving(run_id, run):
+            index = self._run_indexes.get(run_id, 0)
+            entry = await self._store.cas(RUNS + run_id, encode(run), index)
+            if entry is None:
+                found = await self._store.get(RUNS + run_id)
+                if found is not None:
+                    self._apply_runs(found.index, [found], partial=True)
+                raise ConflictError(f"registry: run {run_id} was changed by another writer")
+            self._runs[run_id] = run
+            self._run_indexes[run_id] = entry.index
+            self._watchers.wake(RUN_WATCH + run_id)
         await self._prune_runs()
         return run
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from registry_faults import FaultyStore
 
 from gtm.core.codec import Document
+from gtm.errors import StoreUnavailable
 from gtm.registry.registry import RUNS, Registry
 from gtm.registry.retention import runs_to_prune
 from gtm.registry.stores import MemoryStore, SqliteStore
@@ -104,5 +106,42 @@ async def test_a_pruned_run_does_not_come_back_from_an_older_listing() -> None:
         registry._apply_runs(1, stale)
 
         assert [doc["id"] for doc in registry.runs()] == ["b"]
+    finally:
+        await registry.close()
+
+
+async def test_a_change_made_while_a_save_is_under_way_builds_on_that_save(
+    faulty: FaultyStore,
+) -> None:
+    # A store that yields on every call, as one off the event loop does: the first save is
+    # still in flight when the second task reads the run and changes it.
+    registry = await Registry.open(faulty)
+    try:
+        await registry.save_run(run("a", 1.0, "running"))
+        faulty.yielding = True
+        step = asyncio.create_task(registry.save_run({**run("a", 1.0), "revision": 2}))
+        await asyncio.sleep(0)
+
+        seen = registry.run("a")
+        assert seen is not None and seen["state"] == "done"  # the save under way
+        abort = {**seen, "revision": 3, "abort_requested": True}
+        await asyncio.gather(step, registry.save_run(abort))
+
+        assert registry.run("a") == abort
+        assert [doc["revision"] for doc in registry.runs()] == [3]
+    finally:
+        await registry.close()
+
+
+async def test_a_failed_save_is_no_longer_shown(faulty: FaultyStore) -> None:
+    registry = await Registry.open(faulty)
+    try:
+        first = await registry.save_run(run("a", 1.0, "running"))
+        faulty.failing.add("cas")
+
+        with pytest.raises(StoreUnavailable):
+            await registry.save_run({**first, "revision": 2, "state": "done"})
+
+        assert registry.run("a") == first
     finally:
         await registry.close()
