@@ -20,7 +20,7 @@ from gtm.registry.documents import decode
 from gtm.registry.journal import Journal
 from gtm.registry.store import Entry, Record, RecordFilter, Store
 from gtm.registry.stores import SqliteStore
-from gtm.registry.stores.sqlite import select_records
+from gtm.registry.stores.sqlite_journal import select_records
 
 SERVICES = ("billing", "search", "ledger")
 SITES = (("aws-use1", "gcp-euw1"), ("gcp-euw1", "dc-paris"), ("dc-paris",))

@@ -14,16 +14,13 @@ long the oldest call has been running, so the vantage can count itself stalled b
 someone watches, which is how writes from another process are seen; writes through this
 object wake it at once.
 
-The journal lives in a table of its own with indexes on service, kind, site and time, so a
-filtered search reads only the rows it returns (:func:`select_records`). A file written by
-an earlier version, which kept the journal as ``events/`` entries, has them moved into that
-table when it is first opened: the one time the store reads the values it keeps.
+The journal lives in tables of its own, indexed so that a filtered search reads only the
+rows it returns (:mod:`.sqlite_journal`).
 
 A running gtm opens its file ``exclusive``: it holds an advisory lock on ``<file>.lock``
-that names its process, so a second instance on the same file is refused at once instead
-of both deciding for the same services. The lock is an ``flock``, which the system drops
-when the process ends however it ends, so a crash never leaves the file claimed. Readers
-such as ``gtm plan`` open the file without it; SQLite keeps their writes atomic.
+that names its process (:mod:`.sqlite_claim`), so a second instance on the same file is
+refused at once instead of both deciding for the same services. Readers such as
+``gtm plan`` open the file without it; SQLite keeps their writes atomic.
 """
 
 from __future__ import annotations
@@ -32,12 +29,9 @@ import asyncio
 import builtins
 import concurrent.futures
 import contextlib
-import fcntl
 import itertools
-import json
 import logging
 import os
-import socket
 import sqlite3
 import sys
 import threading
@@ -46,8 +40,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from gtm.errors import StoreInUse, StoreStalled, StoreUnavailable
+from gtm.errors import StoreStalled, StoreUnavailable
 from gtm.registry.store import Entry, Record, RecordFilter
+from gtm.registry.stores import sqlite_journal as journal
+from gtm.registry.stores.sqlite_claim import claim, lock_path
 
 log = logging.getLogger(__name__)
 
@@ -62,50 +58,16 @@ _SCHEMA = (
     " key TEXT PRIMARY KEY, value BLOB NOT NULL, idx INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO meta (name, value) VALUES ('last_index', 0)",
-    # AUTOINCREMENT: a sequence number is never handed out again, even once trimmed.
-    "CREATE TABLE IF NOT EXISTS journal ("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, kind TEXT NOT NULL,"
-    " service TEXT, sites TEXT NOT NULL, value BLOB NOT NULL)",
-    # (equalities, time, seq): a search with those equalities reads its rows newest first
-    # straight from the index, within its time bounds, and stops at its limit.
-    "CREATE INDEX IF NOT EXISTS journal_by_time ON journal (time, seq)",
-    "CREATE INDEX IF NOT EXISTS journal_by_service ON journal (service, time, seq)",
-    "CREATE INDEX IF NOT EXISTS journal_by_kind ON journal (kind, time, seq)",
-    "CREATE INDEX IF NOT EXISTS journal_by_service_kind ON journal (service, kind, time, seq)",
-    # One row per site an event names, with the fields a site search also filters on.
-    "CREATE TABLE IF NOT EXISTS journal_sites ("
-    " site TEXT NOT NULL, seq INTEGER NOT NULL, time REAL NOT NULL, kind TEXT NOT NULL,"
-    " service TEXT, PRIMARY KEY (site, seq)) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS journal_sites_by_time ON journal_sites (site, time, seq)",
-    "CREATE INDEX IF NOT EXISTS journal_sites_by_service"
-    " ON journal_sites (site, service, time, seq)",
-    "CREATE INDEX IF NOT EXISTS journal_sites_by_kind ON journal_sites (site, kind, time, seq)",
-    "CREATE INDEX IF NOT EXISTS journal_sites_by_seq ON journal_sites (seq)",
 )
-
-_OLD_EVENTS = "events/"
-"""Where earlier versions kept journal records, as ``events/<seq:012d>`` entries."""
-
-_OLD_COUNTER = "counters/events"
-"""The entry that held earlier versions' last journal sequence number."""
 
 BUSY_TIMEOUT = 5.0
 """Seconds a call waits for a lock another process holds before giving up as StoreStalled.
 
 The wait happens in the store's thread, so it delays gtm's writes, not its serving."""
 
-_HOLDER_READS = 5
-"""Reads of a held lock file before its holder counts as unknown: the holder writes its
-name just after taking the lock, so a reader can come in between."""
-
-_HOLDER_PAUSE = 0.02
-"""Seconds between those reads."""
-
 WATCH_INTERVAL = 0.05
 """Seconds between two reads of the last index while someone watches: how long another
 process's write can go unseen, for the price of one primary-key read."""
-
-_COLUMNS = "j.seq, j.time, j.kind, j.service, j.sites, j.value"
 
 
 class SqliteStore:
@@ -149,7 +111,7 @@ class SqliteStore:
                 f"sqlite store {self._path}: cannot create its directory: {exc}"
             ) from exc
         self._conn: sqlite3.Connection | None = None
-        self._lock: int | None = _claim(self._path) if exclusive else None
+        self._lock: int | None = claim(self._path) if exclusive else None
         self._worker = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"sqlite-store {self._path.name}"
         )
@@ -168,7 +130,7 @@ class SqliteStore:
     @property
     def lock_path(self) -> Path:
         """The file an exclusive open locks: the database file's name plus ``.lock``."""
-        return _lock_path(self._path)
+        return lock_path(self._path)
 
     @property
     def exclusive(self) -> bool:
@@ -261,60 +223,23 @@ class SqliteStore:
 
     async def append(self, record: Record) -> Record:
         """Add ``record`` to the journal with the next sequence number."""
-        sites = tuple(dict.fromkeys(record.sites))
 
-        def write(conn: sqlite3.Connection) -> int:
+        def write(conn: sqlite3.Connection) -> Record:
             with _transaction(conn):
-                cursor = conn.execute(
-                    "INSERT INTO journal (time, kind, service, sites, value)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (record.time, record.kind, record.service, json.dumps(sites), record.value),
-                )
-                seq = int(cursor.lastrowid or 0)
-                conn.executemany(
-                    "INSERT INTO journal_sites (site, seq, time, kind, service)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [(site, seq, record.time, record.kind, record.service) for site in sites],
-                )
-            return seq
+                return journal.insert(conn, record)
 
-        seq = await self._call("append to the journal", write)
-        return Record(record.value, record.time, record.kind, record.service, sites, seq)
+        return await self._call("append to the journal", write)
 
     async def records(self, where: RecordFilter) -> builtins.list[Record]:
         """The newest ``where.limit`` journal records matching ``where``, newest first."""
-        if where.limit <= 0:
-            return []
-        query, params = select_records(where)
-
-        def read(conn: sqlite3.Connection) -> builtins.list[Record]:
-            return [
-                Record(
-                    bytes(value),
-                    float(when),
-                    str(kind),
-                    None if service is None else str(service),
-                    tuple(json.loads(sites)),
-                    int(seq),
-                )
-                for seq, when, kind, service, sites, value in conn.execute(query, params)
-            ]
-
-        return await self._call("search the journal", read)
+        return await self._call("search the journal", lambda conn: journal.search(conn, where))
 
     async def trim(self, keep: int) -> int:
         """Remove every journal record but the newest ``keep``; returns how many went."""
 
         def write(conn: sqlite3.Connection) -> int:
             with _transaction(conn):
-                row = conn.execute(
-                    "SELECT seq FROM journal ORDER BY seq DESC LIMIT 1 OFFSET ?",
-                    (max(keep, 0),),
-                ).fetchone()
-                if row is None:
-                    return 0
-                conn.execute("DELETE FROM journal_sites WHERE seq <= ?", (row[0],))
-                return conn.execute("DELETE FROM journal WHERE seq <= ?", (row[0],)).rowcount
+                return journal.trim(conn, keep)
 
         return await self._call(f"trim the journal to {keep}", write)
 
@@ -352,9 +277,10 @@ class SqliteStore:
                 conn.execute("PRAGMA synchronous=FULL")
                 if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                     with _transaction(conn):
-                        for statement in _SCHEMA:
+                        for statement in (*_SCHEMA, *journal.SCHEMA):
                             conn.execute(statement)
-                        _move_old_journal(conn, self._path)
+                        old = _listing(conn, journal.OLD_EVENTS)
+                        journal.move_old_journal(conn, self._path, old)
                         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             except BaseException:
                 conn.close()
@@ -399,41 +325,6 @@ class SqliteStore:
         changed, self._changed = self._changed, None
         if changed is not None:
             changed.set()
-
-
-def select_records(where: RecordFilter) -> tuple[str, builtins.list[object]]:
-    """The query that answers a journal search, and its parameters.
-
-    Every search walks one index whose leading columns are its equalities (service, kind,
-    or both; for a site, the site's rows with their service or kind) followed by time and
-    sequence, newest first: the time bounds are a range of that index, the other filter
-    is checked on the rows walked, and the walk stops at the limit. A search for a
-    service, kind or site the journal does not hold reads no row at all.
-    """
-    conditions: builtins.list[str] = []
-    params: builtins.list[object] = []
-    if where.site is not None:
-        # CROSS JOIN makes SQLite walk the site's rows first, then fetch each event.
-        table = "s"
-        source = "journal_sites AS s CROSS JOIN journal AS j ON j.seq = s.seq"
-        conditions.append("s.site = ?")
-        params.append(where.site)
-    else:
-        table, source = "j", "journal AS j"
-    for column, value, test in (
-        ("service", where.service, "="),
-        ("kind", where.kind, "="),
-        ("time", where.since, ">="),
-        ("time", where.until, "<"),
-    ):
-        if value is not None:
-            conditions.append(f"{table}.{column} {test} ?")
-            params.append(value)
-    query = f"SELECT {_COLUMNS} FROM {source}"
-    if conditions:
-        query += " WHERE " + " AND ".join(conditions)
-    params.append(where.limit)
-    return query + f" ORDER BY {table}.time DESC, {table}.seq DESC LIMIT ?", params
 
 
 def _listing(conn: sqlite3.Connection, prefix: str) -> builtins.list[Entry]:
@@ -486,113 +377,6 @@ def _translated(path: Path, action: str, busy_timeout: float) -> Iterator[None]:
                 waited=busy_timeout,
             ) from exc
         raise StoreUnavailable(f"sqlite store {path}: {action} failed: {exc}") from exc
-
-
-def _move_old_journal(conn: sqlite3.Connection, path: Path) -> None:
-    """Move a journal kept as ``events/`` entries into the journal table, numbers kept."""
-    rows = _listing(conn, _OLD_EVENTS)
-    counter = conn.execute("SELECT value FROM entries WHERE key = ?", (_OLD_COUNTER,)).fetchone()
-    moved = 0
-    for entry in rows:
-        try:
-            seq = int(entry.key.removeprefix(_OLD_EVENTS))
-            doc = json.loads(entry.value)
-            service = doc.get("service")
-            sites = [str(s) for s in dict.fromkeys((doc.get("from_site"), doc.get("to_site"))) if s]
-            row = (seq, float(doc["time"]), str(doc["kind"]), service and str(service))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            log.warning("sqlite store %s: dropped unreadable journal entry %s", path, entry.key)
-            continue
-        conn.execute(
-            "INSERT INTO journal (seq, time, kind, service, sites, value)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (*row, json.dumps(sites), entry.value),
-        )
-        conn.executemany(
-            "INSERT INTO journal_sites (site, seq, time, kind, service) VALUES (?, ?, ?, ?, ?)",
-            [(site, *row) for site in sites],
-        )
-        moved += 1
-    if counter is not None:
-        with contextlib.suppress(ValueError, TypeError):
-            _keep_numbers_above(conn, int(bytes(counter[0])))
-    conn.execute(
-        "DELETE FROM entries WHERE (key >= ? AND key < ?) OR key = ?",
-        (_OLD_EVENTS, _prefix_end(_OLD_EVENTS), _OLD_COUNTER),
-    )
-    if rows:
-        log.info("sqlite store %s: moved %d journal events into the journal table", path, moved)
-
-
-def _keep_numbers_above(conn: sqlite3.Connection, last: int) -> None:
-    """Make the journal's next sequence number larger than ``last``."""
-    updated = conn.execute(
-        "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'journal'", (last,)
-    ).rowcount
-    if not updated:
-        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('journal', ?)", (last,))
-
-
-def _lock_path(path: Path) -> Path:
-    return path.with_name(path.name + ".lock")
-
-
-def _claim(path: Path) -> int:
-    """Lock ``path``'s lock file for this open and write the holder into it.
-
-    Returns:
-        The lock file's descriptor; closing it gives the claim up.
-
-    Raises:
-        StoreInUse: Another open holds the lock.
-        StoreUnavailable: The lock file cannot be opened or written.
-    """
-    lock_path = _lock_path(path)
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StoreUnavailable(
-            f"sqlite store {path}: cannot open its lock file {lock_path}: {exc.strerror or exc}"
-        ) from exc
-    try:
-        try:
-            # flock, not fcntl's record locks: those are per process, so a second open in
-            # the same process would be let in, and a restart in one process (as tests
-            # do) must see the same refusal another process would.
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder(fd)
-            raise StoreInUse(
-                f"sqlite store {path} is in use by another gtm ({holder})",
-                path=str(path),
-                holder=holder,
-            ) from None
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
-    except OSError as exc:
-        os.close(fd)
-        raise StoreUnavailable(
-            f"sqlite store {path}: cannot lock {lock_path}: {exc.strerror or exc}"
-        ) from exc
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _holder(fd: int) -> str:
-    """Who holds the lock on ``fd``'s file, as its holder recorded: ``pid 1234 on host h``."""
-    for attempt in range(_HOLDER_READS):
-        if attempt:
-            time.sleep(_HOLDER_PAUSE)
-        try:
-            record = json.loads(os.pread(fd, 4096, 0))
-            pid, host = int(record["pid"]), str(record["host"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        return f"pid {pid} on host {host}"
-    return "process unknown"
 
 
 def _prefix_end(prefix: str) -> str | None:
