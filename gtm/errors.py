@@ -7,7 +7,8 @@
     ├── ListenError             an address gtm serves on cannot be listened on
     ├── Unavailable             a dependency did not answer; retry with backoff
     │   ├── StoreUnavailable    the registry's store did not answer
-    │   │   └── StoreInUse      another running gtm holds the store
+    │   │   ├── StoreInUse      another running gtm holds the store
+    │   │   └── StoreStalled    a store call gave up waiting (another process's lock)
     │   └── ApiUnreachable      nothing answers at the gtm API's address
     └── Rejected                a request was refused and retrying will not help
         ├── ConflictError       a compare-and-set write lost against a newer version
@@ -73,6 +74,26 @@ class StoreInUse(StoreUnavailable):
         super().__init__(message)
         self.path = path
         self.holder = holder
+
+
+class StoreStalled(StoreUnavailable):
+    """A store call waited its bound for the backend and gave up; nothing of it was applied.
+
+    For SQLite this is another process holding the database's write lock (a ``sqlite3``
+    shell in a transaction, a backup, ``gtm plan`` on the same file) for longer than the
+    store's busy timeout. The event loop kept serving meanwhile; the vantage's own health
+    counts the stall, since a gtm that cannot write cannot publish what it decides.
+
+    Args:
+        message: The whole message, naming the store, the call and the wait.
+        path: The store's location (the SQLite file).
+        waited: Seconds the call waited before giving up.
+    """
+
+    def __init__(self, message: str, *, path: str, waited: float) -> None:
+        super().__init__(message)
+        self.path = path
+        self.waited = waited
 
 
 class ApiUnreachable(Unavailable):

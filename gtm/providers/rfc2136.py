@@ -11,6 +11,12 @@ Exceptions, as in :mod:`gtm.errors`::
 
 A failed prerequisite is retryable rather than a conflict (which :mod:`gtm.errors` counts
 as permanent): the next pass observes the edit and diffs against it.
+
+The zone is usually shared with names gtm has nothing to do with (``www``, ``app``, mail),
+and a TXT beginning ``version=`` is common application data. So the provider claims only
+the names of its configured services, and marks the status TXT it writes there with
+``"gtm-owner=<provider name>"`` as its first string, which nothing else writes; see
+:func:`managed_records`.
 """
 
 from __future__ import annotations
@@ -29,10 +35,12 @@ import dns.query
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rrset
 import dns.tsig
 import dns.update
 import dns.xfr
 import dns.zone
+from dns.rdtypes.ANY.TXT import TXT
 from dns.rdtypes.txtbase import TXTBase
 
 from gtm.config.provider_checks import check_provider, tsig_key_material
@@ -46,6 +54,7 @@ from gtm.providers.base import Capabilities, managed
 from gtm.providers.rfc2136_update import MAX_CHANGES, TYPES, RecordSet, build_updates
 
 __all__ = [
+    "OWNER_PREFIX",
     "PrerequisiteFailed",
     "RecordSet",
     "Rfc2136",
@@ -66,9 +75,9 @@ _PEER_TSIG = {
 }
 """What the server's TSIG error means, for the message."""
 
-_STATUS_PREFIX = b"version="
-"""How the status TXT that :func:`gtm.dns.records.service_nodes` writes begins: it marks a
-name as gtm's when the provider manages every service."""
+OWNER_PREFIX = "gtm-owner="
+"""How the first string of the status TXT the provider writes begins; the provider's name
+follows (``gtm-owner=bind-main``)."""
 
 
 class Rfc2136Unavailable(Unavailable):
@@ -117,6 +126,12 @@ class Rfc2136:
         check_provider(f"rfc2136 {name}", config)
         self.name = name
         self.services = frozenset(config.services)
+        self.owner = name
+        """Who the provider marks its names as written by (``gtm-owner=<owner>``): its
+        name in the config, the same on every instance that shares the config."""
+        # The services of the mappings ``desired`` was last given: with ``services`` empty,
+        # the names ``observe`` claims besides those carrying the owner's marker.
+        self._known: frozenset[str] = frozenset()
         self.capabilities = Capabilities(max_batch=MAX_CHANGES)
         self.origin = dns.name.from_text(zone)
         # dnspython connects to addresses only; "localhost" is the one name Listen allows.
@@ -146,12 +161,14 @@ class Rfc2136:
         with other locators, and must get the records of its own locators.
         """
         items: dict[str, Owned[RecordSet]] = {}
-        for mapping in managed(mappings, self.services):
+        wanted = managed(mappings, self.services)
+        self._known = frozenset(mapping.service for mapping in wanted)
+        for mapping in wanted:
             cached = self._records.get(mapping.service)
             if cached is None or cached[0] != mapping:
                 records = [
                     RecordSet.from_rdataset(owner, rrset)
-                    for owner, node in zone_nodes(mapping, self.origin).items()
+                    for owner, node in zone_nodes(mapping, self.origin, self.owner).items()
                     for rrset in node.values()
                 ]
                 cached = self._records[mapping.service] = (mapping, records)
@@ -161,6 +178,10 @@ class Rfc2136:
 
     async def observe(self) -> dict[str, Owned[RecordSet]]:
         """The A, AAAA, SRV and TXT record sets the server holds for the managed services.
+
+        The managed services are those of :func:`managed_records`; with ``services``
+        empty, the configured ones are the services of the mappings :meth:`desired` was
+        last given, so a pass calls ``desired`` first, as the reconciler does.
 
         The transfer and its parsing run in a worker thread: for a zone of thousands of
         record sets they take seconds of CPU, which must not stall the probes and the DNS
@@ -177,7 +198,9 @@ class Rfc2136:
         query, _ = dns.xfr.make_query(zone, serial=None, keyring=self._key)
         with self._translated("transfer"):
             dns.query.inbound_xfr(self._host, zone, query, port=self._port, timeout=self._timeout)
-        return managed_records(zone.nodes, self.origin, self.services)
+        configured = self.services or self._known
+        every = not self.services
+        return managed_records(zone.nodes, self.origin, configured, self.owner, every=every)
 
     async def apply(self, changes: Sequence[Change[RecordSet]]) -> None:
         """Send ``changes`` in as few update messages as ``max_message`` allows.
@@ -273,9 +296,9 @@ class Rfc2136:
             ) from exc
 
 
-def zone_nodes(mapping: Mapping, origin: dns.name.Name) -> dict[dns.name.Name, Node]:
-    """The names and record sets ``mapping`` puts in the zone, as the built-in responder
-    serves them.
+def zone_nodes(mapping: Mapping, origin: dns.name.Name, owner: str) -> dict[dns.name.Name, Node]:
+    """The names and record sets ``mapping`` puts in the zone: what the built-in responder
+    serves, with the status TXT marked as written by ``owner``.
 
     The responder answers NXDOMAIN for every name of a service with no locator to give and
     the ``nxdomain`` action; on an authoritative server that means the names hold nothing.
@@ -284,55 +307,71 @@ def zone_nodes(mapping: Mapping, origin: dns.name.Name) -> dict[dns.name.Name, N
     """
     if not mapping.best() and mapping.action is Action.NXDOMAIN:
         return {}
-    return service_nodes(mapping, origin)
+    nodes = service_nodes(mapping, origin)
+    marker = f"{OWNER_PREFIX}{owner}".encode()
+    for node in nodes.values():
+        status = node.get(dns.rdatatype.TXT)
+        if status is not None:
+            node[dns.rdatatype.TXT] = dns.rrset.from_rdata(
+                status.name,
+                status.ttl,
+                *(TXT(r.rdclass, r.rdtype, (marker, *r.strings)) for r in status),
+            )
+    return nodes
 
 
 def managed_records(
     nodes: Lookup[dns.name.Name, dns.node.Node],
     origin: dns.name.Name,
     services: frozenset[str],
+    owner: str,
+    *,
+    every: bool = False,
 ) -> dict[str, Owned[RecordSet]]:
     """The A, AAAA, SRV and TXT record sets of the managed services among a zone's nodes.
 
     A service owns ``<service>.<zone>`` and the site names ``<site>.<service>.<zone>``
-    below it. With ``services`` empty the provider manages every service, and a name is
-    taken as a service only if it holds gtm's status TXT: records gtm did not write (the
-    name servers, hand-made names) are never deleted.
+    below it. The names of the configured ``services`` are managed whatever they hold: a
+    record edited by hand there is drift to repair, and the bare ``version=`` status TXT
+    earlier versions wrote is taken over (rewritten with the marker on the next pass).
+    When the provider manages ``every`` service, a name whose TXT starts with this
+    owner's marker ``gtm-owner=<owner>`` is managed too: a service gtm wrote and no longer
+    has a mapping for. Every other name is left alone, whatever it holds: the zone's name
+    servers, ``www``, an application's ``TXT "version=1.4.2"``.
 
     Args:
         nodes: Absolute owner names and their nodes, as a zone transfer gives them.
         origin: The zone's name.
-        services: The managed services; empty: every service that has gtm's status TXT.
+        services: The configured services.
+        owner: The provider's owner name, as its marker carries it.
+        every: Whether the provider manages every service (its ``services`` option is
+            empty), so that names carrying its marker are its own.
     """
+    marker = f"{OWNER_PREFIX}{owner}".encode()
     by_label: dict[str, list[tuple[dns.name.Name, dns.node.Node]]] = {}
     marked: set[str] = set()
-    for owner, node in nodes.items():
-        labels = owner.relativize(origin).labels if owner.is_subdomain(origin) else ()
-        if not 1 <= len(labels) <= 2 or owner == origin:
+    for name, node in nodes.items():
+        labels = name.relativize(origin).labels if name.is_subdomain(origin) else ()
+        if not 1 <= len(labels) <= 2 or name == origin:
             continue
         service = labels[-1].decode("ascii", "replace").lower()
-        by_label.setdefault(service, []).append((owner, node))
+        by_label.setdefault(service, []).append((name, node))
         txt = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.TXT)
-        if len(labels) == 1 and txt is not None and any(_is_status(r) for r in txt):
+        if every and len(labels) == 1 and txt is not None and any(_marked(r, marker) for r in txt):
             marked.add(service)
-    wanted = services or frozenset(marked)
     items: dict[str, Owned[RecordSet]] = {}
-    for service in sorted(wanted & by_label.keys()):
-        for owner, node in by_label[service]:
+    for service in sorted((services | marked) & by_label.keys()):
+        for name, node in by_label[service]:
             for rdataset in node.rdatasets:
                 if dns.rdatatype.to_text(rdataset.rdtype) in TYPES:
-                    record = RecordSet.from_rdataset(owner, rdataset)
+                    record = RecordSet.from_rdataset(name, rdataset)
                     items[record.key] = Owned(service, record)
     return items
 
 
-def _is_status(rdata: object) -> bool:
-    """Whether a TXT record is gtm's status record (``"version=7" "epoch=3" ...``)."""
-    return (
-        isinstance(rdata, TXTBase)
-        and bool(rdata.strings)
-        and (rdata.strings[0].startswith(_STATUS_PREFIX))
-    )
+def _marked(rdata: object, marker: bytes) -> bool:
+    """Whether a TXT record is the status record of the owner ``marker`` names."""
+    return isinstance(rdata, TXTBase) and bool(rdata.strings) and rdata.strings[0] == marker
 
 
 def _hint(rcode: dns.rcode.Rcode) -> str:

@@ -1,8 +1,9 @@
 """The registry's journal: what happened to which service and when, kept in the store.
 
-Events get a sequence number from a counter key advanced by compare-and-set, so several
-writers sharing one store never hand out the same number, and the journal is pruned to
-its newest entries in occasional batches rather than on every write.
+The store numbers the events and searches them by service, kind, site and time through
+its own indexes (:meth:`gtm.registry.store.Store.records`), so a filtered query reads and
+decodes only the events it returns, however full the journal is. The journal is trimmed
+to its newest entries in occasional batches rather than on every write.
 """
 
 from __future__ import annotations
@@ -12,33 +13,24 @@ import logging
 
 from gtm.core.codec import event_from_dict, event_to_dict
 from gtm.core.model import Event
-from gtm.errors import ConflictError, StoreUnavailable
+from gtm.errors import StoreUnavailable
 from gtm.registry.documents import decode, encode
-from gtm.registry.store import Entry, Store
+from gtm.registry.store import Entry, Record, RecordFilter, Store
 
 log = logging.getLogger(__name__)
 
-EVENTS = "events/"
-"""Key prefix of journal entries: ``events/<seq:012d>``, so key order is seq order."""
-
-SEQUENCE = "counters/events"
-"""Key of the last sequence number handed out (decimal ASCII)."""
-
 JOURNAL_LIMIT = 10_000
 """How many of the newest events the journal keeps by default."""
-
-SEQUENCE_ATTEMPTS = 100
-"""Compare-and-set attempts on the counter before a write gives up as a conflict."""
 
 
 class Journal:
     """Append-only event log with a size cap.
 
-    Between prunes the journal may hold up to 1% more than ``limit`` events; ``events``
+    Between trims the journal may hold up to 1% more than ``limit`` events; ``events``
     answers from whatever is stored.
 
     Args:
-        store: Where entries and the counter live.
+        store: Where the events live.
         limit: How many of the newest events to keep (at least 1).
     """
 
@@ -47,10 +39,9 @@ class Journal:
             raise ValueError(f"journal: limit must be at least 1, got {limit}")
         self._store = store
         self._limit = limit
-        # Pruning lists the whole journal, so do it once per 1% of growth: the cost per
-        # event stays one list row and at most one delete.
-        self._prune_every = max(1, limit // 100)
-        self._unpruned = 0
+        # Trim once per 1% of growth: one store call per hundred events, not one each.
+        self._trim_every = max(1, limit // 100)
+        self._untrimmed = 0
 
     async def record(self, event: Event) -> Event:
         """Append ``event`` with the next sequence number and return it as stored.
@@ -58,18 +49,22 @@ class Journal:
         Any ``seq`` the caller set is replaced.
 
         Raises:
-            ConflictError: Other writers kept winning the race for the counter.
             StoreUnavailable: The store failed.
         """
-        stored = dataclasses.replace(event, seq=await self._next_seq())
-        key = f"{EVENTS}{stored.seq:012d}"
-        if await self._store.cas(key, encode(event_to_dict(stored)), 0) is None:
-            raise ConflictError(f"journal: {key} already exists; the counter {SEQUENCE} is behind")
-        self._unpruned += 1
-        if self._unpruned >= self._prune_every:
-            self._unpruned = 0
-            await self._prune()
-        return stored
+        sites = tuple(site for site in (event.from_site, event.to_site) if site)
+        record = Record(
+            encode(event_to_dict(dataclasses.replace(event, seq=0))),
+            event.time,
+            event.kind,
+            event.service,
+            sites,
+        )
+        stored = await self._store.append(record)
+        self._untrimmed += 1
+        if self._untrimmed >= self._trim_every:
+            self._untrimmed = 0
+            await self._trim()
+        return dataclasses.replace(event, seq=stored.seq)
 
     async def events(
         self,
@@ -95,50 +90,23 @@ class Journal:
         Raises:
             StoreUnavailable: The store failed or holds an unreadable event.
         """
-        found: list[Event] = []
-        for entry in reversed(await self._store.list(EVENTS)):
-            if len(found) >= limit:
-                break
-            event = decode(entry, event_from_dict)
-            if service is not None and event.service != service:
-                continue
-            if since is not None and event.time < since:
-                continue
-            if until is not None and event.time >= until:
-                continue
-            if site is not None and site not in (event.from_site, event.to_site):
-                continue
-            if kind is not None and event.kind != kind:
-                continue
-            found.append(event)
+        where = RecordFilter(
+            service=service, kind=kind, site=site, since=since, until=until, limit=limit
+        )
+        found = [_event(record) for record in await self._store.records(where)]
         found.reverse()
         return found
 
-    async def _next_seq(self) -> int:
-        for _attempt in range(SEQUENCE_ATTEMPTS):
-            current = await self._store.get(SEQUENCE)
-            last, index = (0, 0) if current is None else (_counter(current), current.index)
-            if await self._store.cas(SEQUENCE, str(last + 1).encode(), index) is not None:
-                return last + 1
-        raise ConflictError(
-            f"journal: lost the race for {SEQUENCE} {SEQUENCE_ATTEMPTS} times in a row"
-        )
-
-    async def _prune(self) -> None:
-        # The event is already durable: a failed prune must not make the caller think the
-        # record failed (and write it twice). The next prune catches up.
+    async def _trim(self) -> None:
+        # The event is already durable: a failed trim must not make the caller think the
+        # record failed (and write it twice). The next trim catches up.
         try:
-            entries = await self._store.list(EVENTS)
-            for entry in entries[: max(0, len(entries) - self._limit)]:
-                await self._store.delete(entry.key, entry.index)
+            await self._store.trim(self._limit)
         except StoreUnavailable as exc:
-            log.warning("journal: pruning to %d events failed: %s", self._limit, exc)
+            log.warning("journal: trimming to %d events failed: %s", self._limit, exc)
 
 
-def _counter(entry: Entry) -> int:
-    try:
-        return int(entry.value)
-    except ValueError as exc:
-        raise StoreUnavailable(
-            f"journal: {entry.key} holds {entry.value[:32]!r}, not a sequence number"
-        ) from exc
+def _event(record: Record) -> Event:
+    """The event a journal record holds, numbered as the store numbered it."""
+    entry = Entry(f"journal/{record.seq}", record.value, record.seq)
+    return dataclasses.replace(decode(entry, event_from_dict), seq=record.seq)

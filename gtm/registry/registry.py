@@ -30,6 +30,8 @@ from gtm.errors import ConflictError, NotFound, StoreUnavailable
 from gtm.registry.documents import decode, encode
 from gtm.registry.follower import follow
 from gtm.registry.journal import JOURNAL_LIMIT, Journal
+from gtm.registry.retention import RUN_LIMIT, runs_to_prune
+from gtm.registry.saving import Saves
 from gtm.registry.store import Entry, Store
 from gtm.registry.subscribers import Subscribers
 from gtm.registry.watch import Watchers
@@ -62,21 +64,29 @@ class Registry:
     watch round of the store. Versions only grow: a stored entry older than the cached
     one is never applied over it. A write that loses a race to another writer fails with
     ConflictError after the registry has read the winner back, so the caller's next
-    attempt decides on what is stored. Mappings and runs are never deleted; an intent
-    another writer removed is removed from the cache too.
+    attempt decides on what is stored. Mappings are never deleted; runs only once
+    finished and beyond the newest ``run_limit``; an intent another writer removed is
+    removed from the cache too.
 
     Args:
         store: Where mappings, intents and events are kept; the registry closes it.
         instance_id: Name of this gtm instance, stamped into ``written_by`` of mappings
             that do not name their writer.
         journal_limit: How many of the newest events the journal keeps.
+        run_limit: How many of the newest finished runs are kept (running ones always).
     """
 
     def __init__(
-        self, store: Store, instance_id: str = "", *, journal_limit: int = JOURNAL_LIMIT
+        self,
+        store: Store,
+        instance_id: str = "",
+        *,
+        journal_limit: int = JOURNAL_LIMIT,
+        run_limit: int = RUN_LIMIT,
     ) -> None:
         self._store = store
         self._instance_id = instance_id
+        self._run_limit = run_limit
         self._journal = Journal(store, journal_limit)
         self._mappings: dict[str, Mapping] = {}
         self._indexes: dict[str, int] = {}
@@ -85,6 +95,7 @@ class Registry:
         self._intent_indexes: dict[str, int] = {}
         self._runs: dict[str, Run] = {}
         self._run_indexes: dict[str, int] = {}
+        self._run_saves: Saves[Run] = Saves()
         self._mapping_subscribers: Subscribers[Mapping] = Subscribers("mapping")
         self._intent_subscribers: Subscribers[list[Intent]] = Subscribers("intents")
         self._watchers = Watchers()
@@ -98,6 +109,7 @@ class Registry:
         instance_id: str = "",
         *,
         journal_limit: int = JOURNAL_LIMIT,
+        run_limit: int = RUN_LIMIT,
         follow_store: bool = True,
     ) -> Registry:
         """A registry over ``store`` with every stored mapping, intent and run loaded.
@@ -106,6 +118,7 @@ class Registry:
             store: Where everything is kept; the registry closes it.
             instance_id: See the class.
             journal_limit: See the class.
+            run_limit: See the class.
             follow_store: Apply other writers' changes as they are stored, until
                 :meth:`close`; without it the cache holds what was loaded plus this
                 registry's own writes (enough for a one-shot command).
@@ -113,7 +126,7 @@ class Registry:
         Raises:
             StoreUnavailable: The store failed or holds an unreadable document.
         """
-        registry = cls(store, instance_id, journal_limit=journal_limit)
+        registry = cls(store, instance_id, journal_limit=journal_limit, run_limit=run_limit)
         appliers = (
             (MAPPINGS, registry._apply_mappings),
             (INTENTS, registry._apply_intents),
@@ -283,28 +296,47 @@ class Registry:
         return sorted(self._runs.values(), key=lambda run: (run.created_at, run.id))
 
     def run(self, run_id: str) -> Run | None:
-        """The run ``run_id``, or None."""
-        return self._runs.get(run_id)
+        """The run ``run_id``, or None; one this registry is saving, as saved."""
+        return self._run_saves.pending(run_id) or self._runs.get(run_id)
 
     async def save_run(self, run: Run) -> Run:
         """Store a run (created or changed), compare-and-set on its last index.
+
+        This registry's saves of one run go to the store one at a time, in the order they
+        were asked for, and :meth:`run` answers the newest while it is under way, so a
+        task that changes a run while another saves it builds on that save.
+
+        Once it is stored, the oldest finished runs beyond ``run_limit`` are deleted; a
+        failure to delete them is logged, and retried on the next save.
 
         Raises:
             ConflictError: Another writer changed the run since this registry saw it.
             StoreUnavailable: The store failed; nothing changed.
         """
-        entry = await self._store.cas(
-            RUNS + run.id, encode(run_to_dict(run)), self._run_indexes.get(run.id, 0)
-        )
-        if entry is None:
-            found = await self._store.get(RUNS + run.id)
-            if found is not None:
-                self._apply_runs(found.index, [found], partial=True)
-            raise ConflictError(f"registry: run {run.id} was changed by another writer")
-        self._runs[run.id] = run
-        self._run_indexes[run.id] = entry.index
-        self._watchers.wake(RUN_WATCH + run.id)
+        async with self._run_saves.saving(run.id, run):
+            index = self._run_indexes.get(run.id, 0)
+            entry = await self._store.cas(RUNS + run.id, encode(run_to_dict(run)), index)
+            if entry is None:
+                found = await self._store.get(RUNS + run.id)
+                if found is not None:
+                    self._apply_runs(found.index, [found], partial=True)
+                raise ConflictError(f"registry: run {run.id} was changed by another writer")
+            self._runs[run.id] = run
+            self._run_indexes[run.id] = entry.index
+            self._watchers.wake(RUN_WATCH + run.id)
+        await self._prune_runs()
         return run
+
+    async def _prune_runs(self) -> None:
+        finished = [(run.created_at, run.id) for run in self._runs.values() if run.state.finished]
+        for run_id in runs_to_prune(finished, self._run_limit):
+            try:
+                await self._store.delete(RUNS + run_id, self._run_indexes.get(run_id))
+            except StoreUnavailable as exc:
+                log.warning("registry: pruning finished run %s failed: %s", run_id, exc)
+                return
+            # Its index stays known, so an older listing cannot bring the run back.
+            self._runs.pop(run_id, None)
 
     async def wait_run(self, run_id: str, revision: int, timeout: float) -> Run | None:
         """Long poll: the run once its ``revision`` passes ``revision``, or at the timeout."""
@@ -435,7 +467,7 @@ class Registry:
         strict: bool = False,
         partial: bool = False,
     ) -> None:
-        """Take the runs in ``entries`` that are newer than the cache (never deleted)."""
+        """Take the runs in ``entries`` that are newer than the cache (pruning drops them)."""
         del index, partial
         for entry in entries:
             run_id = entry.key.removeprefix(RUNS)

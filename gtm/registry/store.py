@@ -1,7 +1,10 @@
 """The small versioned key/value interface the registry keeps its documents in.
 
 Keeping it to get, list, compare-and-set, delete and watch lets an in-process dict, an
-embedded SQLite file and a Consul KV cluster all serve the same registry.
+embedded SQLite file and a Consul KV cluster all serve the same registry. The journal is
+the one part that is not key/value: an append-only log the store can search by service,
+kind, site and time, so that a filtered query costs what it returns rather than a scan of
+every event.
 """
 
 from __future__ import annotations
@@ -27,6 +30,49 @@ class Entry:
     index: int
 
 
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One journal record: an opaque value and the fields it can be searched by.
+
+    Attributes:
+        value: The stored bytes (a JSON event for the registry); the store never reads them.
+        time: Wall-clock time of the event, in seconds since the epoch.
+        kind: What happened (``move``, ``run``, ``provider``, ``drift``).
+        service: The service it happened to, or None for an event of no service.
+        sites: The sites it concerns (the sites traffic moved from and to), without repeats.
+        seq: The sequence number the store gave it on :meth:`Store.append` (0 before).
+    """
+
+    value: bytes
+    time: float
+    kind: str
+    service: str | None = None
+    sites: tuple[str, ...] = ()
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFilter:
+    """Which journal records a search returns; None matches anything.
+
+    Attributes:
+        service: Only records of this service.
+        kind: Only records of this kind.
+        site: Only records that name this site among their ``sites``.
+        since: Only records whose ``time`` is at or after this.
+        until: Only records whose ``time`` is before this.
+        limit: At most this many records, the newest first: latest ``time``, then
+            highest ``seq`` among records of the same time.
+    """
+
+    service: str | None = None
+    kind: str | None = None
+    site: str | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int = 100
+
+
 class Store(Protocol):
     """A versioned key/value store whose every write is a compare-and-set.
 
@@ -41,7 +87,12 @@ class Store(Protocol):
     - return ``list`` results sorted by key (code point order);
     - give a delete an index too (larger than any before), so ``watch`` sees it;
     - raise :class:`gtm.errors.StoreUnavailable` when the backend fails or after
-      ``close``, with the store's location in the message.
+      ``close``, with the store's location in the message, and its subclass
+      :class:`gtm.errors.StoreStalled` when a call gave up waiting for the backend
+      (nothing of it was applied);
+    - keep the event loop free: a call that waits on a disk, a lock or the network
+      waits off the loop (a thread, or non-blocking I/O), so serving never stalls
+      behind the store.
 
     Implementations must not report a failed condition as an error (``cas`` returns None
     and ``delete`` returns False), interpret the stored bytes, or retry a write on their
@@ -102,6 +153,42 @@ class Store(Protocol):
             entry under ``prefix`` sorted by key. The call may return before
             ``timeout`` although nothing under ``prefix`` changed (a write elsewhere
             in the store, as Consul may): callers must not assume a change.
+        """
+        ...
+
+    async def append(self, record: Record) -> Record:
+        """Add ``record`` to the journal with the next sequence number.
+
+        The number is larger than every one handed out before, and never handed out
+        again, even after :meth:`trim` or a reopen; writers sharing the store never get
+        the same one. The ``seq`` of ``record`` is ignored.
+
+        Returns:
+            The record as stored, with its ``seq``.
+        """
+        ...
+
+    async def records(self, where: RecordFilter) -> builtins.list[Record]:
+        """The newest ``where.limit`` journal records that match ``where``, newest first.
+
+        Newest is by ``time``, then by ``seq``: the order events happened in, even when
+        writers with slightly different clocks numbered them in another.
+
+        Implementations must answer from an index or a scan that stops at ``limit``:
+        a filter on a service, kind or site must not read the records of others, so a
+        search costs what it returns, not the size of the journal.
+        """
+        ...
+
+    async def trim(self, keep: int) -> int:
+        """Remove every journal record but the newest ``keep``; returns how many went."""
+        ...
+
+    def busy_for(self) -> float:
+        """Seconds the oldest call still in flight has been running; 0.0 when none is.
+
+        How a vantage learns its own store is stalled (another process holding a lock,
+        a slow disk, an unreachable cluster) before any call gives up. Must not block.
         """
         ...
 

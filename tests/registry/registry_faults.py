@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 
 from gtm.errors import StoreUnavailable
-from gtm.registry.store import Entry, Store
+from gtm.registry.store import Entry, Record, RecordFilter, Store
 
 
 class FaultyStore:
     """Delegates to ``inner``, except where a test asked for a fault.
 
     Attributes:
-        failing: Names of methods (``get``, ``list``, ``cas``, ``delete``, ``watch``) that raise
-            StoreUnavailable.
+        failing: Names of methods (``get``, ``list``, ``cas``, ``delete``, ``watch``,
+            ``append``, ``records``, ``trim``) that raise StoreUnavailable.
         losing: Keys whose ``cas`` reports a lost race without writing.
         yielding: Whether every call first yields to the event loop, so concurrent tasks
             interleave between a read and the write that depends on it.
@@ -50,6 +50,21 @@ class FaultyStore:
     async def watch(self, prefix: str, index: int, timeout: float) -> tuple[int, list[Entry]]:
         await self._enter("watch")
         return await self.inner.watch(prefix, index, timeout)
+
+    async def append(self, record: Record) -> Record:
+        await self._enter("append")
+        return await self.inner.append(record)
+
+    async def records(self, where: RecordFilter) -> list[Record]:
+        await self._enter("records")
+        return await self.inner.records(where)
+
+    async def trim(self, keep: int) -> int:
+        await self._enter("trim")
+        return await self.inner.trim(keep)
+
+    def busy_for(self) -> float:
+        return self.inner.busy_for()
 
     async def close(self) -> None:
         await self.inner.close()

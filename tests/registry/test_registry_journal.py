@@ -1,4 +1,4 @@
-"""The journal: sequence numbers that only grow, filters, pruning, durability."""
+"""The journal: sequence numbers that only grow, filters, trimming, durability."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ import pytest
 from registry_faults import FaultyStore
 from registry_samples import event
 
-from gtm.errors import ConflictError, StoreUnavailable
-from gtm.registry.journal import EVENTS, SEQUENCE, Journal
+from gtm.errors import StoreUnavailable
+from gtm.registry.journal import Journal
 from gtm.registry.registry import Registry
+from gtm.registry.store import RecordFilter, Store
 from gtm.registry.stores import MemoryStore, SqliteStore
+
+EVERYTHING = RecordFilter(limit=1_000_000)
 
 
 async def test_record_assigns_growing_sequence_numbers(registry: Registry) -> None:
@@ -55,11 +58,8 @@ async def test_limit_keeps_the_newest_in_oldest_first_order(registry: Registry) 
     assert await registry.events(limit=0) == []
 
 
-async def test_concurrent_records_never_share_a_number(faulty: FaultyStore) -> None:
-    # Yielding between reading the counter and writing it makes the writers race, so
-    # most of them lose a compare-and-set and must retry.
-    faulty.yielding = True
-    journal = Journal(faulty)
+async def test_concurrent_records_never_share_a_number(store: Store) -> None:
+    journal = Journal(store)
 
     recorded = await asyncio.gather(*(journal.record(event(float(t))) for t in range(30)))
 
@@ -67,50 +67,41 @@ async def test_concurrent_records_never_share_a_number(faulty: FaultyStore) -> N
     assert len(await journal.events(limit=100)) == 30
 
 
-async def test_a_counter_that_always_loses_is_a_conflict(faulty: FaultyStore) -> None:
-    faulty.losing.add(SEQUENCE)
-
-    with pytest.raises(ConflictError, match=SEQUENCE):
-        await Journal(faulty).record(event(1.0))
-
-    assert await faulty.list(EVENTS) == []
-
-
-async def test_the_journal_keeps_only_the_newest_events(faulty: FaultyStore) -> None:
-    journal = Journal(faulty, limit=5)
+async def test_the_journal_keeps_only_the_newest_events(store: Store) -> None:
+    journal = Journal(store, limit=5)
 
     for t in range(1, 21):
         await journal.record(event(float(t)))
 
     kept = await journal.events(limit=100)
     assert [e.seq for e in kept] == [16, 17, 18, 19, 20]
-    assert len(await faulty.list(EVENTS)) == 5
+    assert len(await store.records(EVERYTHING)) == 5
 
 
-async def test_pruning_runs_once_per_percent_of_growth(faulty: FaultyStore) -> None:
-    journal = Journal(faulty, limit=200)
+async def test_trimming_runs_once_per_percent_of_growth(store: Store) -> None:
+    journal = Journal(store, limit=200)
 
     for t in range(1, 204):
         await journal.record(event(float(t)))
 
-    # Pruned at 202 (every 2 records) down to 200; 203 waits for the next round.
-    stored = await faulty.list(EVENTS)
+    # Trimmed at 202 (every 2 records) down to 200; 203 waits for the next round.
+    stored = await store.records(EVERYTHING)
     assert len(stored) == 201
-    assert stored[0].key == f"{EVENTS}{3:012d}"
+    assert stored[-1].seq == 3
 
 
-async def test_a_failed_prune_does_not_fail_the_record(
+async def test_a_failed_trim_does_not_fail_the_record(
     faulty: FaultyStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     journal = Journal(faulty, limit=1)
     await journal.record(event(1.0))
-    faulty.failing.add("delete")
+    faulty.failing.add("trim")
 
     with caplog.at_level(logging.WARNING):
         second = await journal.record(event(2.0))
 
     assert second.seq == 2
-    assert "pruning" in caplog.text
+    assert "trimming" in caplog.text
     faulty.failing.clear()
     third = await journal.record(event(3.0))
     assert await journal.events() == [third]
@@ -149,9 +140,10 @@ async def test_events_survive_a_restart_intact(db_path: Path) -> None:
         await registry.close()
 
 
-async def test_a_damaged_counter_is_reported_with_its_key() -> None:
-    store = MemoryStore()
-    await store.cas(SEQUENCE, b"not a number", 0)
+async def test_an_unreadable_event_is_reported_with_its_number(store: Store) -> None:
+    journal = Journal(store)
+    await journal.record(event(1.0))
+    await store.append(dataclasses.replace((await store.records(EVERYTHING))[0], value=b"{"))
 
-    with pytest.raises(StoreUnavailable, match=SEQUENCE):
-        await Journal(store).record(event(1.0))
+    with pytest.raises(StoreUnavailable, match="journal/2"):
+        await journal.events()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 
 import pytest
+from registry_samples import event
 
+from gtm.core.codec import event_to_dict
+from gtm.core.model import Event
 from gtm.errors import StoreUnavailable
+from gtm.registry.documents import encode
+from gtm.registry.registry import Registry
 from gtm.registry.stores import SqliteStore
 
 
@@ -83,3 +89,41 @@ async def test_close_is_safe_to_repeat(db_path: Path) -> None:
 
     with pytest.raises(StoreUnavailable, match="closed"):
         await store.get("k")
+
+
+def old_file(path: Path, events: list[Event], counter: int) -> None:
+    """A store file as earlier versions wrote it: the journal as ``events/`` entries."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE entries (key TEXT PRIMARY KEY, value BLOB NOT NULL, idx INTEGER);"
+            "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        )
+        rows = [
+            (f"events/{e.seq:012d}", encode(event_to_dict(e)), i + 1) for i, e in enumerate(events)
+        ]
+        rows.append(("counters/events", str(counter).encode(), len(rows) + 1))
+        rows.append(("intents/x", b"kept as it is", len(rows) + 1))
+        conn.executemany("INSERT INTO entries VALUES (?, ?, ?)", rows)
+        conn.execute("INSERT INTO meta VALUES ('last_index', ?)", (len(rows),))
+
+
+async def test_a_journal_kept_by_an_earlier_version_is_moved_with_its_numbers(
+    db_path: Path,
+) -> None:
+    kept = [
+        dataclasses.replace(event(10.0 + seq, service=service), seq=seq)
+        for seq, service in ((7, "billing"), (8, "search"), (9, "billing"))
+    ]
+    old_file(db_path, kept, counter=12)
+
+    registry = Registry(SqliteStore(db_path))
+    try:
+        assert await registry.events() == kept
+        assert await registry.events(service="billing", site="gcp-euw1") == [kept[0], kept[2]]
+        assert (await registry.record(event(30.0))).seq == 13
+    finally:
+        await registry.close()
+    with sqlite3.connect(db_path) as conn:
+        keys = [key for (key,) in conn.execute("SELECT key FROM entries ORDER BY key")]
+    assert keys == ["intents/x"]

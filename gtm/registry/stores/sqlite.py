@@ -1,65 +1,69 @@
 """The embedded default store: one SQLite file, so a single gtm needs no external service.
 
-Calls run inline on the event loop rather than in a thread. Reads are index lookups that
-take microseconds, the registry serves its hot path from memory, and writes happen when a
-mapping, an intent or the journal changes, which is rare; a thread hop per call would cost
-more than it saves and would need its own serialisation to keep compare-and-set atomic.
-``watch`` is the same: while a caller watches, it reads the store's last index (one row)
-every ``watch_interval`` seconds, which is how writes from another process are seen;
-writes through this object wake it at once.
+Every call runs in one thread of the store's own, on a connection of its own, never on the
+event loop: another process holding the database's write lock (a ``sqlite3`` shell in a
+transaction, a backup, ``gtm plan`` on the same file) makes gtm's writes wait, but the
+probes, the DNS responder and the API sharing the loop keep running. One thread, so calls
+run one at a time in the order they were made, which keeps compare-and-set atomic within
+the process; ``BEGIN IMMEDIATE`` keeps it atomic across processes. A write that waits
+``busy_timeout`` seconds for another process's lock gives up with
+:class:`gtm.errors.StoreStalled`, nothing written; :meth:`SqliteStore.busy_for` tells how
+long the oldest call has been running, so the vantage can count itself stalled before then.
+
+``watch`` reads the store's last index (one row) every ``watch_interval`` seconds while
+someone watches, which is how writes from another process are seen; writes through this
+object wake it at once.
+
+The journal lives in tables of its own, indexed so that a filtered search reads only the
+rows it returns (:mod:`.sqlite_journal`).
 
 A running gtm opens its file ``exclusive``: it holds an advisory lock on ``<file>.lock``
-that names its process, so a second instance on the same file is refused at once instead
-of both deciding for the same services. The lock is an ``flock``, which the system drops
-when the process ends however it ends, so a crash never leaves the file claimed. Readers
-such as ``gtm plan`` open the file without it; SQLite keeps their writes atomic.
+that names its process (:mod:`.sqlite_claim`), so a second instance on the same file is
+refused at once instead of both deciding for the same services. Readers such as
+``gtm plan`` open the file without it; SQLite keeps their writes atomic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import concurrent.futures
 import contextlib
-import fcntl
-import json
+import itertools
+import logging
 import os
-import socket
 import sqlite3
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
-from gtm.errors import StoreInUse, StoreUnavailable
-from gtm.registry.store import Entry
+from gtm.errors import StoreStalled, StoreUnavailable
+from gtm.registry.store import Entry, Record, RecordFilter
+from gtm.registry.stores import sqlite_journal as journal
+from gtm.registry.stores.sqlite_claim import claim, lock_path
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    key TEXT PRIMARY KEY,
-    value BLOB NOT NULL,
-    idx INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO meta (name, value) VALUES ('last_index', 0);
-"""
+log = logging.getLogger(__name__)
 
-_LOCK_TIMEOUT = 1.0
-"""Seconds to wait for a file another process holds locked.
+T = TypeVar("T")
 
-One gtm owns its file; a lock held elsewhere means a misconfiguration, so failing fast as
-StoreUnavailable beats stalling the event loop for SQLite's default five seconds.
-"""
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of a file with the current tables (0: none, or the journal as
+``events/`` entries)."""
 
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS entries ("
+    " key TEXT PRIMARY KEY, value BLOB NOT NULL, idx INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO meta (name, value) VALUES ('last_index', 0)",
+)
 
-_HOLDER_READS = 5
-"""Reads of a held lock file before its holder counts as unknown: the holder writes its
-name just after taking the lock, so a reader can come in between."""
+BUSY_TIMEOUT = 5.0
+"""Seconds a call waits for a lock another process holds before giving up as StoreStalled.
 
-_HOLDER_PAUSE = 0.02
-"""Seconds between those reads."""
+The wait happens in the store's thread, so it delays gtm's writes, not its serving."""
 
 WATCH_INTERVAL = 0.05
 """Seconds between two reads of the last index while someone watches: how long another
@@ -75,6 +79,8 @@ class SqliteStore:
             does; another exclusive open of the same file, in this process or another,
             is refused with StoreInUse. Non-exclusive opens never wait for the claim.
         watch_interval: Seconds between two reads of the last index during ``watch``.
+        busy_timeout: Seconds a call waits for another process's lock before it fails
+            with StoreStalled.
 
     Raises:
         StoreInUse: ``exclusive`` and another open holds the file; the message names the
@@ -89,10 +95,15 @@ class SqliteStore:
         *,
         exclusive: bool = False,
         watch_interval: float = WATCH_INTERVAL,
+        busy_timeout: float = BUSY_TIMEOUT,
     ) -> None:
         self._path = Path(path)
         self._watch_interval = watch_interval
+        self._busy_timeout = busy_timeout
         self._changed: asyncio.Event | None = None
+        self._calls = itertools.count()
+        self._running: dict[int, float] = {}
+        self._running_lock = threading.Lock()
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -100,25 +111,16 @@ class SqliteStore:
                 f"sqlite store {self._path}: cannot create its directory: {exc}"
             ) from exc
         self._conn: sqlite3.Connection | None = None
-        self._lock: int | None = _claim(self._path) if exclusive else None
+        self._lock: int | None = claim(self._path) if exclusive else None
+        self._worker = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"sqlite-store {self._path.name}"
+        )
         try:
-            with self._translated("open"):
-                conn = sqlite3.connect(self._path, timeout=_LOCK_TIMEOUT, isolation_level=None)
-                try:
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power
-                    # loss, and a lost mapping write would let a version or epoch that was
-                    # already published be handed out again. Writes are rare; one fsync
-                    # each is cheap.
-                    conn.execute("PRAGMA synchronous=FULL")
-                    conn.executescript(_SCHEMA)
-                except sqlite3.Error:
-                    conn.close()
-                    raise
+            self._conn = self._worker.submit(self._connect).result()
         except BaseException:
+            self._worker.shutdown(wait=False)
             self._release()
             raise
-        self._conn = conn
 
     @property
     def path(self) -> Path:
@@ -128,7 +130,7 @@ class SqliteStore:
     @property
     def lock_path(self) -> Path:
         """The file an exclusive open locks: the database file's name plus ``.lock``."""
-        return _lock_path(self._path)
+        return lock_path(self._path)
 
     @property
     def exclusive(self) -> bool:
@@ -137,56 +139,55 @@ class SqliteStore:
 
     async def get(self, key: str) -> Entry | None:
         """The entry at ``key``, or None when there is none."""
-        with self._translated(f"get {key!r}"):
-            row = (
-                self._connection()
-                .execute("SELECT value, idx FROM entries WHERE key = ?", (key,))
-                .fetchone()
-            )
-        return None if row is None else Entry(key, bytes(row[0]), int(row[1]))
+
+        def read(conn: sqlite3.Connection) -> Entry | None:
+            row = conn.execute("SELECT value, idx FROM entries WHERE key = ?", (key,)).fetchone()
+            return None if row is None else Entry(key, bytes(row[0]), int(row[1]))
+
+        return await self._call(f"get {key!r}", read)
 
     async def list(self, prefix: str) -> builtins.list[Entry]:
         """Every entry whose key starts with ``prefix``, sorted by key."""
-        end = _prefix_end(prefix)
-        query = "SELECT key, value, idx FROM entries WHERE key >= ?"
-        params: tuple[str, ...] = (prefix,)
-        if end is not None:
-            query += " AND key < ?"
-            params = (prefix, end)
-        with self._translated(f"list {prefix!r}"):
-            rows = self._connection().execute(query + " ORDER BY key", params).fetchall()
-        return [Entry(str(key), bytes(value), int(idx)) for key, value, idx in rows]
+        return await self._call(f"list {prefix!r}", lambda conn: _listing(conn, prefix))
 
     async def cas(self, key: str, value: bytes, index: int) -> Entry | None:
         """Write ``value`` at ``key`` if its index is still ``index`` (0: absent)."""
-        with self._transaction(f"cas {key!r}") as conn:
-            row = conn.execute("SELECT idx FROM entries WHERE key = ?", (key,)).fetchone()
-            if (0 if row is None else int(row[0])) != index:
-                return None
-            conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'last_index'")
-            (new_index,) = conn.execute(
-                "SELECT value FROM meta WHERE name = 'last_index'"
-            ).fetchone()
-            conn.execute(
-                "INSERT INTO entries (key, value, idx) VALUES (?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value, idx = excluded.idx",
-                (key, value, new_index),
-            )
-            entry = Entry(key, value, int(new_index))
-        self._notify()
+
+        def write(conn: sqlite3.Connection) -> Entry | None:
+            with _transaction(conn):
+                row = conn.execute("SELECT idx FROM entries WHERE key = ?", (key,)).fetchone()
+                if (0 if row is None else int(row[0])) != index:
+                    return None
+                new_index = _advance(conn)
+                conn.execute(
+                    "INSERT INTO entries (key, value, idx) VALUES (?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, idx = excluded.idx",
+                    (key, value, new_index),
+                )
+            return Entry(key, value, new_index)
+
+        entry = await self._call(f"cas {key!r}", write)
+        if entry is not None:
+            self._notify()
         return entry
 
     async def delete(self, key: str, index: int | None = None) -> bool:
         """Remove ``key``; with ``index``, only if the key still has that index."""
-        with self._transaction(f"delete {key!r}") as conn:
-            if index is None:
-                cursor = conn.execute("DELETE FROM entries WHERE key = ?", (key,))
-            else:
-                cursor = conn.execute("DELETE FROM entries WHERE key = ? AND idx = ?", (key, index))
-            deleted = cursor.rowcount > 0
-            if deleted:
-                # A delete takes an index too, so a watcher learns of it.
-                conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'last_index'")
+
+        def write(conn: sqlite3.Connection) -> bool:
+            with _transaction(conn):
+                if index is None:
+                    cursor = conn.execute("DELETE FROM entries WHERE key = ?", (key,))
+                else:
+                    cursor = conn.execute(
+                        "DELETE FROM entries WHERE key = ? AND idx = ?", (key, index)
+                    )
+                deleted = cursor.rowcount > 0
+                if deleted:
+                    _advance(conn)  # a delete takes an index too, so a watcher learns of it
+            return deleted
+
+        deleted = await self._call(f"delete {key!r}", write)
         if deleted:
             self._notify()
         return deleted
@@ -201,7 +202,7 @@ class SqliteStore:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        current = self._last_index()
+        current = await self._call("watch", _last_index)
         while current <= index:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -211,23 +212,106 @@ class SqliteStore:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(remaining, self._watch_interval)):
                     await self._changed.wait()
-            current = self._last_index()
-        # The index first, then the listing: the listing is never older than the index.
-        return current, await self.list(prefix)
+            current = await self._call("watch", _last_index)
+
+        def snapshot(conn: sqlite3.Connection) -> tuple[int, builtins.list[Entry]]:
+            # One read transaction: the index and the listing describe the same state.
+            with _transaction(conn, "BEGIN"):
+                return _last_index(conn), _listing(conn, prefix)
+
+        return await self._call(f"watch {prefix!r}", snapshot)
+
+    async def append(self, record: Record) -> Record:
+        """Add ``record`` to the journal with the next sequence number."""
+
+        def write(conn: sqlite3.Connection) -> Record:
+            with _transaction(conn):
+                return journal.insert(conn, record)
+
+        return await self._call("append to the journal", write)
+
+    async def records(self, where: RecordFilter) -> builtins.list[Record]:
+        """The newest ``where.limit`` journal records matching ``where``, newest first."""
+        return await self._call("search the journal", lambda conn: journal.search(conn, where))
+
+    async def trim(self, keep: int) -> int:
+        """Remove every journal record but the newest ``keep``; returns how many went."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            with _transaction(conn):
+                return journal.trim(conn, keep)
+
+        return await self._call(f"trim the journal to {keep}", write)
+
+    def busy_for(self) -> float:
+        """Seconds the oldest call still in flight has been running; 0.0 when none is."""
+        with self._running_lock:
+            oldest = next(iter(self._running.values()), None)
+        return 0.0 if oldest is None else max(0.0, time.monotonic() - oldest)
 
     async def close(self) -> None:
         """Close the file and give up an exclusive claim; later calls raise StoreUnavailable.
 
-        Safe to repeat.
+        Calls already running finish first. Safe to repeat.
         """
         conn, self._conn = self._conn, None
         self._notify()  # watchers wake, and find the store closed
         try:
             if conn is not None:
-                with self._translated("close"):
-                    conn.close()
+                with _translated(self._path, "close", self._busy_timeout):
+                    await asyncio.wrap_future(self._worker.submit(conn.close))
         finally:
+            self._worker.shutdown(wait=False)
             self._release()
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open the file in the store's thread, and bring its tables up to date."""
+        with _translated(self._path, "open", self._busy_timeout):
+            conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power
+                # loss, and a lost mapping write would let a version or epoch that was
+                # already published be handed out again. Writes are rare; one fsync
+                # each is cheap.
+                conn.execute("PRAGMA synchronous=FULL")
+                if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                    with _transaction(conn):
+                        for statement in (*_SCHEMA, *journal.SCHEMA):
+                            conn.execute(statement)
+                        old = _listing(conn, journal.OLD_EVENTS)
+                        journal.move_old_journal(conn, self._path, old)
+                        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    async def _call(self, action: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on the connection in the store's thread, translating its errors."""
+        if self._conn is None:
+            raise StoreUnavailable(f"sqlite store {self._path}: closed")
+        call = next(self._calls)
+        with self._running_lock:
+            self._running[call] = time.monotonic()
+        try:
+            future = self._worker.submit(self._run, action, work)
+        except RuntimeError as exc:  # the worker was shut down by a close in between
+            self._finished(call)
+            raise StoreUnavailable(f"sqlite store {self._path}: closed") from exc
+        future.add_done_callback(lambda _done: self._finished(call))
+        return await asyncio.wrap_future(future)
+
+    def _run(self, action: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise StoreUnavailable(f"sqlite store {self._path}: closed")
+        with _translated(self._path, action, self._busy_timeout):
+            return work(conn)
+
+    def _finished(self, call: int) -> None:
+        with self._running_lock:
+            self._running.pop(call, None)
 
     def _release(self) -> None:
         lock, self._lock = self._lock, None
@@ -237,108 +321,62 @@ class SqliteStore:
                 os.ftruncate(lock, 0)
             os.close(lock)  # closing the only descriptor drops the flock
 
-    def _last_index(self) -> int:
-        with self._translated("watch"):
-            (value,) = (
-                self._connection()
-                .execute("SELECT value FROM meta WHERE name = 'last_index'")
-                .fetchone()
-            )
-        return int(value)
-
     def _notify(self) -> None:
         changed, self._changed = self._changed, None
         if changed is not None:
             changed.set()
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreUnavailable(f"sqlite store {self._path}: closed")
-        return self._conn
 
-    @contextlib.contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"sqlite store {self._path}: {action} failed: {exc}") from exc
-
-    @contextlib.contextmanager
-    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock before the read, so the compare and the set see
-        # the same state even if another process opened the file.
-        with self._translated(action):
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+def _listing(conn: sqlite3.Connection, prefix: str) -> builtins.list[Entry]:
+    end = _prefix_end(prefix)
+    query = "SELECT key, value, idx FROM entries WHERE key >= ?"
+    params: tuple[str, ...] = (prefix,)
+    if end is not None:
+        query += " AND key < ?"
+        params = (prefix, end)
+    rows = conn.execute(query + " ORDER BY key", params).fetchall()
+    return [Entry(str(key), bytes(value), int(idx)) for key, value, idx in rows]
 
 
-def _lock_path(path: Path) -> Path:
-    return path.with_name(path.name + ".lock")
+def _last_index(conn: sqlite3.Connection) -> int:
+    (value,) = conn.execute("SELECT value FROM meta WHERE name = 'last_index'").fetchone()
+    return int(value)
 
 
-def _claim(path: Path) -> int:
-    """Lock ``path``'s lock file for this open and write the holder into it.
+def _advance(conn: sqlite3.Connection) -> int:
+    """Take the next index, inside a write transaction."""
+    conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'last_index'")
+    return _last_index(conn)
 
-    Returns:
-        The lock file's descriptor; closing it gives the claim up.
 
-    Raises:
-        StoreInUse: Another open holds the lock.
-        StoreUnavailable: The lock file cannot be opened or written.
-    """
-    lock_path = _lock_path(path)
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+    # IMMEDIATE takes the write lock before the read, so the compare and the set see the
+    # same state even if another process opened the file.
+    conn.execute(begin)
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StoreUnavailable(
-            f"sqlite store {path}: cannot open its lock file {lock_path}: {exc.strerror or exc}"
-        ) from exc
-    try:
-        try:
-            # flock, not fcntl's record locks: those are per process, so a second open in
-            # the same process would be let in, and a restart in one process (as tests
-            # do) must see the same refusal another process would.
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder(fd)
-            raise StoreInUse(
-                f"sqlite store {path} is in use by another gtm ({holder})",
-                path=str(path),
-                holder=holder,
-            ) from None
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
-    except OSError as exc:
-        os.close(fd)
-        raise StoreUnavailable(
-            f"sqlite store {path}: cannot lock {lock_path}: {exc.strerror or exc}"
-        ) from exc
+        yield
     except BaseException:
-        os.close(fd)
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
         raise
-    return fd
+    conn.execute("COMMIT")
 
 
-def _holder(fd: int) -> str:
-    """Who holds the lock on ``fd``'s file, as its holder recorded: ``pid 1234 on host h``."""
-    for attempt in range(_HOLDER_READS):
-        if attempt:
-            time.sleep(_HOLDER_PAUSE)
-        try:
-            record = json.loads(os.pread(fd, 4096, 0))
-            pid, host = int(record["pid"]), str(record["host"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        return f"pid {pid} on host {host}"
-    return "process unknown"
+@contextlib.contextmanager
+def _translated(path: Path, action: str, busy_timeout: float) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
+            raise StoreStalled(
+                f"sqlite store {path}: {action} waited {busy_timeout:g}s for a lock another"
+                " process holds on the file and gave up, nothing written; end that"
+                " process's transaction (a sqlite3 shell, a backup)",
+                path=str(path),
+                waited=busy_timeout,
+            ) from exc
+        raise StoreUnavailable(f"sqlite store {path}: {action} failed: {exc}") from exc
 
 
 def _prefix_end(prefix: str) -> str | None:

@@ -24,13 +24,17 @@ BILLING = {
             "3 100 443 dc-paris.billing.gtm.example.test.",
         ),
     ),
-    "billing.gtm.example.test. TXT": ("TXT", ('"version=1" "epoch=1" "active=aws-use1"',)),
+    "billing.gtm.example.test. TXT": (
+        "TXT",
+        ('"gtm-owner=bind-main" "version=1" "epoch=1" "active=aws-use1"',),
+    ),
     "aws-use1.billing.gtm.example.test. A": ("A", ("192.0.2.10",)),
     "aws-use1.billing.gtm.example.test. AAAA": ("AAAA", ("2001:db8::10",)),
     "gcp-euw1.billing.gtm.example.test. A": ("A", ("198.51.100.20",)),
     "dc-paris.billing.gtm.example.test. A": ("A", ("203.0.113.30",)),
 }
-"""What the built-in responder serves for ``mapping("billing")``, written out."""
+"""What the built-in responder serves for ``mapping("billing")``, written out, with the
+status TXT marked as the provider's."""
 
 
 def provider(services: list[str]) -> Rfc2136:
@@ -118,6 +122,8 @@ ZONE_TEXT = """
 @ 300 IN NS ns1
 ns1 300 IN A 127.0.0.1
 www 300 IN A 192.0.2.80
+www 300 IN TXT "version=1.4.2"
+app 300 IN TXT "version=1.4.2"
 billing 30 IN A 192.0.2.10
 billing 30 IN TXT "version=1" "epoch=1" "active=aws-use1"
 billing 30 IN MX 10 mail
@@ -125,14 +131,20 @@ aws-use1.billing 30 IN A 192.0.2.10
 old-site.billing 30 IN A 192.0.2.99
 _x._tcp.billing 30 IN TXT "too deep"
 search 30 IN A 192.0.2.20
+retired 30 IN A 192.0.2.30
+retired 30 IN TXT "gtm-owner=bind-main" "version=4" "epoch=2" "active=aws-use1"
+theirs 30 IN A 192.0.2.40
+theirs 30 IN TXT "gtm-owner=bind-staging" "version=4" "epoch=2" "active=aws-use1"
 """
-"""A zone as a transfer gives it: gtm's names, hand-made names, and a stale site name."""
+"""A zone as a transfer gives it: gtm's names (billing as an earlier version wrote it,
+retired as this provider wrote it before the service left the config), another gtm's name,
+hand-made names with TXTs that look like a status, and a stale site name."""
 
 
-def test_only_managed_names_and_types_are_observed() -> None:
+def test_the_names_of_configured_services_are_managed_whatever_they_hold() -> None:
     zone = dns.zone.from_text(ZONE_TEXT, ORIGIN, relativize=False)
 
-    seen = managed_records(zone.nodes, ORIGIN, frozenset({"billing", "search"}))
+    seen = managed_records(zone.nodes, ORIGIN, frozenset({"billing", "search"}), "bind-main")
 
     assert sorted(seen) == [
         "aws-use1.billing.gtm.example.test. A",
@@ -144,18 +156,39 @@ def test_only_managed_names_and_types_are_observed() -> None:
     assert seen["search.gtm.example.test. A"].service == "search"
 
 
-def test_managing_every_service_claims_only_names_with_gtms_status_record() -> None:
+def test_managing_every_service_also_claims_names_with_this_providers_marker() -> None:
     zone = dns.zone.from_text(ZONE_TEXT, ORIGIN, relativize=False)
 
-    seen = managed_records(zone.nodes, ORIGIN, frozenset())
+    seen = managed_records(zone.nodes, ORIGIN, frozenset({"billing"}), "bind-main", every=True)
+
+    assert {o.service for o in seen.values()} == {"billing", "retired"}
+    assert sorted(k for k in seen if k.startswith("retired.")) == [
+        "retired.gtm.example.test. A",
+        "retired.gtm.example.test. TXT",
+    ]
+
+
+def test_a_marked_name_outside_an_explicit_service_list_is_left_alone() -> None:
+    zone = dns.zone.from_text(ZONE_TEXT, ORIGIN, relativize=False)
+
+    seen = managed_records(zone.nodes, ORIGIN, frozenset({"billing"}), "bind-main")
 
     assert {o.service for o in seen.values()} == {"billing"}
-    assert not any(key.startswith(("ns1.", "www.", "search.")) for key in seen)
+
+
+@pytest.mark.parametrize("every", [True, False])
+def test_names_gtm_did_not_mark_are_never_claimed(every: bool) -> None:
+    zone = dns.zone.from_text(ZONE_TEXT, ORIGIN, relativize=False)
+
+    seen = managed_records(zone.nodes, ORIGIN, frozenset(), "bind-main", every=every)
+
+    assert not any(key.startswith(("ns1.", "www.", "app.", "search.", "theirs.")) for key in seen)
 
 
 @pytest.mark.parametrize("services", [["billing", "search"], []])
 def test_what_desired_writes_observes_back_as_the_same_items(services: list[str]) -> None:
-    wanted = provider(services).desired([mapping("billing"), mapping("search", "dc-paris")])
+    bind = provider(services)
+    wanted = bind.desired([mapping("billing"), mapping("search", "dc-paris")])
     zone = dns.zone.from_text(ZONE_TEXT.split("www")[0], ORIGIN, relativize=False)
     with zone.writer() as txn:
         for owned in wanted.values():
@@ -163,7 +196,9 @@ def test_what_desired_writes_observes_back_as_the_same_items(services: list[str]
             for rdata in record.rdata_objects():
                 txn.add(record.name(), record.ttl, rdata)
 
-    seen: dict[str, Owned[RecordSet]] = managed_records(zone.nodes, ORIGIN, frozenset(services))
+    seen: dict[str, Owned[RecordSet]] = managed_records(
+        zone.nodes, ORIGIN, frozenset({"billing", "search"}), "bind-main", every=not services
+    )
 
     assert seen == wanted
     assert diff(wanted, seen) == []
