@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from pathlib import Path
 
 import pytest
 from registry_faults import FaultyStore
 
-from gtm.core.codec import Document
+from gtm.core.runbook import Run, RunKind, RunState
 from gtm.errors import StoreUnavailable
 from gtm.registry.registry import RUNS, Registry
 from gtm.registry.retention import runs_to_prune
 from gtm.registry.stores import MemoryStore, SqliteStore
 
 
-def run(run_id: str, created_at: float, state: str = "done") -> Document:
-    """A stored run document, as the runbook saves it (only what the registry reads)."""
-    return {"id": run_id, "created_at": created_at, "revision": 1, "state": state}
+def run(run_id: str, created_at: float, state: str = "done") -> Run:
+    """A run as the runbook saves it (the registry reads its id, time and state)."""
+    return Run(
+        run_id,
+        RunKind.FAILOVER,
+        "billing",
+        None,
+        "site-b",
+        "test",
+        "alice",
+        created_at,
+        state=RunState(state),
+        revision=1,
+    )
 
 
 @pytest.mark.parametrize(
@@ -49,14 +61,14 @@ async def test_a_registry_keeps_its_newest_finished_runs_and_every_running_one(
             await registry.save_run(run(f"r{t}", float(t), "rolled-back" if t % 2 else "done"))
         kept = ["oldest-still-running", "r5", "r6", "r7"]
 
-        assert [doc["id"] for doc in registry.runs()] == kept
+        assert [r.id for r in registry.runs()] == kept
         assert [e.key for e in await store.list(RUNS)] == [f"runs/{r}" for r in sorted(kept)]
     finally:
         await registry.close()
 
     reopened = await Registry.open(SqliteStore(path), run_limit=3)
     try:
-        assert [doc["id"] for doc in reopened.runs()] == kept
+        assert [r.id for r in reopened.runs()] == kept
     finally:
         await reopened.close()
 
@@ -66,11 +78,11 @@ async def test_a_run_that_finishes_counts_toward_the_cap(faulty: FaultyStore) ->
     try:
         await registry.save_run(run("a", 1.0, "running"))
         await registry.save_run(run("b", 2.0))
-        assert [doc["id"] for doc in registry.runs()] == ["a", "b"]
+        assert [r.id for r in registry.runs()] == ["a", "b"]
 
-        await registry.save_run({**run("a", 1.0), "revision": 2})
+        await registry.save_run(dataclasses.replace(run("a", 1.0), revision=2))
 
-        assert [doc["id"] for doc in registry.runs()] == ["b"]
+        assert [r.id for r in registry.runs()] == ["b"]
         assert await faulty.get(RUNS + "a") is None
     finally:
         await registry.close()
@@ -86,11 +98,11 @@ async def test_a_failed_prune_keeps_the_save_and_is_retried(
         with caplog.at_level(logging.WARNING):
             saved = await registry.save_run(run("b", 2.0))
 
-        assert saved["id"] == "b" and "pruning finished run a failed" in caplog.text
-        assert [doc["id"] for doc in registry.runs()] == ["a", "b"]
+        assert saved.id == "b" and "pruning finished run a failed" in caplog.text
+        assert [r.id for r in registry.runs()] == ["a", "b"]
         faulty.failing.clear()
         await registry.save_run(run("c", 3.0))
-        assert [doc["id"] for doc in registry.runs()] == ["c"]
+        assert [r.id for r in registry.runs()] == ["c"]
     finally:
         await registry.close()
 
@@ -105,7 +117,7 @@ async def test_a_pruned_run_does_not_come_back_from_an_older_listing() -> None:
 
         registry._apply_runs(1, stale)
 
-        assert [doc["id"] for doc in registry.runs()] == ["b"]
+        assert [r.id for r in registry.runs()] == ["b"]
     finally:
         await registry.close()
 
@@ -119,16 +131,18 @@ async def test_a_change_made_while_a_save_is_under_way_builds_on_that_save(
     try:
         await registry.save_run(run("a", 1.0, "running"))
         faulty.yielding = True
-        step = asyncio.create_task(registry.save_run({**run("a", 1.0), "revision": 2}))
+        step = asyncio.create_task(
+            registry.save_run(dataclasses.replace(run("a", 1.0), revision=2))
+        )
         await asyncio.sleep(0)
 
         seen = registry.run("a")
-        assert seen is not None and seen["state"] == "done"  # the save under way
-        abort = {**seen, "revision": 3, "abort_requested": True}
+        assert seen is not None and seen.state is RunState.DONE  # the save under way
+        abort = dataclasses.replace(seen, revision=3, abort_requested=True)
         await asyncio.gather(step, registry.save_run(abort))
 
         assert registry.run("a") == abort
-        assert [doc["revision"] for doc in registry.runs()] == [3]
+        assert [r.revision for r in registry.runs()] == [3]
     finally:
         await registry.close()
 
@@ -140,7 +154,7 @@ async def test_a_failed_save_is_no_longer_shown(faulty: FaultyStore) -> None:
         faulty.failing.add("cas")
 
         with pytest.raises(StoreUnavailable):
-            await registry.save_run({**first, "revision": 2, "state": "done"})
+            await registry.save_run(dataclasses.replace(first, revision=2, state=RunState.DONE))
 
         assert registry.run("a") == first
     finally:
