@@ -33,6 +33,7 @@ from gtm.core.reports import (
     provider_report_from_dict,
 )
 from gtm.core.runbook import Run, RunKind, RunOptions, run_from_dict
+from gtm.core.status import VantageStatus, vantage_status
 from gtm.errors import (
     ApiUnreachable,
     ConflictError,
@@ -236,10 +237,15 @@ class GtmClient:
         )
         return run_from_dict(doc)
 
-    async def runs(self) -> list[Run]:
-        """Every run."""
-        doc = await self._request("GET", "/v1/runs")
+    async def runs(self, limit: int | None = None) -> list[Run]:
+        """The latest runs, oldest first: ``limit`` of them, or the server's default (100)."""
+        params = None if limit is None else {"limit": str(limit)}
+        doc = await self._request("GET", "/v1/runs", params=params)
         return [run_from_dict(item) for item in doc["runs"]]
+
+    async def vantage(self) -> VantageStatus:
+        """Whether the instance answering is degraded, and why (from ``/healthz``)."""
+        return vantage_status(await self._request("GET", "/healthz"))
 
     async def abort_run(self, run_id: str) -> Run:
         """Ask a running run to stop and roll back."""

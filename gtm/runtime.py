@@ -323,6 +323,8 @@ class Runtime:
         while True:
             await asyncio.sleep(TICK)
             self.controller.observe_descriptors(descriptors_in_use(), descriptor_limit())
+            if self._store is not None:
+                self.controller.observe_store(self._store.busy_for())
             self.controller.refresh()
 
 

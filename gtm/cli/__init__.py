@@ -9,9 +9,13 @@ the same against a local or a remote gtm. The package holds the argument tree
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import sys
+from typing import TextIO, cast
 
 from gtm.cli.parser import Handler, build_parser
+from gtm.cli.terminal import EscapingWriter
 from gtm.errors import ConfigError, GtmError
 
 
@@ -23,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     handler: Handler = args.func
+    out = cast(TextIO, EscapingWriter(sys.stdout))
+    err = cast(TextIO, EscapingWriter(sys.stderr))
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        return _handle(handler, args)
+
+
+def _handle(handler: Handler, args: argparse.Namespace) -> int:
     try:
         return handler(args)
     except ConfigError as exc:

@@ -354,6 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
         "runs", "planned moves, running and past; or one of them, step by step", runs.runs
     )
     runs_cmd.add_argument("id", nargs="?", metavar="ID", help="show this run with its steps")
+    runs_cmd.add_argument(
+        "--limit",
+        type=count,
+        default=None,
+        metavar="N",
+        help="the latest N runs (default: the server's, 100; at most 1000)",
+    )
     api_args(runs_cmd)
 
     demo = command(

@@ -87,7 +87,7 @@ def runs(args: argparse.Namespace) -> int:
         else:
             print_run(run)
         return 0
-    every = call(args, lambda client: client.runs())
+    every = call(args, lambda client: client.runs(args.limit))
     if args.json:
         print_json({"runs": [run_to_dict(run) for run in every]})
         return 0

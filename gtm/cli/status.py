@@ -25,13 +25,21 @@ from gtm.core.journal import EventKind
 from gtm.core.model import Event, Intent, Mapping
 from gtm.core.reports import ProviderReport, provider_report_to_dict
 from gtm.core.runbook import Run
-from gtm.core.status import ServiceStatus, owners, service_status
+from gtm.core.status import (
+    ServiceStatus,
+    VantageStatus,
+    owners,
+    service_status,
+    vantage_doc,
+)
 
 MAX_EVENTS = 1000
 """Most journal moves ``gtm status`` reads to date each service's last move."""
 
-Gathered = tuple[list[Mapping], list[ProviderReport], list[Intent], list[Event], list[Run]]
-"""What ``status`` asks the API for: mappings, providers, intents, moves and runs."""
+Gathered = tuple[
+    list[Mapping], list[ProviderReport], list[Intent], list[Event], list[Run], VantageStatus
+]
+"""What ``status`` asks the API for: mappings, providers, intents, moves, runs, vantage."""
 
 
 def status(args: argparse.Namespace) -> int:
@@ -40,9 +48,10 @@ def status(args: argparse.Namespace) -> int:
     async def gather(client: GtmClient) -> Gathered:
         events = await client.events(kind=EventKind.MOVE, limit=MAX_EVENTS)
         services, providers = await client.services(), await client.providers()
-        return services, providers, await client.intents(), events, await client.runs()
+        intents, runs = await client.intents(), await client.runs()
+        return services, providers, intents, events, runs, await client.vantage()
 
-    mappings, providers, intents, events, runs = call(args, gather)
+    mappings, providers, intents, events, runs, vantage = call(args, gather)
     now = time.time()
     statuses = [service_status(m, intents, events, now) for m in mappings]
     owned = owners(runs)
@@ -51,9 +60,13 @@ def status(args: argparse.Namespace) -> int:
             {
                 "services": [status_doc(status, owned, now) for status in statuses],
                 "providers": [provider_report_to_dict(p) for p in providers],
+                "vantage": vantage_doc(vantage),
             }
         )
         return 0
+    if vantage.degraded:
+        print(vantage_line(vantage))
+        print()
     print_statuses(statuses, owned, now)
     if providers:
         print()
@@ -71,6 +84,17 @@ def status(args: argparse.Namespace) -> int:
             )
         print_table(rows)
     return 0
+
+
+def vantage_line(vantage: VantageStatus) -> str:
+    """One line saying the instance distrusts itself, why, and which moves wait for it."""
+    since = f" since {clock(vantage.since)}" if vantage.since is not None else ""
+    reasons = "; ".join(vantage.reasons) or "no reason given"
+    held = f"; held: {', '.join(vantage.held)}" if vantage.held else ""
+    return (
+        f"vantage {vantage.instance or '-'} DEGRADED{since}: {reasons}{held} "
+        "(no automatic move until it recovers)"
+    )
 
 
 def print_statuses(statuses: list[ServiceStatus], owned: dict[str, str], now: float) -> None:

@@ -50,6 +50,7 @@ from gtm.core.vantage import (
     observe_descriptors,
     observe_lag,
     observe_probe,
+    observe_store,
     trust,
 )
 from gtm.errors import ConflictError, GtmError
@@ -247,6 +248,12 @@ class Controller:
         """Feed a count of open descriptors (None: counting them failed for want of one)."""
         now = self._clock.monotonic()
         self._vantage = observe_descriptors(self._vantage, in_use, limit, now, self._vantage_params)
+        self._reassess(now)
+
+    def observe_store(self, busy_for: float) -> None:
+        """Feed how long the store's oldest call has been in flight, in seconds."""
+        now = self._clock.monotonic()
+        self._vantage = observe_store(self._vantage, busy_for, now, self._vantage_params)
         self._reassess(now)
 
     # -- lifecycle ----------------------------------------------------------------

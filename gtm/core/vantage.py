@@ -65,6 +65,8 @@ class VantageParams:
     """Seconds a probe may start after its slot before the vantage counts as overloaded."""
     descriptor_share: float = 0.9
     """Share of the descriptor limit in use past which the vantage counts as short of them."""
+    max_store_wait: float = 0.5
+    """Seconds a store call may stay in flight before the store counts as stalled."""
     hold: float = 3.0
     """Seconds the vantage stays degraded after its last symptom."""
 
@@ -77,6 +79,10 @@ class VantageParams:
                 f"descriptor_share must be above 0 and at most 1, got {self.descriptor_share}",
             ),
             (self.hold >= 0, f"hold must not be negative, got {self.hold}"),
+            (
+                self.max_store_wait > 0,
+                f"max_store_wait must be positive, got {self.max_store_wait}",
+            ),
         )
         problems = [message for passed, message in checks if not passed]
         if problems:
@@ -168,6 +174,25 @@ def observe_lag(
         Symptom.LOOP_LAG,
         f"event loop {lag:.3f}s late (bound {params.max_lag:.3f}s)",
         now,
+    )
+
+
+def observe_store(
+    health: VantageHealth, busy_for: float, now: float, params: VantageParams
+) -> VantageHealth:
+    """``health`` after asking how long the store's oldest call has been in flight.
+
+    A call past ``max_store_wait`` (another process holds the store's lock, the disk
+    stalls) is an ongoing symptom until the store answers again.
+    """
+    if busy_for <= params.max_store_wait:
+        return clear(health, Symptom.STORE_STALLED, now)
+    return note(
+        health,
+        Symptom.STORE_STALLED,
+        f"a store call in flight for {busy_for:.3f}s (bound {params.max_store_wait:.3f}s)",
+        now,
+        ongoing=True,
     )
 
 

@@ -186,3 +186,26 @@ def test_late_probes_are_summarised_and_their_failures_unknown(run_virtual: RunV
     assert status["verdicts_down"] == 1
     assert verdict is Verdict.DOWN
     assert status["reasons"] == ["a probe started 0.500s late (bound 0.250s)"]
+
+
+def test_a_store_call_in_flight_too_long_degrades_until_it_answers(
+    run_virtual: RunVirtual,
+) -> None:
+    async def scenario() -> tuple[dict[str, object], dict[str, object], dict[str, object]]:
+        async with bed() as test_bed:
+            await sleep_until(10.2)
+            test_bed.controller.observe_store(VantageParams().max_store_wait * 4)
+            stalled = test_bed.controller.vantage_status()
+            await sleep_until(12.0)
+            test_bed.controller.observe_store(0.0)
+            answered = test_bed.controller.vantage_status()
+            await sleep_until(12.0 + HOLD + 1.0)
+            test_bed.controller.observe_store(0.0)
+            return stalled, answered, test_bed.controller.vantage_status()
+
+    stalled, answered, later = run_virtual(scenario())
+
+    assert stalled["degraded"] is True
+    assert stalled["reasons"] == ["a store call in flight for 2.000s (bound 0.500s)"]
+    assert answered["degraded"] is True  # held for the hold time after the store answered
+    assert later["degraded"] is False

@@ -19,6 +19,7 @@ from gtm.core.vantage import (
     observe_descriptors,
     observe_lag,
     observe_probe,
+    observe_store,
     trust,
 )
 from gtm.errors import ConfigError
@@ -48,6 +49,9 @@ STALLED = VantageHealth((Sighting(Symptom.STORE_STALLED, "store locked", 10.0, o
                 "hold must not be negative, got -1.0",
             ],
             id="every-problem",
+        ),
+        pytest.param(
+            {"max_store_wait": 0.0}, ["max_store_wait must be positive, got 0.0"], id="store"
         ),
     ],
 )
@@ -234,3 +238,33 @@ def test_which_probe_results_are_evidence(
 )
 def test_a_degraded_vantage_holds_every_change(degraded: bool, changed: bool, held: bool) -> None:
     assert holds(Assessment(degraded), changed) is held
+
+
+@pytest.mark.parametrize(
+    ("before", "busy_for", "at", "reasons"),
+    [
+        pytest.param(CLEAN, 0.0, 1.0, (), id="idle"),
+        pytest.param(CLEAN, 0.5, 1.0, (), id="at-the-bound"),
+        pytest.param(
+            CLEAN,
+            1.2,
+            1.0,
+            ("a store call in flight for 1.200s (bound 0.500s)",),
+            id="stalled",
+        ),
+        pytest.param(
+            STALLED,
+            2.0,
+            30.0,
+            ("a store call in flight for 2.000s (bound 0.500s)",),
+            id="still-stalled-stays-ongoing",
+        ),
+        pytest.param(STALLED, 0.0, 11.0, ("store locked",), id="answered-held-for-hold"),
+        pytest.param(STALLED, 0.0, 20.0, (), id="answered-long-ago"),
+    ],
+)
+def test_a_store_call_in_flight_too_long_degrades_until_the_store_answers(
+    before: VantageHealth, busy_for: float, at: float, reasons: tuple[str, ...]
+) -> None:
+    health = observe_store(before, busy_for, 10.0 if before is STALLED else at, PARAMS)
+    assert assess(health, at, PARAMS).reasons == reasons

@@ -14,6 +14,7 @@ import pytest
 from gtm.cli import main
 from gtm.core.model import Intent, IntentKind, Mapping
 from gtm.core.runbook import Run, RunKind, RunState
+from gtm.core.vantage import Symptom
 from gtm.runtime import Runtime
 
 from .support import TOKEN
@@ -78,6 +79,43 @@ async def test_status_and_resolve_show_the_active_site(gtm: Runtime) -> None:
     code, out, _ = await gtm_cli("resolve", "billing", "--api", api)
     assert code == 0
     assert out.startswith("billing -> 127.0.1.1:")
+
+
+async def test_status_says_when_this_instance_distrusts_itself(gtm: Runtime) -> None:
+    api = f"http://127.0.0.1:{gtm.api_port}"
+    code, out, _ = await gtm_cli("status", "--api", api)
+    assert code == 0 and "DEGRADED" not in out
+    gtm.controller.report(Symptom.STORE_STALLED, "a store call in flight for 2.0s", ongoing=True)
+    try:
+        code, out, _ = await gtm_cli("status", "--api", api)
+        assert code == 0
+        first = out.splitlines()[0]
+        assert " DEGRADED since " in first
+        assert first.endswith(
+            ": a store call in flight for 2.0s (no automatic move until it recovers)"
+        )
+        code, out, _ = await gtm_cli("status", "--json", "--api", api)
+        vantage = json.loads(out)["vantage"]
+        assert vantage["degraded"] is True
+        assert vantage["reasons"] == ["a store call in flight for 2.0s"]
+    finally:
+        gtm.controller.clear(Symptom.STORE_STALLED)
+
+
+async def test_runs_lists_the_latest_ones_up_to_the_limit(gtm: Runtime) -> None:
+    for n in range(3):
+        await gtm.registry.save_run(
+            Run(
+                f"r{n}", RunKind.FAILOVER, "billing", "aws-use1", "gcp-euw1", "patch", "alice",
+                1000.0 + n, state=RunState.DONE,
+            )
+        )  # fmt: skip
+    api = f"http://127.0.0.1:{gtm.api_port}"
+    code, out, err = await gtm_cli("runs", "--limit", "2", "--json", "--api", api)
+    assert code == 0, err
+    assert [run["id"] for run in json.loads(out)["runs"]] == ["r1", "r2"]
+    code, _, err = await gtm_cli("runs", "--limit", "0", "--api", api)
+    assert code == 2 and "'0' is not a whole number of at least 1" in err
 
 
 async def published(gtm: Runtime, ready: Callable[[Mapping], bool], what: str) -> Mapping:
