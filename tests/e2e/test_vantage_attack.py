@@ -127,6 +127,10 @@ def start_gtm(tmp_path: Path, ports: dict[str, int], fleet: SiteFleet) -> Iterat
         doc = config_doc(tmp_path, ports, all_down="closed")
         doc["dns"]["listen"] = f"127.0.0.1:{free_port('127.0.0.1', udp=True)}"
         doc["api"]["listen"] = f"127.0.0.1:{free_port('127.0.0.1')}"
+        # Caps above the descriptor budget, as an operator may set them: admission control
+        # is tested on its own (tests/api/test_api_siege.py); here the flood must reach the
+        # descriptor limit, so the vantage's own judgement is what keeps traffic in place.
+        doc["api"]["limits"] = {"max_connections": 2000, "max_connections_per_client": 2000}
         child = GtmChild(tmp_path, doc, descriptors)
         children.append(child)
         child.start()
