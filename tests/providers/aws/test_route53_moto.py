@@ -34,9 +34,15 @@ async def test_first_apply_writes_the_records_and_then_nothing_differs(
 
     assert listed(moto, zone_id) == {
         (f"billing.{name}", "A", None): (None, ["192.0.2.1", "192.0.2.2"]),
-        (f"billing.{name}", "TXT", None): (None, ['"version=3" "epoch=2" "active=aws-use1"']),
+        (f"billing.{name}", "TXT", None): (
+            None,
+            ['"gtm-owner=r53" "version=3" "epoch=2" "active=aws-use1"'],
+        ),
         (f"search.{name}", "A", None): (None, ["198.51.100.1", "198.51.100.2"]),
-        (f"search.{name}", "TXT", None): (None, ['"version=1" "epoch=1" "active=aws-usw2"']),
+        (f"search.{name}", "TXT", None): (
+            None,
+            ['"gtm-owner=r53" "version=1" "epoch=1" "active=aws-usw2"'],
+        ),
     }
     assert diff(provider.desired(mappings), await provider.observe()) == []
 
@@ -57,7 +63,7 @@ async def test_a_move_updates_the_records(
     assert records[(f"billing.{name}", "A", None)] == (None, ["198.51.100.1", "198.51.100.2"])
     assert records[(f"billing.{name}", "TXT", None)] == (
         None,
-        ['"version=2" "epoch=2" "active=aws-usw2"'],
+        ['"gtm-owner=r53" "version=2" "epoch=2" "active=aws-usw2"'],
     )
     assert diff(provider.desired([moved]), await provider.observe()) == []
 
