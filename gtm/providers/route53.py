@@ -4,9 +4,13 @@ Records are computed purely from mappings (:func:`desired_records`), changes are
 into ``ChangeResourceRecordSets`` requests purely (:func:`build_change_batches`, cut at
 Route 53's per-request limits), and :class:`Route53` carries them with boto3 in a thread.
 
-Every managed name also holds a TXT record ``"version=N" "epoch=N" "active=site"``: it
-tells a reader which mapping the records come from, and it marks the names gtm owns, so a
-provider that manages every service never touches records someone else keeps in the zone.
+Every managed name also holds a status TXT record
+``"gtm-owner=<provider name>" "version=N" "epoch=N" "active=site"``: it tells a reader which
+mapping the records come from and who wrote them. The hosted zone is usually shared with
+names gtm has nothing to do with (``www``, ``app``, mail), and a TXT beginning ``version=``
+is common application data, so the provider claims only the names of its configured
+services and, when it manages every service, the names carrying its own marker; see
+:func:`managed_names`.
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ MAX_CHANGES = 100
 costs a few more requests for very large plans and cannot be refused by any version."""
 MAX_WEIGHT = 100
 """Weight of a site that takes all the traffic (Route 53 allows 0 to 255)."""
-OWNER_MARK = '"version='
-"""How the TXT record gtm writes begins; a name holding one is managed by gtm."""
+OWNER_PREFIX = "gtm-owner="
+"""How the first string of the status TXT the provider writes begins; the provider's name
+follows (``"gtm-owner=r53-main"``)."""
 INSYNC_TIMEOUT = 120.0
 """Longest wait for Route 53 to report a change INSYNC, when asked to wait."""
 ADDRESS_TYPES = ("A", "AAAA")
@@ -113,7 +118,7 @@ def absolute(zone: str) -> str:
     return zone.strip(".").lower() + "."
 
 
-def desired_records(mapping: Mapping, zone: str, mode: Mode) -> list[RecordSet]:
+def desired_records(mapping: Mapping, zone: str, mode: Mode, owner: str) -> list[RecordSet]:
     """The record sets ``billing.<zone>`` should hold for ``mapping``.
 
     ``plain``: one A and/or AAAA record set with the addresses of ``mapping.best()``.
@@ -130,9 +135,10 @@ def desired_records(mapping: Mapping, zone: str, mode: Mode) -> list[RecordSet]:
         mapping: The service's mapping.
         zone: The zone, absolute (``example.com.``).
         mode: ``plain`` or ``weighted``.
+        owner: Who the status TXT is marked as written by: the provider's name.
     """
     name = f"{mapping.service}.{zone}"
-    records = [RecordSet(name, "TXT", mapping.ttl, (_txt(mapping),))]
+    records = [RecordSet(name, "TXT", mapping.ttl, (_txt(mapping, owner),))]
     chosen = mapping.best()
     for rtype in ADDRESS_TYPES:
         family = [loc for loc in chosen if _rtype(loc) == rtype]
@@ -176,11 +182,47 @@ def _weighted(
     return records
 
 
-def _txt(mapping: Mapping) -> str:
-    parts = [f"version={mapping.version}", f"epoch={mapping.epoch}"]
+def _txt(mapping: Mapping, owner: str) -> str:
+    parts = [_marker(owner), f"version={mapping.version}", f"epoch={mapping.epoch}"]
     if mapping.active_site is not None:
         parts.append(f"active={mapping.active_site}")
     return " ".join(f'"{part}"' for part in parts)
+
+
+def _marker(owner: str) -> str:
+    return f"{OWNER_PREFIX}{owner}"
+
+
+def managed_names(
+    records: Sequence[RecordSet], zone: str, services: frozenset[str], owner: str, *, every: bool
+) -> frozenset[str]:
+    """The names among ``records`` the provider owns, absolute.
+
+    The names of the configured ``services`` are managed whatever they hold: a record
+    edited by hand there is drift to repair, and the status TXT without a marker that
+    earlier versions wrote is taken over (rewritten with the marker on the next pass).
+    When the provider manages ``every`` service, a name whose TXT starts with this owner's
+    marker is managed too: a service it wrote and no longer has a mapping for. Every other
+    name is left alone, whatever it holds: ``www``, an application's ``TXT "version=1.4.2"``,
+    another provider's marked names.
+
+    Args:
+        records: The record sets the zone holds.
+        zone: The zone, absolute (``example.com.``).
+        services: The configured services.
+        owner: The provider's name, as its marker carries it.
+        every: Whether the provider manages every service (its ``services`` is empty).
+    """
+    names = {f"{service}.{zone}" for service in services}
+    if every:
+        first = f'"{_marker(owner)}"'
+        names.update(
+            record.name
+            for record in records
+            if record.type == "TXT"
+            and any(value == first or value.startswith(f"{first} ") for value in record.values)
+        )
+    return frozenset(names)
 
 
 def _rtype(locator: Locator) -> str | None:
@@ -304,6 +346,9 @@ class Route53:
         check_provider(f"route53 {name}", config)
         self.name = name
         self.services = frozenset(config.services)
+        # The services of the mappings ``desired`` was last given: with ``services`` empty,
+        # the names ``observe`` claims besides those carrying the provider's marker.
+        self._known: frozenset[str] = frozenset()
         self.mode: Mode = config.mode
         self.zone = absolute(config.zone or zone)
         self.zone_id = config.hosted_zone_id
@@ -324,16 +369,19 @@ class Route53:
     def desired(self, mappings: Sequence[Mapping]) -> dict[str, Owned[RecordSet]]:
         """The record sets the zone should hold for the managed services' mappings."""
         items: dict[str, Owned[RecordSet]] = {}
-        for mapping in managed(mappings, self.services):
-            for record in desired_records(mapping, self.zone, self.mode):
+        wanted = managed(mappings, self.services)
+        self._known = frozenset(mapping.service for mapping in wanted)
+        for mapping in wanted:
+            for record in desired_records(mapping, self.zone, self.mode, self.name):
                 items[record.key] = Owned(mapping.service, record)
         return items
 
     async def observe(self) -> dict[str, Owned[RecordSet]]:
         """The A, AAAA and TXT record sets the zone holds at the managed names.
 
-        With a list of services, their names are managed; with none, the names that hold
-        gtm's TXT record are.
+        The managed names are those of :func:`managed_names`; with ``services`` empty, the
+        configured services are those of the mappings :meth:`desired` was last given, so a
+        pass calls ``desired`` first, as the reconciler does.
         """
         listed = await call(self._list, self._what("ListResourceRecordSets"), self.retry)
         records = [
@@ -343,14 +391,13 @@ class Route53:
             and record.type in (*ADDRESS_TYPES, "TXT")
             and record.name.endswith("." + self.zone)
         ]
-        if self.services:
-            names = {f"{service}.{self.zone}" for service in self.services}
-        else:
-            names = {
-                record.name
-                for record in records
-                if record.type == "TXT" and any(v.startswith(OWNER_MARK) for v in record.values)
-            }
+        names = managed_names(
+            records,
+            self.zone,
+            self.services or self._known,
+            self.name,
+            every=not self.services,
+        )
         return {
             record.key: Owned(record.name[: -len(self.zone) - 1], record)
             for record in records

@@ -1,14 +1,24 @@
-"""Mappings and AWS fault responses shared by the Route 53 and ELBv2 provider tests."""
+"""Mappings, helpers and AWS fault responses shared by the Route 53 and ELBv2 provider tests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from collections.abc import Mapping as Lookup
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
 from gtm.core.model import Action, Locator, Mapping, State
+from gtm.providers.aws import Retry
+from gtm.providers.route53 import Route53
+from testbed.moto import MotoServer, client
+
+MakeRoute53 = Callable[..., Route53]
+"""Builds a Route 53 provider on the test's hosted zone: ``make(name="r53", **settings)``."""
+
+NO_WAIT = Retry(tries=3, first_delay=0.0, max_delay=0.0)
+"""Retries without waiting, so throttling tests take no time."""
 
 SITES = ("aws-use1", "aws-usw2", "gcp-euw1")
 """Sites in preference order."""
@@ -67,6 +77,19 @@ def weighted(service: str, weights: dict[str, int], *, version: int = 1) -> Mapp
         for site, weight in weights.items()
     )
     return Mapping(service, version, 1, 30, next(iter(weights)), locators)
+
+
+def listed(moto: MotoServer, zone_id: str) -> dict[tuple[str, str, str | None], Any]:
+    """The zone's record sets as boto3 lists them: (name, type, set id) -> (weight, values)."""
+    answer = client(moto.endpoint_url, "route53").list_resource_record_sets(HostedZoneId=zone_id)
+    return {
+        (r["Name"], r["Type"], r.get("SetIdentifier")): (
+            r.get("Weight"),
+            sorted(v["Value"] for v in r.get("ResourceRecords", [])),
+        )
+        for r in answer["ResourceRecordSets"]
+        if r["Type"] in ("A", "AAAA", "TXT")
+    }
 
 
 @dataclass(slots=True)

@@ -17,6 +17,8 @@ from gtm.providers.route53 import (
 )
 
 ZONE = "example.com."
+OWNER = "r53"
+"""The provider name the status TXT is marked with."""
 
 
 def first_apply(count: int) -> list[Change[RecordSet]]:
@@ -24,7 +26,7 @@ def first_apply(count: int) -> list[Change[RecordSet]]:
     desired = {
         record.key: Owned(f"svc{n:04d}", record)
         for n in range(count)
-        for record in desired_records(whack(f"svc{n:04d}", "aws-use1"), ZONE, "plain")
+        for record in desired_records(whack(f"svc{n:04d}", "aws-use1"), ZONE, "plain", OWNER)
     }
     return diff(desired, {})
 

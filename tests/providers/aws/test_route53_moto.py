@@ -2,70 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aws_samples import pending_change, throttled, whack
+from aws_samples import NO_WAIT, MakeRoute53, listed, pending_change, throttled, whack
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from gtm.config.providers import AwsCredentials, Route53Provider
 from gtm.core.changes import ChangeKind, diff
-from gtm.providers.aws import AwsRejected, AwsUnavailable, Retry
+from gtm.providers.aws import AwsRejected, AwsUnavailable
 from gtm.providers.route53 import Route53
 from testbed.moto import MotoServer, client, create_hosted_zone
-
-MakeProvider = Callable[..., Route53]
-
-NO_WAIT = Retry(tries=3, first_delay=0.0, max_delay=0.0)
-"""Retries without waiting, so throttling tests take no time."""
-
-
-@pytest.fixture
-def zone(moto: MotoServer) -> tuple[str, str]:
-    """A fresh hosted zone: its name and id."""
-    name = f"z{uuid.uuid4().hex[:8]}.example."
-    return name, create_hosted_zone(moto.endpoint_url, name)
-
-
-@pytest.fixture
-async def make_provider(
-    moto: MotoServer, zone: tuple[str, str], aws_keys: dict[str, str]
-) -> AsyncIterator[MakeProvider]:
-    """Build Route 53 providers on the zone; every one is closed at the end."""
-    made: list[Route53] = []
-
-    def make(**settings: Any) -> Route53:
-        fields: dict[str, Any] = {
-            "type": "route53",
-            "hosted_zone_id": zone[1],
-            "endpoint_url": moto.endpoint_url,
-            "credentials": AwsCredentials(**aws_keys),
-            **settings,
-        }
-        provider = Route53("r53", Route53Provider(**fields), zone[0], retry=NO_WAIT)
-        made.append(provider)
-        return provider
-
-    try:
-        yield make
-    finally:
-        for provider in made:
-            await provider.close()
-
-
-def listed(moto: MotoServer, zone_id: str) -> dict[tuple[str, str, str | None], Any]:
-    """The zone's record sets as boto3 lists them: (name, type, set id) -> (weight, values)."""
-    answer = client(moto.endpoint_url, "route53").list_resource_record_sets(HostedZoneId=zone_id)
-    return {
-        (r["Name"], r["Type"], r.get("SetIdentifier")): (
-            r.get("Weight"),
-            sorted(v["Value"] for v in r.get("ResourceRecords", [])),
-        )
-        for r in answer["ResourceRecordSets"]
-        if r["Type"] in ("A", "AAAA", "TXT")
-    }
 
 
 async def reconcile(provider: Route53, mappings: list[Any]) -> int:
@@ -76,9 +24,9 @@ async def reconcile(provider: Route53, mappings: list[Any]) -> int:
 
 
 async def test_first_apply_writes_the_records_and_then_nothing_differs(
-    moto: MotoServer, zone: tuple[str, str], make_provider: MakeProvider
+    moto: MotoServer, zone: tuple[str, str], make_route53: MakeRoute53
 ) -> None:
-    provider = make_provider()
+    provider = make_route53()
     name, zone_id = zone
     mappings = [whack("billing", "aws-use1", version=3, epoch=2), whack("search", "aws-usw2")]
 
@@ -86,17 +34,23 @@ async def test_first_apply_writes_the_records_and_then_nothing_differs(
 
     assert listed(moto, zone_id) == {
         (f"billing.{name}", "A", None): (None, ["192.0.2.1", "192.0.2.2"]),
-        (f"billing.{name}", "TXT", None): (None, ['"version=3" "epoch=2" "active=aws-use1"']),
+        (f"billing.{name}", "TXT", None): (
+            None,
+            ['"gtm-owner=r53" "version=3" "epoch=2" "active=aws-use1"'],
+        ),
         (f"search.{name}", "A", None): (None, ["198.51.100.1", "198.51.100.2"]),
-        (f"search.{name}", "TXT", None): (None, ['"version=1" "epoch=1" "active=aws-usw2"']),
+        (f"search.{name}", "TXT", None): (
+            None,
+            ['"gtm-owner=r53" "version=1" "epoch=1" "active=aws-usw2"'],
+        ),
     }
     assert diff(provider.desired(mappings), await provider.observe()) == []
 
 
 async def test_a_move_updates_the_records(
-    moto: MotoServer, zone: tuple[str, str], make_provider: MakeProvider
+    moto: MotoServer, zone: tuple[str, str], make_route53: MakeRoute53
 ) -> None:
-    provider = make_provider()
+    provider = make_route53()
     name, zone_id = zone
     await reconcile(provider, [whack("billing", "aws-use1")])
 
@@ -109,15 +63,15 @@ async def test_a_move_updates_the_records(
     assert records[(f"billing.{name}", "A", None)] == (None, ["198.51.100.1", "198.51.100.2"])
     assert records[(f"billing.{name}", "TXT", None)] == (
         None,
-        ['"version=2" "epoch=2" "active=aws-usw2"'],
+        ['"gtm-owner=r53" "version=2" "epoch=2" "active=aws-usw2"'],
     )
     assert diff(provider.desired([moved]), await provider.observe()) == []
 
 
 async def test_a_record_changed_by_hand_is_detected_and_repaired(
-    moto: MotoServer, zone: tuple[str, str], make_provider: MakeProvider
+    moto: MotoServer, zone: tuple[str, str], make_route53: MakeRoute53
 ) -> None:
-    provider = make_provider()
+    provider = make_route53()
     name, zone_id = zone
     mappings = [whack("billing", "aws-use1")]
     await reconcile(provider, mappings)
@@ -152,9 +106,9 @@ async def test_a_record_changed_by_hand_is_detected_and_repaired(
 
 
 async def test_weighted_mode_writes_a_weighted_set_per_site(
-    moto: MotoServer, zone: tuple[str, str], make_provider: MakeProvider
+    moto: MotoServer, zone: tuple[str, str], make_route53: MakeRoute53
 ) -> None:
-    provider = make_provider(mode="weighted", wait_insync=True)
+    provider = make_route53(mode="weighted", wait_insync=True)
     name, zone_id = zone
     mappings = [whack("billing", "aws-usw2")]
 
@@ -168,9 +122,9 @@ async def test_weighted_mode_writes_a_weighted_set_per_site(
 
 
 async def test_a_service_gone_from_the_mappings_is_deleted_and_others_records_stay(
-    moto: MotoServer, zone: tuple[str, str], make_provider: MakeProvider
+    moto: MotoServer, zone: tuple[str, str], make_route53: MakeRoute53
 ) -> None:
-    provider = make_provider()
+    provider = make_route53()
     name, zone_id = zone
     await reconcile(provider, [whack("billing", "aws-use1"), whack("search", "aws-use1")])
     client(moto.endpoint_url, "route53").change_resource_record_sets(
@@ -198,9 +152,9 @@ async def test_a_service_gone_from_the_mappings_is_deleted_and_others_records_st
 
 
 async def test_an_unknown_hosted_zone_is_rejected_naming_it(
-    make_provider: MakeProvider,
+    make_route53: MakeRoute53,
 ) -> None:
-    provider = make_provider(hosted_zone_id="ZNOSUCHZONE")
+    provider = make_route53(hosted_zone_id="ZNOSUCHZONE")
 
     with pytest.raises(AwsRejected, match="ZNOSUCHZONE") as observed:
         await provider.observe()
@@ -253,9 +207,9 @@ def throttle(provider: Route53, times: int) -> list[str]:
 
 
 async def test_throttling_is_retried_with_backoff_until_it_passes(
-    moto: MotoServer, zone: tuple[str, str], make_provider: MakeProvider
+    moto: MotoServer, zone: tuple[str, str], make_route53: MakeRoute53
 ) -> None:
-    provider = make_provider()
+    provider = make_route53()
     seen = throttle(provider, times=2)
     mappings = [whack("billing", "aws-use1")]
 
@@ -266,9 +220,9 @@ async def test_throttling_is_retried_with_backoff_until_it_passes(
 
 
 async def test_throttling_that_outlasts_the_retries_is_unavailable(
-    make_provider: MakeProvider,
+    make_route53: MakeRoute53,
 ) -> None:
-    provider = make_provider()
+    provider = make_route53()
     seen = throttle(provider, times=100)
 
     with pytest.raises(AwsUnavailable, match=r"Throttling.*still throttled after 3 tries") as err:
@@ -280,9 +234,9 @@ async def test_throttling_that_outlasts_the_retries_is_unavailable(
 
 
 async def test_wait_insync_polls_until_route53_reports_insync(
-    make_provider: MakeProvider,
+    make_route53: MakeRoute53,
 ) -> None:
-    provider = make_provider(wait_insync=True)
+    provider = make_route53(wait_insync=True)
     polls = intercept(provider, "GetChange", 1, pending_change)
     mappings = [whack("billing", "aws-use1")]
 
