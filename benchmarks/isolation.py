@@ -44,9 +44,9 @@ import dns.rcode
 from harness import ZONE, GtmProcess, bench_config, fleet, percentile, pin_self
 
 from gtm.core.model import Event
-from gtm.demo import ports
 from gtm.registry.registry import Registry
 from gtm.registry.stores.sqlite import SqliteStore
+from testbed import ports
 
 PHASE = 10.0
 """Seconds each phase measures (the window ``/healthz`` summarises probe lateness over)."""
