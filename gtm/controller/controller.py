@@ -149,6 +149,9 @@ class Controller:
         self._assessment = Assessment(False)
         self._degraded_since: float | None = None
         self._held: set[str] = set()
+        # Per service, the intents in force when the degraded spell began: a change to them
+        # is an operator asking, which a degraded vantage still carries out.
+        self._spell_intents: dict[str, frozenset[str]] = {}
         self._journaling: set[asyncio.Task[None]] = set()
         self._lateness: deque[tuple[float, float]] = deque(maxlen=LATENESS_SAMPLES)
         self._downs = 0
@@ -358,6 +361,9 @@ class Controller:
         reason = "; ".join(after.reasons if after.degraded else before.reasons)
         if after.degraded:
             self._degraded_since = now
+            self._spell_intents = {
+                service: self._intent_ids(service) for service in self._plans
+            }
             log.warning("vantage degraded, no automatic move until it recovers: %s", reason)
             self._journal_vantage(DEGRADED, f"degraded: {reason}", now)
             return
@@ -368,6 +374,7 @@ class Controller:
             RECOVERED, f"recovered after {now - began:.3f}s degraded (was: {reason})", now
         )
         self._held.clear()
+        self._spell_intents = {}
         # Decisions held while degraded are made now, on trusted verdicts only.
         self._wake_all()
 
@@ -441,7 +448,8 @@ class Controller:
                 )
                 if not decision.changed:
                     return
-                if holds(self._assessment, decision.changed):
+                asked = self._asked_since_spell(service)
+                if holds(self._assessment, decision.changed, asked):
                     self._hold(service, decision)
                     self._requeue(service, pending)
                     return
@@ -458,6 +466,19 @@ class Controller:
             # Not published: the retry's move journals the verdicts that asked for it.
             self._requeue(service, pending)
             raise
+
+    def _intent_ids(self, service: str) -> frozenset[str]:
+        """The ids of the intents in force that concern ``service`` (its own, and global)."""
+        return frozenset(
+            intent.id
+            for intent in self._registry.intents()
+            if intent.service is None or intent.service == service
+        )
+
+    def _asked_since_spell(self, service: str) -> bool:
+        """Whether an operator made or withdrew an intent for ``service`` while degraded."""
+        before = self._spell_intents.get(service)
+        return before is not None and before != self._intent_ids(service)
 
     def _hold(self, service: str, decision: Decision) -> None:
         if service not in self._held:

@@ -276,13 +276,20 @@ def trust(
     return Trust(True)
 
 
-def holds(assessment: Assessment, changed: bool) -> bool:
-    """Whether a decision that would change a mapping must wait: always while degraded.
+def holds(assessment: Assessment, changed: bool, asked: bool) -> bool:
+    """Whether a decision that would change a mapping must wait for the vantage to recover.
 
-    A degraded vantage cannot tell a failing world from its own stall, so it publishes
-    nothing new (no move, no locator marked down, no negative answer) until it recovers.
+    While degraded, a change waits unless an operator asked for it during the spell (an
+    intent made or withdrawn for the service, a planned run's step). Such a change rests
+    on what the operator asked and on verdicts that hold no failure seen while degraded
+    (each is unknown, see :func:`trust`); an automatic change waits.
+
+    Args:
+        assessment: The vantage's state now.
+        changed: Whether the decision changes the mapping.
+        asked: Whether the service's intents changed since the spell began.
     """
-    return changed and assessment.degraded
+    return changed and assessment.degraded and not asked
 
 
 def _sighting(health: VantageHealth, symptom: Symptom) -> Sighting | None:

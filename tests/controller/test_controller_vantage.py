@@ -94,7 +94,7 @@ def test_loop_lag_makes_a_failure_unknown_without_an_ongoing_symptom(
     assert downs[0] > 11.0 + HOLD
 
 
-def test_a_move_asked_for_while_degraded_is_held_then_made(run_virtual: RunVirtual) -> None:
+def test_a_pin_made_while_degraded_is_carried_out_at_once(run_virtual: RunVirtual) -> None:
     async def scenario() -> tuple[dict[str, object], list[Event]]:
         async with bed() as test_bed:
             await sleep_until(5.0)
@@ -109,6 +109,38 @@ def test_a_move_asked_for_while_degraded_is_held_then_made(run_virtual: RunVirtu
                     created_at=EPOCH + 5.0,
                 )
             )
+            await sleep_until(5.5)
+            during = test_bed.controller.vantage_status()
+            assert test_bed.registry.get(SERVICE).active_site == "site-b"
+            await sleep_until(5.0 + HOLD + 0.5)
+            test_bed.controller.refresh()
+            await sleep_until(5.0 + HOLD + 1.0)
+            return during, await journal(test_bed)
+
+    during, events = run_virtual(scenario())
+
+    assert during["degraded"] is True
+    assert during["held"] == []
+    assert [event.kind for event in events] == [DEGRADED, "move", RECOVERED]
+
+
+def test_an_automatic_move_while_degraded_is_held_then_made(run_virtual: RunVirtual) -> None:
+    async def scenario() -> tuple[dict[str, object], list[Event]]:
+        async with bed() as test_bed:
+            await sleep_until(5.0)
+            # A pin made before the spell: the move it asks for is not the operator acting
+            # during the spell, and waits like any automatic change.
+            await test_bed.registry.add_intent(
+                Intent(
+                    "pin-b",
+                    IntentKind.PIN,
+                    service=SERVICE,
+                    site="site-b",
+                    who="ops",
+                    created_at=EPOCH + 5.0,
+                ),
+            )
+            test_bed.controller.observe_lag(0.3)
             await sleep_until(5.5)
             held = test_bed.controller.vantage_status()
             assert test_bed.registry.get(SERVICE).active_site == "site-a"

@@ -229,15 +229,18 @@ def test_which_probe_results_are_evidence(
 
 
 @pytest.mark.parametrize(
-    ("degraded", "changed", "held"),
+    ("degraded", "changed", "asked", "held"),
     [
-        pytest.param(True, True, True, id="degraded-change"),
-        pytest.param(True, False, False, id="degraded-nothing"),
-        pytest.param(False, True, False, id="healthy-change"),
+        pytest.param(True, True, False, True, id="degraded-automatic-change"),
+        pytest.param(True, True, True, False, id="degraded-asked-for-by-an-operator"),
+        pytest.param(True, False, False, False, id="degraded-nothing"),
+        pytest.param(False, True, False, False, id="healthy-change"),
     ],
 )
-def test_a_degraded_vantage_holds_every_change(degraded: bool, changed: bool, held: bool) -> None:
-    assert holds(Assessment(degraded), changed) is held
+def test_a_degraded_vantage_holds_automatic_changes(
+    degraded: bool, changed: bool, asked: bool, held: bool
+) -> None:
+    assert holds(Assessment(degraded), changed, asked) is held
 
 
 @pytest.mark.parametrize(
