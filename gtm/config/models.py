@@ -195,7 +195,8 @@ class ServiceConfig(Section):
     check: CheckConfig = HttpCheck()
     """How locators are probed; default: ``defaults.check``, else HTTP GET /health."""
     damping: Damping = DampingConfig()
-    """Flap damping of the locators; default: ``defaults.damping``; ``off`` to switch it off."""
+    """Flap damping of the locators; default: ``defaults.damping`` (a section given here
+    replaces it as a whole); ``off`` to switch it off."""
     locators: list[LocatorConfig] = Field(min_length=1)
     """The replicas. The order in which sites first appear is the preference order."""
 
