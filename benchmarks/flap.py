@@ -1,9 +1,15 @@
-"""Does a flaky locator move traffic? It must not.
+"""Does a flaky locator move traffic? It must not. And what does flap damping cost?
 
 The active site's replica fails a random 20 % of probes, independently. With the default
 thresholds gtm must make zero moves: once for real (gtm probing a real workload for at
 least two minutes) and once with the pure core on a simulated clock for at least 100,000
-probe intervals. Prints one JSON line.
+probe intervals.
+
+The trade-off of flap damping, on the pure core and a simulated clock, for the default
+damping, a shorter half-life and damping off: how long a primary that failed
+``FAULTS`` times ``FAULT_PERIOD`` seconds apart is held down once it has recovered for
+good, and how many moves the flaky replica above causes with each setting. Prints one
+JSON line.
 
     .venv/bin/python benchmarks/flap.py [--seconds 120] [--intervals 100000]
 """
@@ -22,19 +28,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import bench_config, pin_self, running, site_ports
 
-from gtm.core.health import HealthParams, LocatorHealth, Verdict, observe, recheck_delay
+from gtm.core.health import (
+    HealthParams,
+    LocatorHealth,
+    Verdict,
+    decayed_penalty,
+    observe,
+    recheck_delay,
+)
 from gtm.core.policy import LocatorSpec, ServicePolicy, decide
 from gtm.core.sites import SiteHealth, site_health
 
 SERVICE = "app"
 FAIL_RATIO = 0.2
 SEED = 20261121
+FAULTS = 6
+"""Faults of the primary before it recovers for good."""
+FAULT_PERIOD = 3.5
+"""Seconds from the start of one fault to the start of the next."""
+FAULT_LENGTH = 1.5
+"""Seconds each fault lasts (every probe fails)."""
+DAMPING = {
+    "default": HealthParams(),
+    "half_life_15s": HealthParams(damping_half_life=15.0),
+    "off": HealthParams(damping=False),
+}
+"""The damping settings compared, by name."""
 
 
-def simulate(intervals: int, interval: float = 1.0, seed: int = SEED) -> dict[str, Any]:
+def simulate(
+    intervals: int, interval: float = 1.0, seed: int = SEED, params: HealthParams | None = None
+) -> dict[str, Any]:
     """The pure core alone: a flaky active site, a healthy second site, a simulated clock."""
     rng = random.Random(seed)
-    params = HealthParams()
+    params = params or HealthParams()
     policy = ServicePolicy(
         service=SERVICE,
         sites=("a", "b"),
@@ -80,6 +107,43 @@ def simulate(intervals: int, interval: float = 1.0, seed: int = SEED) -> dict[st
     }
 
 
+def held_down(params: HealthParams, interval: float = 1.0) -> dict[str, float]:
+    """Seconds a primary that faulted repeatedly stays down after recovering for good.
+
+    The replica fails every probe for ``FAULT_LENGTH`` seconds every ``FAULT_PERIOD``
+    seconds, ``FAULTS`` times, then answers; the locator is probed every ``interval``
+    seconds, and at the core's recheck delay when it asks for one.
+    """
+    recovered = (FAULTS - 1) * FAULT_PERIOD + FAULT_LENGTH
+    health, now, downs = LocatorHealth(), -10.0, 0
+    while True:
+        phase = now % FAULT_PERIOD if now >= 0 else FAULT_PERIOD
+        ok = now >= recovered or phase >= FAULT_LENGTH
+        before = health.verdict
+        health = observe(health, ok, now, params, "" if ok else "connect refused")
+        downs += before is Verdict.UP and health.verdict is Verdict.DOWN
+        if now >= recovered and health.verdict is Verdict.UP:
+            break
+        delay = recheck_delay(health, params)
+        now += delay if delay is not None else interval
+    return {
+        "held_down_s": round(now - recovered, 2),
+        "downs": downs,
+        "penalty_at_recovery": round(decayed_penalty(health, recovered, params), 2),
+    }
+
+
+def damping_tradeoff(intervals: int) -> dict[str, Any]:
+    """For each damping setting: the hold after repeated faults and the flaky moves."""
+    return {
+        name: {
+            **held_down(params),
+            "flaky_moves": simulate(intervals, params=params)["moves_simulated"],
+        }
+        for name, params in DAMPING.items()
+    }
+
+
 def real(seconds: float) -> dict[str, Any]:
     """gtm against a real workload failing 20 % of its probes for ``seconds``."""
     services = {SERVICE: site_ports(1)[0]}
@@ -120,9 +184,11 @@ def main() -> None:
     result: dict[str, Any] = {"benchmark": "flap", "fail_ratio": FAIL_RATIO}
     result.update(simulate(args.intervals))
     result["simulated_wall_s"] = round(time.monotonic() - started, 2)
+    result["damping"] = damping_tradeoff(args.intervals)
+    result["faults"] = {"count": FAULTS, "period_s": FAULT_PERIOD, "length_s": FAULT_LENGTH}
     if args.seconds > 0:
         result.update(real(args.seconds))
-    result["target"] = {"moves_real": 0, "moves_simulated": 0}
+    result["target"] = {"moves_real": 0, "moves_simulated": 0, "default_flaky_moves": 0}
     print(json.dumps(result))
 
 

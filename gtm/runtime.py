@@ -291,6 +291,7 @@ class Runtime:
         }
         if controller is not None:
             doc["vantage"] = controller.vantage_status()
+            doc["damping"] = controller.damping()
         return doc
 
     async def _probe_now(self, locator_id: str) -> tuple[bool, str]:

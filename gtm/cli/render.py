@@ -83,10 +83,12 @@ def traffic(split: tuple[Share, ...]) -> str:
     return " → ".join(f"{share.site} {share.percent:g}%" for share in split) or "nowhere"
 
 
-def locator_text(loc: Locator, named: bool) -> str:
-    """``site:state/pN/wN``; ``named``: the locator's id in the site for the site's name."""
+def locator_text(loc: Locator, named: bool, damped: float | None = None) -> str:
+    """``site:state/pN/wN``, then ``(damped 3.4)`` while flap damping holds it down with
+    that penalty; ``named``: the locator's id in the site for the site's name."""
     name = (loc.id.partition("@")[2] or loc.id) if named else loc.site
-    return f"{name}:{loc.state.value}/p{loc.priority}/w{loc.weight}"
+    held = f"(damped {damped:.1f})" if damped is not None else ""
+    return f"{name}:{loc.state.value}/p{loc.priority}/w{loc.weight}{held}"
 
 
 def duration_text(seconds: float) -> str:

@@ -67,7 +67,7 @@ def status(args: argparse.Namespace) -> int:
     if vantage.degraded:
         print(vantage_line(vantage))
         print()
-    print_statuses(statuses, owned, now)
+    print_statuses(statuses, owned, now, dict(vantage.damped))
     if providers:
         print()
         rows = [["PROVIDER", "TYPE", "LAST SUCCESS", "PENDING", "LAST ERROR"]]
@@ -97,8 +97,16 @@ def vantage_line(vantage: VantageStatus) -> str:
     )
 
 
-def print_statuses(statuses: list[ServiceStatus], owned: dict[str, str], now: float) -> None:
-    """One row per service, then its reason, intents in force and locators by priority."""
+def print_statuses(
+    statuses: list[ServiceStatus],
+    owned: dict[str, str],
+    now: float,
+    damped: dict[str, float],
+) -> None:
+    """One row per service, then its reason, intents in force and locators by priority.
+
+    ``damped``: the penalty of each locator flap damping holds down, by locator id.
+    """
     rows = [["SERVICE", "ACTIVE", "EPOCH", "VERSION", "TRAFFIC", "LAST MOVE"]]
     for status in statuses:
         mapping = status.mapping
@@ -132,7 +140,10 @@ def print_statuses(statuses: list[ServiceStatus], owned: dict[str, str], now: fl
         sites = [loc.site for loc in status.locators]
         print(
             "    locators: "
-            + " ".join(locator_text(loc, sites.count(loc.site) > 1) for loc in status.locators)
+            + " ".join(
+                locator_text(loc, sites.count(loc.site) > 1, damped.get(loc.id))
+                for loc in status.locators
+            )
         )
 
 

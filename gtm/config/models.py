@@ -35,6 +35,7 @@ from gtm.config.checks import (
     TlsCheck,
     with_default_kind,
 )
+from gtm.config.damping import Damping, DampingConfig
 from gtm.config.durations import Duration, format_duration, parse_duration
 from gtm.config.limits import ApiLimits, DnsLimits, DnsRateLimit
 from gtm.config.listen import Listen
@@ -51,6 +52,7 @@ __all__ = [
     "ApiLimits",
     "CheckConfig",
     "Config",
+    "DampingConfig",
     "Defaults",
     "DnsCheck",
     "DnsConfig",
@@ -192,6 +194,9 @@ class ServiceConfig(Section):
     fraction of the site's locators (0.5)."""
     check: CheckConfig = HttpCheck()
     """How locators are probed; default: ``defaults.check``, else HTTP GET /health."""
+    damping: Damping = DampingConfig()
+    """Flap damping of the locators; default: ``defaults.damping`` (a section given here
+    replaces it as a whole); ``off`` to switch it off."""
     locators: list[LocatorConfig] = Field(min_length=1)
     """The replicas. The order in which sites first appear is the preference order."""
 
@@ -322,6 +327,8 @@ class Defaults(Section):
 
     check: CheckConfig = HttpCheck()
     """Health check of services without a ``check``."""
+    damping: Damping = DampingConfig()
+    """Flap damping of services without a ``damping``."""
 
     @model_validator(mode="before")
     @classmethod
@@ -364,12 +371,12 @@ class Config(Section):
         if not isinstance(services, dict):
             return data
         try:
-            default = Defaults.model_validate(data["defaults"]).check
+            defaults = Defaults.model_validate(data["defaults"])
         except ValidationError:
             # Reported once, at defaults, when the field itself is validated.
             return data
-        with_checks = {name: _with_check(svc, default) for name, svc in services.items()}
-        return {**data, "services": with_checks}
+        with_defaults = {name: _with_defaults(svc, defaults) for name, svc in services.items()}
+        return {**data, "services": with_defaults}
 
     @field_validator("providers")
     @classmethod
@@ -411,10 +418,13 @@ class Config(Section):
             _known_sites.reset(token)
 
 
-def _with_check(service: Any, check: CheckConfig) -> Any:
-    """``service`` (raw or built) with ``check`` unless it gives a check of its own."""
-    if isinstance(service, dict) and service.get("check") is None:
-        return {**service, "check": check}
-    if isinstance(service, ServiceConfig) and "check" not in service.model_fields_set:
-        return service.model_copy(update={"check": check})
+def _with_defaults(service: Any, defaults: Defaults) -> Any:
+    """``service`` (raw or built) with the check and damping of ``defaults`` where it gives
+    none of its own."""
+    inherited = {"check": defaults.check, "damping": defaults.damping}
+    if isinstance(service, dict):
+        return {**service, **{k: v for k, v in inherited.items() if service.get(k) is None}}
+    if isinstance(service, ServiceConfig):
+        unset = {k: v for k, v in inherited.items() if k not in service.model_fields_set}
+        return service.model_copy(update=unset)
     return service

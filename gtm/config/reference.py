@@ -57,6 +57,7 @@ SECTIONS: tuple[Row, ...] = (
     ("Defaults", "defaults"),
     ("ServiceConfig", "services.NAME"),
     ("LocatorConfig", "services.NAME.locators[]"),
+    ("DampingConfig", "defaults.damping, services.NAME.damping"),
     *plugin_sections(CHECKS, "check", HttpCheck),
     ("ReconcileConfig", "reconcile"),
     *plugin_sections(PROVIDERS, "providers.NAME", Section),

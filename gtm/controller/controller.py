@@ -30,6 +30,7 @@ from gtm.core.health import (
     HealthParams,
     LocatorHealth,
     Verdict,
+    decayed_penalty,
     observe,
     observe_unknown,
     recheck_delay,
@@ -307,6 +308,20 @@ class Controller:
             },
             "verdicts_down": self._downs,
         }
+
+    def damping(self) -> dict[str, dict[str, float | bool]]:
+        """Flap damping for ``/healthz``: each locator with a penalty, by locator id.
+
+        Its penalty now (decayed, to two decimals) and whether damping holds it down;
+        locators whose penalty has decayed to nothing are left out.
+        """
+        now = self._clock.monotonic()
+        shown: dict[str, dict[str, float | bool]] = {}
+        for locator_id, health in self._health.items():
+            penalty = round(decayed_penalty(health, now, self._params[locator_id]), 2)
+            if penalty or health.held:
+                shown[locator_id] = {"penalty": penalty, "suppressed": health.held}
+        return shown
 
     def health(self, locator_id: str) -> LocatorHealth:
         """The current health of one locator."""

@@ -39,7 +39,17 @@ def _plan(name: str, service: ServiceConfig) -> ServicePlan:
         failback=Failback(service.failback),
         dwell=service.dwell,
     )
-    health = HealthParams(rise=check.rise, fall=check.fall, recheck_interval=check.recheck_interval)
+    damping = service.damping
+    health = HealthParams(
+        rise=check.rise,
+        fall=check.fall,
+        recheck_interval=check.recheck_interval,
+        damping=damping.enabled,
+        damping_penalty=damping.penalty,
+        damping_half_life=damping.half_life,
+        damping_suppress=damping.suppress,
+        damping_reuse=damping.reuse,
+    )
     return ServicePlan(policy=policy, health=health, min_healthy=service.min_healthy)
 
 

@@ -45,6 +45,8 @@ class HealthParams:
     """Acceptable chance, per failure streak, that a flaky but working locator goes down."""
     rate_window: int = 50
     """Probes in the failure-rate moving average (its smoothing factor is 1/rate_window)."""
+    damping: bool = True
+    """Whether flap damping is on; off, a locator is never held down and gains no penalty."""
     damping_penalty: float = 1.0
     """Penalty added on every up->down transition."""
     damping_half_life: float = 60.0
@@ -80,8 +82,14 @@ class HealthParams:
                 f"damping_half_life must be positive, got {self.damping_half_life}",
             ),
             (
-                0 <= self.damping_reuse <= self.damping_suppress,
-                f"damping_reuse ({self.damping_reuse}) must be between 0 and "
+                self.damping_suppress > 0,
+                f"damping_suppress must be positive, got {self.damping_suppress}",
+            ),
+            # A reuse level of 0 would never be passed, and one at or above suppress would
+            # release a locator as soon as it is held: both hold it down or not at all.
+            (
+                0 < self.damping_reuse < self.damping_suppress,
+                f"damping_reuse ({self.damping_reuse}) must be above 0 and below "
                 f"damping_suppress ({self.damping_suppress})",
             ),
         )
@@ -255,7 +263,7 @@ def _judge_failure(
             f"({_required(needed, health.streak_rate, params)}){_colon(detail)}",
         )
     penalty, penalty_at = health.penalty, health.penalty_at
-    if health.verdict is Verdict.UP:
+    if health.verdict is Verdict.UP and params.damping:
         penalty, penalty_at = decayed_penalty(health, now, params) + params.damping_penalty, now
     return replace(
         health,
@@ -283,17 +291,19 @@ def _judge_success(health: LocatorHealth, now: float, params: HealthParams) -> L
             else f"{health.verdict.value}, {so_far} so far ({params.rise} required)"
         )
         return replace(health, reason=reason)
-    if health.verdict is Verdict.DOWN:
+    if health.verdict is Verdict.DOWN and params.damping:
         # Suppress and reuse form a hysteresis band: a locator is held once its penalty
         # reaches suppress, and released only once it has decayed below reuse.
         limit = params.damping_reuse if health.held else params.damping_suppress
         if penalty >= limit:
             return replace(health, held=True, reason=_held(penalty, params))
-    released = (
-        f", flap damping released (penalty {penalty:.1f} < {params.damping_reuse:.1f})"
-        if health.held
-        else ""
-    )
+    released = ""
+    if health.held:
+        released = (
+            f", flap damping released (penalty {penalty:.1f} < {params.damping_reuse:.1f})"
+            if params.damping
+            else ", flap damping released (damping off)"
+        )
     return replace(
         health, verdict=Verdict.UP, held=False, changed_at=now, reason=f"up: {streak}{released}"
     )

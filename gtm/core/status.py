@@ -53,6 +53,8 @@ class VantageStatus:
     """Wall-clock time the degraded spell began; None when not degraded."""
     held: tuple[str, ...] = ()
     """Services whose new mapping waits for the vantage to recover."""
+    damped: tuple[tuple[str, float], ...] = ()
+    """Locators flap damping holds down, with their penalty, by locator id."""
 
 
 def vantage_status(healthz: Document[str, Any]) -> VantageStatus:
@@ -70,6 +72,19 @@ def vantage_status(healthz: Document[str, Any]) -> VantageStatus:
         reasons=tuple(str(reason) for reason in part.get("reasons", ())),
         since=float(since) if isinstance(since, int | float) else None,
         held=tuple(str(service) for service in part.get("held", ())),
+        damped=_damped(healthz.get("damping")),
+    )
+
+
+def _damped(damping: object) -> tuple[tuple[str, float], ...]:
+    """The held locators of ``/healthz``'s ``damping``, anything garbled left out."""
+    entries = damping.items() if isinstance(damping, dict) else ()
+    return tuple(
+        (str(locator), float(entry["penalty"]))
+        for locator, entry in sorted(entries)
+        if isinstance(entry, dict)
+        and entry.get("suppressed") is True
+        and isinstance(entry.get("penalty"), int | float)
     )
 
 

@@ -52,8 +52,12 @@ def run(
         pytest.param({"rate_window": 0}, "rate_window must be at least 1", id="window"),
         pytest.param({"damping_penalty": -1}, "damping_penalty must not be negative", id="pen"),
         pytest.param({"damping_half_life": 0}, "damping_half_life must be positive", id="half"),
-        pytest.param({"damping_reuse": 4}, "damping_reuse (4) must be between 0 and", id="reuse"),
-        pytest.param({"damping_reuse": -1}, "damping_reuse (-1) must be between 0 and", id="neg"),
+        pytest.param(
+            {"damping_reuse": 4}, "damping_reuse (4) must be above 0 and below", id="reuse"
+        ),
+        pytest.param(
+            {"damping_reuse": -1}, "damping_reuse (-1) must be above 0 and below", id="neg"
+        ),
     ],
 )
 def test_params_refused(changes: dict[str, Any], problem: str) -> None:

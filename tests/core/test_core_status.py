@@ -192,6 +192,25 @@ def test_service_status_gathers_every_fact() -> None:
             id="degraded",
         ),
         pytest.param({"vantage": "garbled"}, VantageStatus("", False), id="garbled"),
+        pytest.param(
+            {
+                "instance": "gtm-1",
+                "damping": {
+                    "billing@b/x": {"penalty": 3.42, "suppressed": True},
+                    "billing@a/y": {"penalty": 1, "suppressed": True},
+                    "billing@c/z": {"penalty": 2.0, "suppressed": False},
+                    "billing@d/w": {"penalty": "high", "suppressed": True},
+                    "billing@e/v": "garbled",
+                },
+            },
+            VantageStatus("gtm-1", False, damped=(("billing@a/y", 1.0), ("billing@b/x", 3.42))),
+            id="damped",
+        ),
+        pytest.param(
+            {"instance": "gtm-1", "damping": ["garbled"]},
+            VantageStatus("gtm-1", False),
+            id="damping-garbled",
+        ),
     ],
 )
 def test_vantage_status_reads_healthz(healthz: dict[str, object], expected: VantageStatus) -> None:
