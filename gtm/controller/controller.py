@@ -376,9 +376,7 @@ class Controller:
         reason = "; ".join(after.reasons if after.degraded else before.reasons)
         if after.degraded:
             self._degraded_since = now
-            self._spell_intents = {
-                service: self._intent_ids(service) for service in self._plans
-            }
+            self._spell_intents = {service: self._intent_ids(service) for service in self._plans}
             log.warning("vantage degraded, no automatic move until it recovers: %s", reason)
             self._journal_vantage(DEGRADED, f"degraded: {reason}", now)
             return
