@@ -273,6 +273,13 @@ class GtmClient:
         doc = await self._request("POST", "/v1/drills", body=body, timeout=timeout)
         return batch_report_from_dict(doc)
 
+    async def locators(self, service: str | None = None) -> list[dict[str, Any]]:
+        """Every locator's probe detail (of ``service`` only when given), as the API says it."""
+        params = {"service": service} if service else None
+        doc = await self._request("GET", "/v1/locators", params=params)
+        locators: list[dict[str, Any]] = doc["locators"]
+        return locators
+
     async def providers(self) -> list[ProviderReport]:
         """Each provider's status: last success, last error, pending changes."""
         doc = await self._request("GET", "/v1/providers")

@@ -29,9 +29,11 @@ from gtm.controller.runbook.runbooks import Runbooks
 from gtm.dns.answers import ZoneAnswers
 from gtm.dns.server import DnsServer
 from gtm.errors import ConfigError, ListenError
+from gtm.metrics import Metrics
 from gtm.providers import build_provider
 from gtm.registry.registry import Registry
 from gtm.registry.store import Store
+from gtm.registry.stores.sqlite import SqliteStore
 from healthchecks.clock import Clock, LoopClock
 from healthchecks.http import HttpClient
 from healthchecks.lag import LagMonitor, descriptor_limit, descriptors_in_use
@@ -102,6 +104,8 @@ class Runtime:
         self._ticker: asyncio.Task[None] | None = None
         self._lag: LagMonitor | None = None
         self._locators_of: dict[str, list[str]] = {}
+        self.metrics = Metrics()
+        """This instance's metrics, served on ``/metrics``."""
 
     @property
     def registry(self) -> Registry:
@@ -158,10 +162,16 @@ class Runtime:
         descriptors = raise_descriptor_limit()
         try:
             self._store = store_for(config, exclusive=True)
+            if isinstance(self._store, SqliteStore):
+                self._store.on_write = self.metrics.record_store_write
             self._registry = await Registry.open(self._store, config.instance)
             plans = plan_services(config)
             self._controller = Controller(
-                plans, self._registry, clock=self._clock, writer=config.instance
+                plans,
+                self._registry,
+                clock=self._clock,
+                writer=config.instance,
+                metrics=self.metrics,
             )
             self._reconciler = Reconciler(
                 [
@@ -172,6 +182,7 @@ class Runtime:
                 services=tuple(config.services),
                 resync_interval=config.reconcile.resync_interval,
                 retry_max=config.reconcile.retry_max,
+                metrics=self.metrics,
             )
             self._runbooks = Runbooks(
                 self._registry,
@@ -190,6 +201,9 @@ class Runtime:
                 status=self.status,
                 providers=self._reconciler.status,
                 runbooks=self._runbooks,
+                locators=self._controller.locators,
+                metrics=self.metrics,
+                serve_metrics=config.api.metrics,
             )
             try:
                 self._api = await start_api(
@@ -209,7 +223,10 @@ class Runtime:
                 negative_ttl=config.dns.negative_ttl,
             )
             self._dns = DnsServer(
-                answers, limits=config.dns.limits, rate_limit=config.dns.rate_limit
+                answers,
+                limits=config.dns.limits,
+                rate_limit=config.dns.rate_limit,
+                counts=self.metrics.dns,
             )
             try:
                 await self._dns.start(config.dns.listen.host, config.dns.listen.port)
@@ -223,7 +240,7 @@ class Runtime:
                 self._scheduler.add(check)
             await self._controller.start()
             # Measured before the first probe, so a stall is known when its results come.
-            self._lag = LagMonitor(self._controller.observe_lag, clock=self._clock)
+            self._lag = LagMonitor(self._on_lag, clock=self._clock)
             await self._lag.start()
             await self._reconciler.start()
             await self._scheduler.start()
@@ -313,12 +330,17 @@ class Runtime:
                 result.started_at,
                 late=result.late,
                 fault=result.fault,
+                latency=result.latency,
             )
             for locator_id in self._locators_of[check.key]
         ]
         # A check shared by several locators re-probes as soon as any of them wants it.
         wanted = [delay for delay in delays if delay is not None]
         return min(wanted) if wanted else None
+
+    def _on_lag(self, lag: float) -> None:
+        self.metrics.record_lag(lag)
+        self.controller.observe_lag(lag)
 
     async def _tick(self) -> None:
         while True:

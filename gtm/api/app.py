@@ -14,6 +14,8 @@ from gtm.api.errors import error_middleware
 from gtm.api.events import EventFeed
 from gtm.api.health import HealthReport
 from gtm.api.intents import IntentDesk
+from gtm.api.locators import LocatorReport
+from gtm.api.metrics import MetricsPage
 from gtm.api.resolve import Resolver
 from gtm.api.runs import RunDesk
 
@@ -25,13 +27,16 @@ def make_app(deps: ApiDeps) -> web.Application:
 
     Routes: ``GET /v1/services``, ``GET /v1/services/{name}`` (with ``index``/``wait``
     long polls), ``GET /v1/events``, ``GET|POST /v1/intents``, ``DELETE /v1/intents/{id}``,
-    ``GET /v1/providers`` and ``GET /healthz``, and the run endpoints when ``deps`` has
-    runbooks. Handlers that change state are marked with :func:`gtm.api.auth.requires`
+    ``GET /v1/providers`` and ``GET /healthz``, the run endpoints when ``deps`` has
+    runbooks, ``GET /v1/locators`` when it has the locators' detail, and ``GET /metrics``
+    unless ``deps.serve_metrics`` is off. Every answer is counted by route and status.
+    Handlers that change state are marked with :func:`gtm.api.auth.requires`
     and authenticated before they run. Every error is a JSON document
     ``{"error", "message"}``.
     """
     guard = Guard(deps.tokens)
-    app = web.Application(middlewares=[error_middleware, guard.middleware])
+    page = MetricsPage(deps.metrics)
+    app = web.Application(middlewares=[page.middleware, error_middleware, guard.middleware])
     resolver = Resolver(deps)
     app.on_shutdown.append(resolver.close)
     app.add_routes(resolver.routes())
@@ -40,4 +45,8 @@ def make_app(deps: ApiDeps) -> web.Application:
     if deps.runbooks is not None:
         app.add_routes(RunDesk(deps, deps.runbooks).routes())
     app.add_routes(HealthReport(deps.services, deps.status, deps.providers).routes())
+    if deps.locators is not None:
+        app.add_routes(LocatorReport(deps.registry, deps.locators).routes())
+    if deps.serve_metrics:
+        app.add_routes(page.routes())
     return app

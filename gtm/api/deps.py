@@ -10,12 +10,13 @@ from __future__ import annotations
 import collections.abc
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gtm.api.tokens import Token
 from gtm.core.model import Event, Intent, Mapping
 from gtm.core.runbook import Run, RunKind, RunOptions
+from gtm.metrics import Metrics
 
 
 class ApiRegistry(Protocol):
@@ -111,6 +112,11 @@ class ApiDeps:
         runbooks: The planned-failover executor; None leaves the run endpoints out.
         clock: Wall clock for intent timestamps.
         max_wait: Longest a long poll may block, in seconds.
+        locators: Every locator's probe detail for ``/v1/locators`` (of one service when
+            given; KeyError for an unknown one); None leaves the route out.
+        metrics: Where requests and long polls are counted; a registry of its own unless
+            given.
+        serve_metrics: Whether ``GET /metrics`` is served (``api.metrics``).
     """
 
     registry: ApiRegistry
@@ -122,3 +128,6 @@ class ApiDeps:
     runbooks: ApiRunbooks | None = None
     clock: Callable[[], float] = time.time
     max_wait: float = 60.0
+    locators: Callable[[str | None], list[dict[str, Any]]] | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    serve_metrics: bool = True

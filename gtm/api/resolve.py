@@ -87,6 +87,7 @@ class Resolver:
         self._max_wait = deps.max_wait
         self._answers = MappingAnswers()
         self._closing = asyncio.Event()
+        self._held = deps.metrics.long_polls
 
     def routes(self) -> list[web.RouteDef]:
         """The routes this resolver answers."""
@@ -134,9 +135,11 @@ class Resolver:
     async def _wait(self, name: str, index: int, wait: float) -> Mapping | None:
         change = asyncio.ensure_future(self._registry.wait(name, index, wait))
         closing = asyncio.ensure_future(self._closing.wait())
+        self._held.inc()
         try:
             await asyncio.wait((change, closing), return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._held.dec()
             closing.cancel()
             if not change.done():
                 change.cancel()

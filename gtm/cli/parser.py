@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from gtm import __version__
 from gtm.api.query import parse_moment, parse_seconds
-from gtm.cli import events, intents, local, runs, status
+from gtm.cli import events, health, intents, local, runs, status
 from gtm.cli.calls import DEFAULT_API
 from gtm.core.journal import EVENT_KINDS
 
@@ -168,6 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
         status.status,
     )
     api_args(status_cmd)
+
+    health_cmd = command(
+        "health",
+        "every locator's verdict, recent failure rate, failures needed to fall, flap penalty "
+        "and last probes",
+        health.health,
+        "FALL is the current failure streak over the consecutive failures that would bring "
+        "the locator down now; PROBES shows the last ones, oldest first: . ok, x failed, "
+        "? unknown (not trusted).",
+    )
+    health_cmd.add_argument(
+        "service", nargs="?", help="only this service's locators (default: every service)"
+    )
+    api_args(health_cmd)
 
     resolve = command(
         "resolve", "where a service is now: its addresses, active site and epoch", status.resolve

@@ -291,6 +291,8 @@ class ApiConfig(Section):
     is read-only."""
     limits: ApiLimits = ApiLimits()
     """How many connections are served at once, in all and per client, and for how long."""
+    metrics: bool = True
+    """Serve ``GET /metrics`` (Prometheus text format, no token needed); false leaves it out."""
 
     @model_validator(mode="after")
     def _check_tokens(self) -> Self:

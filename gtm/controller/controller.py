@@ -9,7 +9,11 @@ controller decides again on it: a lost race is logged, never silently dropped.
 It also keeps this vantage's own health (:mod:`gtm.core.vantage`): loop lag, late probes,
 resource shortages and store stalls reported to it. A failed probe it cannot trust is
 recorded as unknown, and while the vantage is degraded no decision that changes a mapping
-is published; both edges of a degraded spell are journaled.
+is published; both edges of a degraded spell are journaled, as is every change of a
+locator's verdict (kind ``health``).
+
+It keeps the last ``PROBES_KEPT`` probe results of every locator for the API's probe
+detail, and records probes, verdicts and moves in :mod:`gtm.metrics` as it learns them.
 
 Every time it compares (verdicts, damping, dwell, the timeline) is the injected clock's
 monotonic time; wall time appears only in what it writes for people: the mapping's
@@ -34,7 +38,9 @@ from gtm.core.health import (
     observe,
     observe_unknown,
     recheck_delay,
+    required_failures,
 )
+from gtm.core.journal import EventKind
 from gtm.core.model import Event, Mapping
 from gtm.core.policy import Decision, ServicePolicy, decide
 from gtm.core.sites import SiteHealth, site_health
@@ -55,6 +61,7 @@ from gtm.core.vantage import (
     trust,
 )
 from gtm.errors import ConflictError, GtmError
+from gtm.metrics import AUTOMATIC, PLANNED, Metrics
 from gtm.registry.registry import Registry
 from healthchecks.clock import Clock, LoopClock, wall_time, wall_times
 
@@ -77,6 +84,9 @@ LATENESS_WINDOW = 10.0
 LATENESS_SAMPLES = 20_000
 """Most probe start times kept for that summary."""
 
+PROBES_KEPT = 20
+"""Most recent probe results kept per locator for the API's probe detail."""
+
 DECIDE_ATTEMPTS = 3
 """Decisions on one wake-up before the controller leaves a service to its next wake-up:
 each lost race to another writer costs one."""
@@ -89,6 +99,23 @@ class ServicePlan:
     policy: ServicePolicy
     health: HealthParams
     min_healthy: int | float = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRecord:
+    """One probe result as the probe detail shows it.
+
+    Attributes:
+        time: Wall-clock time the probe started.
+        result: ``ok``, ``fail``, or ``unknown`` when this vantage could not trust it.
+        latency: Seconds the probe took, when the prober said.
+        detail: The prober's one-sentence reason.
+    """
+
+    time: float
+    result: str
+    latency: float | None
+    detail: str
 
 
 @dataclass(slots=True)
@@ -122,6 +149,8 @@ class Controller:
         clock: the time; the event loop's unless a test gives another.
         writer: this instance's name, recorded on every mapping and move.
         vantage: the bounds past which this vantage distrusts itself.
+        metrics: where probes, verdicts and moves are counted; a registry of its own
+            unless given.
     """
 
     def __init__(
@@ -132,6 +161,7 @@ class Controller:
         clock: Clock | None = None,
         writer: str = "",
         vantage: VantageParams | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._plans = plans
         self._registry = registry
@@ -156,11 +186,17 @@ class Controller:
         self._journaling: set[asyncio.Task[None]] = set()
         self._lateness: deque[tuple[float, float]] = deque(maxlen=LATENESS_SAMPLES)
         self._downs = 0
+        self._metrics = metrics if metrics is not None else Metrics()
+        self._metrics.watch_verdicts(self._verdict_counts)
+        self._site_of: dict[str, str] = {}
+        self._probes: dict[str, deque[ProbeRecord]] = {}
         for name, plan in plans.items():
             for spec in plan.policy.locators:
                 self._health[spec.id] = LocatorHealth()
                 self._params[spec.id] = plan.health
                 self._service_of[spec.id] = name
+                self._site_of[spec.id] = spec.site
+                self._probes[spec.id] = deque(maxlen=PROBES_KEPT)
 
     # -- inputs -------------------------------------------------------------------
 
@@ -173,6 +209,7 @@ class Controller:
         *,
         late: float = 0.0,
         fault: str = "",
+        latency: float | None = None,
     ) -> float | None:
         """Feed one probe result; returns the delay to the next probe when a recheck is due.
 
@@ -186,6 +223,7 @@ class Controller:
             at: when the probe started, on the clock's monotonic time.
             late: seconds the probe started after its slot.
             fault: non-empty when the prober failed for want of a local resource.
+            latency: seconds the probe took, when the prober says.
 
         Returns:
             The core's :func:`recheck_delay`: seconds to a quick re-probe while a change
@@ -200,6 +238,8 @@ class Controller:
         self._vantage = observe_probe(self._vantage, context, now, self._vantage_params)
         self._reassess(now)
         trusted = trust(ok, context, self._vantage, now, self._vantage_params)
+        result = "unknown" if not trusted.trusted else "ok" if ok else "fail"
+        self._note_probe(locator_id, at, result, latency, detail)
         if not trusted.trusted:
             self._health[locator_id] = observe_unknown(before, f"{detail} ({trusted.why})")
             log.debug("locator %s: probe unknown: %s (%s)", locator_id, detail, trusted.why)
@@ -210,6 +250,7 @@ class Controller:
             if after.verdict is Verdict.DOWN:
                 self._downs += 1
             log.info("locator %s %s: %s", locator_id, after.verdict.value, after.reason)
+            self._journal_health(locator_id, before, after, now)
             pending = self._pending.setdefault(self._service_of[locator_id], _Pending())
             if after.verdict is Verdict.DOWN and pending.first_failed_probe is None:
                 pending.first_failed_probe = after.streak_started_at
@@ -323,6 +364,58 @@ class Controller:
                 shown[locator_id] = {"penalty": penalty, "suppressed": health.held}
         return shown
 
+    def locators(self, service: str | None = None) -> list[dict[str, object]]:
+        """Every locator's probe detail, of ``service`` only when given, for ``/v1/locators``.
+
+        Each has its service, site, verdict and why, when the verdict last changed (wall
+        time), the recent failure rate, the consecutive failures that would bring it down
+        now, the current streaks, the flap-damping penalty and whether it holds the
+        locator down, and the last ``PROBES_KEPT`` probes, oldest first.
+
+        Raises:
+            KeyError: ``service`` is not configured.
+        """
+        if service is not None and service not in self._plans:
+            raise KeyError(service)
+        names = list(self._plans) if service is None else [service]
+        now = self._clock.monotonic()
+        docs: list[dict[str, object]] = []
+        for name in names:
+            for spec in self._plans[name].policy.locators:
+                health = self._health[spec.id]
+                params = self._params[spec.id]
+                changed = health.changed_at
+                docs.append(
+                    {
+                        "id": spec.id,
+                        "service": name,
+                        "site": spec.site,
+                        "verdict": health.verdict.value,
+                        "reason": health.reason,
+                        "since": None
+                        if changed is None
+                        else round(wall_time(self._clock, changed), 3),
+                        "failure_rate": round(health.failure_rate, 4),
+                        "required_failures": required_failures(health, params),
+                        "fail_streak": health.fail_streak,
+                        "ok_streak": health.ok_streak,
+                        "penalty": round(decayed_penalty(health, now, params), 4),
+                        "held": health.held,
+                        "probes": [
+                            {
+                                "time": round(probe.time, 3),
+                                "result": probe.result,
+                                "latency_s": None
+                                if probe.latency is None
+                                else round(probe.latency, 6),
+                                "detail": probe.detail,
+                            }
+                            for probe in self._probes[spec.id]
+                        ],
+                    }
+                )
+        return docs
+
     def health(self, locator_id: str) -> LocatorHealth:
         """The current health of one locator."""
         return self._health[locator_id]
@@ -367,12 +460,47 @@ class Controller:
         for name in self._plans:
             self._wake(name)
 
+    def _note_probe(
+        self, locator_id: str, at: float, result: str, latency: float | None, detail: str
+    ) -> None:
+        site = self._site_of[locator_id]
+        self._metrics.record_probe(self._service_of[locator_id], site, result, latency)
+        self._probes[locator_id].append(
+            ProbeRecord(wall_time(self._clock, at), result, latency, detail)
+        )
+
+    def _verdict_counts(self) -> list[tuple[str, str, str, int]]:
+        counts: dict[tuple[str, str, str], int] = {}
+        for locator_id, health in self._health.items():
+            key = (self._service_of[locator_id], self._site_of[locator_id], health.verdict.value)
+            counts[key] = counts.get(key, 0) + 1
+        return [(*key, count) for key, count in sorted(counts.items())]
+
+    def _journal_health(
+        self, locator_id: str, before: LocatorHealth, after: LocatorHealth, now: float
+    ) -> None:
+        # A locator's first verdict after start is news only when it is down.
+        if before.verdict is Verdict.UNKNOWN and after.verdict is not Verdict.DOWN:
+            return
+        self._spawn_record(
+            Event(
+                kind=EventKind.HEALTH.value,
+                service=self._service_of[locator_id],
+                time=wall_time(self._clock, now),
+                reason=(
+                    f"{locator_id} {before.verdict.value} -> {after.verdict.value}: {after.reason}"
+                ),
+                actor=self._writer or "controller",
+            )
+        )
+
     def _reassess(self, now: float) -> None:
         before = self._assessment
         after = assess(self._vantage, now, self._vantage_params)
         self._assessment = after
         if after.degraded is before.degraded:
             return
+        self._metrics.record_degraded(after.degraded)
         reason = "; ".join(after.reasons if after.degraded else before.reasons)
         if after.degraded:
             self._degraded_since = now
@@ -392,13 +520,17 @@ class Controller:
         self._wake_all()
 
     def _journal_vantage(self, kind: str, reason: str, now: float) -> None:
-        event = Event(
-            kind=kind,
-            service=None,
-            time=wall_time(self._clock, now),
-            reason=reason,
-            actor=self._writer or "controller",
+        self._spawn_record(
+            Event(
+                kind=kind,
+                service=None,
+                time=wall_time(self._clock, now),
+                reason=reason,
+                actor=self._writer or "controller",
+            )
         )
+
+    def _spawn_record(self, event: Event) -> None:
         try:
             task = asyncio.get_running_loop().create_task(self._record(event))
         except RuntimeError:
@@ -575,6 +707,9 @@ class Controller:
         if pending.first_failed_probe is not None:
             moments["first_failed_probe"] = pending.first_failed_probe
         timeline = wall_times(self._clock, moments)
+        # Health moved it when verdicts asked for the decision; otherwise an intent did.
+        kind = AUTOMATIC if pending.verdict is not None else PLANNED
+        self._metrics.record_move(after.service, kind, timeline)
         log.warning(
             "%s moved %s -> %s (epoch %d): %s",
             after.service,

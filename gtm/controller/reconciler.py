@@ -20,6 +20,7 @@ from gtm.controller.tasks import cancel_all
 from gtm.core.changes import Change, Emptying, Owned, diff, emptied
 from gtm.core.model import Event, Mapping
 from gtm.errors import ConflictError, GtmError, Rejected, Unavailable
+from gtm.metrics import Metrics
 from gtm.providers.base import Provider, managed
 from gtm.registry.registry import Registry
 
@@ -104,6 +105,8 @@ class Reconciler:
         resync_interval: Seconds between full passes that repair drift.
         retry_max: Longest wait between retries of an unavailable provider.
         clock: Wall clock for the journal's timelines.
+        metrics: Where apply and verify times and errors are recorded; a registry of its
+            own unless given.
     """
 
     def __init__(
@@ -115,7 +118,9 @@ class Reconciler:
         resync_interval: float = 30.0,
         retry_max: float = 30.0,
         clock: Clock = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics if metrics is not None else Metrics()
         self._providers = {p.name: p for p in providers}
         self._registry = registry
         self._services = tuple(services)
@@ -234,6 +239,7 @@ class Reconciler:
         result.verify_s = time.perf_counter() - started
         result.verified_at = self._clock()
         status.last_verify_s = result.verify_s
+        self._metrics.record_provider_pass(name, result.apply_s if todo else None, result.verify_s)
         status.pending = len(result.remaining)
         self._known[name] = after
         if result.refused:
@@ -300,6 +306,7 @@ class Reconciler:
                     applied[service] = mapping.version
 
     def _fail(self, status: ProviderStatus, message: str) -> None:
+        self._metrics.record_provider_error(status.name)
         status.last_error = message
         status.last_error_at = self._clock()
         log.warning("%s", message)

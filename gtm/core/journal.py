@@ -16,6 +16,8 @@ class EventKind(enum.StrEnum):
     """A provider changed its system to hold the mappings."""
     DRIFT = "drift"
     """A provider's system held something the mappings do not say."""
+    HEALTH = "health"
+    """A locator's verdict changed (from and to in the reason, with why)."""
 
 
 EVENT_KINDS: tuple[str, ...] = tuple(kind.value for kind in EventKind)

@@ -4,7 +4,8 @@ Everything a query means is decided in :mod:`gtm.dns.answers`; this module only 
 bytes, frames TCP messages and bounds what a client can hold open: TCP connections in all
 and per client address, within the descriptor budget unless ``dns.limits`` sets them,
 and, when ``dns.rate_limit`` is on, answers per second over UDP per client network
-(:mod:`gtm.dns.ratelimit`).
+(:mod:`gtm.dns.ratelimit`). Every answer sent is counted by query type and response code
+(:class:`gtm.metrics.DnsCounts`), from its bytes.
 
 UDP does not go through asyncio's datagram transport: it handles one datagram per turn of
 the event loop, which measured about five times the CPU per query of reading a batch of
@@ -28,6 +29,7 @@ from gtm.core.ratelimit import Verdict
 from gtm.dns.answers import EDNS_PAYLOAD, ZoneAnswers
 from gtm.dns.ratelimit import ResponseLimiter, truncated_answer
 from gtm.logs import guard_loggers, throttle
+from gtm.metrics import DnsCounts
 
 log = logging.getLogger(__name__)
 throttle(log)
@@ -52,11 +54,13 @@ class _UdpEndpoint:
         answers: ZoneAnswers,
         payload: int,
         limiter: ResponseLimiter | None,
+        counts: DnsCounts,
     ) -> None:
         self._sock = sock
         self._respond = answers.respond
         self._payload = payload
         self._limiter = limiter
+        self._count = counts.count
 
     def readable(self) -> None:
         """Answer the datagrams waiting, up to a batch."""
@@ -65,6 +69,7 @@ class _UdpEndpoint:
         respond = self._respond
         payload = self._payload
         limiter = self._limiter
+        count = self._count
         for _ in range(UDP_BATCH):
             try:
                 data, addr = recvfrom(65535)
@@ -83,6 +88,7 @@ class _UdpEndpoint:
                 else:
                     continue
             if answer is not None:
+                count(answer)
                 # Not contextlib.suppress: this runs for every query.
                 try:  # noqa: SIM105
                     sendto(answer, addr)
@@ -108,6 +114,7 @@ class DnsServer:
         limits: DnsLimits | None = None,
         rate_limit: DnsRateLimit | None = None,
         clock: Callable[[], float] = time.monotonic,
+        counts: DnsCounts | None = None,
     ) -> None:
         """Prepare a server; nothing listens until :meth:`start`.
 
@@ -119,7 +126,9 @@ class DnsServer:
             rate_limit: Response-rate limiting over UDP (``dns.rate_limit``); off unless
                 it sets a rate.
             clock: Monotonic seconds, for the rate limit's buckets.
+            counts: Where answers are counted by type and rcode; its own unless given.
         """
+        self.counts = counts if counts is not None else DnsCounts()
         self._answers = answers
         self._udp_payload = udp_payload
         self._limits = limits or DnsLimits()
@@ -173,7 +182,9 @@ class DnsServer:
                 if port != 0 or exc.errno != errno.EADDRINUSE or attempt == BIND_ATTEMPTS:
                     raise
                 continue
-            endpoint = _UdpEndpoint(udp, self._answers, self._udp_payload, self.limiter)
+            endpoint = _UdpEndpoint(
+                udp, self._answers, self._udp_payload, self.limiter, self.counts
+            )
             loop.add_reader(udp, endpoint.readable)
             self._tcp, self._udp, self._port = tcp, udp, bound
             log.info("dns: serving %s on %s port %d (udp, tcp)", self._answers.origin, host, bound)
@@ -248,6 +259,7 @@ class DnsServer:
             answer = self._answers.respond(wire, max_udp=None)
             if answer is None:
                 return
+            self.counts.count(answer)
             writer.write(len(answer).to_bytes(2, "big") + answer)
             async with asyncio.timeout(self._idle):
                 await writer.drain()

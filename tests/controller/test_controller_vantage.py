@@ -56,8 +56,9 @@ def test_failures_while_the_store_is_stalled_are_unknown_and_nothing_moves(
         "probe_lateness": {"window_s": 10.0, "probes": 30, "p99_s": 0.0, "max_s": 0.0},
         "verdicts_down": 0,
     }
-    assert [event.kind for event in events] == [DEGRADED, RECOVERED, "move"]
-    degraded, recovered, move = events
+    assert [event.kind for event in events] == [DEGRADED, RECOVERED, "health", "move"]
+    degraded, recovered, health, move = events
+    assert health.reason.startswith(f"{SERVICE}@site-a up -> down: ")
     assert degraded.service is None
     assert degraded.reason == "degraded: store locked"
     assert degraded.time == EPOCH + 10.2

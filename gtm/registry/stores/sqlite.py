@@ -104,6 +104,8 @@ class SqliteStore:
         self._calls = itertools.count()
         self._running: dict[int, float] = {}
         self._running_lock = threading.Lock()
+        self.on_write: Callable[[str, float], None] | None = None
+        """Called on the event loop with each write's kind and seconds taken (metrics)."""
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -166,7 +168,7 @@ class SqliteStore:
                 )
             return Entry(key, value, new_index)
 
-        entry = await self._call(f"cas {key!r}", write)
+        entry = await self._call(f"cas {key!r}", write, writes="cas")
         if entry is not None:
             self._notify()
         return entry
@@ -187,7 +189,7 @@ class SqliteStore:
                     _advance(conn)  # a delete takes an index too, so a watcher learns of it
             return deleted
 
-        deleted = await self._call(f"delete {key!r}", write)
+        deleted = await self._call(f"delete {key!r}", write, writes="delete")
         if deleted:
             self._notify()
         return deleted
@@ -228,7 +230,7 @@ class SqliteStore:
             with _transaction(conn):
                 return journal.insert(conn, record)
 
-        return await self._call("append to the journal", write)
+        return await self._call("append to the journal", write, writes="append")
 
     async def records(self, where: RecordFilter) -> builtins.list[Record]:
         """The newest ``where.limit`` journal records matching ``where``, newest first."""
@@ -241,7 +243,7 @@ class SqliteStore:
             with _transaction(conn):
                 return journal.trim(conn, keep)
 
-        return await self._call(f"trim the journal to {keep}", write)
+        return await self._call(f"trim the journal to {keep}", write, writes="trim")
 
     def busy_for(self) -> float:
         """Seconds the oldest call still in flight has been running; 0.0 when none is."""
@@ -287,8 +289,13 @@ class SqliteStore:
                 raise
         return conn
 
-    async def _call(self, action: str, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` on the connection in the store's thread, translating its errors."""
+    async def _call(
+        self, action: str, work: Callable[[sqlite3.Connection], T], *, writes: str = ""
+    ) -> T:
+        """Run ``work`` on the connection in the store's thread, translating its errors.
+
+        A write (``writes`` names its kind) that succeeds is timed for ``on_write``.
+        """
         if self._conn is None:
             raise StoreUnavailable(f"sqlite store {self._path}: closed")
         call = next(self._calls)
@@ -300,7 +307,11 @@ class SqliteStore:
             self._finished(call)
             raise StoreUnavailable(f"sqlite store {self._path}: closed") from exc
         future.add_done_callback(lambda _done: self._finished(call))
-        return await asyncio.wrap_future(future)
+        started = time.monotonic()
+        outcome = await asyncio.wrap_future(future)
+        if writes and self.on_write is not None:
+            self.on_write(writes, time.monotonic() - started)
+        return outcome
 
     def _run(self, action: str, work: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._conn
