@@ -196,19 +196,31 @@ def test_a_flood_of_idle_connections_past_the_descriptor_limit_moves_nothing(
         for sock in held:
             sock.close()
 
-    events = gtm.wait_for("the degraded spell and its end", lambda: spell(gtm))
+    # A busy machine may add spells of its own (a late loop); the flood's is the one that
+    # names the descriptors, and it must have ended.
+    events = gtm.wait_for("the flood's degraded spell and its end", lambda: flood_spell(gtm))
     services = gtm.get("/v1/services")
     assert placement(services) == before
     assert all_up(services)
     assert [e for e in events if e["kind"] == "move" and e["from_site"] is not None] == []
-    degraded = next(e for e in events if e["kind"] == "degraded")
-    assert "file descriptors" in degraded["reason"] or "Too many open files" in degraded["reason"]
     assert len(held) > DESCRIPTORS
     # Whatever DNS answered was right: no negative answer for a service that is up.
     assert "NXDOMAIN" not in answers
-    health = gtm.get("/healthz")
-    assert health["degraded"] is False
-    assert health["vantage"]["reasons"] == []
+    gtm.wait_for("the vantage to recover", lambda: gtm.get("/healthz")["degraded"] is False)
+
+
+def flood_spell(child: GtmChild) -> list[dict[str, Any]]:
+    """The journal once a spell naming the descriptors began and a recovery followed it."""
+    events = child.get("/v1/events?limit=1000")["events"]
+    began = [
+        i
+        for i, e in enumerate(events)
+        if e["kind"] == "degraded"
+        and ("file descriptors" in e["reason"] or "Too many open files" in e["reason"])
+    ]
+    if began and any(e["kind"] == "recovered" for e in events[began[0] + 1 :]):
+        return events
+    return []
 
 
 def test_a_frozen_event_loop_moves_nothing(start_gtm: Any) -> None:
