@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from gtm.config.plugins import Family, Plugin
 from gtm.config.secrets import SecretRef
 from gtm.config.section import Section
@@ -43,8 +45,9 @@ class ConsulStoreConfig(StoreSection):
     """``consul``."""
     address: str = "127.0.0.1:8500"
     """``host:port`` of the HTTP API of a Consul agent (the local one, beside gtm)."""
-    prefix: str = "gtm/"
-    """Key prefix every key of this gtm lives under; one gtm per prefix (see "Running on Consul")."""
+    prefix: str = Field(default="gtm/", pattern=r"^[^/].*/$")
+    """Key prefix every key of this gtm lives under, ending in ``/``; a running gtm holds
+    ``<prefix>lock``, so two on one prefix are refused."""
     token: SecretRef | None = None
     """ACL token with read and write on the prefix, and session write when the store is
     held exclusively (``env:NAME`` or ``file:PATH``); omit when ACLs are off."""

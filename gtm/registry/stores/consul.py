@@ -21,6 +21,8 @@ import base64
 import builtins
 import contextlib
 import json
+import os
+import socket
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -32,7 +34,7 @@ import consul.aio
 
 from gtm.config.secrets import resolve_secret
 from gtm.config.stores import ConsulStoreConfig
-from gtm.errors import StoreStalled, StoreUnavailable
+from gtm.errors import StoreInUse, StoreStalled, StoreUnavailable
 from gtm.registry.store import Entry, Record, RecordFilter
 
 T = TypeVar("T")
@@ -42,8 +44,11 @@ REQUEST_TIMEOUT = 10.0
 """Seconds a call waits for Consul before it fails as StoreStalled (a watch adds its wait)."""
 
 MAX_WAIT = 60.0
-"""Longest blocking query; Consul adds up to 1/16 of it as jitter, well below the client's
-timeout of ``wait + REQUEST_TIMEOUT``."""
+"""Longest blocking query; with Consul's jitter, still well below the client's timeout of
+``wait + jitter + REQUEST_TIMEOUT``."""
+
+WAIT_JITTER = 1 / 16
+"""The share of a blocking query's ``wait`` Consul may add to it at random."""
 
 WATCH_PAUSE = 0.05
 """Least seconds between two blocking queries of one watch, so an answer that comes back
@@ -259,14 +264,24 @@ class ConsulStore:
         if self._renewer is not None:
             self._renewer.cancel()
         if self._session is not None and self._client is not None:
+            # Released first: a release leaves no lock delay, so the next gtm starts at once.
+            release = [("release", self._session)]
             with contextlib.suppress(StoreUnavailable):  # else the session's TTL ends it
+                await self._request("PUT", f"/v1/kv/{self._prefix}{LOCK}", "", release)
                 await self._request("PUT", f"/v1/session/destroy/{self._session}")
         self._closed.set()
         if self._client is not None:
             await self._client.close()
 
     async def _ensure_lock(self) -> None:
-        """Take ``<prefix>lock`` for this store once, when it is exclusive."""
+        """Hold ``<prefix>lock`` with a session of this store's, when it is exclusive.
+
+        Taken on the first call, and again on the next call after the session was lost
+        (its TTL ran out while this process was stopped, or Consul lost it).
+
+        Raises:
+            StoreInUse: Another gtm's session holds the lock.
+        """
         if not self._exclusive or self._session is not None:
             return
         if self._lock_taken is None:
@@ -274,30 +289,40 @@ class ConsulStore:
         async with self._lock_taken:
             if self._session is not None:
                 return
-            body = {"Name": f"gtm {self._prefix}", "TTL": LOCK_TTL, "Behavior": "delete"}
+            holder = f"pid {os.getpid()} on host {socket.gethostname()}"
+            body = {"Name": f"gtm {holder}", "TTL": LOCK_TTL, "Behavior": "delete"}
             created = await self._request("PUT", "/v1/session/create", json.dumps(body))
             session = str(created["ID"])
             held = await self._request(
-                "PUT", f"/v1/kv/{self._prefix}{LOCK}", params=[("acquire", session)]
+                "PUT", f"/v1/kv/{self._prefix}{LOCK}", holder, [("acquire", session)]
             )
             if held is not True:
                 await self._request("PUT", f"/v1/session/destroy/{session}")
-                raise StoreUnavailable(
-                    f"{self._where}: another gtm holds {self._prefix}{LOCK}; run one gtm per"
-                    " prefix, or give this one its own prefix"
+                _, item = await self._closable(self._kv().get(self._prefix + LOCK, dc=self._dc))
+                other = "process unknown" if item is None else bytes(item["Value"]).decode()
+                raise StoreInUse(
+                    f"{self._where}: in use by another gtm ({other}); stop it or give this"
+                    " one a store.prefix of its own",
+                    path=self._where,
+                    holder=other,
                 )
             self._session = session
-            self._renewer = asyncio.create_task(self._renew())
+            if self._renewer is None:
+                self._renewer = asyncio.create_task(self._renew())
 
     async def _renew(self) -> None:
         """Renew the lock's session well within its TTL until the store closes."""
         ttl = float(LOCK_TTL.rstrip("s"))
         while True:
             await asyncio.sleep(ttl / 3)
+            if self._session is None:
+                continue
             try:
-                await self._request("PUT", f"/v1/session/renew/{self._session}")
+                status, _ = await self._send("PUT", f"/v1/session/renew/{self._session}", "", [])
             except StoreUnavailable:
                 continue  # asked again at the next turn; the TTL leaves room for two misses
+            if status == 404:
+                self._session = None  # gone: the next call takes the lock again
 
     def _kv(self) -> Any:
         return self._connect().kv
@@ -314,14 +339,14 @@ class ConsulStore:
         """Time one call: translate Consul's and the network's failures, count it busy."""
         if self._closed.is_set():
             raise StoreUnavailable(f"{self._where}: closed")
-        await self._ensure_lock()
         self._next_call += 1
         call = self._next_call
-        # A watch is busy only once its wait is over.
-        self._calls[call] = time.monotonic() + extra
-        limit = extra + REQUEST_TIMEOUT
+        # A watch is busy only once its wait, and the jitter Consul may add, are over.
+        self._calls[call] = time.monotonic() + extra * (1 + WAIT_JITTER)
+        limit = extra * (1 + WAIT_JITTER) + REQUEST_TIMEOUT
         try:
             async with asyncio.timeout(limit):
+                await self._ensure_lock()
                 yield
         except TimeoutError as exc:
             raise StoreStalled(
