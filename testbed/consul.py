@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from testbed.ports import free_ports
 from testbed.process import ManagedProcess
@@ -44,6 +45,7 @@ class ConsulServer(ManagedProcess):
         address: The loopback address it binds every port to.
         peers: ``address:serf_lan_port`` of the other servers, joined until they answer.
         ports: ``http``, ``serf_lan``, ``serf_wan`` and ``server`` ports.
+        token: With ACLs on (default policy ``deny``), the master token; None: ACLs off.
         executable: The consul binary; default :func:`find_consul`.
     """
 
@@ -54,9 +56,11 @@ class ConsulServer(ManagedProcess):
         address: str,
         peers: list[str],
         ports: dict[str, int],
+        token: str | None = None,
         executable: str | None = None,
     ) -> None:
         super().__init__()
+        self.token = token
         self.workdir = workdir / name
         self.name = name
         self.address = address
@@ -78,14 +82,16 @@ class ConsulServer(ManagedProcess):
         """``consul server n1 on 127.0.0.1:port``, as error messages start."""
         return f"consul server {self.name} on {self.http_address}"
 
-    def get(self, path: str, timeout: float = 2.0) -> object:
+    def get(self, path: str, timeout: float = 2.0) -> Any:
         """``GET`` an HTTP API path of this agent and decode its JSON answer.
 
         Raises:
             OSError: The agent did not answer, or answered with an error.
         """
-        url = f"http://{self.http_address}{path}"
-        with urllib.request.urlopen(url, timeout=timeout) as answer:
+        request = urllib.request.Request(f"http://{self.http_address}{path}")
+        if self.token:
+            request.add_header("X-Consul-Token", self.token)
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
             return json.loads(answer.read() or b"null")
 
     def leader(self) -> str:
@@ -117,6 +123,12 @@ class ConsulServer(ManagedProcess):
             "disable_update_check": True,
             "log_level": "warn",
         }
+        if self.token:
+            config["acl"] = {
+                "enabled": True,
+                "default_policy": "deny",
+                "tokens": {"master": self.token, "agent": self.token},
+            }
         config_path = self.workdir / "consul.json"
         config_path.write_text(json.dumps(config, indent=2))
         return [self.executable, "agent", "-config-file", str(config_path)]
@@ -135,10 +147,15 @@ class ConsulCluster:
 
     Args:
         workdir: Where each server's directory goes.
+        token: With ACLs on (default policy ``deny``), the master token every client
+            must send; None: ACLs off.
         executable: The consul binary; default :func:`find_consul`.
     """
 
-    def __init__(self, workdir: Path, executable: str | None = None) -> None:
+    def __init__(
+        self, workdir: Path, token: str | None = None, executable: str | None = None
+    ) -> None:
+        self.token = token
         ports = [free_ports(4, address) for address in ADDRESSES]
         names = [f"consul{n + 1}" for n in range(len(ADDRESSES))]
         self.servers = [
@@ -148,6 +165,7 @@ class ConsulCluster:
                 address,
                 [f"{a}:{p[1]}" for a, p in zip(ADDRESSES, ports, strict=True) if a != address],
                 dict(zip(("http", "serf_lan", "serf_wan", "server"), ports[n], strict=True)),
+                token,
                 executable,
             )
             for n, address in enumerate(ADDRESSES)
@@ -173,7 +191,8 @@ class ConsulCluster:
             raise
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        """Wait until every running server knows the same leader and a KV write succeeds.
+        """Wait until the running servers agree on a leader, each has its serfHealth check
+        passing, and a KV write succeeds.
 
         Raises:
             RuntimeError: Not ready within ``timeout``; the message names the last reason.
@@ -184,11 +203,16 @@ class ConsulCluster:
             try:
                 alive = [server for server in self.servers if server.alive]
                 leaders = {server.leader() for server in alive}
-                if len(leaders) == 1 and "" not in leaders:
+                # A session needs its node's serfHealth check registered (with ACLs, a
+                # moment after the leader is elected).
+                passing = alive[0].get("/v1/health/state/passing") if "" not in leaders else []
+                serf = [c for c in passing or [] if c.get("CheckID") == "serfHealth"]
+                if len(leaders) == 1 and "" not in leaders and len(serf) == len(alive):
                     request = urllib.request.Request(
                         f"http://{alive[0].http_address}/v1/kv/testbed-ready",
                         data=b"ok",
                         method="PUT",
+                        headers={"X-Consul-Token": self.token} if self.token else {},
                     )
                     with urllib.request.urlopen(request, timeout=2.0) as answer:
                         if json.loads(answer.read()) is True:

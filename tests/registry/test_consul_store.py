@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 from consul_cluster import consul_store, fresh_prefix
+from pydantic import TypeAdapter
 
+from gtm.config.stores import STORES
 from gtm.errors import StoreInUse, StoreUnavailable
 from gtm.registry.store import Record
+from gtm.registry.stores import open_store
 from gtm.registry.stores.consul import ConsulStore
 from testbed.consul import ConsulCluster, find_consul
 from testbed.ports import free_port
@@ -142,3 +145,40 @@ async def test_the_store_keeps_working_when_the_leader_of_three_servers_dies(
             await store.close()
     finally:
         own_cluster.stop()
+
+
+async def test_the_token_from_the_config_reaches_consul(
+    consul_cluster: ConsulCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert consul_cluster.token is not None
+    monkeypatch.setenv("GTM_TEST_CONSUL_TOKEN", consul_cluster.token)
+    section = TypeAdapter(STORES.union()).validate_python(
+        {
+            "type": "consul",
+            "address": consul_cluster.addresses[1],
+            "prefix": fresh_prefix(),
+            "token": "env:GTM_TEST_CONSUL_TOKEN",
+            "datacenter": "dc1",
+        }
+    )
+    store = open_store(section, exclusive=True)
+    try:
+        # The write is a transaction, the read a KV query: both carry the token.
+        written = await store.cas("mappings/billing", b"v1", 0)
+        assert written is not None
+        assert await store.get("mappings/billing") == written
+    finally:
+        await store.close()
+
+
+async def test_without_the_token_the_store_is_refused_not_empty(
+    consul_cluster: ConsulCluster,
+) -> None:
+    store = ConsulStore(consul_cluster.addresses[0], fresh_prefix())
+    try:
+        with pytest.raises(StoreUnavailable, match="Permission denied"):
+            await store.get("mappings/billing")
+        with pytest.raises(StoreUnavailable, match="Permission denied"):
+            await store.cas("mappings/billing", b"v1", 0)
+    finally:
+        await store.close()

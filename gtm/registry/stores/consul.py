@@ -385,7 +385,7 @@ class ConsulStore:
         The HTTP API directly (``PUT /v1/txn``), as py-consul's ``txn.put`` sends no token.
         """
         status, body = await self._send("PUT", "/v1/txn", json.dumps(ops), [])
-        if status == 409 and not check:
+        if status == 409 and not check and _conditions_failed(body):
             return None
         if status != 200:
             raise StoreUnavailable(f"{self._where}: transaction refused ({status}): {body!r}")
@@ -459,6 +459,19 @@ def _op(verb: str, key: str, value: bytes = b"", *, index: int = 0) -> dict[str,
     if verb in {"set", "cas"}:
         op["Value"] = base64.b64encode(value).decode()
     return {"KV": op}
+
+
+def _conditions_failed(body: str) -> bool:
+    """Whether a refused transaction failed only on its conditions (a stale index, an
+    absent key), not on a permission or anything else that must not read as a lost race."""
+    try:
+        errors = json.loads(body)["Errors"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return bool(errors) and all(
+        "index is stale" in str(error.get("What")) or "doesn't exist" in str(error.get("What"))
+        for error in errors
+    )
 
 
 def _reserved(key: str) -> bool:
