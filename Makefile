@@ -57,8 +57,8 @@ consul:
 	echo "installing consul 1.8.7 into $(CONSUL)"; \
 	mkdir -p $(APT_ALT)/lists/partial $(APT_ALT)/archives/partial $(dir $(CONSUL)); \
 	echo "deb $$mirror bullseye main" > $(APT_ALT)/bullseye.list; \
-	opts="-o Dir::Etc::SourceList=$(CURDIR)/$(APT_ALT)/bullseye.list -o Dir::Etc::SourceParts=/dev/null \
-	  -o Dir::State::Lists=$(CURDIR)/$(APT_ALT)/lists -o Dir::Cache::Archives=$(CURDIR)/$(APT_ALT)/archives"; \
+	opts="-o Dir::Etc::SourceList=$(abspath $(APT_ALT))/bullseye.list -o Dir::Etc::SourceParts=/dev/null \
+	  -o Dir::State::Lists=$(abspath $(APT_ALT))/lists -o Dir::Cache::Archives=$(abspath $(APT_ALT))/archives"; \
 	if apt-get $$opts update -qq >/dev/null 2>&1 \
 	   && (cd $(APT_ALT) && apt-get $$opts download -qq $(CONSUL_DEB) >/dev/null 2>&1) \
 	   && rm -rf $(APT_ALT)/x && dpkg-deb -x $(APT_ALT)/consul_1.8.7*.deb $(APT_ALT)/x \
