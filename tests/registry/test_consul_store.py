@@ -19,7 +19,7 @@ from pydantic import TypeAdapter
 
 from gtm.config.stores import STORES
 from gtm.errors import StoreInUse, StoreUnavailable
-from gtm.registry.store import Record
+from gtm.registry.store import Record, RecordFilter
 from gtm.registry.stores import open_store
 from gtm.registry.stores.consul import ConsulStore
 from testbed.consul import ConsulCluster, find_consul
@@ -182,3 +182,17 @@ async def test_without_the_token_the_store_is_refused_not_empty(
             await store.cas("mappings/billing", b"v1", 0)
     finally:
         await store.close()
+
+
+async def test_a_record_gone_between_listing_and_reading_is_left_out(
+    opened: Callable[..., ConsulStore],
+) -> None:
+    store = opened(fresh_prefix())
+    first, gone, last = [
+        await store.append(Record(b"{}", 1.0 + n, "move", "billing")) for n in range(3)
+    ]
+    # What a trim by another writer does between a search's key listing and its reads:
+    # the record goes, its index keys stay listed a moment longer.
+    assert await store.delete(f"journal/r/{gone.seq:020d}")
+
+    assert await store.records(RecordFilter(service="billing")) == [last, first]

@@ -3,7 +3,8 @@
 Keys live under a configurable prefix (``gtm/mappings/billing``); a store index is Consul's
 ``ModifyIndex`` (a Raft index: it only grows, and a delete leaves a tombstone with its own),
 so compare-and-set is Consul's ``cas`` and :meth:`ConsulStore.watch` is a blocking query.
-Reads go through py-consul's asyncio client. Writes go to the ``/v1/txn`` endpoint directly,
+Reads of a key or a prefix, blocking queries included, go through py-consul's asyncio
+client. Writes, and the journal's batched reads, go to the ``/v1/txn`` endpoint directly,
 through the same client's HTTP session, because py-consul's ``txn.put`` sends no ACL token
 and its KV ``put`` does not return the index a write was given.
 
@@ -427,12 +428,23 @@ class ConsulStore:
         _, keys = await self._closable(self._kv().get(prefix, keys=True, dc=self._dc))
         return sorted(keys or [])
 
-    async def _read_records(self, seqs: Iterable[int]) -> builtins.list[Record | None]:
-        """The records numbered ``seqs``, in order; None for one trimmed meanwhile."""
+    async def _read_records(self, seqs: builtins.list[int]) -> builtins.list[Record | None]:
+        """The records numbered ``seqs``, in order; None for one trimmed meanwhile.
+
+        Read in transactions of :data:`TXN_OPS` gets; a transaction fails when one of its
+        keys is gone, and then that batch is read key by key.
+        """
         found: builtins.list[Record | None] = []
-        for seq in seqs:
-            _, item = await self._closable(self._kv().get(self._record_key(seq), dc=self._dc))
-            found.append(None if item is None else _decode_record(item["Value"], seq))
+        for batch in _batches(seqs, TXN_OPS):
+            results = await self._txn([_op("get", self._record_key(seq)) for seq in batch])
+            if results is not None:
+                values = [base64.b64decode(result["KV"]["Value"]) for result in results]
+                found += [_decode_record(v, seq) for v, seq in zip(values, batch, strict=True)]
+                continue
+            for seq in batch:
+                key = self._record_key(seq)
+                _, item = await self._closable(self._kv().get(key, dc=self._dc))
+                found.append(None if item is None else _decode_record(item["Value"], seq))
         return found
 
     def _record_key(self, seq: int) -> str:
