@@ -191,8 +191,9 @@ class ConsulStore:
             while True:
                 _, item = await self._closable(self._kv().get(counter, dc=self._dc))
                 last = 0 if item is None else int(item["Value"])
-                stored = Record(record.value, record.time, record.kind, record.service, sites)
-                stored = Record(*_fields(stored), seq=last + 1)
+                stored = Record(
+                    record.value, record.time, record.kind, record.service, sites, last + 1
+                )
                 index = 0 if item is None else int(item["ModifyIndex"])
                 ops = [_op("cas", counter, str(stored.seq).encode(), index=index)]
                 ops.append(_op("set", self._record_key(stored.seq), _encode_record(stored)))
