@@ -8,8 +8,14 @@ RUNTIME := $(VENV)/.installed-runtime
 PLAIN  := var/plain-venv
 # Debian packages the tests talk to (dig); installed when missing and we are root.
 SYSTEM_TOOLS := dig:bind9-dnsutils nsupdate:bind9-dnsutils named:bind9 haproxy:haproxy
+# Consul for the Consul store's tests: bookworm has no package, so bullseye's 1.8.7 .deb is
+# fetched with a sources list of its own (the mirror read from this machine's apt sources),
+# only extracted, and its binary kept in the project (testbed/consul.py looks there).
+CONSUL := var/bin/consul
+CONSUL_DEB := consul=1.8.7+dfsg1-2+b3
+APT_ALT := var/apt-bullseye
 
-.PHONY: demo test lint bench venv smoke system clean
+.PHONY: demo test lint bench venv smoke system consul clean
 
 # The demo needs only what gtm needs to run; tests, lint and benchmarks add the dev extra.
 $(RUNTIME): pyproject.toml
@@ -40,11 +46,31 @@ system:
 	  fi; \
 	fi
 
+consul:
+	@if [ -x $(CONSUL) ] || command -v consul >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "consul not installed (needs root and apt): the Consul store tests are skipped"; exit 0; fi; \
+	mirror="$$(awk '/^URIs:/{print $$2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)"; \
+	[ -n "$$mirror" ] || mirror="$$(awk '/^deb /{print $$2; exit}' /etc/apt/sources.list 2>/dev/null)"; \
+	if [ -z "$$mirror" ]; then \
+	  echo "consul not installed (no Debian mirror in the apt sources): the Consul store tests are skipped"; exit 0; fi; \
+	echo "installing consul 1.8.7 into $(CONSUL)"; \
+	mkdir -p $(APT_ALT)/lists/partial $(APT_ALT)/archives/partial $(dir $(CONSUL)); \
+	echo "deb $$mirror bullseye main" > $(APT_ALT)/bullseye.list; \
+	opts="-o Dir::Etc::SourceList=$(abspath $(APT_ALT))/bullseye.list -o Dir::Etc::SourceParts=/dev/null \
+	  -o Dir::State::Lists=$(abspath $(APT_ALT))/lists -o Dir::Cache::Archives=$(abspath $(APT_ALT))/archives"; \
+	if apt-get $$opts update -qq >/dev/null 2>&1 \
+	   && (cd $(APT_ALT) && apt-get $$opts download -qq $(CONSUL_DEB) >/dev/null 2>&1) \
+	   && rm -rf $(APT_ALT)/x && dpkg-deb -x $(APT_ALT)/consul_1.8.7*.deb $(APT_ALT)/x \
+	   && install -m 0755 $(APT_ALT)/x/usr/bin/consul $(CONSUL); then \
+	  $(CONSUL) version | head -n1; \
+	else echo "consul not installed (the download failed): the Consul store tests are skipped"; fi
+
 demo: $(RUNTIME)
 	$(BIN)/gtm demo
 
 # The core alone first, with its 100 % branch-coverage gate; then everything else.
-test: $(DEV) system
+test: $(DEV) system consul
 	$(BIN)/python -m pytest -q tests/core --cov=gtm.core --cov-branch --cov-fail-under=100
 	$(BIN)/python -m pytest -q --ignore=tests/core
 

@@ -23,6 +23,7 @@ from gtm.config.stores import STORES
 from gtm.controller.probing import build_prober
 from gtm.providers import build_provider
 from gtm.registry.stores import MemoryStore, SqliteStore, open_store
+from gtm.registry.stores.consul import ConsulStore
 from healthchecks import DnsProbe, HttpClient, HttpProbe, TcpProbe, TlsProbe
 
 ZONE = "gtm.example.test."
@@ -30,6 +31,7 @@ ZONE = "gtm.example.test."
 STORE_SAMPLES: dict[str, tuple[dict[str, Any], type]] = {
     "memory": ({"type": "memory"}, MemoryStore),
     "sqlite": ({"type": "sqlite", "path": "{tmp}/gtm.db"}, SqliteStore),
+    "consul": ({"type": "consul", "address": "127.0.0.1:8500", "prefix": "gtm/"}, ConsulStore),
 }
 
 PROVIDER_SAMPLES: dict[str, dict[str, Any]] = {

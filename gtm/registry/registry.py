@@ -198,6 +198,8 @@ class Registry:
                 f"registry: {service} version {mapping.version} lost to a concurrent write"
                 f" over stored version {stored}; the store now holds version {now}"
             )
+        if self._indexes.get(service, 0) >= entry.index:
+            return mapping  # following the store applied this write while it was on its way
         self._mappings[service] = mapping
         self._indexes[service] = entry.index
         self._mapping_subscribers.notify(mapping)

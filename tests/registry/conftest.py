@@ -6,17 +6,26 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from consul_cluster import consul_cluster, consul_store, fresh_prefix
 from registry_faults import FaultyStore
 
 from gtm.registry.registry import Registry
 from gtm.registry.store import Store
 from gtm.registry.stores import MemoryStore, SqliteStore
 
+__all__ = ["consul_cluster"]
 
-@pytest.fixture(params=["memory", "sqlite"])
+
+@pytest.fixture(params=["memory", "sqlite", "consul"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """An empty store of each kind."""
-    opened: Store = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "gtm.db")
+    """An empty store of each kind (Consul: a prefix of its own on the shared cluster)."""
+    opened: Store
+    if request.param == "memory":
+        opened = MemoryStore()
+    elif request.param == "sqlite":
+        opened = SqliteStore(tmp_path / "gtm.db")
+    else:
+        opened = consul_store(request.getfixturevalue("consul_cluster"), fresh_prefix())
     yield opened
     await opened.close()
 

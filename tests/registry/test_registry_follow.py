@@ -1,7 +1,8 @@
 """Two registries on one store: each follows the other's writes, and a lost race reads back.
 
-The stores are real: one memory store shared by both, and two SQLite opens of one file
-(the first exclusive, as a running gtm holds it). Each test waits on a subscription or a
+The stores are real: one memory store shared by both, two SQLite opens of one file (the
+first exclusive, as a running gtm holds it), and three Consul stores on one prefix, each
+through a different server of a three-server cluster. Each test waits on a subscription or a
 long poll with a deadline no passing run comes near, never on a sleep.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from consul_cluster import consul_store, fresh_prefix
 from registry_samples import intent, mapping
 
 from gtm.core.codec import mapping_to_dict
@@ -29,15 +31,22 @@ DEADLINE = 30.0
 Pair = tuple[Registry, Registry, Store]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "consul"])
 async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Pair]:
     """Registries ``gtm-a`` and ``gtm-b`` on one store, and a third open of that store."""
     if request.param == "memory":
         shared = MemoryStore()
         stores: tuple[Store, Store, Store] = (shared, _Unclosed(shared), _Unclosed(shared))
-    else:
+    elif request.param == "sqlite":
         path = tmp_path / "gtm.db"
         stores = (SqliteStore(path, exclusive=True), SqliteStore(path), SqliteStore(path))
+    else:
+        cluster, prefix = request.getfixturevalue("consul_cluster"), fresh_prefix()
+        stores = (
+            consul_store(cluster, prefix, 0, exclusive=True),
+            consul_store(cluster, prefix, 1),
+            consul_store(cluster, prefix, 2),
+        )
     opened: list[Registry] = []
     try:
         opened.append(await Registry.open(stores[0], "gtm-a"))
@@ -153,9 +162,17 @@ async def test_a_lost_race_reads_the_winner_back(pair: Pair) -> None:
     heard = await next_mapping(b)
     await a.put(mapping(version=1))
     await asyncio.wait_for(heard.get(), DEADLINE)
-    # Both decide on version 1; ``a`` is first to the store.
-    won = await a.put(mapping(version=2, epoch=2, site="gcp-euw1"))
-    with pytest.raises(ConflictError, match="now holds version 2 by gtm-a"):
-        await b.put(mapping(version=2, site="aws-use1"))
+    # Both decide on version 1 and write at once: the store lets exactly one win (which
+    # one is up to the store; a network store may answer either first).
+    results = await asyncio.gather(
+        a.put(mapping(version=2, epoch=2, site="gcp-euw1")),
+        b.put(mapping(version=2, site="aws-use1")),
+        return_exceptions=True,
+    )
 
-    assert b.get("billing") == won
+    won = next(result for result in results if isinstance(result, Mapping))
+    lost = next(result for result in results if not isinstance(result, Mapping))
+    assert isinstance(lost, ConflictError)
+    assert f"now holds version 2 by {won.written_by}" in str(lost)
+    loser = b if won.written_by == "gtm-a" else a
+    assert loser.get("billing") == won

@@ -27,14 +27,18 @@ async def test_a_store_past_the_index_answers_at_once_with_the_listing(store: St
 
 
 async def test_an_empty_store_waits_for_its_first_write(store: Store) -> None:
-    assert await store.watch("mappings/", 0, 0) == (0, [])
-    watching = asyncio.create_task(store.watch("mappings/", 0, WAIT))
+    # A store of its own starts at 0; a prefix on a shared cluster at the cluster's index.
+    index, entries = await store.watch("mappings/", 0, 0)
+    assert entries == []
+    watching = asyncio.create_task(store.watch("mappings/", index, WAIT))
     await asyncio.sleep(0)
     assert not watching.done()
 
     written = await store.cas("mappings/a", b"a1", 0)
 
-    assert await asyncio.wait_for(watching, WAIT) == (1, [written])
+    assert written is not None
+    assert await asyncio.wait_for(watching, WAIT) == (written.index, [written])
+    assert index < written.index
 
 
 async def test_a_write_wakes_a_watch_under_its_prefix(store: Store) -> None:

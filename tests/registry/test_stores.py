@@ -8,6 +8,7 @@ import pytest
 
 from gtm.errors import StoreUnavailable
 from gtm.registry.store import Store
+from gtm.registry.stores.consul import ConsulStore
 
 
 async def test_get_of_a_missing_key_is_none(store: Store) -> None:
@@ -102,6 +103,8 @@ async def test_list_with_an_empty_prefix_returns_everything(store: Store) -> Non
 async def test_list_handles_prefixes_at_the_edges_of_unicode(
     store: Store, prefix: str, inside: list[str], outside: list[str]
 ) -> None:
+    if isinstance(store, ConsulStore) and not prefix.isprintable():
+        pytest.skip("Consul's HTTP API refuses keys with unprintable characters (by default)")
     for key in inside + outside:
         await store.cas(key, b"x", 0)
 
