@@ -65,6 +65,21 @@ async def wait_moves(runtime: Runtime, kind: str, count: float, timeout: float =
         await asyncio.sleep(0.05)
 
 
+async def wait_down(runtime: Runtime, site: str, timeout: float = 10.0) -> Samples:
+    """Scrape until every service's locator in ``site`` is down: each is probed on its own
+    schedule, so one service's move can come before another's verdict."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        samples = await scrape(runtime)
+        if all(
+            value(samples, "gtm_locator_state", service=service, site=site, state="down") == 1
+            for service in ("billing", "search")
+        ):
+            return samples
+        assert asyncio.get_running_loop().time() < deadline, f"{site} not judged down"
+        await asyncio.sleep(0.05)
+
+
 async def test_a_killed_site_changes_moves_failover_probes_and_verdicts(
     gtm: Runtime, fleet: SiteFleet
 ) -> None:
@@ -84,7 +99,8 @@ async def test_a_killed_site_changes_moves_failover_probes_and_verdicts(
 
     fleet["aws-use1"].kill()
     await wait_for_dns("127.0.0.1", gtm.dns_port, name, leaves=SITES["aws-use1"])
-    after = await wait_moves(gtm, "automatic", 1)
+    await wait_moves(gtm, "automatic", 1)
+    after = await wait_down(gtm, "aws-use1")
 
     assert value(after, "gtm_moves_total", service="billing", kind="automatic") == 1
     assert value(after, "gtm_moves_total", service="billing", kind="planned") == 0
