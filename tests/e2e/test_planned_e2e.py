@@ -417,7 +417,7 @@ async def test_cli_abort_rolls_back(
     lb_gtm: Runtime, haproxy: HaproxyServer, bind: BindServer, client: SteadyClient
 ) -> None:
     client.start()
-    options = RunOptions(drain=5.0, hold=0.2, verify_timeout=5.0)
+    options = RunOptions(drain=30.0, hold=0.2, verify_timeout=5.0)
     run = await lb_gtm.runbooks.begin(FAILOVER, "billing", NEW, "window", "ops", options)
     await eventually(lambda: weights(haproxy, "billing"), lambda w: w[NEW] > 0, "a shift")
 
