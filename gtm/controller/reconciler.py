@@ -13,12 +13,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gtm.controller.tasks import cancel_all
 from gtm.core.changes import Change, Emptying, Owned, diff, emptied
 from gtm.core.model import Event, Mapping
+from gtm.core.reports import ProviderReport, provider_report_to_dict
 from gtm.errors import ConflictError, GtmError, Rejected, Unavailable
 from gtm.metrics import Metrics
 from gtm.providers.base import Provider, managed
@@ -57,27 +58,6 @@ def serves(item: object) -> bool:
     if isinstance(weights, tuple):
         return any(w > 0 for _, w in weights)
     return True
-
-
-@dataclass(slots=True)
-class ProviderStatus:
-    """What ``gtm status`` and the API show about one provider."""
-
-    name: str
-    kind: str
-    last_success: float | None = None
-    last_error: str | None = None
-    last_error_at: float | None = None
-    pending: int = 0
-    passes: int = 0
-    applied: int = 0
-    drift_repaired: int = 0
-    last_apply_s: float | None = None
-    last_verify_s: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy."""
-        return asdict(self)
 
 
 @dataclass(slots=True)
@@ -127,7 +107,7 @@ class Reconciler:
         self._resync = resync_interval
         self._retry_max = retry_max
         self._clock = clock
-        self._status = {p.name: ProviderStatus(p.name, p.kind) for p in providers}
+        self._status = {p.name: ProviderReport(p.name, p.kind) for p in providers}
         self._known: dict[str, dict[str, Owned[Any]]] = {}
         self._applied: dict[str, dict[str, int]] = {p.name: {} for p in providers}
         self._verified: dict[str, dict[str, float]] = {p.name: {} for p in providers}
@@ -149,7 +129,7 @@ class Reconciler:
 
     def status(self) -> list[dict[str, Any]]:
         """Every provider's status, by name."""
-        return [self._status[name].to_dict() for name in sorted(self._status)]
+        return [provider_report_to_dict(self._status[name]) for name in sorted(self._status)]
 
     async def start(self) -> None:
         """One task per provider; a first pass right away, then on changes and resyncs."""
@@ -210,7 +190,6 @@ class Reconciler:
 
     async def _pass(self, provider: Provider[Any], *, force: bool, fresh: bool) -> PassResult:
         name = provider.name
-        status = self._status[name]
         mappings = {m.service: m for m in self._registry.mappings()}
         # Deriving and diffing thousands of items is CPU work: keep it off the event loop
         # that probes and answers DNS. The provider's lock keeps it to one pass at a time.
@@ -224,35 +203,33 @@ class Reconciler:
             result.refused = emptied(changes, observed, mappings, name, serves)
         refused = {refusal.service for refusal in result.refused}
         todo = [change for change in changes if change.service not in refused]
-        status.passes += 1
-        status.pending = len(changes)
+        self._update(name, passes=self._status[name].passes + 1, pending=len(changes))
         if todo:
             started = time.perf_counter()
             await provider.apply(todo)
             result.apply_s = time.perf_counter() - started
             result.applied_at = self._clock()
-            status.applied += len(todo)
-            status.last_apply_s = result.apply_s
+            applied = self._status[name].applied + len(todo)
+            self._update(name, applied=applied, last_apply_s=result.apply_s)
         started = time.perf_counter()
         after = await provider.observe() if todo or fresh else observed
         result.remaining = await asyncio.to_thread(diff, desired, after)
         result.verify_s = time.perf_counter() - started
         result.verified_at = self._clock()
-        status.last_verify_s = result.verify_s
+        self._update(name, last_verify_s=result.verify_s)
         self._metrics.record_provider_pass(name, result.apply_s if todo else None, result.verify_s)
-        status.pending = len(result.remaining)
+        self._update(name, pending=len(result.remaining))
         self._known[name] = after
         if result.refused:
-            self._fail(status, "; ".join(refusal.message for refusal in result.refused))
+            self._fail(name, "; ".join(refusal.message for refusal in result.refused))
         elif result.remaining:
             self._fail(
-                status,
+                name,
                 f"{name}: {len(result.remaining)} change(s) not visible after apply: "
                 + ", ".join(change.key for change in result.remaining[:5]),
             )
         else:
-            status.last_success = result.verified_at
-            status.last_error = None
+            self._update(name, last_success=result.verified_at, last_error=None)
         await self._journal(provider, todo, mappings, result, fresh)
         return result
 
@@ -274,7 +251,8 @@ class Reconciler:
             if mapping is not None:
                 timeline["decided"] = mapping.updated_at
             if drift:
-                self._status[provider.name].drift_repaired += count
+                repaired = self._status[provider.name].drift_repaired + count
+                self._update(provider.name, drift_repaired=repaired)
                 reason = (
                     f"{provider.name}: {count} item(s) changed outside gtm, restored: "
                     + (", ".join(c.describe() for c in todo if c.service == service)[:400])
@@ -305,10 +283,12 @@ class Reconciler:
                         verified[service] = result.verified_at or self._clock()
                     applied[service] = mapping.version
 
-    def _fail(self, status: ProviderStatus, message: str) -> None:
-        self._metrics.record_provider_error(status.name)
-        status.last_error = message
-        status.last_error_at = self._clock()
+    def _update(self, name: str, **changes: Any) -> None:
+        self._status[name] = replace(self._status[name], **changes)
+
+    def _fail(self, name: str, message: str) -> None:
+        self._metrics.record_provider_error(name)
+        self._update(name, last_error=message, last_error_at=self._clock())
         log.warning("%s", message)
 
     async def _settled(self, provider: Provider[Any]) -> None:
@@ -334,7 +314,6 @@ class Reconciler:
 
     async def _run(self, name: str) -> None:
         wakeup = self._wakeups[name]
-        status = self._status[name]
         backoff = RETRY_MIN
         await self._settled(self._providers[name])
         while True:
@@ -353,7 +332,7 @@ class Reconciler:
                 await self.run_pass(name, resync=resync)
                 backoff = RETRY_MIN
             except Unavailable as exc:
-                self._fail(status, str(exc))
+                self._fail(name, str(exc))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._retry_max)
                 self._known.pop(name, None)
@@ -361,6 +340,6 @@ class Reconciler:
             except Rejected as exc:
                 # Permanent: retrying the same request cannot help; the next change or
                 # resync tries again, in case the operator fixed the cause meanwhile.
-                self._fail(status, str(exc))
+                self._fail(name, str(exc))
             except GtmError as exc:
-                self._fail(status, f"{name}: {exc}")
+                self._fail(name, f"{name}: {exc}")
