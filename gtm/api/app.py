@@ -18,6 +18,7 @@ from gtm.api.locators import LocatorReport
 from gtm.api.metrics import MetricsPage
 from gtm.api.resolve import Resolver
 from gtm.api.runs import RunDesk
+from gtm.api.ui import Dashboard
 
 __all__ = ["ApiDeps", "ApiRegistry", "make_app"]
 
@@ -29,7 +30,8 @@ def make_app(deps: ApiDeps) -> web.Application:
     long polls), ``GET /v1/events``, ``GET|POST /v1/intents``, ``DELETE /v1/intents/{id}``,
     ``GET /v1/providers`` and ``GET /healthz``, the run endpoints when ``deps`` has
     runbooks, ``GET /v1/locators`` when it has the locators' detail, and ``GET /metrics``
-    unless ``deps.serve_metrics`` is off. Every answer is counted by route and status.
+    unless ``deps.serve_metrics`` is off, and the dashboard at ``/ui/`` (``/`` and ``/ui``
+    redirect there). Every answer is counted by route and status.
     Handlers that change state are marked with :func:`gtm.api.auth.requires`
     and authenticated before they run. Every error is a JSON document
     ``{"error", "message"}``.
@@ -49,4 +51,5 @@ def make_app(deps: ApiDeps) -> web.Application:
         app.add_routes(LocatorReport(deps.registry, deps.locators).routes())
     if deps.serve_metrics:
         app.add_routes(page.routes())
+    app.add_routes(Dashboard().routes())
     return app

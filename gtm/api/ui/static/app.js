@@ -1,0 +1,171 @@
+// The dashboard: reads this gtm, draws each panel when its data changed, keeps it live.
+
+import { ApiError, get, setToken, token } from "./api.js";
+import { applyAccess, bindActions, renderIntents, syncForms } from "./actions.js";
+import { clock, fill, h } from "./dom.js";
+import { renderJournal, renderRuns } from "./journal.js";
+import { follow } from "./live.js";
+import { renderMatrix, sitesOf } from "./matrix.js";
+import { renderLocators } from "./probes.js";
+import { renderCluster, renderInstance, renderProviders } from "./status.js";
+
+const $ = (id) => document.getElementById(id);
+const JOURNAL_KEPT = 200;
+/** How often an instance without a cluster (404) is asked again whether it has one. */
+const CLUSTER_RECHECK_MS = 10000;
+let clusterChecked = 0;
+
+const state = {
+  services: new Map(),
+  events: [],
+  locators: [],
+  runs: [],
+  providers: [],
+  intents: [],
+  health: null,
+  cluster: null,
+  lost: null, // since when gtm has not answered (ms), or null
+  mode: "connecting",
+};
+const openTimelines = new Set();
+const drawn = new Map();
+let actions = null;
+
+/** Redraw ``key`` only when its data changed, so open details and choices survive. */
+function draw(key, data, paint) {
+  const text = JSON.stringify(data);
+  if (drawn.get(key) === text) return;
+  drawn.set(key, text);
+  paint();
+}
+
+function mappings() {
+  return [...state.services.values()].sort((a, b) => a.service.localeCompare(b.service));
+}
+
+function render() {
+  const all = mappings();
+  draw("matrix", [all, state.intents], () => fill($("matrix"), renderMatrix(all, state.intents)));
+  draw("locators", state.locators, () => fill($("locators"), renderLocators(state.locators)));
+  draw("journal", state.events, () => fill($("journal"), renderJournal(state.events, openTimelines)));
+  draw("runs", state.runs, () => fill($("runs"), renderRuns(state.runs, actions.abort)));
+  draw("intents", state.intents, () => fill($("intents"), renderIntents(state.intents, actions.withdraw)));
+  draw("providers", state.providers, () => fill($("providers"), renderProviders(state.providers)));
+  draw("cluster", state.cluster, () => {
+    $("cluster-panel").hidden = state.cluster === null;
+    if (state.cluster !== null) fill($("cluster"), renderCluster(state.cluster));
+  });
+  draw("health", state.health, () => fill($("instance"), renderInstance(state.health)));
+  syncForms(all.map((m) => m.service), sitesOf(all));
+  applyAccess();
+  drawLive();
+}
+
+function drawLive() {
+  const live = $("live");
+  if (state.lost !== null) {
+    live.dataset.mode = "lost";
+    live.textContent = `gtm unreachable since ${clock(state.lost / 1000)}`;
+  } else {
+    live.dataset.mode = state.mode;
+    live.textContent = { stream: "live (stream)", polling: "live (every 1 s)", connecting: "connecting…" }[state.mode];
+  }
+}
+
+function addEvents(events) {
+  const bySeq = new Map(state.events.map((e) => [e.seq, e]));
+  for (const event of events) bySeq.set(event.seq, event);
+  state.events = [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(-JOURNAL_KEPT);
+}
+
+async function optional(path, fallback) {
+  try {
+    return await get(path);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return fallback;
+    throw err;
+  }
+}
+
+/** Read the API again; ``full`` also re-reads mappings and events (what a stream carries). */
+async function refresh(full = true) {
+  const reads = [
+    optional("v1/locators", { locators: [] }).then((d) => (state.locators = d.locators)),
+    optional("v1/runs", { runs: [] }).then((d) => (state.runs = d.runs)),
+    get("v1/providers").then((d) => (state.providers = d.providers)),
+    get("v1/intents").then((d) => (state.intents = d.intents)),
+    get("healthz").catch((err) => (err.status ? err.doc : Promise.reject(err))).then((d) => (state.health = d)),
+  ];
+  if (clusterChecked === 0 || state.cluster !== null || Date.now() - clusterChecked > CLUSTER_RECHECK_MS) {
+    clusterChecked = Date.now();
+    reads.push(optional("v1/cluster", null).then((d) => (state.cluster = d)));
+  }
+  if (full) {
+    reads.push(get("v1/services").then((d) => (state.services = new Map(d.services.map((m) => [m.service, m])))));
+    reads.push(get("v1/events?limit=100").then((d) => addEvents(d.events)));
+  }
+  const results = await Promise.allSettled(reads);
+  const unreachable = results.find((r) => r.status === "rejected" && r.reason instanceof ApiError && r.reason.status === 0);
+  if (unreachable) state.lost = state.lost === null ? Date.now() : state.lost;
+  else state.lost = null;
+  render();
+}
+
+let messageTimer = null;
+function notify(text, ok) {
+  const box = $("message");
+  box.hidden = false;
+  box.className = ok ? "ok" : "error";
+  fill(box, h("span", {}, text), h("button", { type: "button", class: "close", on: { click: () => (box.hidden = true) } }, "×"));
+  window.clearTimeout(messageTimer);
+  if (ok) messageTimer = window.setTimeout(() => (box.hidden = true), 8000);
+}
+
+function bindToken() {
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const typed = $("token").value.trim();
+    if (!typed) {
+      notify("type a token first; it is kept in this browser tab only", false);
+      return;
+    }
+    setToken(typed);
+    $("token").value = "";
+    applyAccess();
+    notify("token kept in this tab only; the API checks it on each action", true);
+  });
+  $("token-forget").addEventListener("click", () => {
+    setToken(null);
+    applyAccess();
+    notify("token forgotten: read-only", true);
+  });
+}
+
+function start() {
+  actions = bindActions({
+    notify,
+    refresh: () => refresh(true),
+    syncForms: () => syncForms(mappings().map((m) => m.service), sitesOf(mappings())),
+  });
+  bindToken();
+  applyAccess();
+  if (token()) $("token").placeholder = "token set; type another to replace it";
+  follow({
+    refresh,
+    mode: (mode) => {
+      state.mode = mode;
+      drawLive();
+    },
+    mapping: (doc) => {
+      state.services.set(doc.service, doc);
+      render();
+    },
+    journal: (doc) => {
+      addEvents([doc]);
+      render();
+    },
+  });
+  window.setInterval(() => drawn.delete("matrix"), 10000); // keep the "updated Ns ago" current
+}
+
+start();
