@@ -14,8 +14,10 @@ SYSTEM_TOOLS := dig:bind9-dnsutils nsupdate:bind9-dnsutils named:bind9 haproxy:h
 CONSUL := var/bin/consul
 CONSUL_DEB := consul=1.8.7+dfsg1-2+b3
 APT_ALT := var/apt-bullseye
+# Debian's Chromium for the dashboard's browser tests (Playwright drives it as installed).
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint bench venv smoke system consul clean
+.PHONY: demo test lint bench venv smoke system consul browser clean
 
 # The demo needs only what gtm needs to run; tests, lint and benchmarks add the dev extra.
 $(RUNTIME): pyproject.toml
@@ -66,11 +68,20 @@ consul:
 	  $(CONSUL) version | head -n1; \
 	else echo "consul not installed (the download failed): the Consul store tests are skipped"; fi
 
+browser:
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "chromium not installed (needs root and apt): the dashboard's browser tests are skipped"; \
+	fi
+
 demo: $(RUNTIME)
 	$(BIN)/gtm demo
 
 # The core alone first, with its 100 % branch-coverage gate; then everything else.
-test: $(DEV) system consul
+test: $(DEV) system consul browser
 	$(BIN)/python -m pytest -q tests/core --cov=gtm.core --cov-branch --cov-fail-under=100
 	$(BIN)/python -m pytest -q --ignore=tests/core
 
