@@ -42,13 +42,15 @@ function row(locator) {
     { dataset: { locator: locator.id, verdict: locator.verdict } },
     h("td", { class: "loc-id", title: locator.id }, h("span", { class: `dot ${locator.verdict}` }), locator.site, h("span", { class: "addr" }, locator.id.split("/").pop())),
     h("td", {}, h("span", { class: `chip ${locator.verdict}` }, locator.verdict), locator.state && locator.state !== locator.verdict ? h("span", { class: "chip" }, `told ${locator.state}`) : null),
-    h("td", { title: stamp(locator.since) }, ago(locator.since)),
+    h("td", { class: "since", title: stamp(locator.since) }, ago(locator.since)),
     h("td", {}, probeChart(probes)),
     h("td", { class: "num" }, lastLatency(probes)),
     h("td", { class: "num" }, percent(locator.failure_rate)),
     h("td", { class: "num", title: "current failure streak / consecutive failures required now" }, `${locator.fail_streak}/${locator.required_failures}`),
     h("td", { class: `num${locator.held ? " held" : ""}`, title: locator.held ? "held down by flap damping" : "flap-damping penalty" }, (locator.penalty || 0).toFixed(2), locator.held ? " held" : ""),
-    h("td", { class: "reason" }, locator.reason, last && last.result !== "ok" && last.detail ? h("div", { class: "error" }, `last: ${last.detail}`) : null),
+    h("td", { class: "reason" }, locator.reason, last && last.result !== "ok" && last.detail && !(locator.reason || "").includes(last.detail)
+      ? h("div", { class: "error" }, `last probe: ${last.detail}`)
+      : null),
   );
 }
 
