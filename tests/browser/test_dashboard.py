@@ -92,6 +92,11 @@ def test_a_killed_site_changes_the_page_without_a_reload(
     expect(move.locator("details.timeline")).to_contain_text("published")
     assert page.evaluate("window.__sameDocument") is True
     save_screenshot(page, tmp_path / "dashboard.png")
+    # The journal can be narrowed to one kind of event: the health verdicts.
+    page.select_option("#journal-kind", "health")
+    shown = page.locator("#journal li.event")
+    expect(shown.first).to_contain_text("up -> down")
+    assert set(shown.evaluate_all("items => items.map(i => i.dataset.kind)")) == {"health"}
 
 
 def test_without_a_token_the_actions_are_disabled(page: Page) -> None:

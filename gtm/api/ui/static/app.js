@@ -1,7 +1,7 @@
 // The dashboard: reads this gtm, draws each panel when its data changed, keeps it live.
 
 import { ApiError, get, setToken, token } from "./api.js";
-import { applyAccess, bindActions, renderIntents, syncForms } from "./actions.js";
+import { applyAccess, bindActions, renderIntents, syncForms, syncOptions } from "./actions.js";
 import { clock, fill, h } from "./dom.js";
 import { renderJournal, renderRuns } from "./journal.js";
 import { follow } from "./live.js";
@@ -47,7 +47,11 @@ function render() {
   const all = mappings();
   draw("matrix", [all, state.intents], () => fill($("matrix"), renderMatrix(all, state.intents)));
   draw("locators", state.locators, () => fill($("locators"), renderLocators(state.locators)));
-  draw("journal", state.events, () => fill($("journal"), renderJournal(state.events, openTimelines)));
+  const kind = $("journal-kind");
+  const kinds = [...new Set(state.events.map((e) => e.kind))].sort();
+  syncOptions(kind, [["", "every kind"], ...kinds.map((k) => [k, k])]);
+  const shown = kind.value ? state.events.filter((e) => e.kind === kind.value) : state.events;
+  draw("journal", shown, () => fill($("journal"), renderJournal(shown, openTimelines)));
   draw("runs", state.runs, () => fill($("runs"), renderRuns(state.runs, actions.abort)));
   draw("intents", state.intents, () => fill($("intents"), renderIntents(state.intents, actions.withdraw)));
   draw("providers", state.providers, () => fill($("providers"), renderProviders(state.providers)));
@@ -148,6 +152,7 @@ function start() {
     syncForms: () => syncForms(mappings().map((m) => m.service), sitesOf(mappings())),
   });
   bindToken();
+  $("journal-kind").addEventListener("change", render);
   applyAccess();
   if (token()) $("token").placeholder = "token set; type another to replace it";
   follow({
