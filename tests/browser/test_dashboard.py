@@ -162,10 +162,26 @@ def test_a_planned_failover_is_previewed_started_and_aborted(page: Page) -> None
     expect(run).to_contain_text("search")
     # The drain's progress is drawn as it goes, and its shift shows in the matrix.
     expect(run.locator("progress")).to_be_attached()
-    expect(page.locator(row(page, "search")).locator("td.intents")).to_contain_text("shift")
+    search = page.locator(row(page, "search"))
+    expect(search.locator("td.intents")).to_contain_text("shift")
+    # During the drain the traffic is split: both sites take a share, together all of it.
+    expect(search.locator("td[data-site='gcp-euw1']")).not_to_have_attribute("data-share", "0")
+    shares = search.locator("td[data-site]").evaluate_all(
+        "cells => cells.map(c => Number(c.dataset.share))"
+    )
+    assert sum(shares) == 100 and shares[0] > 0, shares
     run_id = run.get_attribute("data-run")
     run.locator("button", has_text="Abort").click()
     ended = page.locator(f"#runs li[data-run='{run_id}']")
     expect(ended).to_have_attribute("data-state", "rolled-back")
     expect(page.locator(row(page, "search"))).to_have_attribute("data-active", "aws-use1")
     expect(page.locator(row(page, "search")).locator("td.intents")).not_to_contain_text("shift")
+
+
+def test_the_page_says_when_gtm_stops_answering(page: Page, gtm: GtmServer) -> None:
+    expect(page.locator("#live")).to_have_attribute("data-mode", LIVE)
+    gtm.stop()
+    expect(page.locator("#live")).to_have_attribute("data-mode", "lost")
+    expect(page.locator("#live")).to_contain_text("gtm unreachable since")
+    # What was last known stays on the page.
+    expect(page.locator(row(page, "billing"))).to_have_attribute("data-active", "aws-use1")
