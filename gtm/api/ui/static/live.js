@@ -19,7 +19,6 @@ const RETRY_STREAM_MS = 10000;
  */
 export function follow(hooks) {
   let mode = "connecting";
-  let timer = null;
   let busy = false;
   let last = 0;
 
@@ -67,8 +66,7 @@ export function follow(hooks) {
     });
   };
 
-  timer = window.setInterval(tick, POLL_MS);
+  window.setInterval(tick, POLL_MS);
   tick();
   open();
-  return () => window.clearInterval(timer);
 }
