@@ -161,7 +161,7 @@ services:
         pytest.param(
             BILLING + "    colour: blue\n",
             "services.billing.colour: unknown key; expected one of: all_down, check, damping, "
-            "dwell, failback, locators, min_healthy, policy, ttl",
+            "dwell, failback, locators, min_healthy, policy, readiness, ttl",
             id="unknown-key",
         ),
         pytest.param(
