@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from gtm.config.problems import Problem, problems_error
 from gtm.config.section import Section
@@ -16,6 +16,10 @@ from healthchecks.release import ReleaseRule, ReleaseSource
 
 class ReleaseConfig(Section):
     """Where an HTTP check reads the release a replica runs; exactly one of the three."""
+
+    # ``json`` is a method of every pydantic model, so the field has another name and
+    # ``json`` as its alias; a section handed on from ``defaults`` is revalidated by name.
+    model_config = ConfigDict(**Section.model_config, validate_by_name=True, validate_by_alias=True)
 
     header: str | None = None
     """A response header holding the release (``X-Release``)."""
@@ -37,9 +41,9 @@ class ReleaseConfig(Section):
             )
             raise problems_error([Problem((), message)])
         empty = [
-            Problem((name,), "is empty; expected a name")
-            for name in given
-            if not getattr(self, name)
+            Problem((key,), "is empty; expected a name")
+            for key, name in self._sources()
+            if name == ""
         ]
         if empty:
             raise problems_error(empty)
