@@ -48,15 +48,14 @@ def fleet(ports: dict[str, int]) -> Iterator[SiteFleet]:
         sites.stop()
 
 
-@pytest.fixture
-async def strict(
+async def started(
     tmp_path: Path,
     ports: dict[str, int],
-    fleet: SiteFleet,
     make_runtime: Callable[[dict[str, Any]], Runtime],
+    readiness: Readiness,
 ) -> Runtime:
-    """A started gtm whose services are readiness: strict, every site's release read."""
-    runtime = make_runtime(config_doc(tmp_path, ports, check=CHECK, readiness="strict"))
+    """A started gtm whose services have ``readiness``, every site's release read."""
+    runtime = make_runtime(config_doc(tmp_path, ports, check=CHECK, readiness=readiness.value))
     await runtime.start()
     await wait_published(runtime, timeout=30)
 
@@ -65,6 +64,17 @@ async def strict(
 
     await eventually(releases, lambda r: None not in r.sites.values(), "every release read", 30)
     return runtime
+
+
+@pytest.fixture
+async def strict(
+    tmp_path: Path,
+    ports: dict[str, int],
+    fleet: SiteFleet,
+    make_runtime: Callable[[dict[str, Any]], Runtime],
+) -> Runtime:
+    """A started gtm whose services are readiness: strict."""
+    return await started(tmp_path, ports, make_runtime, Readiness.STRICT)
 
 
 def api(runtime: Runtime) -> str:
@@ -148,6 +158,35 @@ async def test_releases_and_their_drift_are_shown(strict: Runtime) -> None:
     assert releases["active_site"] == ACTIVE
     assert {loc["site"]: loc["release"] for loc in locators} == billing["releases"]
     assert all(loc["release_seen"] is not None for loc in locators)
+
+
+async def test_warn_lets_the_move_go_ahead_and_says_so(
+    tmp_path: Path,
+    ports: dict[str, int],
+    fleet: SiteFleet,
+    make_runtime: Callable[[dict[str, Any]], Runtime],
+) -> None:
+    runtime = await started(tmp_path, ports, make_runtime, Readiness.WARN)
+    args = ("failover", "billing", "--to", OLD, "--reason", "maintenance", "--api", api(runtime))
+
+    code, out, err = await cli(*args, "--dry-run", token=TOKEN)
+    assert code == 0, (out, err)
+    assert f"readiness warn: {BOTH}" in out, out
+
+    code, out, err = await cli(*args, "--hold", "0.2", token=TOKEN)
+    assert code == 0, (out, err)
+    mapping = runtime.registry.get("billing")
+    assert mapping is not None and mapping.active_site == OLD
+    moves = await runtime.registry.events(service="billing", kind="move")
+    warned = f"readiness warning: {OLD} runs release {OLD_RELEASE}, {ACTIVE} runs release"
+    assert any(warned in event.reason for event in moves), [e.reason for e in moves]
+
+
+async def test_releases_of_an_unknown_service_are_not_found(strict: Runtime) -> None:
+    url = f"{api(strict)}/v1/releases?service=nope"
+    async with aiohttp.ClientSession() as session, session.get(url) as answer:
+        assert answer.status == 404
+        assert "no service 'nope'" in (await answer.json())["message"]
 
 
 async def _mapping(runtime: Runtime) -> Any:
