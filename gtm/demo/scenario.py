@@ -303,6 +303,7 @@ async def _interactive(demo: Demo) -> int:
             f"  curl -X POST 'http://{site.address}:{port}/_ctl/mode?m=down'   # {site.name} sick"
         )
     print("  ... and m=up to heal it, m=flaky&p=0.2 to make it flaky; kill -9 PID kills one.")
+    print("  POST /_ctl/release?r=2.3.0 on a site's port makes it run another release.")
     print("Press Ctrl-C to stop. Moves:", flush=True)
     with MoveLog(demo.runtime.registry, say):
         await asyncio.Event().wait()
