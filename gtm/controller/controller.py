@@ -246,7 +246,11 @@ class Controller:
         result = "unknown" if not trusted.trusted else "ok" if ok else "fail"
         self._note_probe(locator_id, at, result, latency, detail)
         if release is not None:
+            seen = self._releases.get(locator_id)
             self._releases[locator_id] = SeenRelease(release, at)
+            if seen is None or seen.release != release:
+                # A strict service ranks its standby sites by release: decide again.
+                self._wake(self._service_of[locator_id])
         if not trusted.trusted:
             self._health[locator_id] = observe_unknown(before, f"{detail} ({trusted.why})")
             log.debug("locator %s: probe unknown: %s (%s)", locator_id, detail, trusted.why)

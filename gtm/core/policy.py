@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from gtm.core.health import Verdict
 from gtm.core.model import NEVER, Action, Intent, IntentKind, Locator, Mapping, State
-from gtm.core.readiness import Readiness, choose, move_note
+from gtm.core.readiness import Readiness, choose, move_note, rank
 from gtm.core.sites import SiteHealth
 from gtm.errors import ConfigError
 
@@ -475,12 +475,14 @@ def _locators(
 ) -> tuple[Locator, ...]:
     """The service's locators with priorities: active 1, standby 2, 3, ..., drained 255.
 
-    Standby sites are ranked in the order the policy would pick them next, so a client
-    that cannot reach the active site fails over the same way the controller would. While
-    traffic is held on a site that is down, there is no standby: every other site gets 255.
+    Standby sites are ranked in the order the policy would pick them next (a strict
+    service's sites on the active site's release first), so a client that cannot reach
+    the active site fails over the same way the controller would. While traffic is held
+    on a site that is down, there is no standby: every other site gets 255.
     """
     active = choice.active[0]
     upcoming = view.after(active) if policy.policy is PolicyKind.WHACK_A_MOLE else view.order
+    upcoming = rank(policy.readiness, active, upcoming, view.health)
     standby = [
         s for s in upcoming if s not in choice.active and s not in view.drained and not choice.held
     ]

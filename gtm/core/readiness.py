@@ -149,8 +149,8 @@ def choose(
     """The site an automatic move away from ``previous`` takes, and a note on readiness.
 
     Under ``strict`` the eligible candidates running ``previous``'s release come first,
-    in their order; the others follow, so a healthy site on another release still beats
-    none. Otherwise the first eligible candidate is taken.
+    in their order (:func:`rank`); the others follow, so a healthy site on another release
+    still beats none. Otherwise the first eligible candidate is taken.
 
     Args:
         readiness: The service's rule.
@@ -164,17 +164,32 @@ def choose(
         site was skipped for its release ("" when readiness changed nothing).
     """
     usable = [site for site in candidates if eligible(site)]
-    release = release_of(sites, previous)
-    if readiness is not Readiness.STRICT or release is None or not usable:
+    preferred = [site for site in rank(readiness, previous, candidates, sites) if eligible(site)]
+    if not usable or preferred[0] == usable[0]:
         return (usable[0] if usable else None), ""
-    same = [site for site in usable if release_of(sites, site) == release]
-    if not same or same[0] == usable[0]:
-        return usable[0], ""
-    skipped = usable[: usable.index(same[0])]
+    chosen = preferred[0]
+    skipped = usable[: usable.index(chosen)]
     passed = ", ".join(
         f"{site} runs {release_of(sites, site) or 'an unread release'}" for site in skipped
     )
-    return same[0], f"readiness strict: {same[0]} runs {previous}'s release {release}, {passed}"
+    release = release_of(sites, previous)
+    return chosen, f"readiness strict: {chosen} runs {previous}'s release {release}, {passed}"
+
+
+def rank(
+    readiness: Readiness, active: str, order: Sequence[str], sites: Lookup[str, SiteHealth]
+) -> tuple[str, ...]:
+    """``order`` as a ``strict`` service tries it when ``active`` fails: the sites running
+    ``active``'s release first, each group in its own order; unchanged otherwise.
+
+    The mapping ranks its standby sites this way too, so a client that cannot reach the
+    active site fails over where the controller would.
+    """
+    release = release_of(sites, active)
+    if readiness is not Readiness.STRICT or release is None:
+        return tuple(order)
+    same = tuple(site for site in order if release_of(sites, site) == release)
+    return same + tuple(site for site in order if site not in same)
 
 
 def move_note(

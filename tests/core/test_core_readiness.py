@@ -287,6 +287,28 @@ def test_automatic_move(
     assert decision.reason == reason
 
 
+@pytest.mark.parametrize(
+    ("readiness", "releases", "ranks"),
+    [
+        (OFF, "1.2 1.1 1.2", {A: 1, B: 2, C: 3}),
+        (WARN, "1.2 1.1 1.2", {A: 1, B: 2, C: 3}),
+        (STRICT, "1.2 1.1 1.2", {A: 1, C: 2, B: 3}),
+        (STRICT, "1.2 - 1.2", {A: 1, C: 2, B: 3}),
+        (STRICT, "- 1.1 1.2", {A: 1, B: 2, C: 3}),
+        (STRICT, "1.2 1.2 1.1", {A: 1, B: 2, C: 3}),
+    ],
+    ids=["off", "warn", "strict", "strict-unread", "strict-active-unread", "strict-in-order"],
+)
+def test_standby_sites_rank_as_an_automatic_move_would_take_them(
+    readiness: Readiness, releases: str, ranks: dict[str, int]
+) -> None:
+    verdicts, sites = world("UUU", releases)
+
+    mapping = decide(policy(readiness), on(A), verdicts, sites, [], NOW).mapping
+
+    assert {loc.site: loc.priority for loc in mapping.locators} == ranks
+
+
 def test_a_forced_pin_to_another_release_says_so() -> None:
     verdicts, sites = world("UUU", "1.2 1.1 1.2")
     pin = Intent("p1", IntentKind.PIN, "billing", B, "alice", "test", force=True)

@@ -133,6 +133,21 @@ async def test_strict_automatic_move_skips_the_older_release(
     assert f"{OLD} runs {OLD_RELEASE}" in move.reason, move.reason
 
 
+async def test_standby_ranks_follow_the_releases(strict: Runtime, fleet: SiteFleet) -> None:
+    async def ranks() -> dict[str, int]:
+        mapping = strict.registry.get("billing")
+        assert mapping is not None
+        return {loc.site: loc.priority for loc in mapping.locators}
+
+    await eventually(ranks, lambda r: r == {ACTIVE: 1, SAME: 2, OLD: 3}, "old release last")
+
+    fleet[OLD].deploy(DEFAULT_RELEASE)
+
+    await eventually(ranks, lambda r: r == {ACTIVE: 1, OLD: 2, SAME: 3}, "preference order")
+    releases = strict.controller.releases("billing")[0]
+    assert not releases.drift and releases.describe() == f"release {DEFAULT_RELEASE} everywhere"
+
+
 async def test_releases_and_their_drift_are_shown(strict: Runtime) -> None:
     code, out, err = await cli("status", "--api", api(strict))
     assert code == 0, err
