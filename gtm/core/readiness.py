@@ -106,14 +106,13 @@ class MoveCheck:
 
 def check_move(
     readiness: Readiness,
-    service: str,
     active_site: str | None,
     to_site: str,
     sites: Lookup[str, SiteHealth],
     *,
     force: bool = False,
 ) -> MoveCheck:
-    """Whether a planned move (a run or a pin) of ``service`` to ``to_site`` may go ahead.
+    """Whether a planned move (a run or a pin) of a service to ``to_site`` may go ahead.
 
     A move is across releases when the active site's release is known and the target's
     differs from it or was never read: under ``strict`` an unread release is no proof
@@ -121,7 +120,6 @@ def check_move(
 
     Args:
         readiness: The service's rule.
-        service: The service moved.
         active_site: Where its traffic is now.
         to_site: Where it would go.
         sites: Each site's health, with the release it runs.

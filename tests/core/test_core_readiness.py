@@ -169,7 +169,7 @@ def test_planned_move(
 ) -> None:
     _, sites = world("UUU", releases)
 
-    assert check_move(readiness, "billing", active, to, sites, force=force) == expected
+    assert check_move(readiness, active, to, sites, force=force) == expected
 
 
 # -- automatic moves: which site, and the note --------------------------------------------

@@ -124,7 +124,6 @@ class Situation:
         mapping = self._registry.get(service)
         return check_move(
             self.plan(service).policy.readiness,
-            service,
             mapping.active_site if mapping is not None else None,
             to_site,
             self._controller.site_health(service),
