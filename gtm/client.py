@@ -26,6 +26,7 @@ import aiohttp
 from gtm.core.codec import event_from_dict, intent_from_dict, mapping_from_dict
 from gtm.core.journal import EventKind
 from gtm.core.model import Event, Intent, IntentKind, Mapping
+from gtm.core.readiness import ServiceReleases, releases_from_dict
 from gtm.core.reports import (
     BatchReport,
     ProviderReport,
@@ -279,6 +280,13 @@ class GtmClient:
         doc = await self._request("GET", "/v1/locators", params=params)
         locators: list[dict[str, Any]] = doc["locators"]
         return locators
+
+    async def releases(self, service: str | None = None) -> list[ServiceReleases]:
+        """Each service's release by site and whether they drift (of ``service`` only
+        when given)."""
+        params = {"service": service} if service else None
+        doc = await self._request("GET", "/v1/releases", params=params)
+        return [releases_from_dict(item) for item in doc["services"]]
 
     async def providers(self) -> list[ProviderReport]:
         """Each provider's status: last success, last error, pending changes."""

@@ -202,6 +202,7 @@ class Runtime:
                 providers=self._reconciler.status,
                 runbooks=self._runbooks,
                 locators=self._controller.locators,
+                releases=self._controller.releases,
                 metrics=self.metrics,
                 serve_metrics=config.api.metrics,
             )
@@ -331,6 +332,7 @@ class Runtime:
                 late=result.late,
                 fault=result.fault,
                 latency=result.latency,
+                release=result.release,
             )
             for locator_id in self._locators_of[check.key]
         ]

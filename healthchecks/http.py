@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 
 import aiohttp
 from yarl import URL
 
 from healthchecks.reasons import describe_timeout, describe_tls_error
+from healthchecks.release import ReleaseRule
 from healthchecks.result import Result, Stopwatch
 
 MAX_BODY = 1 << 20
-"""Bytes of a response body searched for ``body_contains``; a health page is small, and a
-target answering with an endless body must not exhaust the prober's memory."""
+"""Bytes of a response body searched for ``body_contains`` or a release; a health page is
+small, and a target answering with an endless body must not exhaust the prober's memory."""
 
 
 class HttpClient:
@@ -95,6 +96,8 @@ class HttpProbe:
         host_header: Host name to send in the ``Host`` header instead of ``host``; for
             https also the TLS server name the certificate is checked against.
         tls_verify: Whether an https target's certificate must verify.
+        release: How to read the release the target runs from its answer (whatever
+            its status); None reads none.
         client: The shared HTTP client.
     """
 
@@ -108,6 +111,7 @@ class HttpProbe:
     headers: Mapping[str, str] = field(default_factory=dict, hash=False)
     host_header: str | None = None
     tls_verify: bool = True
+    release: ReleaseRule | None = None
     client: HttpClient = field(kw_only=True, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -134,7 +138,7 @@ class HttpProbe:
         watch = Stopwatch()
         try:
             async with asyncio.timeout(timeout):
-                ok, reason = await self._exchange()
+                ok, reason, release = await self._exchange()
         except TimeoutError:
             return watch.result(False, describe_timeout(timeout))
         except aiohttp.ClientConnectorCertificateError as exc:
@@ -149,9 +153,9 @@ class HttpProbe:
             return watch.result(False, f"request failed: {exc}")
         except OSError as exc:
             return watch.socket_error(exc)
-        return watch.result(ok, reason)
+        return replace(watch.result(ok, reason), release=release)
 
-    async def _exchange(self) -> tuple[bool, str]:
+    async def _exchange(self) -> tuple[bool, str, str | None]:
         headers = dict(self.headers)
         if self.host_header is not None:
             headers["Host"] = self.host_header
@@ -163,14 +167,21 @@ class HttpProbe:
             ssl=self.tls_verify,
             server_hostname=self.host_header if self.scheme == "https" else None,
         ) as response:
+            body: bytes | None = None
+            release: str | None = None
+            if self.release is not None:
+                if self.release.needs_body:
+                    body = await _read_head(response.content, MAX_BODY)
+                release = self.release.read(response.headers, body or b"")
             if response.status not in self.expect_status:
                 wanted = ", ".join(str(status) for status in sorted(self.expect_status))
-                return False, f"status {response.status} not in {{{wanted}}}"
+                return False, f"status {response.status} not in {{{wanted}}}", release
             if self.body_contains is not None:
-                body = await _read_head(response.content, MAX_BODY)
+                if body is None:
+                    body = await _read_head(response.content, MAX_BODY)
                 if self.body_contains.encode() not in body:
-                    return False, f"body does not contain {self.body_contains!r}"
-            return True, f"status {response.status}"
+                    return False, f"body does not contain {self.body_contains!r}", release
+            return True, f"status {response.status}", release
 
 
 @dataclass(frozen=True, slots=True)

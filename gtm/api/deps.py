@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from gtm.api.tokens import Token
 from gtm.core.model import Event, Intent, Mapping
+from gtm.core.readiness import ServiceReleases
 from gtm.core.runbook import Run, RunKind, RunOptions
 from gtm.metrics import Metrics
 
@@ -114,6 +115,8 @@ class ApiDeps:
         max_wait: Longest a long poll may block, in seconds.
         locators: Every locator's probe detail for ``/v1/locators`` (of one service when
             given; KeyError for an unknown one); None leaves the route out.
+        releases: Each service's release by site for ``/v1/releases`` (of one service
+            when given; KeyError for an unknown one); None leaves the route out.
         metrics: Where requests and long polls are counted; a registry of its own unless
             given.
         serve_metrics: Whether ``GET /metrics`` is served (``api.metrics``).
@@ -129,5 +132,6 @@ class ApiDeps:
     clock: Callable[[], float] = time.time
     max_wait: float = 60.0
     locators: Callable[[str | None], list[dict[str, Any]]] | None = None
+    releases: Callable[[str | None], list[ServiceReleases]] | None = None
     metrics: Metrics = field(default_factory=Metrics)
     serve_metrics: bool = True

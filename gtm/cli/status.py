@@ -23,6 +23,7 @@ from gtm.client import GtmClient
 from gtm.core.codec import mapping_to_dict
 from gtm.core.journal import EventKind
 from gtm.core.model import Event, Intent, Mapping
+from gtm.core.readiness import ServiceReleases
 from gtm.core.reports import ProviderReport, provider_report_to_dict
 from gtm.core.runbook import Run
 from gtm.core.status import (
@@ -32,14 +33,22 @@ from gtm.core.status import (
     service_status,
     vantage_doc,
 )
+from gtm.errors import NotFound
 
 MAX_EVENTS = 1000
 """Most journal moves ``gtm status`` reads to date each service's last move."""
 
 Gathered = tuple[
-    list[Mapping], list[ProviderReport], list[Intent], list[Event], list[Run], VantageStatus
+    list[Mapping],
+    list[ProviderReport],
+    list[Intent],
+    list[Event],
+    list[Run],
+    VantageStatus,
+    list[ServiceReleases],
 ]
-"""What ``status`` asks the API for: mappings, providers, intents, moves, runs, vantage."""
+"""What ``status`` asks the API for: mappings, providers, intents, moves, runs, vantage,
+releases."""
 
 
 def status(args: argparse.Namespace) -> int:
@@ -49,16 +58,24 @@ def status(args: argparse.Namespace) -> int:
         events = await client.events(kind=EventKind.MOVE, limit=MAX_EVENTS)
         services, providers = await client.services(), await client.providers()
         intents, runs = await client.intents(), await client.runs()
-        return services, providers, intents, events, runs, await client.vantage()
+        vantage = await client.vantage()
+        return services, providers, intents, events, runs, vantage, await releases_of(client)
 
-    mappings, providers, intents, events, runs, vantage = call(args, gather)
+    mappings, providers, intents, events, runs, vantage, releases = call(args, gather)
     now = time.time()
     statuses = [service_status(m, intents, events, now) for m in mappings]
     owned = owners(runs)
+    drifts = {item.service: item for item in releases}
     if args.json:
         print_json(
             {
-                "services": [status_doc(status, owned, now) for status in statuses],
+                "services": [
+                    {
+                        **status_doc(status, owned, now),
+                        **release_doc(drifts.get(status.mapping.service)),
+                    }
+                    for status in statuses
+                ],
                 "providers": [provider_report_to_dict(p) for p in providers],
                 "vantage": vantage_doc(vantage),
             }
@@ -67,7 +84,7 @@ def status(args: argparse.Namespace) -> int:
     if vantage.degraded:
         print(vantage_line(vantage))
         print()
-    print_statuses(statuses, owned, now, dict(vantage.damped))
+    print_statuses(statuses, owned, now, dict(vantage.damped), drifts)
     if providers:
         print()
         rows = [["PROVIDER", "TYPE", "LAST SUCCESS", "PENDING", "LAST ERROR"]]
@@ -102,10 +119,12 @@ def print_statuses(
     owned: dict[str, str],
     now: float,
     damped: dict[str, float],
+    releases: dict[str, ServiceReleases] | None = None,
 ) -> None:
-    """One row per service, then its reason, intents in force and locators by priority.
+    """One row per service, then its reason, a release drift, intents and locators.
 
     ``damped``: the penalty of each locator flap damping holds down, by locator id.
+    ``releases``: each service's releases by site; a line shows when its sites drift.
     """
     rows = [["SERVICE", "ACTIVE", "EPOCH", "VERSION", "TRAFFIC", "LAST MOVE"]]
     for status in statuses:
@@ -131,6 +150,9 @@ def print_statuses(
     for row, status in zip(rows[1:], statuses, strict=True):
         print(line(row).rstrip())
         print(f"    reason: {status.mapping.reason or '-'}")
+        drift = (releases or {}).get(status.mapping.service)
+        if drift is not None and drift.drift:
+            print(f"    {drift.describe()}")
         for intent in status.intents:
             until = clock(intent.expires_at) if intent.expires_at else "never"
             print(
@@ -156,6 +178,25 @@ def status_doc(status: ServiceStatus, owned: dict[str, str], now: float) -> dict
     doc["last_move"] = moved
     doc["seconds_since_move"] = None if moved is None else round(now - moved, 3)
     return doc
+
+
+async def releases_of(client: GtmClient) -> list[ServiceReleases]:
+    """Each service's releases by site; none from an API that does not serve them."""
+    try:
+        return await client.releases()
+    except NotFound:
+        return []
+
+
+def release_doc(releases: ServiceReleases | None) -> dict[str, Any]:
+    """A service's releases in its ``status --json`` document: by site, and the drift."""
+    if releases is None:
+        return {}
+    return {
+        "readiness": releases.readiness.value,
+        "releases": dict(releases.sites),
+        "release_drift": releases.drift,
+    }
 
 
 def resolve(args: argparse.Namespace) -> int:

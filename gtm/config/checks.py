@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from gtm.config.durations import Duration, format_duration
 from gtm.config.plugins import Family, Plugin
 from gtm.config.problems import Problem, problems_error
+from gtm.config.readiness import ReleaseConfig
 from gtm.config.section import Section
 
 
@@ -63,6 +64,9 @@ class HttpCheck(BaseCheck):
     """Host header (and TLS server name for https) to send; default: the locator address."""
     tls_verify: bool = True
     """Whether an https probe verifies the replica's certificate."""
+    release: ReleaseConfig | None = None
+    """Where to read the release each replica runs from its answer (a header, a JSON
+    field or a regular expression over the body), for ``readiness``; default: none."""
 
 
 class TcpCheck(BaseCheck):

@@ -43,6 +43,7 @@ from gtm.config.names import Label, Zone
 from gtm.config.problems import Problem, problems_error
 from gtm.config.provider_checks import provider_problems
 from gtm.config.providers import ProviderConfig, ReconcileConfig
+from gtm.config.readiness import Readiness, ReleaseConfig
 from gtm.config.secrets import SecretRef
 from gtm.config.section import Section
 from gtm.config.stores import MemoryStoreConfig, SqliteStoreConfig, StoreConfig
@@ -63,6 +64,7 @@ __all__ = [
     "Listen",
     "LocatorConfig",
     "MemoryStoreConfig",
+    "ReleaseConfig",
     "SecretRef",
     "ServiceConfig",
     "SiteConfig",
@@ -197,6 +199,11 @@ class ServiceConfig(Section):
     damping: Damping = DampingConfig()
     """Flap damping of the locators; default: ``defaults.damping`` (a section given here
     replaces it as a whole); ``off`` to switch it off."""
+    readiness: Readiness = "off"
+    """How a move to a site running another release than the active site is treated (the
+    release is read by ``check.release``): ``off``; ``warn`` journals and shows it;
+    ``strict`` refuses a planned failover or pin there unless forced, and makes an
+    automatic move prefer the healthy sites running the active site's release."""
     locators: list[LocatorConfig] = Field(min_length=1)
     """The replicas. The order in which sites first appear is the preference order."""
 
@@ -238,6 +245,16 @@ class ServiceConfig(Section):
             )
             raise problems_error([Problem(("min_healthy",), message)])
         return self
+
+    @model_validator(mode="after")
+    def _check_release_read(self) -> Self:
+        if self.readiness == "off" or getattr(self.check, "release", None) is not None:
+            return self
+        message = (
+            f"is {self.readiness}, but check does not read a release; add check.release "
+            "(release: {header: X-Release}, {json: version} or {regex: ...}) to an http check"
+        )
+        raise problems_error([Problem(("readiness",), message)])
 
     @property
     def sites(self) -> tuple[str, ...]:

@@ -43,6 +43,7 @@ from gtm.core.health import (
 from gtm.core.journal import EventKind
 from gtm.core.model import Event, Mapping
 from gtm.core.policy import Decision, ServicePolicy, decide
+from gtm.core.readiness import SeenRelease, ServiceReleases, service_releases, site_releases
 from gtm.core.sites import SiteHealth, site_health
 from gtm.core.vantage import (
     Assessment,
@@ -190,6 +191,8 @@ class Controller:
         self._metrics.watch_verdicts(self._verdict_counts)
         self._site_of: dict[str, str] = {}
         self._probes: dict[str, deque[ProbeRecord]] = {}
+        # Beside each locator's health: the release its probes last read, and when.
+        self._releases: dict[str, SeenRelease] = {}
         for name, plan in plans.items():
             for spec in plan.policy.locators:
                 self._health[spec.id] = LocatorHealth()
@@ -210,6 +213,7 @@ class Controller:
         late: float = 0.0,
         fault: str = "",
         latency: float | None = None,
+        release: str | None = None,
     ) -> float | None:
         """Feed one probe result; returns the delay to the next probe when a recheck is due.
 
@@ -224,6 +228,7 @@ class Controller:
             late: seconds the probe started after its slot.
             fault: non-empty when the prober failed for want of a local resource.
             latency: seconds the probe took, when the prober says.
+            release: the release the replica said it runs, when the probe reads one.
 
         Returns:
             The core's :func:`recheck_delay`: seconds to a quick re-probe while a change
@@ -240,6 +245,12 @@ class Controller:
         trusted = trust(ok, context, self._vantage, now, self._vantage_params)
         result = "unknown" if not trusted.trusted else "ok" if ok else "fail"
         self._note_probe(locator_id, at, result, latency, detail)
+        if release is not None:
+            seen = self._releases.get(locator_id)
+            self._releases[locator_id] = SeenRelease(release, at)
+            if seen is None or seen.release != release:
+                # A strict service ranks its standby sites by release: decide again.
+                self._wake(self._service_of[locator_id])
         if not trusted.trusted:
             self._health[locator_id] = observe_unknown(before, f"{detail} ({trusted.why})")
             log.debug("locator %s: probe unknown: %s (%s)", locator_id, detail, trusted.why)
@@ -401,6 +412,7 @@ class Controller:
                         "ok_streak": health.ok_streak,
                         "penalty": round(decayed_penalty(health, now, params), 4),
                         "held": health.held,
+                        **self._release_doc(spec.id),
                         "probes": [
                             {
                                 "time": round(probe.time, 3),
@@ -415,6 +427,44 @@ class Controller:
                     }
                 )
         return docs
+
+    def _release_doc(self, locator_id: str) -> dict[str, object]:
+        seen = self._releases.get(locator_id)
+        if seen is None:
+            return {"release": None, "release_seen": None}
+        return {
+            "release": seen.release,
+            "release_seen": round(wall_time(self._clock, seen.at), 3),
+        }
+
+    def releases(self, service: str | None = None) -> list[ServiceReleases]:
+        """Each service's release by site (of ``service`` only when given) and its drift.
+
+        A site's release is the latest one its locators' probes read.
+
+        Raises:
+            KeyError: ``service`` is not configured.
+        """
+        if service is not None and service not in self._plans:
+            raise KeyError(service)
+        names = list(self._plans) if service is None else [service]
+        found: list[ServiceReleases] = []
+        for name in names:
+            policy = self._plans[name].policy
+            mapping = self._registry.get(name)
+            found.append(
+                service_releases(
+                    name,
+                    policy.readiness,
+                    mapping.active_site if mapping is not None else None,
+                    policy.sites,
+                    self._site_releases(policy),
+                )
+            )
+        return found
+
+    def _site_releases(self, policy: ServicePolicy) -> dict[str, str]:
+        return site_releases((spec.site, self._releases.get(spec.id)) for spec in policy.locators)
 
     def health(self, locator_id: str) -> LocatorHealth:
         """The current health of one locator."""
@@ -685,8 +735,10 @@ class Controller:
             if health.since is not None:
                 kept[site] = health.since
         wall = wall_times(self._clock, kept)
+        releases = self._site_releases(plan.policy)
         return wall["now"], {
-            site: replace(health, since=wall.get(site)) for site, health in result.items()
+            site: replace(health, since=wall.get(site), release=releases.get(site))
+            for site, health in result.items()
         }
 
     async def _journal(

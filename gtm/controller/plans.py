@@ -12,6 +12,7 @@ from gtm.controller.controller import ServicePlan
 from gtm.controller.probing import build_prober
 from gtm.core.health import HealthParams
 from gtm.core.policy import AllDown, Failback, LocatorSpec, PolicyKind, ServicePolicy
+from gtm.core.readiness import Readiness
 from gtm.errors import StoreInUse
 from gtm.registry.store import Store
 from gtm.registry.stores import open_store
@@ -38,6 +39,7 @@ def _plan(name: str, service: ServiceConfig) -> ServicePlan:
         all_down=AllDown(service.all_down),
         failback=Failback(service.failback),
         dwell=service.dwell,
+        readiness=Readiness(service.readiness),
     )
     damping = service.damping
     health = HealthParams(

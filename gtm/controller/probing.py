@@ -47,6 +47,7 @@ def http_prober(check: HttpCheck, address: str, port: int, http: HttpClient) -> 
         headers=dict(check.headers),
         host_header=check.host_header,
         tls_verify=check.tls_verify,
+        release=None if check.release is None else check.release.rule(),
         client=http,
     )
 

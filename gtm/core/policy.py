@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from gtm.core.health import Verdict
 from gtm.core.model import NEVER, Action, Intent, IntentKind, Locator, Mapping, State
+from gtm.core.readiness import Readiness, choose, move_note, rank
 from gtm.core.sites import SiteHealth
 from gtm.errors import ConfigError
 
@@ -90,6 +91,8 @@ class ServicePolicy:
     """Whack-a-mole only: whether it returns to a more preferred site by itself."""
     dwell: float = 300.0
     """Seconds a more preferred site must have been healthy before traffic returns to it."""
+    readiness: Readiness = Readiness.OFF
+    """How a move to a site running another release is treated (:mod:`gtm.core.readiness`)."""
 
     def __post_init__(self) -> None:
         ids = [spec.id for spec in self.locators]
@@ -183,6 +186,9 @@ def decide(
     all_down = pin is None and not any(view.eligible(site) for site in view.order)
     action = _ACTIONS[policy.all_down] if all_down else Action.NONE
     reason = choice.reason if note is None else f"{note}; {choice.reason}"
+    previous = current.active_site if current is not None else None
+    if warning := move_note(policy.readiness, previous, choice.active[0], view.health):
+        reason = f"{reason}; {warning}"
     if choice.held and not all_down:
         action = Action.STAY
         reason = f"{reason}; traffic held on {choice.active[0]}, no standby takes over"
@@ -394,10 +400,10 @@ def _move(policy: ServicePolicy, view: _View, previous: str, why: str) -> _Choic
         candidates, which = view.order, "the first healthy site in preference order"
     else:
         candidates, which = view.after(previous), "the next healthy site after it"
-    target = next((site for site in candidates if view.eligible(site)), None)
+    target, said = choose(policy.readiness, previous, candidates, view.eligible, view.health)
     if target is None:
         return _Choice((previous,), _all_down(policy, previous, "staying on"))
-    return _Choice((target,), f"{why}; moved to {target}, {which}")
+    return _Choice((target,), f"{why}; moved to {target}, {which}" + (f"; {said}" if said else ""))
 
 
 def _keep(policy: ServicePolicy, view: _View, previous: str, now: float) -> _Choice:
@@ -469,12 +475,14 @@ def _locators(
 ) -> tuple[Locator, ...]:
     """The service's locators with priorities: active 1, standby 2, 3, ..., drained 255.
 
-    Standby sites are ranked in the order the policy would pick them next, so a client
-    that cannot reach the active site fails over the same way the controller would. While
-    traffic is held on a site that is down, there is no standby: every other site gets 255.
+    Standby sites are ranked in the order the policy would pick them next (a strict
+    service's sites on the active site's release first), so a client that cannot reach
+    the active site fails over the same way the controller would. While traffic is held
+    on a site that is down, there is no standby: every other site gets 255.
     """
     active = choice.active[0]
     upcoming = view.after(active) if policy.policy is PolicyKind.WHACK_A_MOLE else view.order
+    upcoming = rank(policy.readiness, active, upcoming, view.health)
     standby = [
         s for s in upcoming if s not in choice.active and s not in view.drained and not choice.held
     ]

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from typing import IO
@@ -37,6 +38,8 @@ class SimulatedSite:
     name: str
     address: str
     ports: dict[str, int]
+    release: str | None = None
+    """The release the workload starts with; None: the workload's default."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _errors: IO[bytes] | None = field(default=None, repr=False)
 
@@ -74,6 +77,7 @@ class SimulatedSite:
                     self.name,
                     "--address",
                     self.address,
+                    *([] if self.release is None else ["--release", self.release]),
                     *args,
                 ],
                 stdin=subprocess.DEVNULL,
@@ -157,6 +161,18 @@ class SimulatedSite:
         )
         with urllib.request.urlopen(request, timeout=5) as answer:
             answer.read()
+
+    def deploy(self, release: str) -> None:
+        """Make every answer of the site name ``release`` from now on, as a deployment would;
+        a restarted site keeps it."""
+        port = next(iter(self.ports.values()))
+        query = urllib.parse.urlencode({"r": release})
+        request = urllib.request.Request(
+            f"http://{self.address}:{port}/_ctl/release?{query}", method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            answer.read()
+        self.release = release
 
     def stats(self) -> dict[str, object]:
         """Probe counts since the last mode change."""

@@ -21,6 +21,7 @@ from gtm.controller.runbook.runs import RunStore
 from gtm.controller.runbook.situation import Situation
 from gtm.controller.runbook.steps import ProbeNow, Steps
 from gtm.core.model import Mapping
+from gtm.core.readiness import MoveCheck
 from gtm.core.runbook import Run, RunKind, RunOptions, RunState
 from gtm.core.sites import SiteHealth
 from gtm.errors import Rejected, SafetyRefused
@@ -90,6 +91,11 @@ class Runbooks:
         """
         return self._situation.site_health(service)
 
+    def readiness(self, service: str, to_site: str, force: bool) -> MoveCheck:
+        """Whether readiness lets ``service`` be pinned or moved to ``to_site`` (see
+        :meth:`Situation.readiness`)."""
+        return self._situation.readiness(service, to_site, force)
+
     def outcome(self, run: Run) -> Mapping:
         """The mapping ``run`` would leave behind (see :meth:`Situation.outcome`)."""
         return self._situation.outcome(run)
@@ -109,7 +115,9 @@ class Runbooks:
             Rejected: Unknown service or site, no reason, the service already has a
                 running run, or the target is already active.
             SafetyRefused: A standing intent stands in the way (see
-                :func:`gtm.core.moves.screen`); the message names it.
+                :func:`gtm.core.moves.screen`); the message names it. Or the service's
+                readiness is strict and the target runs another release than the active
+                site (see :func:`gtm.core.readiness.check_move`); the message names both.
         """
         if not reason.strip():
             raise Rejected("runbook: a reason is required for a planned move (--reason)")
@@ -123,6 +131,9 @@ class Runbooks:
         refusal = self._situation.screen(service, to, options).refusal
         if refusal is not None:
             raise SafetyRefused(f"runbook: {refusal.message}")
+        readiness = self._situation.readiness(service, to, options.force)
+        if readiness.refusal is not None:
+            raise SafetyRefused(f"runbook: run of {service} to {to} refused: {readiness.refusal}")
         run = Run(
             id=secrets.token_hex(4),
             kind=kind,
@@ -138,7 +149,10 @@ class Runbooks:
         if options.dry_run:
             described = await preview(self._situation, self._reconciler, run)
             run = dataclasses.replace(run, preview=described)
-            return run.finish(RunState.DONE, explain(run, mapping, described))
+            said = explain(run, mapping, described)
+            if readiness.warning is not None:
+                said = f"{said}\n{readiness.warning}"
+            return run.finish(RunState.DONE, said)
         run = await self._store.save(run)
         self._executor.execute(run)
         return run
