@@ -1,20 +1,30 @@
 """HTTP(S) probe: the check most services are judged by.
 
-Every probe opens a fresh connection. A pooled keep-alive connection would carry a
-request through to a process whose listener has died, or would hide that new
-connections are refused, and new connections are what clients make.
+Every probe opens a fresh connection. Reusing a kept-alive connection would save a
+loopback connect (tens of microseconds, measured by ``benchmarks/scale.py``) but would hide
+failures: a pooled connection can carry a request through to a process whose listener has
+died, or hide that new connections are refused, and new connections are what clients make.
+What is shared is what cannot hide a failure: the TLS contexts (loading the trusted
+certificates costs milliseconds) and the request bytes, built once per probe.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 
-import aiohttp
 from yarl import URL
 
+from healthchecks.exchange import (
+    Exchange,
+    Response,
+    ResponseError,
+    ServerDisconnected,
+    build_request,
+)
 from healthchecks.reasons import describe_timeout, describe_tls_error
 from healthchecks.release import ReleaseRule
 from healthchecks.result import Result, Stopwatch
@@ -25,43 +35,37 @@ small, and a target answering with an endless body must not exhaust the prober's
 
 
 class HttpClient:
-    """The one aiohttp session that every HTTP probe of a process shares.
+    """What every HTTP probe of a process shares: its TLS contexts.
 
-    A session carries a connector, a resolver cache and a cookie jar; thousands of checks
-    each making their own would waste all three. The owner (the process that builds the
-    checks) creates one client, hands it to every ``HttpProbe`` and closes it on shutdown.
-    Ownership is explicit rather than a hidden per-loop global because an aiohttp session
-    belongs to the event loop it was made on and must be closed on that loop; an owner
-    with a ``close`` makes that lifetime visible. The session itself is created on first
-    use, inside the running loop, as aiohttp requires.
+    Making a verifying TLS context loads the system's trusted certificates, which takes
+    milliseconds; thousands of checks each making their own would spend a core on it.
+    The owner (the process that builds the checks) creates one client, hands it to every
+    ``HttpProbe`` and closes it on shutdown; connections are never shared (see the module
+    docstring).
     """
 
     def __init__(self) -> None:
-        """Create a client; its session is opened by the first probe."""
-        self._session: aiohttp.ClientSession | None = None
+        """Create a client; its contexts are made on first use."""
+        self._contexts: dict[bool, ssl.SSLContext] = {}
 
-    def session(self) -> aiohttp.ClientSession:
-        """The shared session, opened on first call.
+    def tls_context(self, verify: bool) -> ssl.SSLContext:
+        """The shared TLS context that verifies certificates, or the one that does not.
 
-        Returns:
-            A session whose connector closes each connection after its response, has
-            no connection limit of its own (the scheduler bounds concurrency) and keeps
-            no cookies, so one probe cannot influence the next.
+        Args:
+            verify: Whether the certificate and the host name must verify.
         """
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(force_close=True, limit=0)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=False,
-            )
-        return self._session
+        context = self._contexts.get(verify)
+        if context is None:
+            context = ssl.create_default_context()
+            if not verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._contexts[verify] = context
+        return context
 
     async def close(self) -> None:
-        """Close the session and its connections; the client may be used again after."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Drop the contexts; the client may be used again after."""
+        self._contexts.clear()
 
     async def __aenter__(self) -> HttpClient:
         """Use the client as an async context manager that closes it on exit."""
@@ -113,13 +117,18 @@ class HttpProbe:
     tls_verify: bool = True
     release: ReleaseRule | None = None
     client: HttpClient = field(kw_only=True, compare=False, repr=False)
+    _request: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        """Refuse a probe that could never pass."""
+        """Refuse a probe that could never pass; build its request once."""
         if self.scheme not in ("http", "https"):
             raise ValueError(f"http probe: scheme {self.scheme!r} is not http or https")
         if not self.expect_status:
             raise ValueError("http probe: expect_status is empty, no response could pass")
+        url = self.url
+        host = self.host_header or (url.raw_authority if url.explicit_port else url.raw_host)
+        request = build_request(self.method, url.raw_path_qs, str(host), dict(self.headers))
+        object.__setattr__(self, "_request", request)
 
     @property
     def url(self) -> URL:
@@ -141,47 +150,50 @@ class HttpProbe:
                 ok, reason, release = await self._exchange()
         except TimeoutError:
             return watch.result(False, describe_timeout(timeout))
-        except aiohttp.ClientConnectorCertificateError as exc:
-            return watch.result(False, describe_tls_error(exc.certificate_error))
-        except aiohttp.ClientConnectorSSLError as exc:
-            return watch.result(False, describe_tls_error(exc.os_error))
-        except aiohttp.ClientConnectorError as exc:
-            return watch.socket_error(exc.os_error)
-        except aiohttp.ServerDisconnectedError:
+        except ssl.SSLError as exc:
+            return watch.result(False, describe_tls_error(exc))
+        except ResponseError as exc:
+            return watch.result(False, f"malformed response: {exc}")
+        except ServerDisconnected:
             return watch.result(False, "server disconnected")
-        except aiohttp.ClientError as exc:
-            return watch.result(False, f"request failed: {exc}")
         except OSError as exc:
             return watch.socket_error(exc)
         return replace(watch.result(ok, reason), release=release)
 
     async def _exchange(self) -> tuple[bool, str, str | None]:
-        headers = dict(self.headers)
-        if self.host_header is not None:
-            headers["Host"] = self.host_header
-        async with self.client.session().request(
-            self.method,
-            self.url,
-            headers=headers,
-            allow_redirects=False,
-            ssl=self.tls_verify,
-            server_hostname=self.host_header if self.scheme == "https" else None,
-        ) as response:
-            body: bytes | None = None
-            release: str | None = None
-            if self.release is not None:
-                if self.release.needs_body:
-                    body = await _read_head(response.content, MAX_BODY)
-                release = self.release.read(response.headers, body or b"")
-            if response.status not in self.expect_status:
-                wanted = ", ".join(str(status) for status in sorted(self.expect_status))
-                return False, f"status {response.status} not in {{{wanted}}}", release
-            if self.body_contains is not None:
-                if body is None:
-                    body = await _read_head(response.content, MAX_BODY)
-                if self.body_contains.encode() not in body:
-                    return False, f"body does not contain {self.body_contains!r}", release
-            return True, f"status {response.status}", release
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Response] = loop.create_future()
+        needs_body = self.body_contains is not None or (
+            self.release is not None and self.release.needs_body
+        )
+        tls = self.scheme == "https"
+        transport, _ = await loop.create_connection(
+            lambda: Exchange(
+                self._request,
+                head_only=self.method == "HEAD",
+                want_headers=self.release is not None,
+                body_limit=MAX_BODY if needs_body else 0,
+                done=done,
+            ),
+            self.host,
+            self.port,
+            ssl=self.client.tls_context(self.tls_verify) if tls else None,
+            server_hostname=(self.host_header or self.host) if tls else None,
+        )
+        try:
+            response = await done
+        finally:
+            # Whatever the outcome, the connection ends with the probe: never reused.
+            transport.close()
+        release: str | None = None
+        if self.release is not None:
+            release = self.release.read(response.headers, response.body)
+        if response.status not in self.expect_status:
+            wanted = ", ".join(str(status) for status in sorted(self.expect_status))
+            return False, f"status {response.status} not in {{{wanted}}}", release
+        if self.body_contains is not None and self.body_contains.encode() not in response.body:
+            return False, f"body does not contain {self.body_contains!r}", release
+        return True, f"status {response.status}", release
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,14 +201,3 @@ class HttpsProbe(HttpProbe):
     """An ``HttpProbe`` whose scheme defaults to https."""
 
     scheme: str = "https"
-
-
-async def _read_head(stream: aiohttp.StreamReader, limit: int) -> bytes:
-    """Read a body up to ``limit`` bytes, or less when it ends first."""
-    body = bytearray()
-    while len(body) < limit:
-        chunk = await stream.read(limit - len(body))
-        if not chunk:
-            break
-        body += chunk
-    return bytes(body)

@@ -34,7 +34,9 @@ class TcpProbe:
         watch = Stopwatch()
         try:
             async with asyncio.timeout(timeout):
-                _, writer = await asyncio.open_connection(self.host, self.port)
+                # A bare protocol: a connect needs no stream reader and writer around it.
+                loop = asyncio.get_running_loop()
+                transport, _ = await loop.create_connection(asyncio.Protocol, self.host, self.port)
         except TimeoutError:
             return watch.result(False, describe_timeout(timeout))
         except OSError as exc:
@@ -42,5 +44,5 @@ class TcpProbe:
         result = watch.result(True, "connected")
         # The verdict is already in; closing is housekeeping and must not turn an accepted
         # connection into a failure, nor wait on a peer that never acknowledges the close.
-        writer.close()
+        transport.close()
         return result
