@@ -95,6 +95,18 @@ def parse_headers(head: bytes) -> CIMultiDict[str]:
     return headers
 
 
+def settle(done: asyncio.Future[Response]) -> None:
+    """Close ``done`` for good once its probe is over, read or not.
+
+    A probe cancelled by its timeout leaves a connection that ends later; its end must
+    neither fill a future nobody reads nor be reported as an error never retrieved.
+    """
+    if not done.done():
+        done.cancel()
+    elif not done.cancelled():
+        done.exception()
+
+
 class Exchange(asyncio.Protocol):
     """Writes one request on connecting, then fills ``done`` with what was read.
 

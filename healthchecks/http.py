@@ -24,6 +24,7 @@ from healthchecks.exchange import (
     ResponseError,
     ServerDisconnected,
     build_request,
+    settle,
 )
 from healthchecks.reasons import describe_timeout, describe_tls_error
 from healthchecks.release import ReleaseRule
@@ -167,24 +168,27 @@ class HttpProbe:
             self.release is not None and self.release.needs_body
         )
         tls = self.scheme == "https"
-        transport, _ = await loop.create_connection(
-            lambda: Exchange(
-                self._request,
-                head_only=self.method == "HEAD",
-                want_headers=self.release is not None,
-                body_limit=MAX_BODY if needs_body else 0,
-                done=done,
-            ),
-            self.host,
-            self.port,
-            ssl=self.client.tls_context(self.tls_verify) if tls else None,
-            server_hostname=(self.host_header or self.host) if tls else None,
-        )
         try:
-            response = await done
+            transport, _ = await loop.create_connection(
+                lambda: Exchange(
+                    self._request,
+                    head_only=self.method == "HEAD",
+                    want_headers=self.release is not None,
+                    body_limit=MAX_BODY if needs_body else 0,
+                    done=done,
+                ),
+                self.host,
+                self.port,
+                ssl=self.client.tls_context(self.tls_verify) if tls else None,
+                server_hostname=(self.host_header or self.host) if tls else None,
+            )
+            try:
+                response = await done
+            finally:
+                # Whatever the outcome, the connection ends with the probe: never reused.
+                transport.close()
         finally:
-            # Whatever the outcome, the connection ends with the probe: never reused.
-            transport.close()
+            settle(done)
         release: str | None = None
         if self.release is not None:
             release = self.release.read(response.headers, response.body)
