@@ -107,41 +107,90 @@ def settle(done: asyncio.Future[Response]) -> None:
         done.exception()
 
 
-class Exchange(asyncio.Protocol):
-    """Writes one request on connecting, then fills ``done`` with what was read.
+class ResponseReader:
+    """Reads one response from the bytes given, without doing any I/O itself.
 
-    ``done`` holds the :class:`Response` once the head has arrived and, when a body was
-    asked for, once the body has ended (its length reached, its last chunk read, the
-    connection closed) or ``body_limit`` bytes of it have arrived. It holds a
-    :class:`ResponseError` for a malformed answer, :class:`ServerDisconnected` for a
-    connection that ended before a complete head, or the socket error that ended it.
+    The head is always read; the headers are parsed when asked for; the body is read up
+    to ``body_limit`` bytes, framed by Content-Length, chunks or the end of the
+    connection. Both ways a probe talks to a target (a bare socket, a TLS transport)
+    feed the same reader, so they judge the same bytes the same way.
 
     Args:
-        request: The request bytes.
         head_only: The method was HEAD: no body follows whatever the headers say.
         want_headers: Parse the headers into the response.
         body_limit: Bytes of body to read; 0 reads none.
-        done: The future to fill.
     """
 
-    def __init__(
-        self,
-        request: bytes,
-        *,
-        head_only: bool,
-        want_headers: bool,
-        body_limit: int,
-        done: asyncio.Future[Response],
-    ) -> None:
-        self._request = request
+    def __init__(self, *, head_only: bool, want_headers: bool, body_limit: int) -> None:
         self._head_only = head_only
         self._want_headers = want_headers or body_limit > 0
         self._body_limit = body_limit
-        self.done = done
         self._buffer = bytearray()
         self._status = 0
         self._headers: CIMultiDict[str] = CIMultiDict()
         self._body: _Body | None = None
+
+    def feed(self, data: bytes) -> Response | None:
+        """Take the next bytes received.
+
+        Returns:
+            The response once complete (as far as it was asked for), else None.
+
+        Raises:
+            ResponseError: The bytes are not an HTTP/1.x response.
+        """
+        if self._body is not None:
+            return self._response() if self._body.feed(data) else None
+        self._buffer += data
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._buffer) > MAX_HEAD:
+                raise ResponseError(f"response head longer than {MAX_HEAD} bytes")
+            return None
+        head = bytes(self._buffer[:end])
+        rest = bytes(self._buffer[end + 4 :])
+        self._buffer.clear()
+        self._status = parse_status(head)
+        if self._want_headers:
+            self._headers = parse_headers(head)
+        if self._body_limit == 0 or self._head_only or self._status in NO_BODY_STATUSES:
+            return self._response()
+        self._body = _Body.of(self._headers, self._body_limit)
+        return self._response() if self._body.feed(rest) else None
+
+    def end(self) -> Response:
+        """The connection ended: the response as read so far.
+
+        Raises:
+            ServerDisconnected: The head had not arrived in full.
+        """
+        if self._body is None:
+            raise ServerDisconnected("server disconnected")
+        return self._response()
+
+    def _response(self) -> Response:
+        body = b"" if self._body is None else self._body.content()
+        return Response(self._status, self._headers, body)
+
+
+class Exchange(asyncio.Protocol):
+    """Writes one request on connecting, then fills ``done`` with what ``reader`` read.
+
+    ``done`` holds the :class:`Response`, or the error that ended the exchange: a
+    :class:`ResponseError`, :class:`ServerDisconnected`, or the socket's error.
+
+    Args:
+        request: The request bytes.
+        reader: Reads the response.
+        done: The future to fill.
+    """
+
+    def __init__(
+        self, request: bytes, reader: ResponseReader, done: asyncio.Future[Response]
+    ) -> None:
+        self._request = request
+        self._reader = reader
+        self.done = done
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Send the request."""
@@ -149,33 +198,16 @@ class Exchange(asyncio.Protocol):
         transport.write(self._request)
 
     def data_received(self, data: bytes) -> None:
-        """Collect the head, then as much of the body as was asked for."""
+        """Feed the reader; fill ``done`` once the response is complete."""
         if self.done.done():
             return
-        if self._body is not None:
-            self._feed_body(data)
-            return
-        self._buffer += data
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._buffer) > MAX_HEAD:
-                self._fail(ResponseError(f"response head longer than {MAX_HEAD} bytes"))
-            return
-        head = bytes(self._buffer[:end])
-        rest = bytes(self._buffer[end + 4 :])
-        self._buffer.clear()
         try:
-            self._status = parse_status(head)
-            if self._want_headers:
-                self._headers = parse_headers(head)
+            response = self._reader.feed(data)
         except ResponseError as exc:
-            self._fail(exc)
+            self.done.set_exception(exc)
             return
-        if self._body_limit == 0 or self._head_only or self._status in NO_BODY_STATUSES:
-            self._finish(b"")
-            return
-        self._body = _Body.of(self._headers, self._body_limit)
-        self._feed_body(rest)
+        if response is not None:
+            self.done.set_result(response)
 
     def eof_received(self) -> bool:
         """The server closed its side: what was read is all there is."""
@@ -188,25 +220,12 @@ class Exchange(asyncio.Protocol):
             self.done.set_exception(exc)
         self._end()
 
-    def _feed_body(self, data: bytes) -> None:
-        assert self._body is not None
-        if self._body.feed(data):
-            self._finish(self._body.content())
-
     def _end(self) -> None:
         if self.done.done():
             return
-        if self._body is not None:
-            self._finish(self._body.content())
-        else:
-            self.done.set_exception(ServerDisconnected("server disconnected"))
-
-    def _finish(self, body: bytes) -> None:
-        if not self.done.done():
-            self.done.set_result(Response(self._status, self._headers, body))
-
-    def _fail(self, exc: Exception) -> None:
-        if not self.done.done():
+        try:
+            self.done.set_result(self._reader.end())
+        except ServerDisconnected as exc:
             self.done.set_exception(exc)
 
 

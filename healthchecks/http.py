@@ -11,6 +11,8 @@ certificates costs milliseconds) and the request bytes, built once per probe.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -22,6 +24,7 @@ from healthchecks.exchange import (
     Exchange,
     Response,
     ResponseError,
+    ResponseReader,
     ServerDisconnected,
     build_request,
     settle,
@@ -33,6 +36,19 @@ from healthchecks.result import Result, Stopwatch
 MAX_BODY = 1 << 20
 """Bytes of a response body searched for ``body_contains`` or a release; a health page is
 small, and a target answering with an endless body must not exhaust the prober's memory."""
+
+
+RECEIVE_SIZE = 64 * 1024
+"""Bytes asked of the socket per read; a health answer usually arrives in one."""
+
+
+def address_family(host: str) -> socket.AddressFamily | None:
+    """The family of an address literal; None when ``host`` is a name to look up."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return socket.AF_INET6 if address.version == 6 else socket.AF_INET
 
 
 class HttpClient:
@@ -119,6 +135,7 @@ class HttpProbe:
     release: ReleaseRule | None = None
     client: HttpClient = field(kw_only=True, compare=False, repr=False)
     _request: bytes = field(init=False, repr=False, compare=False)
+    _family: socket.AddressFamily | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Refuse a probe that could never pass; build its request once."""
@@ -130,6 +147,46 @@ class HttpProbe:
         host = self.host_header or (url.raw_authority if url.explicit_port else url.raw_host)
         request = build_request(self.method, url.raw_path_qs, str(host), dict(self.headers))
         object.__setattr__(self, "_request", request)
+        object.__setattr__(self, "_family", address_family(self.host))
+
+    async def _plain(self, reader: ResponseReader, family: socket.AddressFamily) -> Response:
+        """Plain HTTP to an address: a bare non-blocking socket, no transport around it."""
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (self.host, self.port))
+            await loop.sock_sendall(sock, self._request)
+            while True:
+                data = await loop.sock_recv(sock, RECEIVE_SIZE)
+                if not data:
+                    return reader.end()
+                response = reader.feed(data)
+                if response is not None:
+                    return response
+        finally:
+            # Whatever the outcome, the connection ends with the probe: never reused.
+            sock.close()
+
+    async def _over_transport(self, reader: ResponseReader) -> Response:
+        """HTTPS, or a host that is a name: asyncio's transport, which does TLS and lookups."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Response] = loop.create_future()
+        tls = self.scheme == "https"
+        try:
+            transport, _ = await loop.create_connection(
+                lambda: Exchange(self._request, reader, done),
+                self.host,
+                self.port,
+                ssl=self.client.tls_context(self.tls_verify) if tls else None,
+                server_hostname=(self.host_header or self.host) if tls else None,
+            )
+            try:
+                return await done
+            finally:
+                transport.close()
+        finally:
+            settle(done)
 
     @property
     def url(self) -> URL:
@@ -162,33 +219,18 @@ class HttpProbe:
         return replace(watch.result(ok, reason), release=release)
 
     async def _exchange(self) -> tuple[bool, str, str | None]:
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[Response] = loop.create_future()
         needs_body = self.body_contains is not None or (
             self.release is not None and self.release.needs_body
         )
-        tls = self.scheme == "https"
-        try:
-            transport, _ = await loop.create_connection(
-                lambda: Exchange(
-                    self._request,
-                    head_only=self.method == "HEAD",
-                    want_headers=self.release is not None,
-                    body_limit=MAX_BODY if needs_body else 0,
-                    done=done,
-                ),
-                self.host,
-                self.port,
-                ssl=self.client.tls_context(self.tls_verify) if tls else None,
-                server_hostname=(self.host_header or self.host) if tls else None,
-            )
-            try:
-                response = await done
-            finally:
-                # Whatever the outcome, the connection ends with the probe: never reused.
-                transport.close()
-        finally:
-            settle(done)
+        reader = ResponseReader(
+            head_only=self.method == "HEAD",
+            want_headers=self.release is not None,
+            body_limit=MAX_BODY if needs_body else 0,
+        )
+        if self.scheme == "http" and self._family is not None:
+            response = await self._plain(reader, self._family)
+        else:
+            response = await self._over_transport(reader)
         release: str | None = None
         if self.release is not None:
             release = self.release.read(response.headers, response.body)

@@ -189,3 +189,16 @@ async def test_a_large_body_is_read_only_up_to_the_limit(http_client: HttpClient
         await runner.cleanup()
 
     assert result.reason == "body does not contain 'ready'"
+
+
+async def test_a_host_name_is_looked_up_and_judged_alike(
+    canned: Canned, http_client: HttpClient
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    port, heads = await canned([head + b"5\r\nready\r\n0\r\n\r\n"])
+    probe = HttpProbe("localhost", port, body_contains="ready", client=http_client)
+
+    result = await probe.probe(timeout=2)
+
+    assert result.ok, result.reason
+    assert heads[0].startswith(b"GET / HTTP/1.1\r\nHost: localhost:")
