@@ -17,11 +17,17 @@ from gtm.config.readiness import ReleaseConfig
 from gtm.config.section import Section
 
 
+MIN_INTERVAL = 0.2
+"""Seconds: the shortest probe interval. At 250 ms a dead site is confirmed in about a
+quarter of a second (``benchmarks/failover.py --interval 0.25``); below 200 ms a probe's
+own round trip and the recheck would take most of the interval."""
+
+
 class BaseCheck(Section):
     """Settings every probe kind shares: timing, hysteresis and the port to probe."""
 
     interval: Duration = Field(default=1.0, gt=0)
-    """Time between two probes of the same locator."""
+    """Time between two probes of the same locator; at least 200ms."""
     timeout: Duration = Field(default=0.5, gt=0)
     """How long one probe may take before it counts as failed; must be below interval."""
     recheck_interval: Duration = Field(default=0.05, gt=0)
@@ -38,6 +44,10 @@ class BaseCheck(Section):
 
     @model_validator(mode="after")
     def _check_timing(self) -> BaseCheck:
+        if self.interval < MIN_INTERVAL:
+            interval, least = format_duration(self.interval), format_duration(MIN_INTERVAL)
+            message = f"{interval} is below the shortest interval {least}; expected >= {least}"
+            raise problems_error([Problem(("interval",), message)])
         if self.timeout >= self.interval:
             timeout, interval = format_duration(self.timeout), format_duration(self.interval)
             message = f"{timeout} is not less than interval {interval}; expected timeout < interval"

@@ -95,6 +95,16 @@ def test_sample_is_accepted_as_written(write_config: WriteConfig) -> None:
     assert check_config(path) == []
 
 
+def test_the_shortest_interval_is_accepted(write_config: WriteConfig) -> None:
+    path = write_config(
+        SITES + BILLING + "    check: {type: http, interval: 200ms, timeout: 150ms}\n"
+    )
+
+    check = load_config(path).services["billing"].check
+
+    assert (check.interval, check.timeout) == (0.2, 0.15)
+
+
 def test_example_file_loads() -> None:
     config = load_config(CONFIG_DIR / "gtm.example.yaml")
 
@@ -190,6 +200,12 @@ services:
             "services.billing.check.timeout: 1s is not less than interval 1s; "
             "expected timeout < interval",
             id="timeout-not-below-interval",
+        ),
+        pytest.param(
+            BILLING + "    check: {type: tcp, interval: 100ms, timeout: 50ms}\n",
+            "services.billing.check.interval: 100ms is below the shortest interval 200ms; "
+            "expected >= 200ms",
+            id="interval-below-200ms",
         ),
         pytest.param(
             "services: {}\n",

@@ -21,7 +21,7 @@ def test_schema_documents_fields_and_accepts_durations_as_text_or_number() -> No
     schema = json.loads(dump_schema())
     interval = schema["$defs"]["HttpCheck"]["properties"]["interval"]
 
-    assert interval["description"] == "Time between two probes of the same locator."
+    assert interval["description"] == "Time between two probes of the same locator; at least 200ms."
     assert [branch["type"] for branch in interval["anyOf"]] == ["string", "number"]
     assert schema["required"] == ["zone", "sites", "services"]
     assert schema["additionalProperties"] is False
