@@ -11,7 +11,9 @@ damping, a shorter half-life and damping off: how long a primary that failed
 good, and how many moves the flaky replica above causes with each setting. Prints one
 JSON line.
 
-    .venv/bin/python benchmarks/flap.py [--seconds 120] [--intervals 100000]
+    .venv/bin/python benchmarks/flap.py [--seconds 120] [--intervals 100000] [--interval 1]
+
+``--interval 0.25`` probes four times a second, in the simulation and for real.
 """
 
 from __future__ import annotations
@@ -144,10 +146,17 @@ def damping_tradeoff(intervals: int) -> dict[str, Any]:
     }
 
 
-def real(seconds: float) -> dict[str, Any]:
-    """gtm against a real workload failing 20 % of its probes for ``seconds``."""
+def real(seconds: float, interval: float = 1.0) -> dict[str, Any]:
+    """gtm probing every ``interval`` a real workload failing 20 % of its probes for
+    ``seconds``."""
     services = {SERVICE: site_ports(1)[0]}
-    with running(bench_config(services), services) as (gtm, sites):
+    check = {
+        "type": "http",
+        "path": "/health",
+        "interval": f"{interval}s",
+        "timeout": f"{min(0.5, interval / 2)}s",
+    }
+    with running(bench_config(services, check=check), services) as (gtm, sites):
         deadline = time.monotonic() + 15
         while True:
             mapping = gtm.get(f"/v1/services/{SERVICE}")
@@ -178,16 +187,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=120.0, help="real run length (s)")
     parser.add_argument("--intervals", type=int, default=100_000, help="simulated intervals")
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="probe interval, s (at least 0.2)"
+    )
     args = parser.parse_args()
     pin_self()
     started = time.monotonic()
-    result: dict[str, Any] = {"benchmark": "flap", "fail_ratio": FAIL_RATIO}
-    result.update(simulate(args.intervals))
+    result: dict[str, Any] = {
+        "benchmark": "flap",
+        "fail_ratio": FAIL_RATIO,
+        "interval_s": args.interval,
+    }
+    result.update(simulate(args.intervals, args.interval))
     result["simulated_wall_s"] = round(time.monotonic() - started, 2)
     result["damping"] = damping_tradeoff(args.intervals)
     result["faults"] = {"count": FAULTS, "period_s": FAULT_PERIOD, "length_s": FAULT_LENGTH}
     if args.seconds > 0:
-        result.update(real(args.seconds))
+        result.update(real(args.seconds, args.interval))
     result["target"] = {"moves_real": 0, "moves_simulated": 0, "default_flaky_moves": 0}
     print(json.dumps(result))
 

@@ -179,7 +179,6 @@ class ScaleGtm(GtmProcess):
     start_timeout = START_TIMEOUT_S
 
 
-
 def load_average() -> float:
     """The one-minute load average of the machine."""
     return round(os.getloadavg()[0], 2)
