@@ -1,16 +1,23 @@
 """Runs thousands of checks, each on its own cadence, without them all firing at once.
 
-Each check gets one task that sleeps on the event loop's clock between probes; a
-semaphore bounds how many probes are in flight, so a burst of slow targets cannot open
-thousands of sockets at the same moment. Whoever owns the scheduler decides, through the
-value ``on_result`` returns, when each check is probed next (a quick recheck of an
-unconfirmed failure is such a decision); without one the check keeps its cadence.
+The checks wait in one queue ordered by when each is due, and one timer on the event
+loop's clock wakes the scheduler at the earliest; it then starts every probe that is due
+by that moment, however many. Thousands of checks therefore cost one timer, not one
+sleeping task and one timer each, and a loop that woke late starts everything it owes at
+once. A bound on the probes in flight keeps a burst of slow targets from opening
+thousands of sockets at the same moment: a due probe waits for a free slot, and the wait
+counts as lateness. Whoever owns the scheduler decides, through the value ``on_result``
+returns, when each check is probed next (a quick recheck of an unconfirmed failure is
+such a decision); without one the check keeps its cadence.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -103,10 +110,16 @@ class Scheduler:
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._max_concurrency = max_concurrency
         self._checks: dict[str, Check] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Due checks: (due, ticket, check); an entry counts only while its ticket is the
+        # one in _queued, so replacing or removing a check never searches the heap.
+        self._queue: list[tuple[float, int, Check]] = []
+        self._queued: dict[str, int] = {}
+        self._tickets = itertools.count()
+        self._probing: dict[str, asyncio.Task[None]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._wake: asyncio.TimerHandle | None = None
+        self._wake_at = math.inf
 
     @property
     def checks(self) -> Mapping[str, Check]:
@@ -129,7 +142,7 @@ class Scheduler:
             self.remove(check.key)
         self._checks[check.key] = check
         if self._loop is not None:
-            self._spawn(self._loop, check)
+            self._enqueue(check, self._first_due(check))
 
     def remove(self, key: str) -> None:
         """Stop probing a check; a probe in flight is cancelled and reports nothing.
@@ -141,64 +154,107 @@ class Scheduler:
             KeyError: No check has that key.
         """
         del self._checks[key]
-        task = self._tasks.pop(key, None)
+        self._queued.pop(key, None)
+        task = self._probing.pop(key, None)
         if task is not None:
             task.cancel()
             # Kept until done so that stop() can wait for it too.
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
+            self._arm()  # its slot is free for a check kept waiting by the bound
 
     async def start(self) -> None:
         """Start probing every check; does nothing when already started."""
         if self._loop is not None:
             return
         self._loop = asyncio.get_running_loop()
-        # A semaphore binds to the loop it first waits on; a fresh one lets a stopped
-        # scheduler start again on another loop.
-        self._slots = asyncio.Semaphore(self._max_concurrency)
         for check in self._checks.values():
-            self._spawn(self._loop, check)
+            self._enqueue(check, self._first_due(check))
 
     async def stop(self) -> None:
         """Cancel every probe and wait until all have ended; the checks stay added.
 
         Idempotent; the scheduler can be started again afterwards.
         """
-        tasks = [*self._tasks.values(), *self._retiring]
-        self._tasks.clear()
+        if self._wake is not None:
+            self._wake.cancel()
+        self._wake, self._wake_at = None, math.inf
+        self._queue.clear()
+        self._queued.clear()
+        tasks = [*self._probing.values(), *self._retiring]
+        self._probing.clear()
         self._loop = None
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _spawn(self, loop: asyncio.AbstractEventLoop, check: Check) -> None:
-        first = self._clock.monotonic() + self._rng.random() * check.interval
-        self._tasks[check.key] = loop.create_task(self._run(check, first), name=check.key)
+    def _first_due(self, check: Check) -> float:
+        return self._clock.monotonic() + self._rng.random() * check.interval
+
+    def _enqueue(self, check: Check, due: float) -> None:
+        ticket = next(self._tickets)
+        self._queued[check.key] = ticket
+        heapq.heappush(self._queue, (due, ticket, check))
+        self._arm()
+
+    def _arm(self) -> None:
+        """Set the one timer for the earliest due check, unless it is already set sooner."""
+        if self._loop is None or not self._queue or len(self._probing) >= self._max_concurrency:
+            return
+        due = self._queue[0][0]
+        if due < self._wake_at:
+            if self._wake is not None:
+                self._wake.cancel()
+            self._wake_at = due
+            self._wake = self._loop.call_at(due, self._fire)
+
+    def _fire(self) -> None:
+        """Start every probe due by now, as far as the bound on probes in flight allows."""
+        self._wake, self._wake_at = None, math.inf
+        loop = self._loop
+        if loop is None:
+            return
+        now = self._clock.monotonic()
+        queue = self._queue
+        while queue and len(self._probing) < self._max_concurrency:
+            due, ticket, check = queue[0]
+            if self._queued.get(check.key) != ticket:
+                heapq.heappop(queue)  # replaced or removed since it was queued
+                continue
+            if due > now:
+                break
+            heapq.heappop(queue)
+            del self._queued[check.key]
+            self._probing[check.key] = loop.create_task(self._run(check, due), name=check.key)
+        self._arm()
 
     async def _run(self, check: Check, due: float) -> None:
-        while True:
-            await asyncio.sleep(max(0.0, due - self._clock.monotonic()))
-            result = await self._probe(check, due)
-            arrived = result.finished_at
-            delay = self._deliver(check, result)
-            if delay is not None:
-                due = arrived + max(0.0, delay)
-            else:
-                due = max(due + check.interval, arrived)
+        result = await self._probe(check, due)
+        delay = self._deliver(check, result)
+        if self._probing.get(check.key) is not asyncio.current_task():
+            return  # removed, replaced or stopped while its result was delivered
+        del self._probing[check.key]
+        arrived = result.finished_at
+        if delay is not None:
+            self._enqueue(check, arrived + max(0.0, delay))
+        else:
+            self._enqueue(check, max(due + check.interval, arrived))
 
     async def _probe(self, check: Check, due: float) -> Result:
-        async with self._slots:
-            started = self._clock.monotonic()
-            result = await self._attempt(check)
-            # Stamped here, on the one clock, whatever clock the prober used. Lateness
-            # (a stalled loop, a full semaphore) is the scheduler's own, never the target's.
-            return replace(
-                result,
-                started_at=started,
-                finished_at=self._clock.monotonic(),
-                late=max(0.0, started - due),
-            )
-
+        started = self._clock.monotonic()
+        result = await self._attempt(check)
+        # Stamped here, on the one clock, whatever clock the prober used. Lateness
+        # (a stalled loop, no free slot) is the scheduler's own, never the target's.
+        return Result(
+            ok=result.ok,
+            latency=result.latency,
+            reason=result.reason,
+            started_at=started,
+            finished_at=self._clock.monotonic(),
+            late=max(0.0, started - due),
+            fault=result.fault,
+            release=result.release,
+        )
     async def _attempt(self, check: Check) -> Result:
         watch = Stopwatch()
         deadline = check.timeout * (1 + OVERRUN_GRACE) + OVERRUN_FLOOR

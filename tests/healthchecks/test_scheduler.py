@@ -384,6 +384,53 @@ def test_concurrent_probes_are_bounded(run_virtual: RunVirtual) -> None:
     assert len(recorder.results) == 10
 
 
+def test_a_probe_kept_waiting_by_the_bound_is_late_by_its_wait(run_virtual: RunVirtual) -> None:
+    slow, quick = FakeProber(duration=2), FakeProber()
+    recorder = Recorder()
+    scheduler = Scheduler(recorder, rng=FixedRandom([0.0, 0.0]), max_concurrency=1)
+    scheduler.add(Check("slow", slow, interval=10, timeout=3))
+    scheduler.add(Check("quick", quick, interval=10, timeout=3))
+
+    run_virtual(run_for(scheduler, 3))
+
+    assert quick.starts == [2.0]
+    assert [round(r.late, 6) for key, r in recorder.results if key == "quick"] == [2.0]
+
+
+def test_removing_a_probe_in_flight_frees_its_slot(run_virtual: RunVirtual) -> None:
+    stuck, waiting = FakeProber(duration=100), FakeProber()
+    scheduler = Scheduler(Recorder(), rng=FixedRandom([0.0, 0.0]), max_concurrency=1)
+    scheduler.add(Check("stuck", stuck, interval=200, timeout=150))
+    scheduler.add(Check("waiting", waiting, interval=200, timeout=150))
+
+    async def scenario() -> None:
+        await scheduler.start()
+        await asyncio.sleep(1)
+        scheduler.remove("stuck")
+        await asyncio.sleep(1)
+        await scheduler.stop()
+
+    run_virtual(scenario())
+
+    assert (stuck.starts, waiting.starts) == ([0.0], [1.0])
+
+
+def test_idle_checks_hold_no_task(run_virtual: RunVirtual) -> None:
+    scheduler = Scheduler(Recorder(), rng=random.Random(3))
+    for index in range(1000):
+        scheduler.add(Check(f"c{index}", FakeProber(), interval=10, timeout=1))
+
+    async def scenario() -> int:
+        await scheduler.start()
+        await asyncio.sleep(0.001)
+        # Every check waits in the one queue; only a probe being run is a task.
+        tasks = len(asyncio.all_tasks()) - 1
+        await scheduler.stop()
+        return tasks
+
+    assert run_virtual(scenario()) <= 1
+
+
 def test_two_thousand_checks_all_keep_their_cadence(run_virtual: RunVirtual) -> None:
     prober = FakeProber()
     recorder = Recorder()
