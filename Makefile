@@ -100,11 +100,14 @@ lint: $(DEV)
 
 bench: $(DEV) system
 	$(BIN)/python benchmarks/failover.py
+	$(BIN)/python benchmarks/failover.py --interval 0.25
 	$(BIN)/python benchmarks/flap.py
+	$(BIN)/python benchmarks/flap.py --interval 0.25
 	$(BIN)/python benchmarks/resolve.py
 	$(BIN)/python benchmarks/publish.py
 	$(BIN)/python benchmarks/planned.py
 	$(BIN)/python benchmarks/isolation.py
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) var config/var build *.egg-info

@@ -323,19 +323,16 @@ class Runtime:
         if self._lag is not None:
             # A stall the lag monitor has not woken up to measure yet still counts.
             self.controller.observe_lag(self._lag.overdue())
-        delays = [
-            self.controller.observe(
-                locator_id,
-                result.ok,
-                result.reason,
-                result.started_at,
-                late=result.late,
-                fault=result.fault,
-                latency=result.latency,
-                release=result.release,
-            )
-            for locator_id in self._locators_of[check.key]
-        ]
+        delays = self.controller.observe_shared(
+            self._locators_of[check.key],
+            result.ok,
+            result.reason,
+            result.started_at,
+            late=result.late,
+            fault=result.fault,
+            latency=result.latency,
+            release=result.release,
+        )
         # A check shared by several locators re-probes as soon as any of them wants it.
         wanted = [delay for delay in delays if delay is not None]
         return min(wanted) if wanted else None

@@ -255,6 +255,7 @@ class Scheduler:
             fault=result.fault,
             release=result.release,
         )
+
     async def _attempt(self, check: Check) -> Result:
         watch = Stopwatch()
         deadline = check.timeout * (1 + OVERRUN_GRACE) + OVERRUN_FLOOR

@@ -16,7 +16,6 @@ from gtm.config.problems import Problem, problems_error
 from gtm.config.readiness import ReleaseConfig
 from gtm.config.section import Section
 
-
 MIN_INTERVAL = 0.2
 """Seconds: the shortest probe interval. At 250 ms a dead site is confirmed in about a
 quarter of a second (``benchmarks/failover.py --interval 0.25``); below 200 ms a probe's

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from gtm.controller.tasks import cancel_all
@@ -49,6 +49,7 @@ from gtm.core.vantage import (
     Assessment,
     ProbeContext,
     Symptom,
+    Trust,
     VantageHealth,
     VantageParams,
     assess,
@@ -235,8 +236,39 @@ class Controller:
             of verdict is unconfirmed, else None (the check's interval applies; an
             unknown result is no evidence and asks for no quick re-probe).
         """
-        params = self._params[locator_id]
-        before = self._health[locator_id]
+        delays = self.observe_shared(
+            (locator_id,),
+            ok,
+            detail,
+            at,
+            late=late,
+            fault=fault,
+            latency=latency,
+            release=release,
+        )
+        return delays[0]
+
+    def observe_shared(
+        self,
+        locator_ids: Sequence[str],
+        ok: bool,
+        detail: str,
+        at: float,
+        *,
+        late: float = 0.0,
+        fault: str = "",
+        latency: float | None = None,
+        release: str | None = None,
+    ) -> list[float | None]:
+        """Feed one probe result that judges every locator in ``locator_ids``.
+
+        Locators probed identically share one check (services behind one ingress); its
+        result is one probe, so this vantage's own health (lateness, faults, trust) is
+        noted once, and then each locator's health as :meth:`observe` does.
+
+        Returns:
+            Each locator's :func:`recheck_delay`, in the order given.
+        """
         now = self._clock.monotonic()
         context = ProbeContext(started_at=at, late=late, fault=fault)
         self._lateness.append((now, late))
@@ -244,7 +276,30 @@ class Controller:
         self._reassess(now)
         trusted = trust(ok, context, self._vantage, now, self._vantage_params)
         result = "unknown" if not trusted.trusted else "ok" if ok else "fail"
-        self._note_probe(locator_id, at, result, latency, detail)
+        wall = wall_time(self._clock, at)
+        return [
+            self._observe_locator(
+                locator_id, ok, detail, at, now, trusted, result, wall, latency, release
+            )
+            for locator_id in locator_ids
+        ]
+
+    def _observe_locator(
+        self,
+        locator_id: str,
+        ok: bool,
+        detail: str,
+        at: float,
+        now: float,
+        trusted: Trust,
+        result: str,
+        wall: float,
+        latency: float | None,
+        release: str | None,
+    ) -> float | None:
+        params = self._params[locator_id]
+        before = self._health[locator_id]
+        self._note_probe(locator_id, wall, result, latency, detail)
         if release is not None:
             seen = self._releases.get(locator_id)
             self._releases[locator_id] = SeenRelease(release, at)
@@ -511,13 +566,11 @@ class Controller:
             self._wake(name)
 
     def _note_probe(
-        self, locator_id: str, at: float, result: str, latency: float | None, detail: str
+        self, locator_id: str, wall: float, result: str, latency: float | None, detail: str
     ) -> None:
         site = self._site_of[locator_id]
         self._metrics.record_probe(self._service_of[locator_id], site, result, latency)
-        self._probes[locator_id].append(
-            ProbeRecord(wall_time(self._clock, at), result, latency, detail)
-        )
+        self._probes[locator_id].append(ProbeRecord(wall, result, latency, detail))
 
     def _verdict_counts(self) -> list[tuple[str, str, str, int]]:
         counts: dict[tuple[str, str, str], int] = {}

@@ -242,3 +242,28 @@ def test_a_store_call_in_flight_too_long_degrades_until_it_answers(
     assert stalled["reasons"] == ["a store call in flight for 2.000s (bound 0.500s)"]
     assert answered["degraded"] is True  # held for the hold time after the store answered
     assert later["degraded"] is False
+
+
+def test_a_shared_check_is_one_probe_for_the_vantage_and_one_result_per_locator(
+    run_virtual: RunVirtual,
+) -> None:
+    async def scenario() -> tuple[dict[str, object], dict[str, object], list[float | None]]:
+        async with bed() as test_bed:
+            await sleep_until(20.0)
+            before = test_bed.controller.vantage_status()
+            now = asyncio.get_running_loop().time()
+            locators = [f"{SERVICE}@site-b", f"{SERVICE}@site-c"]
+            delays = test_bed.controller.observe_shared(
+                locators, False, "scripted down", now, late=0.01
+            )
+            return before, test_bed.controller.vantage_status(), delays
+
+    before, after, delays = run_virtual(scenario())
+
+    lateness_before = before["probe_lateness"]
+    lateness_after = after["probe_lateness"]
+    assert isinstance(lateness_before, dict) and isinstance(lateness_after, dict)
+    # Two locators judged by one probe: the vantage counts one probe, not two.
+    assert lateness_after["probes"] == lateness_before["probes"] + 1
+    # Each locator saw its first failure and asks for its own quick recheck.
+    assert delays == [pytest.approx(0.05), pytest.approx(0.05)]
