@@ -131,9 +131,15 @@ class _Positions:
                 self.index(item, (*path, number))
 
 
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""The safe YAML loader: libyaml's when available."""
+
+
 def _parse(text: str, shown: str) -> tuple[Any, _Positions]:
     """The document in ``text`` and the positions of its keys and list items."""
-    loader = yaml.SafeLoader(text)
+    # libyaml's parser, where PyYAML was built with it, reads a file of 10,000 services
+    # in a fraction of the seconds the pure-Python one takes; the nodes are the same.
+    loader = SAFE_LOADER(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
