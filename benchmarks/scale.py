@@ -239,7 +239,12 @@ def probe_step(locators: int, seconds: float) -> dict[str, Any]:
         }
         gtm = ScaleGtm(config(services, check))
         try:
-            gtm.start()
+            try:
+                gtm.start()
+            except RuntimeError as exc:
+                # Not serving within the bound (probes too late to be trusted): a miss.
+                why = str(exc).split("; log:")[0]
+                return {"locators": per_site * len(SITES), "ok": False, "why": why}
             time.sleep(WARMUP_S)
             probes_before = probes_done(gtm)
             cpu_before, queued_before = cpu_seconds(gtm.pid), run_queue_seconds(gtm.pid)
