@@ -331,6 +331,7 @@ class Runtime:
                 late=result.late,
                 fault=result.fault,
                 latency=result.latency,
+                load=result.load,
             )
             for locator_id in self._locators_of[check.key]
         ]

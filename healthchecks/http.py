@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 
 import aiohttp
 from yarl import URL
 
+from healthchecks.load import LoadReader
 from healthchecks.reasons import describe_timeout, describe_tls_error
 from healthchecks.result import Result, Stopwatch
 
@@ -95,6 +96,8 @@ class HttpProbe:
         host_header: Host name to send in the ``Host`` header instead of ``host``; for
             https also the TLS server name the certificate is checked against.
         tls_verify: Whether an https target's certificate must verify.
+        load: Where the answer carries the replica's load figure, if it does; the
+            figure is reported in the result's ``load``.
         client: The shared HTTP client.
     """
 
@@ -108,6 +111,7 @@ class HttpProbe:
     headers: Mapping[str, str] = field(default_factory=dict, hash=False)
     host_header: str | None = None
     tls_verify: bool = True
+    load: LoadReader | None = None
     client: HttpClient = field(kw_only=True, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -134,7 +138,7 @@ class HttpProbe:
         watch = Stopwatch()
         try:
             async with asyncio.timeout(timeout):
-                ok, reason = await self._exchange()
+                ok, reason, figure = await self._exchange()
         except TimeoutError:
             return watch.result(False, describe_timeout(timeout))
         except aiohttp.ClientConnectorCertificateError as exc:
@@ -149,9 +153,9 @@ class HttpProbe:
             return watch.result(False, f"request failed: {exc}")
         except OSError as exc:
             return watch.socket_error(exc)
-        return watch.result(ok, reason)
+        return replace(watch.result(ok, reason), load=figure)
 
-    async def _exchange(self) -> tuple[bool, str]:
+    async def _exchange(self) -> tuple[bool, str, float | None]:
         headers = dict(self.headers)
         if self.host_header is not None:
             headers["Host"] = self.host_header
@@ -165,12 +169,14 @@ class HttpProbe:
         ) as response:
             if response.status not in self.expect_status:
                 wanted = ", ".join(str(status) for status in sorted(self.expect_status))
-                return False, f"status {response.status} not in {{{wanted}}}"
-            if self.body_contains is not None:
+                return False, f"status {response.status} not in {{{wanted}}}", None
+            body = b""
+            if self.body_contains is not None or (self.load is not None and self.load.needs_body):
                 body = await _read_head(response.content, MAX_BODY)
-                if self.body_contains.encode() not in body:
-                    return False, f"body does not contain {self.body_contains!r}"
-            return True, f"status {response.status}"
+            figure = None if self.load is None else self.load.read(response.headers, body)
+            if self.body_contains is not None and self.body_contains.encode() not in body:
+                return False, f"body does not contain {self.body_contains!r}", figure
+            return True, f"status {response.status}", figure
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ class Result:
         fault: Non-empty when the probe failed for want of a local resource (the
             prober's process ran out of descriptors or buffers): the result then says
             nothing about the target.
+        load: The load figure the target reported, when the probe reads one.
     """
 
     ok: bool
@@ -39,6 +40,7 @@ class Result:
     finished_at: float
     late: float = 0.0
     fault: str = ""
+    load: float | None = None
 
 
 class Prober(Protocol):

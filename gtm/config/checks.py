@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from gtm.config.burst import LoadConfig
 from gtm.config.durations import Duration, format_duration
 from gtm.config.plugins import Family, Plugin
 from gtm.config.problems import Problem, problems_error
@@ -63,6 +64,8 @@ class HttpCheck(BaseCheck):
     """Host header (and TLS server name for https) to send; default: the locator address."""
     tls_verify: bool = True
     """Whether an https probe verifies the replica's certificate."""
+    load: LoadConfig | None = None
+    """Where the answer carries the replica's load figure, for ``burst: {metric: load}``."""
 
 
 class TcpCheck(BaseCheck):

@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from gtm.config.burst import BurstConfig, LoadConfig
 from gtm.config.checks import (
     CheckConfig,
     DnsCheck,
@@ -50,6 +51,7 @@ from gtm.config.stores import MemoryStoreConfig, SqliteStoreConfig, StoreConfig
 __all__ = [
     "ApiConfig",
     "ApiLimits",
+    "BurstConfig",
     "CheckConfig",
     "Config",
     "DampingConfig",
@@ -61,6 +63,7 @@ __all__ = [
     "Duration",
     "HttpCheck",
     "Listen",
+    "LoadConfig",
     "LocatorConfig",
     "MemoryStoreConfig",
     "SecretRef",
@@ -174,11 +177,13 @@ fraction of the site's locators."""
 class ServiceConfig(Section):
     """A service: its name is the ID applications ask for, its locators the replicas."""
 
-    policy: Literal["whack-a-mole", "priority", "weighted"] = "whack-a-mole"
+    policy: Literal["whack-a-mole", "priority", "weighted", "burst"] = "whack-a-mole"
     """How the active site is chosen. ``whack-a-mole``: keep the active site while it is
     healthy, move to the next healthy site in preference order when it fails, never move
     back on recovery. ``priority``: always the first healthy site, returning to it after
-    ``dwell``. ``weighted``: every healthy site at once, by weight."""
+    ``dwell``. ``weighted``: every healthy site at once, by weight. ``burst``:
+    whack-a-mole, plus the next site taking a share while the active one is overloaded
+    (see ``burst``)."""
     ttl: int = Field(default=5, ge=1, le=86400)
     """Seconds DNS resolvers and clients may cache an answer."""
     all_down: Literal["stay", "open", "closed"] = "stay"
@@ -197,6 +202,8 @@ class ServiceConfig(Section):
     damping: Damping = DampingConfig()
     """Flap damping of the locators; default: ``defaults.damping`` (a section given here
     replaces it as a whole); ``off`` to switch it off."""
+    burst: BurstConfig | None = None
+    """When ``policy: burst`` overspills and how fast; default: the section's defaults."""
     locators: list[LocatorConfig] = Field(min_length=1)
     """The replicas. The order in which sites first appear is the preference order."""
 
@@ -238,6 +245,29 @@ class ServiceConfig(Section):
             )
             raise problems_error([Problem(("min_healthy",), message)])
         return self
+
+    @model_validator(mode="after")
+    def _check_burst(self) -> Self:
+        if self.burst is not None and self.policy != "burst":
+            message = f"is set but policy is {self.policy}; set policy: burst or remove burst"
+            raise problems_error([Problem(("burst",), message)])
+        metric = self.burst.metric if self.burst is not None else "latency"
+        if (
+            self.policy == "burst"
+            and metric == "load"
+            and getattr(self.check, "load", None) is None
+        ):
+            message = (
+                "is load, but the check reads no load figure; add check: {load: {field: NAME}} "
+                "or check: {load: {header: NAME}}, or use metric: latency"
+            )
+            raise problems_error([Problem(("burst", "metric"), message)])
+        return self
+
+    @property
+    def burst_settings(self) -> BurstConfig:
+        """The burst section, or its defaults when the service gives none."""
+        return self.burst if self.burst is not None else BurstConfig()
 
     @property
     def sites(self) -> tuple[str, ...]:

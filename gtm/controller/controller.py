@@ -29,7 +29,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from gtm.controller.bursting import Bursting, Tick
 from gtm.controller.tasks import cancel_all
+from gtm.core.burst import BurstParams
 from gtm.core.health import (
     HealthParams,
     LocatorHealth,
@@ -99,6 +101,8 @@ class ServicePlan:
     policy: ServicePolicy
     health: HealthParams
     min_healthy: int | float = 1
+    burst: BurstParams | None = None
+    """Under ``policy: burst``, when the service overspills."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +194,11 @@ class Controller:
         self._metrics.watch_verdicts(self._verdict_counts)
         self._site_of: dict[str, str] = {}
         self._probes: dict[str, deque[ProbeRecord]] = {}
+        self._bursting = Bursting(
+            {name: plan.burst for name, plan in plans.items() if plan.burst is not None},
+            {name: plan.policy for name, plan in plans.items()},
+        )
+        self._burst_wakeups: dict[str, asyncio.TimerHandle] = {}
         for name, plan in plans.items():
             for spec in plan.policy.locators:
                 self._health[spec.id] = LocatorHealth()
@@ -210,6 +219,7 @@ class Controller:
         late: float = 0.0,
         fault: str = "",
         latency: float | None = None,
+        load: float | None = None,
     ) -> float | None:
         """Feed one probe result; returns the delay to the next probe when a recheck is due.
 
@@ -224,6 +234,7 @@ class Controller:
             late: seconds the probe started after its slot.
             fault: non-empty when the prober failed for want of a local resource.
             latency: seconds the probe took, when the prober says.
+            load: the load figure the replica reported, when the probe reads one.
 
         Returns:
             The core's :func:`recheck_delay`: seconds to a quick re-probe while a change
@@ -246,6 +257,10 @@ class Controller:
             return None
         after = observe(before, ok, at, params, detail)
         self._health[locator_id] = after
+        service = self._service_of[locator_id]
+        if self._bursting.applies(service):
+            self._bursting.observe(locator_id, service, ok, latency, load, at)
+            self._step_burst(service, now)
         if after.verdict is not before.verdict:
             if after.verdict is Verdict.DOWN:
                 self._downs += 1
@@ -317,6 +332,9 @@ class Controller:
             self._unsubscribe = None
         await cancel_all(self._tasks, "controller")
         self._tasks.clear()
+        for handle in self._burst_wakeups.values():
+            handle.cancel()
+        self._burst_wakeups.clear()
         await cancel_all(list(self._journaling), "controller journal")
         self._journaling.clear()
 
@@ -582,6 +600,7 @@ class Controller:
             for attempt in range(1, DECIDE_ATTEMPTS + 1):
                 now, sites = self._site_healths(service, plan)
                 current = self._registry.get(service)
+                tick = self._step_burst(service, self._clock.monotonic())
                 decision = decide(
                     plan.policy,
                     current,
@@ -590,6 +609,7 @@ class Controller:
                     self._registry.intents(),
                     now,
                     self._writer,
+                    overspill=0 if tick is None else tick.share,
                 )
                 if not decision.changed:
                     return
@@ -611,6 +631,39 @@ class Controller:
             # Not published: the retry's move journals the verdicts that asked for it.
             self._requeue(service, pending)
             raise
+
+    def _step_burst(self, service: str, now: float) -> Tick | None:
+        """Step a bursting service's cycle; journal what changed, wake it when due."""
+        if not self._bursting.applies(service):
+            return None
+        current = self._registry.get(service)
+        tick = self._bursting.tick(service, current, self.verdicts(service), now)
+        if tick is None:
+            return None
+        if tick.step.change is not None:
+            log.warning("%s: %s", service, tick.step.reason)
+            self._spawn_record(
+                Event(
+                    kind=EventKind.BURST.value,
+                    service=service,
+                    time=wall_time(self._clock, now),
+                    reason=tick.step.reason,
+                    from_site=current.active_site if current is not None else None,
+                    actor=self._writer or "controller",
+                )
+            )
+            self._wake(service)
+        previous = self._burst_wakeups.pop(service, None)
+        if previous is not None:
+            previous.cancel()
+        if tick.due is not None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return tick  # no loop (a synchronous caller): the next decision steps it
+            delay = max(0.0, tick.due - now)
+            self._burst_wakeups[service] = loop.call_later(delay, self._wake, service)
+        return tick
 
     def _intent_ids(self, service: str) -> frozenset[str]:
         """The ids of the intents in force that concern ``service`` (its own, and global)."""

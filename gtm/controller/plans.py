@@ -10,6 +10,7 @@ from __future__ import annotations
 from gtm.config.models import Config, ServiceConfig
 from gtm.controller.controller import ServicePlan
 from gtm.controller.probing import build_prober
+from gtm.core.burst import BurstParams, Metric
 from gtm.core.health import HealthParams
 from gtm.core.policy import AllDown, Failback, LocatorSpec, PolicyKind, ServicePolicy
 from gtm.errors import StoreInUse
@@ -50,7 +51,25 @@ def _plan(name: str, service: ServiceConfig) -> ServicePlan:
         damping_suppress=damping.suppress,
         damping_reuse=damping.reuse,
     )
-    return ServicePlan(policy=policy, health=health, min_healthy=service.min_healthy)
+    burst = service.burst_settings
+    bursting = (
+        BurstParams(
+            metric=Metric(burst.metric),
+            above=burst.start_level,
+            below=burst.stop_level,
+            window=burst.window,
+            calm=burst.calm,
+            hold=burst.hold,
+            ramp=burst.ramp,
+            share=burst.share,
+            steps=burst.steps,
+        )
+        if policy.policy is PolicyKind.BURST
+        else None
+    )
+    return ServicePlan(
+        policy=policy, health=health, min_healthy=service.min_healthy, burst=bursting
+    )
 
 
 def plan_checks(config: Config, http: HttpClient) -> list[tuple[list[str], Check]]:

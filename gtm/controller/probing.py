@@ -11,6 +11,7 @@ from typing import Protocol, cast
 
 from gtm.config.checks import CHECKS, BaseCheck, DnsCheck, HttpCheck, TcpCheck, TlsCheck
 from healthchecks import DnsProbe, HttpClient, HttpProbe, Prober, TcpProbe, TlsProbe
+from healthchecks.load import LoadReader
 
 
 class ProberFactory(Protocol):
@@ -47,6 +48,7 @@ def http_prober(check: HttpCheck, address: str, port: int, http: HttpClient) -> 
         headers=dict(check.headers),
         host_header=check.host_header,
         tls_verify=check.tls_verify,
+        load=None if check.load is None else LoadReader(check.load.header, check.load.field),
         client=http,
     )
 
