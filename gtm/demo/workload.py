@@ -1,7 +1,8 @@
 """A simulated site: one small HTTP process serving the replicas of several services.
 
 Demos, tests and benchmarks start one of these per site and then kill it, or tell it to
-answer ``/health`` with 503, to fail a random share of probes, or to hang, so that gtm is
+answer ``/health`` with 503, to fail a random share of probes, to answer slowly (an
+overloaded site, for bursting) or to hang, so that gtm is
 exercised against real sockets and real processes rather than mocks.
 
 Run as ``python -m gtm.demo.workload --site aws-use1 --address 127.0.1.1 billing=18081``.
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-MODES = ("up", "down", "flaky", "hang")
+MODES = ("up", "down", "flaky", "hang", "slow")
 
 
 @dataclass(slots=True)
@@ -28,11 +29,15 @@ class Health:
 
     mode: str = "up"
     fail_ratio: float = 0.2
+    delay: float = 0.4
+    """Seconds ``/health`` takes to answer in mode ``slow``."""
     rng: random.Random = field(default_factory=random.Random)
     probes: int = 0
     failed: int = 0
 
-    def set(self, mode: str, fail_ratio: float | None, seed: int | None) -> None:
+    def set(
+        self, mode: str, fail_ratio: float | None, seed: int | None, delay: float | None = None
+    ) -> None:
         """Switch mode; a seed makes the flaky pattern repeatable."""
         if mode not in MODES:
             raise ValueError(f"workload: mode {mode!r} is not one of {', '.join(MODES)}")
@@ -41,6 +46,8 @@ class Health:
             self.fail_ratio = fail_ratio
         if seed is not None:
             self.rng = random.Random(seed)
+        if delay is not None:
+            self.delay = delay
         self.probes = self.failed = 0
 
 
@@ -54,6 +61,8 @@ def make_app(site: str, service: str, health: Health) -> web.Application:
         health.probes += 1
         if health.mode == "hang":
             await asyncio.sleep(3600)
+        if health.mode == "slow":
+            await asyncio.sleep(health.delay)
         failing = health.mode == "down" or (
             health.mode == "flaky" and health.rng.random() < health.fail_ratio
         )
@@ -69,6 +78,7 @@ def make_app(site: str, service: str, health: Health) -> web.Application:
                 query.get("m", "up"),
                 float(query["p"]) if "p" in query else None,
                 int(query["seed"]) if "seed" in query else None,
+                float(query["d"]) if "d" in query else None,
             )
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)

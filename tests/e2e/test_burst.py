@@ -1,0 +1,156 @@
+"""Cloud bursting end to end: a slow site overspills into the next in BIND and HAProxy, and back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gtm.core.journal import EventKind
+from gtm.demo.sites import SiteFleet
+from gtm.runtime import Runtime
+from testbed.bind import BindServer
+from testbed.haproxy import HaproxyServer
+
+from .provider_fixtures import (
+    TSIG_ENV,
+    bind_addresses,
+    eventually,
+    haproxy_weights,
+    named_or_skip,
+    provider_doc,
+    start_haproxy,
+    through_haproxy,
+)
+from .support import SITES, wait_published
+
+FIRST, SECOND = "aws-use1", "gcp-euw1"
+
+CHECK = {
+    "type": "http",
+    "path": "/health",
+    "interval": "500ms",
+    "timeout": "450ms",
+    "recheck_interval": "20ms",
+}
+"""Probes every 500 ms that a slow answer (300 ms) still passes."""
+
+
+def burst_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with billing under ``policy: burst``: 150 ms for 2 s starts it, 60 ms ends it."""
+    billing = doc["services"]["billing"]
+    billing["policy"] = "burst"
+    billing["burst"] = {
+        "above": "150ms",
+        "below": "60ms",
+        "for": "2s",
+        "calm": "2s",
+        "hold": "3s",
+        "ramp": "1s",
+        "steps": 2,
+        "share": 50,
+    }
+    return doc
+
+
+@pytest.fixture
+def bind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BindServer]:
+    """A BIND primary for the zone, its key in :data:`TSIG_ENV`; stopped whatever happens."""
+    named_or_skip()
+    server = BindServer(tmp_path / "bind", "gtm.example.test.")
+    try:
+        server.start()
+        monkeypatch.setenv(TSIG_ENV, server.key_secret)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def haproxy(tmp_path: Path, ports: dict[str, int]) -> Iterator[HaproxyServer]:
+    """An HAProxy with a backend per service; stopped whatever happens."""
+    server: HaproxyServer | None = None
+    try:
+        server = start_haproxy(tmp_path / "haproxy", ports)
+        yield server
+    finally:
+        if server is not None:
+            server.stop()
+
+
+@pytest.fixture
+async def bursting(
+    tmp_path: Path,
+    ports: dict[str, int],
+    fleet: SiteFleet,
+    bind: BindServer,
+    haproxy: HaproxyServer,
+    make_runtime: Callable[[dict[str, Any]], Runtime],
+) -> AsyncIterator[Runtime]:
+    """gtm with billing under ``policy: burst``, once BIND and HAProxy send it to aws-use1."""
+    doc = burst_doc(provider_doc(tmp_path, ports, bind, haproxy))
+    for service in doc["services"].values():
+        service["check"] = CHECK
+    runtime = make_runtime(doc)
+    await runtime.start()
+    await wait_published(runtime)
+    await eventually(
+        lambda: bind_addresses(bind, "billing"),
+        lambda found: found == {SITES[FIRST]},
+        what="BIND's A records for billing",
+    )
+    await eventually(
+        lambda: through_haproxy(haproxy, "billing"),
+        lambda sites: set(sites) == {FIRST},
+        what="sites answering billing through HAProxy",
+    )
+    yield runtime
+
+
+async def test_a_slow_site_overspills_to_the_next_in_dns_and_haproxy_and_returns(
+    bursting: Runtime, fleet: SiteFleet, bind: BindServer, haproxy: HaproxyServer
+) -> None:
+    fleet[FIRST].set_mode("slow", delay=0.3)
+
+    await eventually(
+        lambda: bind_addresses(bind, "billing"),
+        lambda found: found == {SITES[FIRST], SITES[SECOND]},
+        what="BIND's A records for billing while bursting",
+    )
+    await eventually(
+        lambda: haproxy_weights(haproxy, "billing"),
+        lambda weights: weights.get(FIRST) == 50 and weights.get(SECOND) == 50,
+        what="HAProxy weights of billing at the full overspill",
+    )
+    await eventually(
+        lambda: through_haproxy(haproxy, "billing", requests=20),
+        lambda sites: SECOND in sites and FIRST in sites,
+        what="sites answering billing through HAProxy while bursting",
+    )
+    mapping = bursting.registry.get("billing")
+    assert mapping is not None and mapping.active_site == FIRST
+    assert "overspills to gcp-euw1" in mapping.reason
+    began = await bursting.registry.events(service="billing", kind=EventKind.BURST.value)
+    assert any(event.reason.startswith("burst began: load of aws-use1") for event in began)
+
+    fleet[FIRST].set_mode("up")
+
+    await eventually(
+        lambda: bind_addresses(bind, "billing"),
+        lambda found: found == {SITES[FIRST]},
+        what="BIND's A records for billing after the burst",
+    )
+    await eventually(
+        lambda: through_haproxy(haproxy, "billing"),
+        lambda sites: set(sites) == {FIRST},
+        what="sites answering billing through HAProxy after the burst",
+    )
+    events = await bursting.registry.events(service="billing", kind=EventKind.BURST.value)
+    reasons = [event.reason for event in events]
+    assert any(reason.startswith("burst ended: load of aws-use1") for reason in reasons)
+    assert any(reason.startswith("overspill left") for reason in reasons)
+    # The service never moved: bursting changes shares, not the active site.
+    final = bursting.registry.get("billing")
+    assert final is not None and final.active_site == FIRST and final.epoch == mapping.epoch
