@@ -385,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--scenario",
-        choices=["whack-a-mole"],
+        choices=["whack-a-mole", "burst"],
         help="play this scenario without waiting for input, then exit",
     )
     demo.add_argument(

@@ -229,11 +229,15 @@ async def run_demo(config_path: str, scenario: str | None) -> int:
     os.environ.setdefault("GTM_TOKEN", DEMO_TOKEN)
     with tempfile.TemporaryDirectory(prefix="gtm-demo-") as scratch:
         config = fresh_store(load_config(config_path), Path(scratch))
+        play = _interactive if scenario is None else _whack_a_mole
+        if scenario == "burst":
+            from gtm.demo.bursting import play_burst, with_burst
+
+            config, play = with_burst(config), play_burst
         fleet = fleet_for(config)
         fleet.start()
         runtime = Runtime(config)
         try:
-            play = _interactive if scenario is None else _whack_a_mole
             stopped = 0 if scenario is None else INTERRUPTED
             return await _until_stopped(_run(Demo(config, fleet, runtime), play), stopped)
         finally:

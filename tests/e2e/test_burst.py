@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from demo_process import BIN, ROOT, DemoConfig, reader_env
 
 from gtm.core.journal import EventKind
 from gtm.demo.sites import SiteFleet
@@ -154,3 +156,24 @@ async def test_a_slow_site_overspills_to_the_next_in_dns_and_haproxy_and_returns
     # The service never moved: bursting changes shares, not the active site.
     final = bursting.registry.get("billing")
     assert final is not None and final.active_site == FIRST and final.epoch == mapping.epoch
+
+
+def test_the_demo_burst_scenario_shows_the_overspill_begin_and_end(
+    demo_config: DemoConfig, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [str(BIN / "gtm"), "demo", "--scenario", "burst", "-c", str(demo_config.path)],
+        cwd=ROOT,
+        env=reader_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "DNS answers aws-use1 and the overspill site" in out
+    assert "overspills to gcp-euw1" in out
+    assert "DNS answers aws-use1 alone again" in out
+    assert "burst began: load of aws-use1" in out
+    assert "burst ended: load of aws-use1" in out
+    assert "burst done: billing overspilled from aws-use1 and came back, never moving." in out
