@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 
 from gtm.controller.bursting import Bursting, Tick
 from gtm.controller.tasks import cancel_all
-from gtm.core.burst import BurstParams
+from gtm.core.burst import BurstParams, BurstState
 from gtm.core.health import (
     HealthParams,
     LocatorHealth,
@@ -433,6 +433,11 @@ class Controller:
                     }
                 )
         return docs
+
+    def burst(self, service: str) -> BurstState | None:
+        """The burst cycle of ``service`` (phase, since, load timers); None when it does not
+        burst or has not been stepped yet."""
+        return self._bursting.status(service)
 
     def health(self, locator_id: str) -> LocatorHealth:
         """The current health of one locator."""

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from demo_process import BIN, ROOT, DemoConfig, reader_env
 
+from gtm.core.burst import Phase
 from gtm.core.journal import EventKind
 from gtm.demo.sites import SiteFleet
 from gtm.runtime import Runtime
@@ -177,3 +178,68 @@ def test_the_demo_burst_scenario_shows_the_overspill_begin_and_end(
     assert "burst began: load of aws-use1" in out
     assert "burst ended: load of aws-use1" in out
     assert "burst done: billing overspilled from aws-use1 and came back, never moving." in out
+
+
+async def test_a_restart_keeps_an_overspill_in_progress(
+    tmp_path: Path,
+    ports: dict[str, int],
+    fleet: SiteFleet,
+    bind: BindServer,
+    haproxy: HaproxyServer,
+    make_runtime: Callable[[dict[str, Any]], Runtime],
+) -> None:
+    doc = burst_doc(provider_doc(tmp_path, ports, bind, haproxy))
+    doc["services"]["billing"]["burst"]["hold"] = "1h"  # nothing may end it during the test
+    for service in doc["services"].values():
+        service["check"] = CHECK
+    first = make_runtime(doc)
+    await first.start()
+    await wait_published(first)
+    fleet[FIRST].set_mode("slow", delay=0.3)
+    await eventually(
+        lambda: haproxy_weights(haproxy, "billing"),
+        lambda weights: weights.get(FIRST) == 50 and weights.get(SECOND) == 50,
+        what="HAProxy weights of billing at the full overspill",
+    )
+    before = first.registry.get("billing")
+    assert before is not None
+    await first.stop()
+    # The site recovers while gtm is down: the overspill must still wait out its hold.
+    fleet[FIRST].set_mode("up")
+
+    second = make_runtime(doc)
+    await second.start()
+    await wait_published(second)
+    # The restarted controller reads the site's load as calm now, long past ``calm`` (2 s):
+    # only the hold rebuilt from the mapping keeps the overspill.
+    calm_since = await eventually(
+        lambda: _below_since(second),
+        lambda since: since is not None,
+        what="the restarted controller's calm timer",
+    )
+    assert calm_since is not None
+    await eventually(
+        lambda: _newest_reading(second),
+        lambda seen: seen > calm_since + 3.0,
+        what="readings 3 s into the calm",
+    )
+    cycle = second.controller.burst("billing")
+    assert cycle is not None and cycle.phase is Phase.BURSTING
+    after = second.registry.get("billing")
+    assert after is not None
+    assert [(loc.site, loc.priority, loc.weight) for loc in after.locators] == [
+        (loc.site, loc.priority, loc.weight) for loc in before.locators
+    ]
+    assert await bind_addresses(bind, "billing") == {SITES[FIRST], SITES[SECOND]}
+    events = await second.registry.events(service="billing", kind=EventKind.BURST.value)
+    assert [e.reason.split(":")[0] for e in events] == ["burst began"]
+
+
+async def _below_since(runtime: Runtime) -> float | None:
+    cycle = runtime.controller.burst("billing")
+    return None if cycle is None else cycle.below_since
+
+
+async def _newest_reading(runtime: Runtime) -> float:
+    cycle = runtime.controller.burst("billing")
+    return -1.0 if cycle is None else cycle.seen
