@@ -160,8 +160,8 @@ services:
         ),
         pytest.param(
             BILLING + "    colour: blue\n",
-            "services.billing.colour: unknown key; expected one of: all_down, burst, check, damping, "
-            "dwell, failback, locators, min_healthy, policy, ttl",
+            "services.billing.colour: unknown key; expected one of: all_down, burst, check, "
+            "damping, dwell, failback, locators, min_healthy, policy, ttl",
             id="unknown-key",
         ),
         pytest.param(
