@@ -10,8 +10,11 @@ from gtm.config.durations import Duration, format_duration, parse_duration
 from gtm.config.problems import Problem, problems_error
 from gtm.config.section import Section
 
-DEFAULT_ABOVE = {"latency": 0.25, "load": 0.8}
-"""The start level of each metric when the section gives none: 250ms, or 0.8."""
+DEFAULT_ABOVE = {"latency": 0.25, "load": 0.8, "sessions": 100.0, "queue": 10.0}
+"""The start level of each metric when the section gives none."""
+
+FROM_PROVIDER = ("sessions", "queue")
+"""Metrics a load balancer reports (HAProxy's ``show stat``), not the health probe."""
 
 BELOW_SHARE = 0.8
 """The stop level, when the section gives none, as a share of the start level."""
@@ -24,12 +27,16 @@ class BurstConfig(Section):
     ``calm``, the share ramps down and the site leaves. Each state lasts at least ``hold``,
     so a load hovering at a level cannot make traffic flap."""
 
-    metric: Literal["latency", "load"] = "latency"
-    """What the load is: ``latency`` (how long the health probe took) or ``load`` (the
-    figure the replica reports, named by the check's ``load``)."""
+    metric: Literal["latency", "load", "sessions", "queue"] = "latency"
+    """What the load is: ``latency`` (how long the health probe took), ``load`` (the
+    figure the replica reports, named by the check's ``load``), or what an HAProxy
+    ``provider`` counts per server: ``sessions`` (current sessions) or ``queue`` (queued
+    requests)."""
+    provider: str | None = None
+    """For ``sessions`` and ``queue``: the haproxy provider whose ``show stat`` is read."""
     above: float | str | None = None
-    """Start level: a duration for latency (``250ms``, the default), a number for load
-    (``0.8``, the default)."""
+    """Start level: a duration for latency (``250ms``, the default), a number otherwise
+    (load ``0.8``, sessions ``100``, queue ``10`` per server by default)."""
     below: float | str | None = None
     """Stop level, below ``above`` (hysteresis); default: 80% of ``above``."""
     window: Duration = Field(default=10.0, alias="for", le=86400)
@@ -68,6 +75,13 @@ class BurstConfig(Section):
                     "set below lower than above"
                 )
                 problems.append(Problem(("below",), message))
+        from_provider = self.metric in FROM_PROVIDER
+        if from_provider and self.provider is None:
+            message = f"names no provider; metric {self.metric} is read from an haproxy provider"
+            problems.append(Problem(("provider",), message))
+        if not from_provider and self.provider is not None:
+            message = f"is set but metric is {self.metric}; only sessions and queue read one"
+            problems.append(Problem(("provider",), message))
         if problems:
             raise problems_error(problems)
         return self
@@ -92,7 +106,8 @@ class BurstConfig(Section):
                 ) from None
         if isinstance(value, str):
             raise ValueError(
-                f"{value!r} is not a load figure; expected a number like 0.8 (metric: load)"
+                f"{value!r} is not a load figure; expected a number like 0.8 "
+                f"(metric: {self.metric})"
             )
         if value < 0:
             raise ValueError(f"{value!r} is negative; expected a load figure of 0 or more")

@@ -438,6 +438,13 @@ class Config(Section):
             raise problems_error(problems)
         return providers
 
+    @model_validator(mode="after")
+    def _check_burst_providers(self) -> Self:
+        problems = _burst_provider_problems(self.services, self.providers)
+        if problems:
+            raise problems_error(problems)
+        return self
+
     @model_validator(mode="wrap")
     @classmethod
     def _publish_sites(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
@@ -448,6 +455,31 @@ class Config(Section):
             return handler(data)
         finally:
             _known_sites.reset(token)
+
+
+def _burst_provider_problems(
+    services: dict[str, ServiceConfig], providers: dict[str, ProviderConfig]
+) -> list[Problem]:
+    """Problems of the providers that ``burst`` sections name: each must be an haproxy
+    provider serving the service."""
+    problems: list[Problem] = []
+    for name, service in services.items():
+        wanted = service.burst.provider if service.burst is not None else None
+        if wanted is None:
+            continue
+        found = providers.get(wanted)
+        where: tuple[str | int, ...] = ("services", name, "burst", "provider")
+        if found is None or found.type != "haproxy":
+            known = sorted(p for p, spec in providers.items() if spec.type == "haproxy")
+            message = (
+                f"{wanted!r} is not an haproxy provider; haproxy providers: "
+                f"{', '.join(known) or '(none)'}"
+            )
+            problems.append(Problem(where, message))
+        elif found.services and name not in found.services:
+            message = f"{wanted!r} does not serve {name}; add {name} to its services"
+            problems.append(Problem(where, message))
+    return problems
 
 
 def _with_defaults(service: Any, defaults: Defaults) -> Any:

@@ -26,6 +26,9 @@ from gtm.core.health import Verdict
 from gtm.core.model import Mapping
 from gtm.core.policy import ServicePolicy
 
+_FROM_PROBES = (Metric.LATENCY, Metric.LOAD)
+"""Metrics the health probes carry; the others come from a load balancer."""
+
 
 @dataclass(frozen=True, slots=True)
 class Tick:
@@ -66,14 +69,24 @@ class Bursting:
         """Keep a locator's newest figure: its probe's latency or its reported load.
 
         A failed probe, or one without the figure, leaves the locator without one, so a
-        stale figure never speaks for it.
+        stale figure never speaks for it. Under a load balancer's metric (sessions,
+        queue) probes carry no figure: :meth:`observe_figure` brings it.
         """
         metric = self._params[service].metric
+        if metric not in _FROM_PROBES:
+            return
         figure = latency if metric is Metric.LATENCY else load
         if ok and figure is not None:
             self._readings[locator_id] = Reading(figure, at)
         else:
             self._readings.pop(locator_id, None)
+
+    def observe_figure(self, locator_id: str, figure: float | None, at: float) -> None:
+        """Keep a figure a load balancer reported for a locator (None: it reported none)."""
+        if figure is None:
+            self._readings.pop(locator_id, None)
+        else:
+            self._readings[locator_id] = Reading(figure, at)
 
     def tick(
         self, service: str, current: Mapping | None, verdicts: Lookup[str, Verdict], now: float

@@ -275,6 +275,19 @@ class Controller:
             self._wake(self._service_of[locator_id])
         return recheck_delay(after, params)
 
+    def observe_load(self, locator_id: str, figure: float | None, at: float) -> None:
+        """Feed a load balancer's figure for one locator (sessions, queue), read at ``at``.
+
+        Args:
+            locator_id: The locator whose server the figure is of.
+            figure: The figure, or None when the load balancer had none for it.
+            at: When it was read, on the clock's monotonic time.
+        """
+        service = self._service_of[locator_id]
+        if self._bursting.applies(service):
+            self._bursting.observe_figure(locator_id, figure, at)
+            self._step_burst(service, self._clock.monotonic())
+
     def refresh(self) -> None:
         """Ask for a new decision on every service (intents changed, time passed)."""
         self._reassess(self._clock.monotonic())

@@ -30,6 +30,10 @@ class Metric(StrEnum):
     """Seconds the health probe took."""
     LOAD = "load"
     """A figure the replica reports in its health answer (a header or a JSON field)."""
+    SESSIONS = "sessions"
+    """The load balancer's current sessions on each of the site's servers."""
+    QUEUE = "queue"
+    """The load balancer's requests queued for each of the site's servers."""
 
 
 class Phase(StrEnum):

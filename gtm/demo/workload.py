@@ -52,9 +52,17 @@ class Health:
 
 
 def make_app(site: str, service: str, health: Health) -> web.Application:
-    """The HTTP app of one replica: ``/`` says who answered, ``/health`` obeys the mode."""
+    """The HTTP app of one replica: ``/`` says who answered (``?wait=S`` after S seconds),
+    ``/health`` obeys the mode."""
 
-    async def index(_request: web.Request) -> web.Response:
+    async def index(request: web.Request) -> web.Response:
+        # ``?wait=SECONDS`` holds the answer: a long request, as a load balancer counts it.
+        wait = request.query.get("wait")
+        if wait is not None:
+            try:
+                await asyncio.sleep(min(float(wait), 60.0))
+            except ValueError:
+                return web.json_response({"error": f"wait={wait!r} is not seconds"}, status=400)
         return web.json_response({"site": site, "service": service})
 
     async def check(_request: web.Request) -> web.Response:
