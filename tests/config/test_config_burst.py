@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from gtm.config.burst import BurstConfig
-from gtm.config.models import ServiceConfig
+from gtm.config.models import Config, ServiceConfig
 from gtm.config.problems import describe
 from gtm.controller.plans import _plan
 from gtm.core.burst import Metric
@@ -98,3 +98,69 @@ def test_each_problem_names_the_field_the_value_and_what_to_do(
     fields: dict[str, Any], expected: str
 ) -> None:
     assert expected in problems(**fields)
+
+
+@pytest.mark.parametrize(
+    ("burst", "expected"),
+    [
+        (
+            {"metric": "sessions"},
+            "burst.provider: names no provider; metric sessions is read from an haproxy provider",
+        ),
+        (
+            {"provider": "lb"},
+            "burst.provider: is set but metric is latency; only sessions and queue read one",
+        ),
+        (
+            {"metric": "queue", "provider": "lb", "above": "5s"},
+            "burst.above: '5s' is not a load figure; expected a number like 0.8 (metric: queue)",
+        ),
+    ],
+)
+def test_a_load_balancer_metric_needs_a_provider(burst: dict[str, Any], expected: str) -> None:
+    assert expected in problems(policy="burst", burst=burst)
+
+
+def config_problems(providers: dict[str, Any]) -> list[str]:
+    doc = {
+        "zone": "gtm.example.test.",
+        "sites": {"a": {}},
+        "services": {
+            "billing": {
+                "policy": "burst",
+                "burst": {"metric": "sessions", "provider": "lb", "above": 20},
+                "locators": LOCATORS,
+            },
+            "search": {"locators": LOCATORS},
+        },
+        "providers": providers,
+    }
+    try:
+        Config.model_validate(doc)
+    except ValidationError as exc:
+        return [str(problem) for problem in describe(exc, Config)]
+    return []
+
+
+HAPROXY = {"type": "haproxy", "socket": "unix:/run/haproxy.sock"}
+
+
+@pytest.mark.parametrize(
+    ("providers", "expected"),
+    [
+        ({}, "'lb' is not an haproxy provider; haproxy providers: (none)"),
+        (
+            {"lb": {"type": "rfc2136", "server": "127.0.0.1:53"}, "edge": HAPROXY},
+            "'lb' is not an haproxy provider; haproxy providers: edge",
+        ),
+        (
+            {"lb": {**HAPROXY, "services": ["search"]}},
+            "'lb' does not serve billing; add billing to its services",
+        ),
+    ],
+)
+def test_the_provider_must_be_an_haproxy_serving_the_service(
+    providers: dict[str, Any], expected: str
+) -> None:
+    assert config_problems(providers) == [f"services.billing.burst.provider: {expected}"]
+    assert config_problems({"lb": HAPROXY}) == []

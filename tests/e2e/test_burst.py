@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from testbed.bind import BindServer
 from testbed.haproxy import HaproxyServer
 
 from .provider_fixtures import (
+    HAPROXY_PROVIDER,
     TSIG_ENV,
     bind_addresses,
     eventually,
@@ -243,3 +246,64 @@ async def _below_since(runtime: Runtime) -> float | None:
 async def _newest_reading(runtime: Runtime) -> float:
     cycle = runtime.controller.burst("billing")
     return -1.0 if cycle is None else cycle.seen
+
+
+def _hold(port: int, seconds: float) -> None:
+    """One request through HAProxy that the replica answers after ``seconds``."""
+    url = f"http://127.0.0.1:{port}/?wait={seconds}"
+    with urllib.request.urlopen(url, timeout=60) as answer:
+        answer.read()
+
+
+async def test_haproxy_sessions_on_the_active_site_make_it_overspill_and_return(
+    tmp_path: Path,
+    ports: dict[str, int],
+    fleet: SiteFleet,
+    bind: BindServer,
+    haproxy: HaproxyServer,
+    make_runtime: Callable[[dict[str, Any]], Runtime],
+) -> None:
+    doc = burst_doc(provider_doc(tmp_path, ports, bind, haproxy))
+    doc["services"]["billing"]["burst"] = {
+        "metric": "sessions",
+        "provider": HAPROXY_PROVIDER,
+        "above": 2,
+        "below": 1,
+        "for": "1s",
+        "calm": "1s",
+        "hold": "2s",
+        "ramp": "0s",
+    }
+    runtime = make_runtime(doc)
+    await runtime.start()
+    await wait_published(runtime)
+    alone = {SITES[FIRST]}
+    await eventually(
+        lambda: bind_addresses(bind, "billing"), lambda found: found == alone, what="BIND"
+    )
+
+    # Three long requests through HAProxy, all on aws-use1: 3 sessions on its server.
+    port = haproxy.frontend_port("billing")
+    held = [asyncio.create_task(asyncio.to_thread(_hold, port, 8.0)) for _ in range(3)]
+    try:
+        await eventually(
+            lambda: bind_addresses(bind, "billing"),
+            lambda found: found == {SITES[FIRST], SITES[SECOND]},
+            what="BIND's A records for billing while sessions pile up",
+        )
+        await eventually(
+            lambda: haproxy_weights(haproxy, "billing"),
+            lambda weights: weights.get(FIRST) == 50 and weights.get(SECOND) == 50,
+            what="HAProxy weights of billing at the full overspill",
+        )
+    finally:
+        await asyncio.gather(*held)
+    await eventually(
+        lambda: bind_addresses(bind, "billing"),
+        lambda found: found == alone,
+        what="BIND's A records for billing once the sessions ended",
+    )
+    events = await runtime.registry.events(service="billing", kind=EventKind.BURST.value)
+    reasons = [event.reason for event in events]
+    assert any(r.startswith("burst began: load of aws-use1 3 above 2") for r in reasons), reasons
+    assert any(r.startswith("burst ended: load of aws-use1 0 below 1") for r in reasons), reasons
