@@ -321,6 +321,7 @@ class Runtime:
         if controller is not None:
             doc["vantage"] = controller.vantage_status()
             doc["damping"] = controller.damping()
+            doc["bursts"] = controller.bursts()
         return doc
 
     async def _probe_now(self, locator_id: str) -> tuple[bool, str]:

@@ -119,5 +119,12 @@ class Bursting:
         return Tick(share(result.state, now, params), result, due(result.state, now, params))
 
     def status(self, service: str) -> BurstState | None:
-        """The service's cycle, for people; None until its first step."""
+        """The service's cycle; None until its first step."""
         return self._states.get(service)
+
+    def shares(self, now: float) -> dict[str, tuple[BurstState, int]]:
+        """Every stepped service's cycle and its overspill share at ``now``, by name."""
+        return {
+            name: (state, share(state, now, self._params[name]))
+            for name, state in self._states.items()
+        }

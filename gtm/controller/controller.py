@@ -447,6 +447,22 @@ class Controller:
                 )
         return docs
 
+    def bursts(self) -> dict[str, dict[str, object]]:
+        """Each bursting service's cycle for ``/healthz``: phase, since when (wall time),
+        the overspill's share in percent and the last load figure."""
+        now = self._clock.monotonic()
+        return {
+            name: {
+                "phase": state.phase.value,
+                "since": None
+                if math.isinf(state.since)
+                else round(wall_time(self._clock, state.since), 3),
+                "share": share,
+                "load": state.last,
+            }
+            for name, (state, share) in self._bursting.shares(now).items()
+        }
+
     def burst(self, service: str) -> BurstState | None:
         """The burst cycle of ``service`` (phase, since, load timers); None when it does not
         burst or has not been stepped yet."""

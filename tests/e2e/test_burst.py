@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from demo_process import BIN, ROOT, DemoConfig, reader_env
 
@@ -138,6 +139,10 @@ async def test_a_slow_site_overspills_to_the_next_in_dns_and_haproxy_and_returns
     mapping = bursting.registry.get("billing")
     assert mapping is not None and mapping.active_site == FIRST
     assert "overspills to gcp-euw1" in mapping.reason
+    shown = await healthz(bursting)
+    assert shown["bursts"]["billing"]["phase"] == "bursting"
+    assert shown["bursts"]["billing"]["share"] == 50
+    assert shown["bursts"]["billing"]["load"] > 0.15
     began = await bursting.registry.events(service="billing", kind=EventKind.BURST.value)
     assert any(event.reason.startswith("burst began: load of aws-use1") for event in began)
 
@@ -246,6 +251,15 @@ async def _below_since(runtime: Runtime) -> float | None:
 async def _newest_reading(runtime: Runtime) -> float:
     cycle = runtime.controller.burst("billing")
     return -1.0 if cycle is None else cycle.seen
+
+
+async def healthz(runtime: Runtime) -> dict[str, Any]:
+    """``GET /healthz`` of ``runtime``."""
+    url = f"http://127.0.0.1:{runtime.api_port}/healthz"
+    async with aiohttp.ClientSession() as session, session.get(url) as answer:
+        assert answer.status == 200, await answer.text()
+        doc: dict[str, Any] = await answer.json()
+    return doc
 
 
 def _hold(port: int, seconds: float) -> None:
