@@ -15,6 +15,11 @@ locator's verdict (kind ``health``).
 It keeps the last ``PROBES_KEPT`` probe results of every locator for the API's probe
 detail, and records probes, verdicts and moves in :mod:`gtm.metrics` as it learns them.
 
+For a service under ``policy: burst`` it keeps each locator's latest load figure (the
+probe's latency, the replica's reported figure, or a load balancer's count) and steps
+the service's burst cycle (:mod:`gtm.core.burst`) on every figure and every decision,
+waking the service when a window ends; the share that results goes to ``decide``.
+
 Every time it compares (verdicts, damping, dwell, the timeline) is the injected clock's
 monotonic time; wall time appears only in what it writes for people: the mapping's
 ``updated_at`` (through ``decide``'s ``now``) and the journal, converted in one place.
