@@ -68,15 +68,17 @@ class Bursting:
     ) -> None:
         """Keep a locator's newest figure: its probe's latency or its reported load.
 
-        A failed probe, or one without the figure, leaves the locator without one, so a
-        stale figure never speaks for it. Under a load balancer's metric (sessions,
-        queue) probes carry no figure: :meth:`observe_figure` brings it.
+        A failed probe says nothing of the load: the last figure stands, and only counts
+        while the locator's verdict is up (an overloaded replica that times out once must
+        not restart the window). An answer without the figure leaves the locator without
+        one. Under a load balancer's metric (sessions, queue) probes carry no figure:
+        :meth:`observe_figure` brings it.
         """
         metric = self._params[service].metric
-        if metric not in _FROM_PROBES:
+        if metric not in _FROM_PROBES or not ok:
             return
         figure = latency if metric is Metric.LATENCY else load
-        if ok and figure is not None:
+        if figure is not None:
             self._readings[locator_id] = Reading(figure, at)
         else:
             self._readings.pop(locator_id, None)

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import dns.asyncquery
+import dns.message
+import dns.rdatatype
 import pytest
 from demo_process import BIN, ROOT, DemoConfig, reader_env
 
@@ -38,11 +41,11 @@ FIRST, SECOND = "aws-use1", "gcp-euw1"
 CHECK = {
     "type": "http",
     "path": "/health",
-    "interval": "500ms",
-    "timeout": "450ms",
+    "interval": "1s",
+    "timeout": "900ms",
     "recheck_interval": "20ms",
 }
-"""Probes every 500 ms that a slow answer (300 ms) still passes."""
+"""Probes every second that a slow answer (300 ms) passes with room to spare."""
 
 
 def burst_doc(doc: dict[str, Any]) -> dict[str, Any]:
@@ -139,6 +142,12 @@ async def test_a_slow_site_overspills_to_the_next_in_dns_and_haproxy_and_returns
     mapping = bursting.registry.get("billing")
     assert mapping is not None and mapping.active_site == FIRST
     assert "overspills to gcp-euw1" in mapping.reason
+    # SRV: the overspill site at priority 1 beside the active one, weights by share.
+    assert await srv_records(bursting, "billing") == {
+        (1, 50, FIRST),
+        (1, 50, SECOND),
+        (3, 100, "dc-paris"),
+    }
     shown = await healthz(bursting)
     assert shown["bursts"]["billing"]["phase"] == "bursting"
     assert shown["bursts"]["billing"]["share"] == 50
@@ -251,6 +260,18 @@ async def _below_since(runtime: Runtime) -> float | None:
 async def _newest_reading(runtime: Runtime) -> float:
     cycle = runtime.controller.burst("billing")
     return -1.0 if cycle is None else cycle.seen
+
+
+async def srv_records(runtime: Runtime, service: str) -> set[tuple[int, int, str]]:
+    """(priority, weight, site) of each SRV record gtm's own DNS answers for ``service``."""
+    query = dns.message.make_query(f"{service}.gtm.example.test.", dns.rdatatype.SRV)
+    answer = await dns.asyncquery.udp(query, "127.0.0.1", port=runtime.dns_port, timeout=2)
+    return {
+        (rr.priority, rr.weight, rr.target.labels[0].decode())
+        for rrset in answer.answer
+        for rr in rrset
+        if rr.rdtype == dns.rdatatype.SRV
+    }
 
 
 async def healthz(runtime: Runtime) -> dict[str, Any]:
