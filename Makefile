@@ -105,6 +105,7 @@ bench: $(DEV) system
 	$(BIN)/python benchmarks/publish.py
 	$(BIN)/python benchmarks/planned.py
 	$(BIN)/python benchmarks/isolation.py
+	$(BIN)/python benchmarks/burst.py
 
 clean:
 	rm -rf $(VENV) var config/var build *.egg-info

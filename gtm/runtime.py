@@ -23,7 +23,8 @@ from gtm.config.listen import Listen
 from gtm.config.models import Config
 from gtm.config.preflight import preflight
 from gtm.controller.controller import Controller
-from gtm.controller.plans import plan_checks, plan_services, store_for
+from gtm.controller.load_reading import LoadReaders
+from gtm.controller.plans import load_sources, plan_checks, plan_services, store_for
 from gtm.controller.reconciler import Reconciler
 from gtm.controller.runbook.runbooks import Runbooks
 from gtm.dns.answers import ZoneAnswers
@@ -102,6 +103,7 @@ class Runtime:
         self._runbooks: Runbooks | None = None
         self._checks: dict[str, Check] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._loads: LoadReaders | None = None
         self._lag: LagMonitor | None = None
         self._locators_of: dict[str, list[str]] = {}
         self.metrics = Metrics()
@@ -244,6 +246,13 @@ class Runtime:
             self._lag = LagMonitor(self._on_lag, clock=self._clock)
             await self._lag.start()
             await self._reconciler.start()
+            self._loads = LoadReaders(
+                load_sources(config, self._reconciler.providers),
+                self._registry,
+                self._controller,
+                self._clock,
+            )
+            await self._loads.start()
             await self._scheduler.start()
             await self._runbooks.start()
             self._ticker = asyncio.create_task(self._tick(), name="gtm-tick")
@@ -271,6 +280,9 @@ class Runtime:
             self._ticker = None
         if self._runbooks is not None:
             await self._runbooks.stop()
+        if self._loads is not None:
+            await self._loads.stop()
+            self._loads = None
         if self._scheduler is not None:
             await self._scheduler.stop()
             self._scheduler = None
@@ -310,6 +322,7 @@ class Runtime:
         if controller is not None:
             doc["vantage"] = controller.vantage_status()
             doc["damping"] = controller.damping()
+            doc["bursts"] = controller.bursts()
         return doc
 
     async def _probe_now(self, locator_id: str) -> tuple[bool, str]:
@@ -333,6 +346,7 @@ class Runtime:
                 fault=result.fault,
                 latency=result.latency,
                 release=result.release,
+                load=result.load,
             )
             for locator_id in self._locators_of[check.key]
         ]

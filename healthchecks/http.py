@@ -11,10 +11,12 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
+from typing import NamedTuple
 
 import aiohttp
 from yarl import URL
 
+from healthchecks.load import LoadReader
 from healthchecks.reasons import describe_timeout, describe_tls_error
 from healthchecks.release import ReleaseRule
 from healthchecks.result import Result, Stopwatch
@@ -98,6 +100,8 @@ class HttpProbe:
         tls_verify: Whether an https target's certificate must verify.
         release: How to read the release the target runs from its answer (whatever
             its status); None reads none.
+        load: Where the answer carries the replica's load figure, if it does; the
+            figure is reported in the result's ``load``.
         client: The shared HTTP client.
     """
 
@@ -112,6 +116,7 @@ class HttpProbe:
     host_header: str | None = None
     tls_verify: bool = True
     release: ReleaseRule | None = None
+    load: LoadReader | None = None
     client: HttpClient = field(kw_only=True, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -138,7 +143,7 @@ class HttpProbe:
         watch = Stopwatch()
         try:
             async with asyncio.timeout(timeout):
-                ok, reason, release = await self._exchange()
+                answer = await self._exchange()
         except TimeoutError:
             return watch.result(False, describe_timeout(timeout))
         except aiohttp.ClientConnectorCertificateError as exc:
@@ -153,9 +158,11 @@ class HttpProbe:
             return watch.result(False, f"request failed: {exc}")
         except OSError as exc:
             return watch.socket_error(exc)
-        return replace(watch.result(ok, reason), release=release)
+        return replace(
+            watch.result(answer.ok, answer.reason), release=answer.release, load=answer.load
+        )
 
-    async def _exchange(self) -> tuple[bool, str, str | None]:
+    async def _exchange(self) -> _Answer:
         headers = dict(self.headers)
         if self.host_header is not None:
             headers["Host"] = self.host_header
@@ -167,21 +174,29 @@ class HttpProbe:
             ssl=self.tls_verify,
             server_hostname=self.host_header if self.scheme == "https" else None,
         ) as response:
-            body: bytes | None = None
-            release: str | None = None
-            if self.release is not None:
-                if self.release.needs_body:
-                    body = await _read_head(response.content, MAX_BODY)
-                release = self.release.read(response.headers, body or b"")
+            needs_body = self.body_contains is not None or any(
+                reader is not None and reader.needs_body for reader in (self.release, self.load)
+            )
+            body = await _read_head(response.content, MAX_BODY) if needs_body else b""
+            # The release is read whatever the status: a failing replica still runs one.
+            release = None if self.release is None else self.release.read(response.headers, body)
             if response.status not in self.expect_status:
                 wanted = ", ".join(str(status) for status in sorted(self.expect_status))
-                return False, f"status {response.status} not in {{{wanted}}}", release
-            if self.body_contains is not None:
-                if body is None:
-                    body = await _read_head(response.content, MAX_BODY)
-                if self.body_contains.encode() not in body:
-                    return False, f"body does not contain {self.body_contains!r}", release
-            return True, f"status {response.status}", release
+                return _Answer(False, f"status {response.status} not in {{{wanted}}}", release)
+            figure = None if self.load is None else self.load.read(response.headers, body)
+            if self.body_contains is not None and self.body_contains.encode() not in body:
+                reason = f"body does not contain {self.body_contains!r}"
+                return _Answer(False, reason, release, figure)
+            return _Answer(True, f"status {response.status}", release, figure)
+
+
+class _Answer(NamedTuple):
+    """What one exchange told: the verdict, its reason, and the figures read on the way."""
+
+    ok: bool
+    reason: str
+    release: str | None = None
+    load: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -385,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--scenario",
-        choices=["whack-a-mole", "release"],
+        choices=["whack-a-mole", "release", "burst"],
         help="play this scenario without waiting for input, then exit",
     )
     demo.add_argument(

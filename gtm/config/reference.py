@@ -58,6 +58,7 @@ SECTIONS: tuple[Row, ...] = (
     ("ServiceConfig", "services.NAME"),
     ("LocatorConfig", "services.NAME.locators[]"),
     ("DampingConfig", "defaults.damping, services.NAME.damping"),
+    ("BurstConfig", "services.NAME.burst"),
     *plugin_sections(CHECKS, "check", HttpCheck),
     ("ReconcileConfig", "reconcile"),
     *plugin_sections(PROVIDERS, "providers.NAME", Section),

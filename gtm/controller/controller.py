@@ -15,6 +15,11 @@ locator's verdict (kind ``health``).
 It keeps the last ``PROBES_KEPT`` probe results of every locator for the API's probe
 detail, and records probes, verdicts and moves in :mod:`gtm.metrics` as it learns them.
 
+For a service under ``policy: burst`` it keeps each locator's latest load figure (the
+probe's latency, the replica's reported figure, or a load balancer's count) and steps
+the service's burst cycle (:mod:`gtm.core.burst`) on every figure and every decision,
+waking the service when a window ends; the share that results goes to ``decide``.
+
 Every time it compares (verdicts, damping, dwell, the timeline) is the injected clock's
 monotonic time; wall time appears only in what it writes for people: the mapping's
 ``updated_at`` (through ``decide``'s ``now``) and the journal, converted in one place.
@@ -29,7 +34,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from gtm.controller.bursting import Bursting, Tick
 from gtm.controller.tasks import cancel_all
+from gtm.core.burst import BurstParams, BurstState
 from gtm.core.health import (
     HealthParams,
     LocatorHealth,
@@ -100,6 +107,8 @@ class ServicePlan:
     policy: ServicePolicy
     health: HealthParams
     min_healthy: int | float = 1
+    burst: BurstParams | None = None
+    """Under ``policy: burst``, when the service overspills."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +202,11 @@ class Controller:
         self._probes: dict[str, deque[ProbeRecord]] = {}
         # Beside each locator's health: the release its probes last read, and when.
         self._releases: dict[str, SeenRelease] = {}
+        self._bursting = Bursting(
+            {name: plan.burst for name, plan in plans.items() if plan.burst is not None},
+            {name: plan.policy for name, plan in plans.items()},
+        )
+        self._burst_wakeups: dict[str, asyncio.TimerHandle] = {}
         for name, plan in plans.items():
             for spec in plan.policy.locators:
                 self._health[spec.id] = LocatorHealth()
@@ -214,6 +228,7 @@ class Controller:
         fault: str = "",
         latency: float | None = None,
         release: str | None = None,
+        load: float | None = None,
     ) -> float | None:
         """Feed one probe result; returns the delay to the next probe when a recheck is due.
 
@@ -229,6 +244,7 @@ class Controller:
             fault: non-empty when the prober failed for want of a local resource.
             latency: seconds the probe took, when the prober says.
             release: the release the replica said it runs, when the probe reads one.
+            load: the load figure the replica reported, when the probe reads one.
 
         Returns:
             The core's :func:`recheck_delay`: seconds to a quick re-probe while a change
@@ -257,6 +273,10 @@ class Controller:
             return None
         after = observe(before, ok, at, params, detail)
         self._health[locator_id] = after
+        service = self._service_of[locator_id]
+        if self._bursting.applies(service):
+            self._bursting.observe(locator_id, service, ok, latency, load, at)
+            self._step_burst(service, now)
         if after.verdict is not before.verdict:
             if after.verdict is Verdict.DOWN:
                 self._downs += 1
@@ -270,6 +290,19 @@ class Controller:
             pending.locators.append(locator_id)
             self._wake(self._service_of[locator_id])
         return recheck_delay(after, params)
+
+    def observe_load(self, locator_id: str, figure: float | None, at: float) -> None:
+        """Feed a load balancer's figure for one locator (sessions, queue), read at ``at``.
+
+        Args:
+            locator_id: The locator whose server the figure is of.
+            figure: The figure, or None when the load balancer had none for it.
+            at: When it was read, on the clock's monotonic time.
+        """
+        service = self._service_of[locator_id]
+        if self._bursting.applies(service):
+            self._bursting.observe_figure(locator_id, figure, at)
+            self._step_burst(service, self._clock.monotonic())
 
     def refresh(self) -> None:
         """Ask for a new decision on every service (intents changed, time passed)."""
@@ -328,6 +361,9 @@ class Controller:
             self._unsubscribe = None
         await cancel_all(self._tasks, "controller")
         self._tasks.clear()
+        for handle in self._burst_wakeups.values():
+            handle.cancel()
+        self._burst_wakeups.clear()
         await cancel_all(list(self._journaling), "controller journal")
         self._journaling.clear()
 
@@ -465,6 +501,27 @@ class Controller:
 
     def _site_releases(self, policy: ServicePolicy) -> dict[str, str]:
         return site_releases((spec.site, self._releases.get(spec.id)) for spec in policy.locators)
+
+    def bursts(self) -> dict[str, dict[str, object]]:
+        """Each bursting service's cycle for ``/healthz``: phase, since when (wall time),
+        the overspill's share in percent and the last load figure."""
+        now = self._clock.monotonic()
+        return {
+            name: {
+                "phase": state.phase.value,
+                "since": None
+                if math.isinf(state.since)
+                else round(wall_time(self._clock, state.since), 3),
+                "share": share,
+                "load": state.last,
+            }
+            for name, (state, share) in self._bursting.shares(now).items()
+        }
+
+    def burst(self, service: str) -> BurstState | None:
+        """The burst cycle of ``service`` (phase, since, load timers); None when it does not
+        burst or has not been stepped yet."""
+        return self._bursting.status(service)
 
     def health(self, locator_id: str) -> LocatorHealth:
         """The current health of one locator."""
@@ -632,6 +689,7 @@ class Controller:
             for attempt in range(1, DECIDE_ATTEMPTS + 1):
                 now, sites = self._site_healths(service, plan)
                 current = self._registry.get(service)
+                tick = self._step_burst(service, self._clock.monotonic())
                 decision = decide(
                     plan.policy,
                     current,
@@ -640,6 +698,7 @@ class Controller:
                     self._registry.intents(),
                     now,
                     self._writer,
+                    overspill=0 if tick is None else tick.share,
                 )
                 if not decision.changed:
                     return
@@ -661,6 +720,39 @@ class Controller:
             # Not published: the retry's move journals the verdicts that asked for it.
             self._requeue(service, pending)
             raise
+
+    def _step_burst(self, service: str, now: float) -> Tick | None:
+        """Step a bursting service's cycle; journal what changed, wake it when due."""
+        if not self._bursting.applies(service):
+            return None
+        current = self._registry.get(service)
+        tick = self._bursting.tick(service, current, self.verdicts(service), now)
+        if tick is None:
+            return None
+        if tick.step.change is not None:
+            log.warning("%s: %s", service, tick.step.reason)
+            self._spawn_record(
+                Event(
+                    kind=EventKind.BURST.value,
+                    service=service,
+                    time=wall_time(self._clock, now),
+                    reason=tick.step.reason,
+                    from_site=current.active_site if current is not None else None,
+                    actor=self._writer or "controller",
+                )
+            )
+            self._wake(service)
+        previous = self._burst_wakeups.pop(service, None)
+        if previous is not None:
+            previous.cancel()
+        if tick.due is not None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return tick  # no loop (a synchronous caller): the next decision steps it
+            delay = max(0.0, tick.due - now)
+            self._burst_wakeups[service] = loop.call_later(delay, self._wake, service)
+        return tick
 
     def _intent_ids(self, service: str) -> frozenset[str]:
         """The ids of the intents in force that concern ``service`` (its own, and global)."""

@@ -11,6 +11,7 @@ from typing import Protocol, cast
 
 from gtm.config.checks import CHECKS, BaseCheck, DnsCheck, HttpCheck, TcpCheck, TlsCheck
 from healthchecks import DnsProbe, HttpClient, HttpProbe, Prober, TcpProbe, TlsProbe
+from healthchecks.load import LoadReader
 
 
 class ProberFactory(Protocol):
@@ -48,6 +49,7 @@ def http_prober(check: HttpCheck, address: str, port: int, http: HttpClient) -> 
         host_header=check.host_header,
         tls_verify=check.tls_verify,
         release=None if check.release is None else check.release.rule(),
+        load=None if check.load is None else LoadReader(check.load.header, check.load.field),
         client=http,
     )
 
