@@ -98,6 +98,7 @@ class Registry:
         self._run_saves: Saves[Run] = Saves()
         self._mapping_subscribers: Subscribers[Mapping] = Subscribers("mapping")
         self._intent_subscribers: Subscribers[list[Intent]] = Subscribers("intents")
+        self._event_subscribers: Subscribers[Event] = Subscribers("journal")
         self._watchers = Watchers()
         self._followers: list[asyncio.Task[None]] = []
         self._closed = False
@@ -355,8 +356,24 @@ class Registry:
     # -- journal --------------------------------------------------------------------
 
     async def record(self, event: Event) -> Event:
-        """Append ``event`` to the journal with the next sequence number; see :class:`Journal`."""
-        return await self._journal.record(event)
+        """Append ``event`` to the journal with the next sequence number; see :class:`Journal`.
+
+        Once it is stored, subscribers (:meth:`on_event`) hear of it as stored.
+        """
+        stored = await self._journal.record(event)
+        self._event_subscribers.notify(stored)
+        return stored
+
+    def on_event(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback`` with every event this registry records from now on, as stored.
+
+        Callbacks run synchronously inside :meth:`record`; one that raises is logged and
+        skipped.
+
+        Returns:
+            A function that unsubscribes ``callback``.
+        """
+        return self._event_subscribers.add(callback)
 
     async def events(
         self,
