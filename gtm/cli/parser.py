@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from gtm import __version__
 from gtm.api.query import parse_moment, parse_seconds
-from gtm.cli import events, health, intents, local, runs, status
+from gtm.cli import events, health, intents, local, runs, status, watch
 from gtm.cli.calls import DEFAULT_API
 from gtm.core.journal import EVENT_KINDS
 
@@ -283,6 +283,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="the newest N matching events, printed oldest first (default 20)",
     )
+    events_cmd.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="then keep printing each new matching event as it is recorded (with --json, "
+        "one object per line), through restarts of gtm",
+    )
+
+    watch_cmd = command(
+        "watch",
+        "print every change as it happens: where each service moves, and the journal",
+        watch.watch,
+        "One line per change, with its time: the service, old site -> new site, version, "
+        "epoch and reason; then each journal event (moves, runs, providers, health). Says "
+        "when gtm is lost and when it is back, and catches up on what happened meanwhile. "
+        "Ctrl-C stops it.",
+    )
+    watch_cmd.add_argument(
+        "services", nargs="*", metavar="SERVICE", help="only these services (default: all)"
+    )
+    api_args(watch_cmd)
 
     def run_args(cmd: argparse.ArgumentParser, *, required: bool = True) -> None:
         api_args(cmd)

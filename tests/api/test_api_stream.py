@@ -17,6 +17,7 @@ from gtm.api import stream
 from gtm.config.limits import ApiLimits
 from gtm.core.journal import EventKind
 from gtm.core.model import Event
+from gtm.feed import EventStreamParser, MappingChange, feed_item
 from gtm.registry.registry import Registry
 from gtm.registry.stores import MemoryStore
 
@@ -236,3 +237,25 @@ async def test_shutting_down_ends_open_streams_at_once(start: ApiFactory, real: 
         async with asyncio.timeout(DEADLINE):
             await api.server.close()
         assert await reader.ended()
+
+
+async def test_the_clients_parser_reads_the_stream_whatever_the_chunks(
+    live: Api, real: Registry
+) -> None:
+    async with live.http.get(f"{live.url}/v1/stream") as answer:
+        wire = await answer.content.readuntil(b"}]}\n\n")
+        await real.put(billing(version=2, reason="line\nbreak \x1b and\r\ncr"))
+        wire += await answer.content.readuntil(b"\n\n")
+    parser = EventStreamParser()
+    whole = list(parser.feed(wire))
+    assert [event.event for event in whole] == ["snapshot", "mapping"]
+    bytewise = EventStreamParser()
+    assert [e for i in range(len(wire)) for e in bytewise.feed(wire[i : i + 1])] == whole
+    assert bytewise.last_id == whole[-1].id
+    item = feed_item(whole[1])
+    assert isinstance(item, MappingChange)
+    assert item.mapping.reason == "line\nbreak \x1b and\r\ncr"
+    crlf = EventStreamParser()
+    assert list(crlf.feed(wire.replace(b"\n", b"\r\n"))) == whole
+    # A CR may be the first half of a CRLF: the parser knows once the next byte comes.
+    assert list(EventStreamParser().feed(wire.replace(b"\n", b"\r") + b":")) == whole
