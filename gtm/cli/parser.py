@@ -17,6 +17,7 @@ from gtm.api.query import parse_moment, parse_seconds
 from gtm.cli import events, health, intents, local, runs, status, watch
 from gtm.cli.calls import DEFAULT_API
 from gtm.core.journal import EVENT_KINDS
+from gtm.logs import LOG_FORMATS
 
 Handler = Callable[[argparse.Namespace], int]
 """A command: the parsed arguments in, the exit code out."""
@@ -73,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=LOG_LEVELS,
         help="least severe log level shown: DEBUG, INFO, WARNING or ERROR, in any case "
         "(default INFO)",
+    )
+    run.add_argument(
+        "--log-format",
+        default=os.environ.get("GTM_LOG_FORMAT", "auto"),
+        type=log_format,
+        metavar="FORMAT",
+        help="json (one object per line), text (key=value fields after the message), or "
+        "auto: text on a terminal, JSON otherwise (default: $GTM_LOG_FORMAT, else auto)",
     )
 
     config = command("config", "check a config file", local.usage)
@@ -433,6 +442,16 @@ def moment(text: str) -> float:
         return parse_moment(text, time.time())
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def log_format(text: str) -> str:
+    """One of :data:`gtm.logs.LOG_FORMATS`, in any case."""
+    if text.lower() not in LOG_FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a log format: use json, text or auto (--log-format or "
+            "$GTM_LOG_FORMAT)"
+        )
+    return text.lower()
 
 
 def count(text: str) -> int:

@@ -336,7 +336,12 @@ class Registry:
             try:
                 await self._store.delete(RUNS + run_id, self._run_indexes.get(run_id))
             except StoreUnavailable as exc:
-                log.warning("registry: pruning finished run %s failed: %s", run_id, exc)
+                log.warning(
+                    "registry: pruning finished run %s failed: %s",
+                    run_id,
+                    exc,
+                    extra={"run": run_id},
+                )
                 return
             # Its index stays known, so an older listing cannot bring the run back.
             self._runs.pop(run_id, None)
@@ -437,6 +442,7 @@ class Registry:
                     mapping.version,
                     entry.index,
                     current.version,
+                    extra={"service": service},
                 )
                 continue
             self._mappings[service] = mapping
