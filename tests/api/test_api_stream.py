@@ -65,8 +65,10 @@ class Reader:
         return Frame(fields.get("id"), fields.get("event"), data, comment)
 
     async def ended(self) -> bool:
+        """Whether the server ends the stream (reading what is left of it)."""
         async with asyncio.timeout(DEADLINE):
-            return await self.answer.content.read() == b"" or self.answer.content.at_eof()
+            await self.answer.content.read()
+        return self.answer.content.at_eof()
 
 
 @pytest.fixture
@@ -259,3 +261,19 @@ async def test_the_clients_parser_reads_the_stream_whatever_the_chunks(
     assert list(crlf.feed(wire.replace(b"\n", b"\r\n"))) == whole
     # A CR may be the first half of a CRLF: the parser knows once the next byte comes.
     assert list(EventStreamParser().feed(wire.replace(b"\n", b"\r") + b":")) == whole
+
+
+async def test_a_client_too_far_behind_is_cut_off_and_resumes_from_its_last_id(
+    live: Api, real: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "LAG_LIMIT", 2)
+    async with opened(live) as reader:
+        snapshot = await reader.frame()
+        # The memory store never yields to the loop: all five land before the stream
+        # writes any of them, so this client is three behind its limit.
+        for version in range(2, 7):
+            await real.put(billing(version=version))
+        assert await reader.ended()
+    assert snapshot.id is not None
+    async with opened(live, **{"Last-Event-ID": snapshot.id}) as reader:
+        assert [(await reader.frame()).data["version"] for _ in range(5)] == [2, 3, 4, 5, 6]
