@@ -104,7 +104,8 @@ class Stream:
     def install(self, app: web.Application) -> None:
         """Add the route to ``app`` and end every stream when it shuts down."""
         app.on_shutdown.append(self.close)
-        app.add_routes([web.get("/v1/stream", self.serve)])
+        # No HEAD: a stream has no end for a HEAD answer to stop at.
+        app.add_routes([web.get("/v1/stream", self.serve, allow_head=False)])
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         """Stream changes to one client until it leaves or the API shuts down."""

@@ -277,3 +277,9 @@ async def test_a_client_too_far_behind_is_cut_off_and_resumes_from_its_last_id(
     assert snapshot.id is not None
     async with opened(live, **{"Last-Event-ID": snapshot.id}) as reader:
         assert [(await reader.frame()).data["version"] for _ in range(5)] == [2, 3, 4, 5, 6]
+
+
+async def test_a_head_request_is_refused_rather_than_held(live: Api) -> None:
+    async with live.http.head(f"{live.url}/v1/stream") as answer:
+        assert answer.status == 405
+        assert answer.headers["Allow"] == "GET"
