@@ -283,10 +283,14 @@ class GtmClient:
     async def _missed(self, journal: _JournalMark, services: Sequence[str]) -> list[Event]:
         """The journal events after the last one seen, of ``services`` when given."""
         found = await self.events(since=journal.time, limit=FEED_CATCH_UP)
+        # An event stamped with the same time as the last one seen may be older than it.
+        floor = journal.seq
         return [
             event
             for event in found
-            if journal.new(event) and (not services or event.service in services)
+            if event.seq > floor
+            and (not services or event.service in services)
+            and journal.new(event)
         ]
 
     async def events(
