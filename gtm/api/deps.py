@@ -50,6 +50,10 @@ class ApiRegistry(Protocol):
         unsubscribe."""
         ...
 
+    def on_intents(self, callback: Callable[[list[Intent]], None]) -> Callable[[], None]:
+        """Call ``callback`` with every intent after each change; returns the unsubscribe."""
+        ...
+
     def intents(self) -> list[Intent]:
         """Every standing intent."""
         ...

@@ -22,8 +22,8 @@ from gtm.api.deps import ApiDeps, ApiRegistry
 from gtm.api.documents import encode
 from gtm.api.errors import bad_request
 from gtm.api.resolve import mapping_document
-from gtm.core.codec import event_to_dict
-from gtm.core.model import Event, Mapping
+from gtm.core.codec import Document, event_to_dict, intent_to_dict
+from gtm.core.model import Event, Intent, Mapping
 
 HEARTBEAT = 15.0
 """Seconds between comment lines on a quiet stream, so proxies and clients see it alive."""
@@ -80,9 +80,12 @@ class Listener:
 class Stream:
     """Answers ``GET /v1/stream[?service=NAME...]`` with server-sent events.
 
-    Events: ``snapshot`` (``{"services": [...]}``, as ``GET /v1/services``) first unless
-    the client resumes; then ``mapping`` (as ``GET /v1/services/NAME``) on every change of
-    a mapping and ``journal`` (as an item of ``GET /v1/events``) for every event recorded.
+    Events: ``snapshot`` (``{"services": [...], "intents": [...]}``, as ``GET
+    /v1/services`` and ``GET /v1/intents``) first unless the client resumes; then
+    ``mapping`` (as ``GET /v1/services/NAME``) on every change of a mapping, ``journal``
+    (as an item of ``GET /v1/events``) for every event recorded, and ``intents`` (as
+    ``GET /v1/intents``) after every change of the intents. A stream of some services
+    (``?service=``) carries only their mappings and journal events.
     Ids look like ``<run>-<n>``: ``<run>`` changes when gtm restarts, so an id from
     before a restart gets a snapshot instead of a replay.
 
@@ -174,6 +177,7 @@ class Stream:
         self._unsubscribe = [
             self._registry.subscribe(self._mapping_changed),
             self._registry.on_event(self._event_recorded),
+            self._registry.on_intents(self._intents_changed),
         ]
 
     def _mapping_changed(self, mapping: Mapping) -> None:
@@ -181,6 +185,9 @@ class Stream:
 
     def _event_recorded(self, event: Event) -> None:
         self._publish("journal", event.service, encode(event_to_dict(event)))
+
+    def _intents_changed(self, intents: list[Intent]) -> None:
+        self._publish("intents", None, encode({"intents": _intent_docs(intents)}))
 
     def _publish(self, kind: str, service: str | None, data: bytes) -> None:
         self._seq += 1
@@ -210,7 +217,10 @@ class Stream:
             for mapping in self._registry.mappings()
             if services is None or mapping.service in services
         ]
-        data = b'{"services":[' + b",".join(docs) + b"]}"
+        parts = [b'"services":[' + b",".join(docs) + b"]"]
+        if services is None:
+            parts.append(b'"intents":' + encode(_intent_docs(self._registry.intents())))
+        data = b"{" + b",".join(parts) + b"}"
         return self._frame(Message(self._seq, "snapshot", None, data))
 
     def _frame(self, message: Message) -> bytes:
@@ -231,3 +241,8 @@ class Stream:
                 value=unknown[0],
             )
         return wanted
+
+
+def _intent_docs(intents: Iterable[Intent]) -> list[Document]:
+    """Intents as ``GET /v1/intents`` lists them."""
+    return [intent_to_dict(intent) for intent in intents]

@@ -16,7 +16,7 @@ from api_harness import NOW, Api, ApiFactory, billing, search
 from gtm.api import stream
 from gtm.config.limits import ApiLimits
 from gtm.core.journal import EventKind
-from gtm.core.model import Event
+from gtm.core.model import Event, Intent, IntentKind
 from gtm.feed import EventStreamParser, MappingChange, feed_item
 from gtm.registry.registry import Registry
 from gtm.registry.stores import MemoryStore
@@ -105,7 +105,8 @@ async def test_a_stream_starts_with_a_snapshot_then_sends_changes_and_journal_ev
         assert snapshot.event == "snapshot"
         assert [doc["service"] for doc in snapshot.data["services"]] == ["billing", "search"]
         async with live.http.get(f"{live.url}/v1/services") as answer:
-            assert snapshot.data == await answer.json()
+            assert snapshot.data["services"] == (await answer.json())["services"]
+        assert snapshot.data["intents"] == []
 
         await real.put(billing(version=2, epoch=4, active_site="dc-paris"))
         moved = await reader.frame()
@@ -175,6 +176,8 @@ async def test_a_stream_of_some_services_sends_only_theirs(live: Api, real: Regi
     async with opened(live, "?service=search") as reader:
         snapshot = await reader.frame()
         assert [doc["service"] for doc in snapshot.data["services"]] == ["search"]
+        assert "intents" not in snapshot.data
+        await real.add_intent(Intent("", IntentKind.FREEZE, "search", why="not streamed"))
         await real.put(billing(version=2))
         await real.record(journal_event("not for search"))
         await real.record(Event(EventKind.MOVE, "search", NOW, "search moved"))
@@ -244,8 +247,9 @@ async def test_shutting_down_ends_open_streams_at_once(start: ApiFactory, real: 
 async def test_the_clients_parser_reads_the_stream_whatever_the_chunks(
     live: Api, real: Registry
 ) -> None:
-    async with live.http.get(f"{live.url}/v1/stream") as answer:
-        wire = await answer.content.readuntil(b"}]}\n\n")
+    async with live.http.get(f"{live.url}/v1/stream") as answer, asyncio.timeout(DEADLINE):
+        wire = await answer.content.readuntil(b"\n\n")  # retry
+        wire += await answer.content.readuntil(b"\n\n")  # snapshot
         await real.put(billing(version=2, reason="line\nbreak \x1b and\r\ncr"))
         wire += await answer.content.readuntil(b"\n\n")
     parser = EventStreamParser()
@@ -283,3 +287,23 @@ async def test_a_head_request_is_refused_rather_than_held(live: Api) -> None:
     async with live.http.head(f"{live.url}/v1/stream") as answer:
         assert answer.status == 405
         assert answer.headers["Allow"] == "GET"
+
+
+async def test_every_change_of_the_intents_is_streamed_as_get_v1_intents_says_it(
+    live: Api, real: Registry
+) -> None:
+    pin = await real.add_intent(
+        Intent("", IntentKind.PIN, "billing", "dc-paris", "alice", "maintenance", created_at=NOW)
+    )
+    async with opened(live) as reader:
+        snapshot = await reader.frame()
+        async with live.http.get(f"{live.url}/v1/intents") as answer:
+            listed = (await answer.json())["intents"]
+        assert snapshot.data["intents"] == listed and listed[0]["id"] == pin.id
+        await real.remove_intent(pin.id)
+        changed = await reader.frame()
+        assert (changed.event, changed.data) == ("intents", {"intents": []})
+        freeze = await real.add_intent(Intent("", IntentKind.FREEZE, who="bob", why="quiet"))
+        changed = await reader.frame()
+        assert changed.event == "intents"
+        assert [doc["id"] for doc in changed.data["intents"]] == [freeze.id]
