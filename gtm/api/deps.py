@@ -42,6 +42,19 @@ class ApiRegistry(Protocol):
         """Return once the version of ``service`` passes ``index``, or after ``timeout``."""
         ...
 
+    def subscribe(self, callback: Callable[[Mapping], None]) -> Callable[[], None]:
+        """Call ``callback`` with every mapping stored from now on; returns the unsubscribe."""
+        ...
+
+    def on_event(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback`` with every journal event recorded from now on; returns the
+        unsubscribe."""
+        ...
+
+    def on_intents(self, callback: Callable[[list[Intent]], None]) -> Callable[[], None]:
+        """Call ``callback`` with every intent after each change; returns the unsubscribe."""
+        ...
+
     def intents(self) -> list[Intent]:
         """Every standing intent."""
         ...

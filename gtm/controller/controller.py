@@ -269,7 +269,17 @@ class Controller:
                 self._wake(self._service_of[locator_id])
         if not trusted.trusted:
             self._health[locator_id] = observe_unknown(before, f"{detail} ({trusted.why})")
-            log.debug("locator %s: probe unknown: %s (%s)", locator_id, detail, trusted.why)
+            log.debug(
+                "locator %s: probe unknown: %s (%s)",
+                locator_id,
+                detail,
+                trusted.why,
+                extra={
+                    "service": self._service_of[locator_id],
+                    "site": self._site_of[locator_id],
+                    "locator": locator_id,
+                },
+            )
             return None
         after = observe(before, ok, at, params, detail)
         self._health[locator_id] = after
@@ -280,7 +290,17 @@ class Controller:
         if after.verdict is not before.verdict:
             if after.verdict is Verdict.DOWN:
                 self._downs += 1
-            log.info("locator %s %s: %s", locator_id, after.verdict.value, after.reason)
+            log.info(
+                "locator %s %s: %s",
+                locator_id,
+                after.verdict.value,
+                after.reason,
+                extra={
+                    "service": self._service_of[locator_id],
+                    "site": self._site_of[locator_id],
+                    "locator": locator_id,
+                },
+            )
             self._journal_health(locator_id, before, after, now)
             pending = self._pending.setdefault(self._service_of[locator_id], _Pending())
             if after.verdict is Verdict.DOWN and pending.first_failed_probe is None:
@@ -659,6 +679,7 @@ class Controller:
                     attempt,
                     JOURNAL_ATTEMPTS,
                     exc,
+                    extra={"service": event.service, "epoch": event.epoch},
                 )
             await asyncio.sleep(JOURNAL_RETRY)
 
@@ -676,7 +697,9 @@ class Controller:
                 await self._decide(service)
             except GtmError as exc:
                 # The registry may be briefly unavailable; the next wake-up retries.
-                log.warning("decision for %s not published: %s", service, exc)
+                log.warning(
+                    "decision for %s not published: %s", service, exc, extra={"service": service}
+                )
                 await asyncio.sleep(0.2)
                 wakeup.set()
 
@@ -775,6 +798,7 @@ class Controller:
                 service,
                 "; ".join(self._assessment.reasons),
                 decision.reason,
+                extra={"service": service},
             )
 
     def _lost_race(
@@ -793,8 +817,9 @@ class Controller:
             "deciding again"
             if attempt < DECIDE_ATTEMPTS
             else "left as stored until the next change",
+            extra={"service": service},
         )
-        log.debug("%s: %s", service, exc)
+        log.debug("%s: %s", service, exc, extra={"service": service})
 
     def _requeue(self, service: str, pending: _Pending) -> None:
         later = self._pending.get(service)
@@ -843,7 +868,13 @@ class Controller:
     ) -> None:
         published = self._clock.monotonic()
         if not decision.moved:
-            log.info("%s v%d: %s", after.service, after.version, decision.reason)
+            log.info(
+                "%s v%d: %s",
+                after.service,
+                after.version,
+                decision.reason,
+                extra={"service": after.service, "site": after.active_site, "epoch": after.epoch},
+            )
             return
         moments = {"decision": decided, "published": published}
         if pending.verdict is not None:
@@ -861,6 +892,7 @@ class Controller:
             after.active_site,
             after.epoch,
             decision.reason,
+            extra={"service": after.service, "site": after.active_site, "epoch": after.epoch},
         )
         await self._registry.record(
             Event(

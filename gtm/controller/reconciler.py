@@ -151,7 +151,12 @@ class Reconciler:
             try:
                 await provider.close()
             except GtmError as exc:
-                log.warning("provider %s did not close cleanly: %s", provider.name, exc)
+                log.warning(
+                    "provider %s did not close cleanly: %s",
+                    provider.name,
+                    exc,
+                    extra={"provider": provider.name},
+                )
 
     async def plan(self, name: str, *, force: bool = False) -> PassResult:
         """Observe and diff one provider without applying anything (``gtm plan``)."""
@@ -289,7 +294,7 @@ class Reconciler:
     def _fail(self, name: str, message: str) -> None:
         self._metrics.record_provider_error(name)
         self._update(name, last_error=message, last_error_at=self._clock())
-        log.warning("%s", message)
+        log.warning("%s", message, extra={"provider": name})
 
     async def _settled(self, provider: Provider[Any]) -> None:
         """Wait until every service the provider manages has a mapping, or ``STARTUP``.

@@ -98,6 +98,7 @@ class Registry:
         self._run_saves: Saves[Run] = Saves()
         self._mapping_subscribers: Subscribers[Mapping] = Subscribers("mapping")
         self._intent_subscribers: Subscribers[list[Intent]] = Subscribers("intents")
+        self._event_subscribers: Subscribers[Event] = Subscribers("journal")
         self._watchers = Watchers()
         self._followers: list[asyncio.Task[None]] = []
         self._closed = False
@@ -335,7 +336,12 @@ class Registry:
             try:
                 await self._store.delete(RUNS + run_id, self._run_indexes.get(run_id))
             except StoreUnavailable as exc:
-                log.warning("registry: pruning finished run %s failed: %s", run_id, exc)
+                log.warning(
+                    "registry: pruning finished run %s failed: %s",
+                    run_id,
+                    exc,
+                    extra={"run": run_id},
+                )
                 return
             # Its index stays known, so an older listing cannot bring the run back.
             self._runs.pop(run_id, None)
@@ -355,8 +361,24 @@ class Registry:
     # -- journal --------------------------------------------------------------------
 
     async def record(self, event: Event) -> Event:
-        """Append ``event`` to the journal with the next sequence number; see :class:`Journal`."""
-        return await self._journal.record(event)
+        """Append ``event`` to the journal with the next sequence number; see :class:`Journal`.
+
+        Once it is stored, subscribers (:meth:`on_event`) hear of it as stored.
+        """
+        stored = await self._journal.record(event)
+        self._event_subscribers.notify(stored)
+        return stored
+
+    def on_event(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback`` with every event this registry records from now on, as stored.
+
+        Callbacks run synchronously inside :meth:`record`; one that raises is logged and
+        skipped.
+
+        Returns:
+            A function that unsubscribes ``callback``.
+        """
+        return self._event_subscribers.add(callback)
 
     async def events(
         self,
@@ -420,6 +442,7 @@ class Registry:
                     mapping.version,
                     entry.index,
                     current.version,
+                    extra={"service": service},
                 )
                 continue
             self._mappings[service] = mapping

@@ -55,6 +55,7 @@ class Recovery:
                     run.service,
                     run.owner,
                     instance or "this instance",
+                    extra={"run": run.id, "service": run.service},
                 )
         return mine
 
