@@ -19,7 +19,7 @@ from typing import Literal
 from gtm.core.health import Verdict
 from gtm.errors import ConfigError
 
-MAJORITY = "majority"
+MAJORITY: Literal["majority"] = "majority"
 """The default quorum: more than half of the live vantages."""
 
 Quorum = int | Literal["majority"]
