@@ -416,13 +416,46 @@ class ConsulStore:
         def raw(response: Any) -> tuple[int, str]:
             return int(response.code), str(response.body)
 
+        extra = {"data": data} if method != "GET" else {}
         try:
             result: tuple[int, str] = await self._closable(
-                send(raw, path, params=params, data=data, headers=headers)
+                send(raw, path, params=params, headers=headers, **extra)
             )
         except (aiohttp.ClientError, OSError) as exc:
             raise StoreUnavailable(f"{self._where}: {path} failed: {exc}") from exc
         return result
+
+    async def call(
+        self, method: str, path: str, body: Any = None, params: _Params | None = None
+    ) -> tuple[int, Any]:
+        """One request to the agent's HTTP API beyond KV (sessions, checks, status).
+
+        The HTTP API directly, with this store's token and datacenter, so the cluster's
+        session and leader lock talk to the agent as the store does.
+
+        Returns:
+            Consul's status code and its answer: decoded JSON, the text when it is not
+            JSON, None when empty.
+
+        Raises:
+            StoreUnavailable: The agent did not answer, or the store is closed.
+        """
+        if self._closed.is_set():
+            raise StoreUnavailable(f"{self._where}: closed")
+        data = "" if body is None else body if isinstance(body, str) else json.dumps(body)
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                status, text = await self._send(method, path, data, params or [])
+        except TimeoutError as exc:
+            raise StoreStalled(
+                f"{self._where}: {path} had no answer within {REQUEST_TIMEOUT:g}s",
+                path=self._where,
+                waited=REQUEST_TIMEOUT,
+            ) from exc
+        try:
+            return status, json.loads(text) if text else None
+        except ValueError:
+            return status, text
 
     async def _keys(self, prefix: str) -> builtins.list[str]:
         """The keys under ``prefix`` (no values), sorted."""
