@@ -1,8 +1,9 @@
 """A simulated site: one small HTTP process serving the replicas of several services.
 
 Demos, tests and benchmarks start one of these per site and then kill it, or tell it to
-answer ``/health`` with 503, to fail a random share of probes, or to hang, so that gtm is
-exercised against real sockets and real processes rather than mocks.
+answer ``/health`` with 503, to fail a random share of probes, to hang, or to drop the probes
+of some vantages (by their source address), so that gtm is exercised against real sockets
+and real processes rather than mocks.
 
 Run as ``python -m gtm.demo.workload --site aws-use1 --address 127.0.1.1 billing=18081``.
 """
@@ -31,6 +32,9 @@ class Health:
     rng: random.Random = field(default_factory=random.Random)
     probes: int = 0
     failed: int = 0
+    refused: frozenset[str] = frozenset()
+    """Peer addresses whose probes are cut off: the connection is dropped unanswered, as
+    when the network path from one vantage to this site is broken."""
 
     def set(self, mode: str, fail_ratio: float | None, seed: int | None) -> None:
         """Switch mode; a seed makes the flaky pattern repeatable."""
@@ -50,7 +54,11 @@ def make_app(site: str, service: str, health: Health) -> web.Application:
     async def index(_request: web.Request) -> web.Response:
         return web.json_response({"site": site, "service": service})
 
-    async def check(_request: web.Request) -> web.Response:
+    async def check(request: web.Request) -> web.Response:
+        if request.remote in health.refused:
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=503, text="cut off\n")
         health.probes += 1
         if health.mode == "hang":
             await asyncio.sleep(3600)
@@ -74,6 +82,11 @@ def make_app(site: str, service: str, health: Health) -> web.Application:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"site": site, "mode": health.mode})
 
+    async def refuse(request: web.Request) -> web.Response:
+        addresses = request.query.get("from", "")
+        health.refused = frozenset(a for a in addresses.split(",") if a)
+        return web.json_response({"site": site, "refused": sorted(health.refused)})
+
     async def stats(_request: web.Request) -> web.Response:
         return web.json_response(
             {"site": site, "mode": health.mode, "probes": health.probes, "failed": health.failed}
@@ -83,6 +96,7 @@ def make_app(site: str, service: str, health: Health) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/health", check)
     app.router.add_post("/_ctl/mode", control)
+    app.router.add_post("/_ctl/refuse", refuse)
     app.router.add_get("/_ctl/stats", stats)
     return app
 
