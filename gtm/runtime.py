@@ -19,6 +19,8 @@ from typing import Any
 from gtm.api.app import ApiDeps, make_app
 from gtm.api.server import ApiServer, start_api
 from gtm.api.tokens import tokens_from_config
+from gtm.cluster.member import ClusterMember
+from gtm.cluster.session import SessionParams
 from gtm.config.listen import Listen
 from gtm.config.models import Config
 from gtm.config.preflight import preflight
@@ -28,11 +30,12 @@ from gtm.controller.reconciler import Reconciler
 from gtm.controller.runbook.runbooks import Runbooks
 from gtm.dns.answers import ZoneAnswers
 from gtm.dns.server import DnsServer
-from gtm.errors import ConfigError, ListenError
+from gtm.errors import ConfigError, GtmError, ListenError
 from gtm.metrics import Metrics
 from gtm.providers import build_provider
-from gtm.registry.registry import Registry
+from gtm.registry.registry import MAPPINGS, Registry
 from gtm.registry.store import Store
+from gtm.registry.stores.consul import ConsulStore
 from gtm.registry.stores.sqlite import SqliteStore
 from healthchecks.clock import Clock, LoopClock
 from healthchecks.http import HttpClient
@@ -104,6 +107,9 @@ class Runtime:
         self._ticker: asyncio.Task[None] | None = None
         self._lag: LagMonitor | None = None
         self._locators_of: dict[str, list[str]] = {}
+        self._member: ClusterMember | None = None
+        self._taking_over: asyncio.Task[None] | None = None
+        self._stepping_down: asyncio.Task[None] | None = None
         self.metrics = Metrics()
         """This instance's metrics, served on ``/metrics``."""
 
@@ -130,6 +136,11 @@ class Runtime:
         """Planned-failover runs (after start)."""
         assert self._runbooks is not None, "Runtime.start() first"
         return self._runbooks
+
+    @property
+    def member(self) -> ClusterMember | None:
+        """This instance's cluster membership; None for a lone instance."""
+        return self._member
 
     @property
     def dns_port(self) -> int:
@@ -161,10 +172,14 @@ class Runtime:
         preflight(config)
         descriptors = raise_descriptor_limit()
         try:
-            self._store = store_for(config, exclusive=True)
+            # Instances of a cluster share the store; a lone one claims it.
+            self._store = store_for(config, exclusive=config.cluster is None)
             if isinstance(self._store, SqliteStore):
                 self._store.on_write = self.metrics.record_store_write
+            member = self._member = self._join(self._store)
             self._registry = await Registry.open(self._store, config.instance)
+            if member is not None:
+                await member.start()
             plans = plan_services(config)
             self._controller = Controller(
                 plans,
@@ -172,6 +187,7 @@ class Runtime:
                 clock=self._clock,
                 writer=config.instance,
                 metrics=self.metrics,
+                acting_as=member.acting_as if member is not None else None,
             )
             self._reconciler = Reconciler(
                 [
@@ -183,6 +199,7 @@ class Runtime:
                 resync_interval=config.reconcile.resync_interval,
                 retry_max=config.reconcile.retry_max,
                 metrics=self.metrics,
+                acting=member.acting if member is not None else None,
             )
             self._runbooks = Runbooks(
                 self._registry,
@@ -190,6 +207,7 @@ class Runtime:
                 self._reconciler,
                 self._probe_now,
                 clock=self._clock,
+                leading=member.acting if member is not None else None,
             )
             # The API first: it starts silently, so when the DNS port is the one taken,
             # the refusal is the only line printed, as when the API's is.
@@ -204,6 +222,7 @@ class Runtime:
                 locators=self._controller.locators,
                 metrics=self.metrics,
                 serve_metrics=config.api.metrics,
+                cluster=member.describe if member is not None else None,
             )
             try:
                 self._api = await start_api(
@@ -244,7 +263,10 @@ class Runtime:
             await self._lag.start()
             await self._reconciler.start()
             await self._scheduler.start()
-            await self._runbooks.start()
+            if member is None:
+                await self._runbooks.start()
+            else:
+                self._on_leadership()  # it may have led since member.start()
             self._ticker = asyncio.create_task(self._tick(), name="gtm-tick")
         except BaseException:
             await self.stop()
@@ -262,12 +284,16 @@ class Runtime:
         )
 
     async def stop(self) -> None:
-        """Stop probing first, then the controller, servers and store; safe to repeat."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        """Give up the lead (so another instance takes over at once), stop probing, then
+        the controller, servers and store; safe to repeat."""
+        if self._member is not None:
+            await self._member.stop()
+        for task in (self._ticker, self._taking_over, self._stepping_down):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._ticker = self._taking_over = self._stepping_down = None
         if self._runbooks is not None:
             await self._runbooks.stop()
         if self._scheduler is not None:
@@ -311,6 +337,62 @@ class Runtime:
             doc["damping"] = controller.damping()
         return doc
 
+    def _join(self, store: Store) -> ClusterMember | None:
+        """This instance's membership of the cluster, when the config has one.
+
+        Every mapping write becomes a transaction fenced by the leader lock.
+        """
+        cluster = self.config.cluster
+        if cluster is None:
+            return None
+        if not isinstance(store, ConsulStore):
+            raise ConfigError("cluster: needs a Consul store (store: {type: consul})")
+        listen = self.config.api.listen
+        member = ClusterMember(
+            store,
+            store.prefix,
+            self.config.instance,
+            cluster.advertise or f"{listen.host}:{listen.port}",
+            SessionParams(cluster.check_ttl, cluster.pass_interval, cluster.lock_delay),
+            confirm_interval=cluster.confirm_interval,
+            margin=cluster.margin,
+            clock=self._clock,
+            on_change=self._on_leadership,
+        )
+        store.fence(MAPPINGS, member.leadership.key, member.fencing_session)
+        return member
+
+    def _on_leadership(self) -> None:
+        """Start acting for the cluster, or stop: decisions, providers and runs follow."""
+        member = self._member
+        if member is None or self._controller is None or self._runbooks is None:
+            return  # still starting: start() calls again once every part is there
+        if member.acting():
+            log.warning(
+                "gtm %s leads (term %d): deciding, reconciling providers, carrying out runs",
+                self.config.instance,
+                member.leadership.term,
+            )
+            self._controller.refresh()
+            self.reconciler.resume()
+            self._take_over()
+        elif self._stepping_down is None or self._stepping_down.done():
+            log.warning("gtm %s does not lead: serving and probing only", self.config.instance)
+            # Runs stop where they are; the next leader rolls them back.
+            self._stepping_down = asyncio.create_task(self._runbooks.stop(), name="step-down")
+
+    def _take_over(self) -> None:
+        """Carry out or roll back the runs this leader inherits, once at a time."""
+        if self._runbooks is not None and (self._taking_over is None or self._taking_over.done()):
+            self._taking_over = asyncio.create_task(self._inherit(), name="take-over")
+
+    async def _inherit(self) -> None:
+        assert self._runbooks is not None
+        try:
+            await self._runbooks.take_over()
+        except GtmError as exc:
+            log.warning("runs not taken over yet: %s", exc)
+
     async def _probe_now(self, locator_id: str) -> tuple[bool, str]:
         check = self._checks[locator_id]
         result = await check.prober.probe(check.timeout)
@@ -349,6 +431,8 @@ class Runtime:
             if self._store is not None:
                 self.controller.observe_store(self._store.busy_for())
             self.controller.refresh()
+            if self._member is not None and self._member.acting():
+                self._take_over()  # runs posted to other instances since
 
 
 def listen_error(field: str, listen: Listen, exc: OSError) -> ListenError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gtm.api.auth import Guard
+from gtm.api.cluster import ClusterReport
 from gtm.api.deps import ApiDeps, ApiRegistry
 from gtm.api.errors import error_middleware
 from gtm.api.events import EventFeed
@@ -27,8 +28,9 @@ def make_app(deps: ApiDeps) -> web.Application:
 
     Routes: ``GET /v1/services``, ``GET /v1/services/{name}`` (with ``index``/``wait``
     long polls), ``GET /v1/events``, ``GET|POST /v1/intents``, ``DELETE /v1/intents/{id}``,
-    ``GET /v1/providers`` and ``GET /healthz``, the run endpoints when ``deps`` has
-    runbooks, ``GET /v1/locators`` when it has the locators' detail, and ``GET /metrics``
+    ``GET /v1/providers``, ``GET /v1/cluster`` and ``GET /healthz``, the run endpoints
+    when ``deps`` has runbooks, ``GET /v1/locators`` when it has the locators' detail, and
+    ``GET /metrics``
     unless ``deps.serve_metrics`` is off. Every answer is counted by route and status.
     Handlers that change state are marked with :func:`gtm.api.auth.requires`
     and authenticated before they run. Every error is a JSON document
@@ -47,6 +49,7 @@ def make_app(deps: ApiDeps) -> web.Application:
     app.add_routes(HealthReport(deps.services, deps.status, deps.providers).routes())
     if deps.locators is not None:
         app.add_routes(LocatorReport(deps.registry, deps.locators).routes())
+    app.add_routes(ClusterReport(deps.cluster).routes())
     if deps.serve_metrics:
         app.add_routes(page.routes())
     return app

@@ -155,6 +155,10 @@ class Controller:
         vantage: the bounds past which this vantage distrusts itself.
         metrics: where probes, verdicts and moves are counted; a registry of its own
             unless given.
+        acting_as: with several instances, who this instance writes as while it leads
+            (its name and term), asked at every decision; None while it does not lead,
+            and decisions wait until :meth:`refresh` after it leads again. Without it,
+            this instance always decides, as ``writer``.
         vantages: with several instances, every vantage's verdicts: decisions then use
             the quorum's verdicts, and this vantage's own are published through it;
             None (one instance): this vantage's verdicts are the decisions' own.
@@ -169,9 +173,11 @@ class Controller:
         writer: str = "",
         vantage: VantageParams | None = None,
         metrics: Metrics | None = None,
+        acting_as: Callable[[], str | None] | None = None,
         vantages: Vantages | None = None,
     ) -> None:
         self._plans = plans
+        self._acting_as = acting_as
         self._vantages = vantages
         self._registry = registry
         self._clock: Clock = clock if clock is not None else LoopClock()
@@ -643,6 +649,11 @@ class Controller:
         pending = self._pending.pop(service, _Pending())
         try:
             for attempt in range(1, DECIDE_ATTEMPTS + 1):
+                writer = self._writer if self._acting_as is None else self._acting_as()
+                if writer is None:
+                    # Another instance leads: this one keeps its verdicts for when it does.
+                    self._requeue(service, pending)
+                    return
                 now, sites = self._site_healths(service, plan)
                 current = self._registry.get(service)
                 decision = decide(
@@ -652,7 +663,7 @@ class Controller:
                     sites,
                     self._registry.intents(),
                     now,
-                    self._writer,
+                    writer,
                 )
                 if not decision.changed:
                     return
