@@ -21,13 +21,17 @@ from gtm.api.server import ApiServer, start_api
 from gtm.api.tokens import tokens_from_config
 from gtm.cluster.member import ClusterMember
 from gtm.cluster.session import SessionParams
+from gtm.cluster.verdicts import Voting
 from gtm.config.listen import Listen
 from gtm.config.models import Config
 from gtm.config.preflight import preflight
-from gtm.controller.controller import Controller
+from gtm.config.secrets import resolve_secret
+from gtm.config.stores import ConsulStoreConfig
+from gtm.controller.controller import Controller, ServicePlan
 from gtm.controller.plans import plan_checks, plan_services, store_for
 from gtm.controller.reconciler import Reconciler
 from gtm.controller.runbook.runbooks import Runbooks
+from gtm.controller.vantages import Vantages
 from gtm.dns.answers import ZoneAnswers
 from gtm.dns.server import DnsServer
 from gtm.errors import ConfigError, GtmError, ListenError
@@ -108,6 +112,7 @@ class Runtime:
         self._lag: LagMonitor | None = None
         self._locators_of: dict[str, list[str]] = {}
         self._member: ClusterMember | None = None
+        self._voting: Voting | None = None
         self._taking_over: asyncio.Task[None] | None = None
         self._stepping_down: asyncio.Task[None] | None = None
         self.metrics = Metrics()
@@ -181,6 +186,7 @@ class Runtime:
             if member is not None:
                 await member.start()
             plans = plan_services(config)
+            vantages = self._vantages(member, plans)
             self._controller = Controller(
                 plans,
                 self._registry,
@@ -188,7 +194,11 @@ class Runtime:
                 writer=config.instance,
                 metrics=self.metrics,
                 acting_as=member.acting_as if member is not None else None,
+                vantages=vantages,
             )
+            if self._voting is not None and member is not None:
+                await self._voting.start(self._controller.peers)
+                member.vantages = self._controller.vantages_status
             self._reconciler = Reconciler(
                 [
                     build_provider(name, spec, config.zone)
@@ -251,7 +261,8 @@ class Runtime:
                 await self._dns.start(config.dns.listen.host, config.dns.listen.port)
             except OSError as exc:
                 raise listen_error("dns.listen", config.dns.listen, exc) from exc
-            self._http = HttpClient()
+            source = config.cluster.probe_from if config.cluster is not None else None
+            self._http = HttpClient(None if source is None else str(source))
             self._scheduler = Scheduler(self._on_result, clock=self._clock)
             for locator_ids, check in plan_checks(config, self._http):
                 self._locators_of[check.key] = locator_ids
@@ -286,6 +297,9 @@ class Runtime:
     async def stop(self) -> None:
         """Give up the lead (so another instance takes over at once), stop probing, then
         the controller, servers and store; safe to repeat."""
+        if self._voting is not None:
+            await self._voting.stop()
+            self._voting = None
         if self._member is not None:
             await self._member.stop()
         for task in (self._ticker, self._taking_over, self._stepping_down):
@@ -361,6 +375,32 @@ class Runtime:
         )
         store.fence(MAPPINGS, member.leadership.key, member.fencing_session)
         return member
+
+    def _vantages(
+        self, member: ClusterMember | None, plans: dict[str, ServicePlan]
+    ) -> Vantages | None:
+        """This instance's vantage among the cluster's, publishing through its session;
+        None for a lone instance, whose own verdicts decide."""
+        cluster, store = self.config.cluster, self.config.store
+        if member is None or cluster is None or not isinstance(store, ConsulStoreConfig):
+            return None
+        token = None if store.token is None else resolve_secret(store.token).get_secret_value()
+        self._voting = Voting(
+            store.address,
+            store.prefix,
+            self.config.instance,
+            member.session,
+            token=token,
+            datacenter=store.datacenter,
+        )
+        locators = [spec.id for plan in plans.values() for spec in plan.policy.locators]
+        return Vantages(
+            self.config.instance,
+            locators,
+            cluster.quorum,
+            sink=self._voting.board,
+            disagree_after=cluster.disagree_after,
+        )
 
     def _on_leadership(self) -> None:
         """Start acting for the cluster, or stop: decisions, providers and runs follow."""

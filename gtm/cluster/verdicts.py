@@ -231,10 +231,8 @@ class VantageWatch:
         """Why the last read failed; empty when it worked."""
 
     async def start(self) -> None:
-        """Read the reports once, then follow them."""
-        index, items = await self._read(0)
-        self._apply(items)
-        self._task = asyncio.create_task(self._follow(index), name="verdicts-watch")
+        """Follow the reports from now on (the first read is not waited for)."""
+        self._task = asyncio.create_task(self._follow(0), name="verdicts-watch")
 
     async def stop(self) -> None:
         """Stop following."""
@@ -275,6 +273,47 @@ class VantageWatch:
         if reports != self.reports:
             self.reports = reports
             self._on_change(reports)
+
+
+class Voting:
+    """This instance's part in the vantage quorum: its board and its watch, on one client.
+
+    Args:
+        address: ``host:port`` of the local Consul agent.
+        prefix: The store's key prefix.
+        instance: This instance's name.
+        session: Whatever keeps this instance's session.
+        token: The ACL token; None for none.
+        datacenter: The Consul datacenter; None for the agent's own.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        prefix: str,
+        instance: str,
+        session: SessionHolder,
+        *,
+        token: str | None = None,
+        datacenter: str | None = None,
+    ) -> None:
+        self._client = verdicts_client(address, token, datacenter)
+        self._prefix = prefix
+        self.board = VerdictBoard(self._client, prefix, instance, session, token=token)
+        self.watch: VantageWatch | None = None
+
+    async def start(self, on_change: Callable[[dict[str, VantageReport]], None]) -> None:
+        """Publish this vantage's verdicts and follow everyone's, calling ``on_change``."""
+        self.watch = VantageWatch(self._client, self._prefix, on_change)
+        await self.board.start()
+        await self.watch.start()
+
+    async def stop(self) -> None:
+        """Stop publishing and following; safe to repeat."""
+        if self.watch is not None:
+            await self.watch.stop()
+        await self.board.stop()
+        await self._client.close()
 
 
 def reports_of(items: list[dict[str, Any]], prefix: str) -> dict[str, VantageReport]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, IPvAnyAddress, model_validator
 
 from gtm.config.durations import Duration
 from gtm.config.problems import Problem, problems_error
@@ -35,6 +35,16 @@ class ClusterConfig(Section):
     margin: Duration = Field(default=0.25, ge=0, le=30.0)
     """Time before its session could end at which the leader stops acting on its own
     clock (self-fencing); below ``check_ttl`` less ``confirm_interval``."""
+    quorum: Annotated[int, Field(ge=1)] | Literal["majority"] = "majority"
+    """Live vantages that must agree before a locator's verdict changes, either way:
+    ``majority`` (more than half of the live instances; a degraded one counts among them
+    but does not vote) or a number. Short of it, the verdict stands."""
+    disagree_after: Duration = Field(default=30.0, gt=0, le=86400.0)
+    """Time a vantage must disagree with the others' verdict on a locator before
+    ``GET /v1/cluster`` and ``gtm status`` show it (it is never obeyed)."""
+    probe_from: IPvAnyAddress | None = None
+    """Local address this instance's probes leave from, when the host has several (or
+    several instances share one host); default: the system's choice."""
 
     @model_validator(mode="after")
     def _check_timing(self) -> Self:

@@ -284,10 +284,10 @@ class Controller:
         self._vantages.set_others(reports)
         self._recount(self._vantages.locators)
 
-    def vantages_status(self) -> dict[str, object] | None:
-        """Every live vantage, the quorum and lasting disagreements; None with one instance."""
+    def vantages_status(self) -> dict[str, object]:
+        """Every live vantage, the quorum and lasting disagreements; empty with one instance."""
         if self._vantages is None:
-            return None
+            return {}
         now = self._clock.monotonic()
         return self._vantages.status(now, wall_time(self._clock, now))
 
