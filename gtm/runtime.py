@@ -19,6 +19,7 @@ from typing import Any
 from gtm.api.app import ApiDeps, make_app
 from gtm.api.server import ApiServer, start_api
 from gtm.api.tokens import tokens_from_config
+from gtm.cluster.leadership import LEADER
 from gtm.cluster.member import ClusterMember
 from gtm.cluster.session import SessionParams
 from gtm.cluster.verdicts import Voting
@@ -373,7 +374,7 @@ class Runtime:
             clock=self._clock,
             on_change=self._on_leadership,
         )
-        store.fence(MAPPINGS, member.leadership.key, member.fencing_session)
+        store.fence(MAPPINGS, LEADER, member.fencing_session)
         return member
 
     def _vantages(

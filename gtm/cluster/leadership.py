@@ -108,11 +108,6 @@ class Leadership:
         )
 
     @property
-    def key(self) -> str:
-        """The lock's full key (``gtm/leader``)."""
-        return self._key
-
-    @property
     def acting(self) -> bool:
         """Shorthand for ``authority().acting``."""
         return self.authority().acting
