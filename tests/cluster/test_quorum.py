@@ -105,7 +105,9 @@ def test_a_vantage_cut_off_from_a_site_moves_nothing_and_is_shown(
 ) -> None:
     active = deployment.instances[0].mapping(SERVICE)["active_site"]
     wait_for(lambda: live_vantages(deployment), "three live vantages")
-    cut = deployment.instances[2]
+    # The leader's own vantage is the one cut off: alone, its verdict would move traffic.
+    cut = deployment.leader()
+    others = [instance for instance in deployment.instances if instance is not cut]
     moves_before = len(deployment.moves())
 
     deployment.sites[active].refuse(cut.address)
@@ -126,7 +128,8 @@ def test_a_vantage_cut_off_from_a_site_moves_nothing_and_is_shown(
     for instance in deployment.instances:
         assert instance.mapping(SERVICE)["active_site"] == active
     assert len(deployment.moves()) == moves_before
-    for instance in deployment.instances[:2]:
+    assert deployment.leader() is cut
+    for instance in others:
         assert locator_on(instance, active)["verdict"] == "up"
 
 

@@ -101,8 +101,10 @@ async def test_a_site_s_locators_are_published_in_one_batch_and_read_by_every_in
             lambda: len(latest(seen).get("gtm-a", VantageReport("")).verdicts) == 40,
             "gtm-a's 40 verdicts",
         )
-        # 40 changes in the same moment: one transaction, not forty.
-        assert a.board.published - before == 1
+        # 40 changes in the same moment: one transaction (two, should a publication of
+        # the vantage's own state have been under way), not forty.
+        written = a.board.published - before
+        assert 1 <= written <= 2, f"{written} transactions for 40 verdicts"
         a.board.set_vantage(True, ("event loop 0.500s late",))
         await wait_for(lambda: latest(seen)["gtm-a"].degraded, "gtm-a degraded")
         report = latest(seen)["gtm-a"]
