@@ -123,8 +123,11 @@ class GtmInstance(ManagedProcess):
             method="POST",
             headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return json.loads(answer.read())
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"POST {path} on {self.name}: {exc.code} {exc.read()!r}") from exc
 
     def cluster(self) -> dict[str, Any]:
         """Its ``GET /v1/cluster``."""
@@ -244,8 +247,13 @@ class Deployment:
     def start(self) -> None:
         for instance in self.instances:
             instance.start()
-        # Every instance serves the first mapping, whichever wrote it.
+        # Every instance serves the first mapping, whichever wrote it, and has its own
+        # verdicts on every locator.
         for instance in self.instances:
+            wait_for(
+                lambda i=instance: i.get("/healthz")["health_known"] == 1,  # type: ignore[misc]
+                f"{instance.name} knowing every locator's health",
+            )
             wait_for(
                 lambda i=instance: i.mapping(SERVICE).get("active_site"),  # type: ignore[misc]
                 f"{instance.name} serving {SERVICE}",
