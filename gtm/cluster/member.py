@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 INSTANCES = "instances/"
 """Where each instance's entry lives under the prefix."""
 
+DESCRIBE_TIMEOUT = 2.0
+"""Longest wait for each question ``describe`` asks Consul, so the status answers anyway."""
+
 Vantages = Callable[[], dict[str, Any]]
 """Each vantage's last report and the disagreements, for ``/v1/cluster``."""
 
@@ -156,10 +159,16 @@ class ClusterMember:
 
     async def _instances(self) -> list[dict[str, Any]]:
         try:
-            status, items = await self._api.call(
-                "GET", f"/v1/kv/{self._prefix}{INSTANCES}", None, [("recurse", "")]
-            )
-        except GtmError:
+            # A stale read: any server answers it, so the list shows while Consul has no
+            # leader (it may then lag the servers' latest by a moment).
+            async with asyncio.timeout(DESCRIBE_TIMEOUT):
+                status, items = await self._api.call(
+                    "GET",
+                    f"/v1/kv/{self._prefix}{INSTANCES}",
+                    None,
+                    [("recurse", ""), ("stale", "")],
+                )
+        except (GtmError, TimeoutError):
             return []
         if status != 200 or not isinstance(items, list):
             return []
@@ -184,10 +193,11 @@ class ClusterMember:
         """The Consul cluster's health: its Raft leader and peers, as the agent says."""
         health: dict[str, Any] = {"leader": None, "peers": [], "ok": False, "why": ""}
         try:
-            _, leader = await self._api.call("GET", "/v1/status/leader")
-            _, peers = await self._api.call("GET", "/v1/status/peers")
-        except GtmError as exc:
-            health["why"] = f"the local Consul agent does not answer: {exc}"
+            async with asyncio.timeout(DESCRIBE_TIMEOUT):
+                _, leader = await self._api.call("GET", "/v1/status/leader")
+                _, peers = await self._api.call("GET", "/v1/status/peers")
+        except (GtmError, TimeoutError) as exc:
+            health["why"] = f"the local Consul agent does not answer: {exc or 'timed out'}"
             return health
         health["leader"] = leader or None
         health["peers"] = peers if isinstance(peers, list) else []

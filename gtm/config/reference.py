@@ -60,6 +60,7 @@ SECTIONS: tuple[Row, ...] = (
     ("DampingConfig", "defaults.damping, services.NAME.damping"),
     *plugin_sections(CHECKS, "check", HttpCheck),
     ("ReconcileConfig", "reconcile"),
+    ("ClusterConfig", "cluster"),
     *plugin_sections(PROVIDERS, "providers.NAME", Section),
 )
 """The README's tables in order: model name and where it sits in the file."""

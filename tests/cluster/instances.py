@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 SITES = {"site-a": "127.0.1.1", "site-b": "127.0.2.1", "site-c": "127.0.3.1"}
 ZONE = "cluster.example.test."
 API_TOKEN = "cluster-test-token"
+SERVICE = "billing"
 DEADLINE = 60.0
 """Longest wait for anything a test waits on (a loaded two-core machine is slow)."""
 
@@ -122,8 +123,11 @@ class GtmInstance(ManagedProcess):
             method="POST",
             headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return json.loads(answer.read())
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"POST {path} on {self.name}: {exc.code} {exc.read()!r}") from exc
 
     def cluster(self) -> dict[str, Any]:
         """Its ``GET /v1/cluster``."""
@@ -225,3 +229,43 @@ def consul_get(consul: ConsulCluster, key: str, server: int = 0) -> dict[str, An
     item: dict[str, Any] = items[0]
     item["Value"] = base64.b64decode(item["Value"] or b"").decode()
     return item
+
+
+class Deployment:
+    """Instances, the sites they manage, and where their store is."""
+
+    def __init__(self, consul: ConsulCluster, prefix: str, workdir: Path, names: list[str]) -> None:
+        self.consul = consul
+        self.prefix = prefix
+        self.port = site_port()
+        self.sites: SiteFleet = start_fleet(self.port, SERVICE)
+        doc = with_service(cluster_doc(consul, self.prefix, workdir), SERVICE, self.port)
+        self.instances = [
+            GtmInstance(workdir, name, f"127.0.0.{11 + n}", doc) for n, name in enumerate(names)
+        ]
+
+    def start(self) -> None:
+        for instance in self.instances:
+            instance.start()
+        # Every instance serves the first mapping, whichever wrote it, and has its own
+        # verdicts on every locator.
+        for instance in self.instances:
+            wait_for(
+                lambda i=instance: i.get("/healthz")["health_known"] == 1,  # type: ignore[misc]
+                f"{instance.name} knowing every locator's health",
+            )
+            wait_for(
+                lambda i=instance: i.mapping(SERVICE).get("active_site"),  # type: ignore[misc]
+                f"{instance.name} serving {SERVICE}",
+            )
+
+    def stop(self) -> None:
+        for instance in self.instances:
+            instance.stop()
+        self.sites.stop()
+
+    def stored(self) -> dict[str, object]:
+        item = consul_get(self.consul, f"{self.prefix}mappings/{SERVICE}")
+        assert item is not None
+        doc: dict[str, object] = json.loads(item["Value"])
+        return doc

@@ -12,67 +12,17 @@ from pathlib import Path
 
 import pytest
 from conftest import fresh_prefix
-from instances import (
-    SITES,
-    GtmInstance,
-    cluster_doc,
-    consul_get,
-    leader_of,
-    site_port,
-    start_fleet,
-    wait_for,
-    with_service,
-)
+from instances import SERVICE, SITES, Deployment, GtmInstance, leader_of, wait_for
 
 from gtm.core.leadership import term_of
-from gtm.demo.sites import SiteFleet
 from testbed.consul import ConsulCluster
 
 pytestmark = pytest.mark.slow
 
-SERVICE = "billing"
-
-
-class Deployment:
-    """Instances, the sites they manage, and where their store is."""
-
-    def __init__(self, consul: ConsulCluster, workdir: Path, names: list[str]) -> None:
-        self.consul = consul
-        self.prefix = fresh_prefix()
-        self.port = site_port()
-        self.sites: SiteFleet = start_fleet(self.port, SERVICE)
-        doc = with_service(cluster_doc(consul, self.prefix, workdir), SERVICE, self.port)
-        self.instances = [
-            GtmInstance(workdir, name, f"127.0.0.{11 + n}", doc) for n, name in enumerate(names)
-        ]
-
-    def start(self) -> None:
-        for instance in self.instances:
-            instance.start()
-        # Every instance serves the first mapping, whichever wrote it.
-        for instance in self.instances:
-            wait_for(
-                lambda i=instance: i.mapping(SERVICE).get("active_site"),  # type: ignore[misc]
-                f"{instance.name} serving {SERVICE}",
-            )
-
-    def stop(self) -> None:
-        for instance in self.instances:
-            instance.stop()
-        self.sites.stop()
-
-    def stored(self) -> dict[str, object]:
-        item = consul_get(self.consul, f"{self.prefix}mappings/{SERVICE}")
-        assert item is not None
-        import json
-
-        doc: dict[str, object] = json.loads(item["Value"])
-        return doc
-
 
 @pytest.fixture
 def deployment(consul_cluster: ConsulCluster, tmp_path: Path) -> Iterator[Deployment]:
-    made = Deployment(consul_cluster, tmp_path, ["site-a", "site-b", "site-c"])
+    made = Deployment(consul_cluster, fresh_prefix(), tmp_path, ["site-a", "site-b", "site-c"])
     try:
         made.start()
         yield made
