@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, IPvAnyAddress, model_validator
+from pydantic import Field, IPvAnyAddress, field_validator, model_validator
 
 from gtm.config.durations import Duration
 from gtm.config.problems import Problem, problems_error
@@ -45,6 +45,16 @@ class ClusterConfig(Section):
     probe_from: IPvAnyAddress | None = None
     """Local address this instance's probes leave from, when the host has several (or
     several instances share one host); default: the system's choice."""
+
+    @field_validator("quorum", mode="before")
+    @classmethod
+    def _check_quorum(cls, value: object) -> object:
+        # One message for both kinds of value, rather than one per member of the union.
+        if value == "majority" or (type(value) is int and value >= 1):
+            return value
+        raise ValueError(
+            f"{value!r} is not a quorum; expected majority or a number of vantages of at least 1"
+        )
 
     @model_validator(mode="after")
     def _check_timing(self) -> Self:

@@ -17,7 +17,6 @@ from enum import StrEnum
 from typing import Literal
 
 from gtm.core.health import Verdict
-from gtm.errors import ConfigError
 
 MAJORITY: Literal["majority"] = "majority"
 """The default quorum: more than half of the live vantages."""
@@ -105,20 +104,6 @@ class Disagreement:
     vote: Vote
     verdict: Verdict
     since: float
-
-
-def check_quorum(quorum: Quorum) -> Quorum:
-    """``quorum`` if it is ``majority`` or a positive number.
-
-    Raises:
-        ConfigError: Anything else; the message says what is accepted.
-    """
-    if quorum == MAJORITY or (isinstance(quorum, int) and quorum >= 1):
-        return quorum
-    raise ConfigError(
-        f"quorum: must be {MAJORITY!r} or a number of vantages of at least 1, got {quorum!r}",
-        [f"quorum must be {MAJORITY!r} or at least 1, got {quorum!r}"],
-    )
 
 
 def required_votes(quorum: Quorum, live: int) -> int:

@@ -13,14 +13,12 @@ from gtm.core.quorum import (
     Tally,
     VantageReport,
     Vote,
-    check_quorum,
     lasting_disagreements,
     required_votes,
     tally,
     track_disagreements,
     vote_of,
 )
-from gtm.errors import ConfigError
 
 UP, DOWN, UNKNOWN = Verdict.UP, Verdict.DOWN, Verdict.UNKNOWN
 LOC = "billing@a/1"
@@ -55,17 +53,6 @@ def reports(*verdicts: Verdict | None, degraded: str = "") -> list[VantageReport
 )
 def test_required_votes(quorum: Quorum, live: int, required: int) -> None:
     assert required_votes(quorum, live) == required
-
-
-@pytest.mark.parametrize("quorum", [MAJORITY, 1, 3])
-def test_a_valid_quorum_is_kept(quorum: Quorum) -> None:
-    assert check_quorum(quorum) == quorum
-
-
-@pytest.mark.parametrize("quorum", [0, -2, "most"])
-def test_an_invalid_quorum_is_refused(quorum: Quorum) -> None:
-    with pytest.raises(ConfigError, match="quorum: must be 'majority' or a number"):
-        check_quorum(quorum)
 
 
 @pytest.mark.parametrize(
