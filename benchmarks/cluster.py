@@ -115,6 +115,7 @@ def fanout(deployment: Deployment) -> float:
     leader = wait_for(deployment.leader, "a leader")
     target = random.choice([site for site in SITES if site != active])
     address = SITES[target]
+    epoch = int(leader.mapping()["epoch"])
     seen: dict[str, float] = {}
 
     def follow(instance: GtmInstance) -> None:
@@ -135,7 +136,7 @@ def fanout(deployment: Deployment) -> float:
     for thread in threads:
         thread.join()
     move = wait_for(
-        lambda: next((m for m in deployment.moves() if m["to_site"] == target), None),
+        lambda: next((m for m in deployment.moves() if m["epoch"] == epoch + 1), None),
         "the pin's move in the journal",
     )
     remove(leader, str(intent["id"]))
