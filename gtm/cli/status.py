@@ -32,26 +32,42 @@ from gtm.core.status import (
     service_status,
     vantage_doc,
 )
+from gtm.errors import ApiUnreachable, Unavailable
 
 MAX_EVENTS = 1000
 """Most journal moves ``gtm status`` reads to date each service's last move."""
 
 Gathered = tuple[
-    list[Mapping], list[ProviderReport], list[Intent], list[Event], list[Run], VantageStatus
+    list[Mapping],
+    list[ProviderReport],
+    list[Intent],
+    list[Event],
+    list[Run],
+    VantageStatus,
+    dict[str, Any],
 ]
-"""What ``status`` asks the API for: mappings, providers, intents, moves, runs, vantage."""
+"""What ``status`` asks the API for: mappings, providers, intents, moves, runs, vantage,
+and the cluster."""
 
 
 def status(args: argparse.Namespace) -> int:
     """A table of services (where traffic goes, intents, reason, locators) and providers."""
 
     async def gather(client: GtmClient) -> Gathered:
-        events = await client.events(kind=EventKind.MOVE, limit=MAX_EVENTS)
+        try:
+            events = await client.events(kind=EventKind.MOVE, limit=MAX_EVENTS)
+        except ApiUnreachable:
+            raise
+        except Unavailable:
+            # The journal lives in the store: when the store cannot answer (a Consul
+            # cluster without quorum), the rest of the status still can.
+            events = []
         services, providers = await client.services(), await client.providers()
         intents, runs = await client.intents(), await client.runs()
-        return services, providers, intents, events, runs, await client.vantage()
+        vantage, cluster = await client.vantage(), await client.cluster()
+        return services, providers, intents, events, runs, vantage, cluster
 
-    mappings, providers, intents, events, runs, vantage = call(args, gather)
+    mappings, providers, intents, events, runs, vantage, cluster = call(args, gather)
     now = time.time()
     statuses = [service_status(m, intents, events, now) for m in mappings]
     owned = owners(runs)
@@ -61,9 +77,14 @@ def status(args: argparse.Namespace) -> int:
                 "services": [status_doc(status, owned, now) for status in statuses],
                 "providers": [provider_report_to_dict(p) for p in providers],
                 "vantage": vantage_doc(vantage),
+                "cluster": cluster,
             }
         )
         return 0
+    if cluster.get("cluster"):
+        for text in cluster_lines(cluster):
+            print(text)
+        print()
     if vantage.degraded:
         print(vantage_line(vantage))
         print()
@@ -84,6 +105,36 @@ def status(args: argparse.Namespace) -> int:
             )
         print_table(rows)
     return 0
+
+
+def cluster_lines(doc: dict[str, Any]) -> list[str]:
+    """The cluster as ``GET /v1/cluster`` describes it: the leader and its term, this
+    instance's part, every instance, each vantage, and Consul's health."""
+    leader = doc.get("leader") or {}
+    me = doc.get("instance") or "-"
+    if leader.get("instance"):
+        head = f"cluster: leader {leader['instance']} (term {leader.get('term')})"
+        head += f" at {leader.get('address') or '-'}"
+    else:
+        head = "cluster: NO LEADER"
+    part = "leads" if doc.get("acting") else f"does not act ({doc.get('why') or '-'})"
+    lines = [f"{head}; this instance, {me}, {part}"]
+    instances = [
+        f"{entry.get('instance')} ({'alive' if entry.get('alive') else 'gone'}"
+        f"{', leader' if entry.get('leader') else ''})"
+        for entry in doc.get("instances") or []
+    ]
+    lines.append(f"    instances: {', '.join(instances) or '-'}")
+    for name, report in sorted((doc.get("vantages") or {}).items()):
+        lines.append(f"    vantage {name}: {report}")
+    consul = doc.get("consul") or {}
+    if consul.get("ok"):
+        peers = len(consul.get("peers") or [])
+        lines.append(f"    consul: leader {consul.get('leader')}, {peers} servers")
+    else:
+        lines.append(f"    consul: NO LEADER: {consul.get('why') or '-'}")
+    lines += [f"    problem: {problem}" for problem in doc.get("problems") or []]
+    return lines
 
 
 def vantage_line(vantage: VantageStatus) -> str:

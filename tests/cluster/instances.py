@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 import urllib.error
@@ -144,6 +145,18 @@ class GtmInstance(ManagedProcess):
         query = dns.message.make_query(f"{service}.{ZONE}", dns.rdatatype.A)
         answer = dns.query.udp(query, self.address, port=self.dns_port, timeout=2)
         return sorted(item.address for rrset in answer.answer for item in rrset)
+
+    def status_text(self) -> str:
+        """What ``gtm status`` prints against this instance."""
+        done = subprocess.run(
+            [sys.executable, "-m", "gtm", "status", "--api", self.api],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     def signal(self, number: signal.Signals) -> None:
         """Send ``number`` to the instance's process."""

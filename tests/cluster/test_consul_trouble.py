@@ -92,13 +92,19 @@ def test_quorum_lost_freezes_moves_and_quorum_back_resumes_without_one(
         )
         assert "quorum" in doc["consul"]["why"]
     wait_for(lambda: leader_of(deployment.instances) is None, "no instance acting")
-    # Every instance still answers DNS and the API from its last mapping.
+    # Every instance still answers DNS and the API from its last mapping, and says why
+    # nothing moves.
     assert serving(deployment) == before
+    shown = deployment.instances[1].status_text()
+    assert "consul: NO LEADER" in shown and "quorum" in shown, shown
     for instance in deployment.instances:
         assert SITES[before[1]] in instance.dns_answer(SERVICE)
 
     servers[1].start()
     servers[2].start()
     deployment.consul.wait_ready()
-    wait_for(lambda: leader_of(deployment.instances), "a leader again")
+    leader, term = wait_for(lambda: leader_of(deployment.instances), "a leader again")
     assert serving(deployment) == before  # no spurious move
+    shown = leader.status_text()
+    assert f"cluster: leader {leader.name} (term {term})" in shown, shown
+    assert f"this instance, {leader.name}, leads" in shown, shown

@@ -7,6 +7,7 @@ cluster; the sites are real workload processes.
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,3 +97,24 @@ def test_a_stopped_leader_is_fenced_out_and_steps_down(deployment: Deployment) -
     assert leader_of(deployment.instances) == (new, new_term)
     log = leader.log_path.read_text()
     assert "stops acting for the cluster" in log
+
+
+def test_a_long_poll_on_a_follower_wakes_on_the_leaders_write(deployment: Deployment) -> None:
+    leader, _ = wait_for(lambda: leader_of(deployment.instances), "a leader")
+    follower = next(i for i in deployment.instances if i is not leader)
+    seen = follower.mapping(SERVICE)
+    answers: list[dict[str, object]] = []
+    poll = threading.Thread(
+        target=lambda: answers.append(
+            follower.get(f"/v1/services/{SERVICE}?index={seen['version']}&wait=50")
+        )
+    )
+    poll.start()
+    try:
+        deployment.sites[seen["active_site"]].set_mode("down")
+    finally:
+        poll.join(60)
+    assert answers, "the long poll did not answer"
+    assert answers[0]["version"] > seen["version"]
+    assert answers[0]["active_site"] != seen["active_site"]
+    assert str(answers[0]["written_by"]).startswith(leader.name)
