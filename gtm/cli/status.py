@@ -125,8 +125,7 @@ def cluster_lines(doc: dict[str, Any]) -> list[str]:
         for entry in doc.get("instances") or []
     ]
     lines.append(f"    instances: {', '.join(instances) or '-'}")
-    for name, report in sorted((doc.get("vantages") or {}).items()):
-        lines.append(f"    vantage {name}: {report}")
+    lines += vantages_lines(doc.get("vantages") or {})
     consul = doc.get("consul") or {}
     if consul.get("ok"):
         peers = len(consul.get("peers") or [])
@@ -134,6 +133,29 @@ def cluster_lines(doc: dict[str, Any]) -> list[str]:
     else:
         lines.append(f"    consul: NO LEADER: {consul.get('why') or '-'}")
     lines += [f"    problem: {problem}" for problem in doc.get("problems") or []]
+    return lines
+
+
+def vantages_lines(doc: dict[str, Any]) -> list[str]:
+    """The vantages' part of ``GET /v1/cluster``: the quorum, each live vantage (how many
+    locators it judges up, down and unknown, or why it abstains), each lasting disagreement."""
+    if not doc:
+        return []
+    lines = [f"    vantages (quorum {doc.get('quorum')}):"]
+    for vantage in doc.get("vantages") or []:
+        counts = vantage.get("verdicts") or {}
+        judged = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("up", "down", "unknown"))
+        state = ""
+        if vantage.get("degraded"):
+            reasons = "; ".join(vantage.get("reasons") or []) or "no reason given"
+            state = f" DEGRADED, does not vote: {reasons}"
+        lines.append(f"      {vantage.get('name')}: {judged}{state}")
+    for d in doc.get("disagreements") or []:
+        lines.append(
+            f"      disagrees: {d.get('vantage')} says {d.get('locator')} is {d.get('says')},"
+            f" the quorum says {d.get('verdict')} (since {clock(float(d.get('since') or 0))};"
+            " not obeyed)"
+        )
     return lines
 
 
