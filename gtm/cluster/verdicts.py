@@ -334,7 +334,11 @@ def reports_of(items: list[dict[str, Any]], prefix: str) -> dict[str, VantageRep
         if "vantage" not in keys:
             continue
         session, raw = keys["vantage"]
-        vantage = json.loads(raw or b"{}")
+        try:
+            vantage = json.loads(raw or b"{}")
+        except ValueError:
+            log.warning("cluster: vantage %s published an unreadable state; not counted", name)
+            continue
         verdicts = {
             urllib.parse.unquote(key[len("locators/") :]): Verdict(value.decode())
             for key, (holder, value) in keys.items()
