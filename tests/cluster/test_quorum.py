@@ -9,12 +9,12 @@ off" is the site's workload dropping every probe from one vantage's address.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import fresh_prefix
 from instances import (
     GtmInstance,
     cluster_doc,
@@ -42,7 +42,7 @@ class Deployment:
     """Three instances, each probing from its own address, and the sites they watch."""
 
     def __init__(self, consul: ConsulCluster, workdir: Path) -> None:
-        self.prefix = fresh_prefix()
+        self.prefix = f"gtm-quorum/{uuid.uuid4().hex[:8]}/"
         self.port = site_port()
         self.sites: SiteFleet = start_fleet(self.port, SERVICE)
         doc = with_service(cluster_doc(consul, self.prefix, workdir), SERVICE, self.port)

@@ -4,12 +4,12 @@ gone when the instance's session ends, published again under a new session."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import consul.aio
-from conftest import fresh_prefix, store_on
 
 from gtm.cluster.session import ClusterSession, SessionParams
 from gtm.cluster.verdicts import VantageWatch, VerdictBoard, verdicts_client
@@ -20,6 +20,14 @@ from testbed.consul import ConsulCluster
 
 DEADLINE = 30.0
 PARAMS = SessionParams(check_ttl=1, pass_interval=0.2, lock_delay=0.5)
+
+
+def fresh_prefix() -> str:
+    return f"gtm-quorum/{uuid.uuid4().hex[:8]}/"
+
+
+def store_on(cluster: ConsulCluster, prefix: str, server: int) -> ConsulStore:
+    return ConsulStore(cluster.servers[server].http_address, prefix, token=cluster.token)
 
 
 async def wait_for(condition: Callable[[], bool], what: str) -> None:
