@@ -164,7 +164,11 @@ class ClusterSession:
             else:
                 self._valid_until = sent + self.params.check_ttl
             if self._id is not None:
-                await self._confirm()
+                # Bounded, so the check is passed on time even while Consul has no leader
+                # to answer (the agent takes passes on its own).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.params.pass_interval):
+                        await self._confirm()
             if self._id is None:
                 await self._create(sent)
         except StoreUnavailable as exc:
