@@ -67,9 +67,11 @@ class ClusterSession:
 
     Args:
         api: The local Consul agent.
-        instance: This instance's name (the check is ``gtm:<instance>``).
+        instance: This instance's name.
         params: TTL, pass interval and lock delay.
         clock: The one clock; the event loop's unless given.
+        check_id: The agent check's id; ``gtm:<instance>`` unless given (two deployments
+            on one agent need ids of their own).
     """
 
     def __init__(
@@ -79,9 +81,11 @@ class ClusterSession:
         params: SessionParams | None = None,
         *,
         clock: Clock | None = None,
+        check_id: str | None = None,
     ) -> None:
         self._api = api
         self.instance = instance
+        self._check_id = check_id or f"gtm:{instance}"
         self.params = params if params is not None else SessionParams()
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._id: str | None = None
@@ -94,7 +98,7 @@ class ClusterSession:
     @property
     def check_id(self) -> str:
         """The agent check the session is bound to."""
-        return f"gtm:{self.instance}"
+        return self._check_id
 
     @property
     def id(self) -> str | None:
