@@ -347,6 +347,13 @@ class Runtime:
             "health_known": len(known),
             "checks": len(self._locators_of),
         }
+        if self._member is not None:
+            found = self._member.leadership.authority()
+            doc["cluster"] = {
+                "acting": found.acting,
+                "term": self._member.leadership.term or None,
+                "why": found.why,
+            }
         if controller is not None:
             doc["vantage"] = controller.vantage_status()
             doc["damping"] = controller.damping()

@@ -190,7 +190,10 @@ class Leadership:
             log.info("cluster: %s took the leader lock", self.instance)
             self._index = 0  # read it back at once, for the term
         else:
-            await asyncio.sleep(self._confirm_interval / 2)  # the lock delay is not over
+            # The lock delay of the last holder's session is not over: ask again soon,
+            # reading without waiting, as the key will not change when it ends.
+            self._index = 0
+            await asyncio.sleep(self._confirm_interval / 2)
 
     async def _read(self, params: list[tuple[str, str]]) -> tuple[int, Any, int]:
         """The lock's key (a blocking query with ``params``), and Consul's index."""

@@ -68,7 +68,10 @@ class ClusterMember:
         self.instance = instance
         self.address = address
         self._clock: Clock = clock if clock is not None else LoopClock()
-        self.session = ClusterSession(api, instance, params, clock=self._clock)
+        scope = prefix.strip("/").replace("/", ".")
+        self.session = ClusterSession(
+            api, instance, params, clock=self._clock, check_id=f"gtm:{scope}:{instance}"
+        )
         self.leadership = Leadership(
             api,
             self.session,

@@ -67,9 +67,11 @@ class ClusterSession:
 
     Args:
         api: The local Consul agent.
-        instance: This instance's name (the check is ``gtm:<instance>``).
+        instance: This instance's name.
         params: TTL, pass interval and lock delay.
         clock: The one clock; the event loop's unless given.
+        check_id: The agent check's id; ``gtm:<instance>`` unless given (two deployments
+            on one agent need ids of their own).
     """
 
     def __init__(
@@ -79,9 +81,11 @@ class ClusterSession:
         params: SessionParams | None = None,
         *,
         clock: Clock | None = None,
+        check_id: str | None = None,
     ) -> None:
         self._api = api
         self.instance = instance
+        self._check_id = check_id or f"gtm:{instance}"
         self.params = params if params is not None else SessionParams()
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._id: str | None = None
@@ -94,7 +98,7 @@ class ClusterSession:
     @property
     def check_id(self) -> str:
         """The agent check the session is bound to."""
-        return f"gtm:{self.instance}"
+        return self._check_id
 
     @property
     def id(self) -> str | None:
@@ -164,7 +168,11 @@ class ClusterSession:
             else:
                 self._valid_until = sent + self.params.check_ttl
             if self._id is not None:
-                await self._confirm()
+                # Bounded, so the check is passed on time even while Consul has no leader
+                # to answer (the agent takes passes on its own).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.params.pass_interval):
+                        await self._confirm()
             if self._id is None:
                 await self._create(sent)
         except StoreUnavailable as exc:

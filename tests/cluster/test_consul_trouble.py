@@ -31,9 +31,9 @@ def deployment(consul_cluster: ConsulCluster, tmp_path: Path) -> Iterator[Deploy
         consul_cluster.wait_ready()
 
 
-def serving(deployment: Deployment) -> tuple[int, str, list[str]]:
-    """The version and active site every instance serves, and its DNS answer (all agree)."""
-    seen = {
+def answers(deployment: Deployment) -> set[tuple[int, str, tuple[str, ...]]]:
+    """The version and active site each instance serves, and its DNS answer."""
+    return {
         (
             i.mapping(SERVICE)["version"],
             i.mapping(SERVICE)["active_site"],
@@ -41,9 +41,22 @@ def serving(deployment: Deployment) -> tuple[int, str, list[str]]:
         )
         for i in deployment.instances
     }
-    assert len(seen) == 1, seen
+
+
+def agreed(deployment: Deployment) -> tuple[int, str, list[str]] | None:
+    """What every instance serves when they all agree; None while they do not."""
+    seen = answers(deployment)
+    if len(seen) != 1:
+        return None
     version, active, answer = seen.pop()
     return version, active, list(answer)
+
+
+def serving(deployment: Deployment) -> tuple[int, str, list[str]]:
+    """What every instance serves; they must agree."""
+    found = agreed(deployment)
+    assert found is not None, answers(deployment)
+    return found
 
 
 def settled(deployment: Deployment) -> tuple[int, str, list[str]]:
@@ -51,7 +64,7 @@ def settled(deployment: Deployment) -> tuple[int, str, list[str]]:
     wait_for(lambda: leader_of(deployment.instances), "a leader")
     return wait_for(
         lambda: (
-            (found := serving(deployment))
+            (found := agreed(deployment))
             and len(found[2]) == 1
             and all(
                 loc["state"] == "up" for loc in deployment.instances[0].mapping(SERVICE)["locators"]
@@ -73,7 +86,7 @@ def test_one_consul_server_lost_changes_nothing(deployment: Deployment) -> None:
     active = before[1]
     deployment.sites[active].set_mode("down")
     wait_for(
-        lambda: serving(deployment)[1] != active,
+        lambda: (found := agreed(deployment)) and found[1] != active,
         f"every instance serving {SERVICE} off {active}",
     )
 
