@@ -277,10 +277,6 @@ class Deployment:
         self.sites.stop()
         self.consul.stop()
 
-    def instance(self, name: str) -> GtmInstance:
-        """The instance named ``name``."""
-        return next(i for i in self.instances if i.name == name)
-
     def leader(self) -> GtmInstance | None:
         """The running instance that says it leads; None while none does."""
         return next((i for i in self.instances if i.alive and i.acting()), None)
