@@ -96,7 +96,8 @@ def test_consul_cluster_example_survives_a_leader_a_cut_vantage_and_a_site(
     assert "[start] 3 Consul servers, 3 sites, 3 gtm instances;" in out
     assert "leads (term 2) after" in out
     assert "is back, as a follower" in out
-    assert "shown, not obeyed:" in out
+    assert "[cut] gtm status: disagrees: " in out
+    assert "the quorum says up (since " in out
     assert "billing stays on site-a: one vantage of three is no quorum" in out
     assert "[site] billing moved site-a -> " in out
     assert "[site] votes on billing@site-a/" in out
