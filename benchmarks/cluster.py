@@ -28,6 +28,7 @@ import argparse
 import base64
 import json
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -262,6 +263,7 @@ def measure(trials: int, cut_trials: int, stale_trials: int) -> dict[str, Any]:
             log(f"stale writes #{n + 1}: {stale} accepted so far")
     finally:
         deployment.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
     def p(key: str, q: float, digits: int = 3) -> float:
         return round(percentile(figures[key], q), digits)
