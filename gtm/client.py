@@ -360,6 +360,12 @@ class GtmClient:
         """Whether the instance answering is degraded, and why (from ``/healthz``)."""
         return vantage_status(await self._request("GET", "/healthz"))
 
+    async def cluster(self) -> dict[str, Any]:
+        """The cluster as the instance answering sees it (``GET /v1/cluster``):
+        ``{"cluster": false}`` for a lone instance."""
+        doc: dict[str, Any] = await self._request("GET", "/v1/cluster")
+        return doc
+
     async def abort_run(self, run_id: str) -> Run:
         """Ask a running run to stop and roll back."""
         return run_from_dict(await self._request("POST", f"/v1/runs/{run_id}/abort"))

@@ -38,9 +38,16 @@ class HttpClient:
     use, inside the running loop, as aiohttp requires.
     """
 
-    def __init__(self) -> None:
-        """Create a client; its session is opened by the first probe."""
+    def __init__(self, source: str | None = None) -> None:
+        """Create a client; its session is opened by the first probe.
+
+        Args:
+            source: The local address probes leave from (a host with several, or several
+                gtm instances on one host, each probing from its own); None: the system's
+                choice.
+        """
         self._session: aiohttp.ClientSession | None = None
+        self.source = source
 
     def session(self) -> aiohttp.ClientSession:
         """The shared session, opened on first call.
@@ -51,7 +58,11 @@ class HttpClient:
             no cookies, so one probe cannot influence the next.
         """
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(force_close=True, limit=0)
+            connector = aiohttp.TCPConnector(
+                force_close=True,
+                limit=0,
+                local_addr=None if self.source is None else (self.source, 0),
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 cookie_jar=aiohttp.DummyCookieJar(),

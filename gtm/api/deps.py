@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections.abc
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -133,6 +133,8 @@ class ApiDeps:
         metrics: Where requests and long polls are counted; a registry of its own unless
             given.
         serve_metrics: Whether ``GET /metrics`` is served (``api.metrics``).
+        cluster: The cluster as this instance sees it, for ``GET /v1/cluster``; None for
+            a lone instance (the route answers that it is one).
     """
 
     registry: ApiRegistry
@@ -148,3 +150,4 @@ class ApiDeps:
     releases: Callable[[str | None], list[ServiceReleases]] | None = None
     metrics: Metrics = field(default_factory=Metrics)
     serve_metrics: bool = True
+    cluster: Callable[[], Awaitable[dict[str, Any]]] | None = None

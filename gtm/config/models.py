@@ -36,6 +36,7 @@ from gtm.config.checks import (
     TlsCheck,
     with_default_kind,
 )
+from gtm.config.cluster import ClusterConfig
 from gtm.config.damping import Damping, DampingConfig
 from gtm.config.durations import Duration, format_duration, parse_duration
 from gtm.config.limits import ApiLimits, DnsLimits, DnsRateLimit
@@ -410,6 +411,19 @@ class Config(Section):
     """External systems that follow the mappings (DNS servers, load balancers), by name."""
     reconcile: ReconcileConfig = ReconcileConfig()
     """How often providers are checked and repaired."""
+    cluster: ClusterConfig | None = None
+    """Run as one of several instances sharing a Consul store; omit for a lone instance."""
+
+    @model_validator(mode="after")
+    def _check_cluster_store(self) -> Self:
+        if self.cluster is not None and self.store.type != "consul":
+            message = (
+                f"needs a shared store, and store.type is {self.store.type!r}; set"
+                " store: {type: consul, address: HOST:PORT} on every instance, or remove"
+                " the cluster section"
+            )
+            raise problems_error([Problem(("cluster",), message)])
+        return self
 
     @model_validator(mode="before")
     @classmethod

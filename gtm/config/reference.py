@@ -61,6 +61,7 @@ SECTIONS: tuple[Row, ...] = (
     ("BurstConfig", "services.NAME.burst"),
     *plugin_sections(CHECKS, "check", HttpCheck),
     ("ReconcileConfig", "reconcile"),
+    ("ClusterConfig", "cluster"),
     *plugin_sections(PROVIDERS, "providers.NAME", Section),
 )
 """The README's tables in order: model name and where it sits in the file."""

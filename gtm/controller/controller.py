@@ -31,11 +31,12 @@ import asyncio
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from gtm.controller.bursting import Bursting, Tick
 from gtm.controller.tasks import cancel_all
+from gtm.controller.vantages import Vantages
 from gtm.core.burst import BurstParams, BurstState
 from gtm.core.health import (
     HealthParams,
@@ -50,6 +51,7 @@ from gtm.core.health import (
 from gtm.core.journal import EventKind
 from gtm.core.model import Event, Mapping
 from gtm.core.policy import Decision, ServicePolicy, decide
+from gtm.core.quorum import Tally, VantageReport
 from gtm.core.readiness import SeenRelease, ServiceReleases, service_releases, site_releases
 from gtm.core.sites import SiteHealth, site_health
 from gtm.core.vantage import (
@@ -138,6 +140,8 @@ class _Pending:
     first_failed_probe: float | None = None
     verdict: float | None = None
     locators: list[str] = field(default_factory=list)
+    tallies: dict[str, Tally] = field(default_factory=dict)
+    """With several vantages, the count that changed each locator's verdict."""
 
 
 class Controller:
@@ -161,6 +165,13 @@ class Controller:
         vantage: the bounds past which this vantage distrusts itself.
         metrics: where probes, verdicts and moves are counted; a registry of its own
             unless given.
+        acting_as: with several instances, who this instance writes as while it leads
+            (its name and term), asked at every decision; None while it does not lead,
+            and decisions wait until :meth:`refresh` after it leads again. Without it,
+            this instance always decides, as ``writer``.
+        vantages: with several instances, every vantage's verdicts: decisions then use
+            the quorum's verdicts, and this vantage's own are published through it;
+            None (one instance): this vantage's verdicts are the decisions' own.
     """
 
     def __init__(
@@ -172,8 +183,12 @@ class Controller:
         writer: str = "",
         vantage: VantageParams | None = None,
         metrics: Metrics | None = None,
+        acting_as: Callable[[], str | None] | None = None,
+        vantages: Vantages | None = None,
     ) -> None:
         self._plans = plans
+        self._acting_as = acting_as
+        self._vantages = vantages
         self._registry = registry
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._writer = writer
@@ -302,13 +317,11 @@ class Controller:
                 },
             )
             self._journal_health(locator_id, before, after, now)
-            pending = self._pending.setdefault(self._service_of[locator_id], _Pending())
-            if after.verdict is Verdict.DOWN and pending.first_failed_probe is None:
-                pending.first_failed_probe = after.streak_started_at
-            if pending.verdict is None:
-                pending.verdict = self._clock.monotonic()
-            pending.locators.append(locator_id)
-            self._wake(self._service_of[locator_id])
+            if self._vantages is None:
+                self._verdict_changed(locator_id, after.verdict, after.streak_started_at)
+            else:
+                self._vantages.set_own(locator_id, after.verdict)
+                self._recount([locator_id])
         return recheck_delay(after, params)
 
     def observe_load(self, locator_id: str, figure: float | None, at: float) -> None:
@@ -323,6 +336,54 @@ class Controller:
         if self._bursting.applies(service):
             self._bursting.observe_figure(locator_id, figure, at)
             self._step_burst(service, self._clock.monotonic())
+
+    def peers(self, reports: dict[str, VantageReport]) -> None:
+        """The other live vantages' reports changed: count the votes again.
+
+        Args:
+            reports: Every live vantage's report, by name, as last read from the cluster.
+        """
+        if self._vantages is None:
+            return
+        self._vantages.set_others(reports)
+        self._recount(self._vantages.locators)
+
+    def vantages_status(self) -> dict[str, object]:
+        """Every live vantage, the quorum and lasting disagreements; empty with one instance."""
+        if self._vantages is None:
+            return {}
+        now = self._clock.monotonic()
+        return self._vantages.status(now, wall_time(self._clock, now))
+
+    def _recount(self, locators: Iterable[str]) -> None:
+        """Count the votes on ``locators`` again and act on each combined verdict that changed.
+
+        A move's timeline starts at this vantage's first failed probe when it, too, says down.
+        """
+        assert self._vantages is not None
+        for changed in self._vantages.recount(locators, self._clock.monotonic()):
+            log.info("locator %s %s", changed.locator, changed.describe())
+            own = self._health[changed.locator]
+            failed = own.streak_started_at if own.verdict is changed.verdict else None
+            self._verdict_changed(changed.locator, changed.verdict, failed, changed)
+
+    def _verdict_changed(
+        self,
+        locator_id: str,
+        verdict: Verdict,
+        first_failed_probe: float | None,
+        counted: Tally | None = None,
+    ) -> None:
+        """The verdict decisions use for ``locator_id`` changed: its service decides again."""
+        pending = self._pending.setdefault(self._service_of[locator_id], _Pending())
+        if verdict is Verdict.DOWN and pending.first_failed_probe is None:
+            pending.first_failed_probe = first_failed_probe
+        if pending.verdict is None:
+            pending.verdict = self._clock.monotonic()
+        pending.locators.append(locator_id)
+        if counted is not None:
+            pending.tallies[locator_id] = counted
+        self._wake(self._service_of[locator_id])
 
     def refresh(self) -> None:
         """Ask for a new decision on every service (intents changed, time passed)."""
@@ -561,10 +622,14 @@ class Controller:
         return [spec.id for spec in self._plans[service].policy.locators if spec.site == site]
 
     def verdicts(self, service: str) -> dict[str, Verdict]:
-        """The verdict of every locator of ``service``, by locator id."""
-        return {
-            spec.id: self._health[spec.id].verdict for spec in self._plans[service].policy.locators
-        }
+        """The verdict decisions use of every locator of ``service``, by locator id: this
+        vantage's, or with several instances the quorum's."""
+        return {spec.id: self._verdict(spec.id) for spec in self._plans[service].policy.locators}
+
+    def _verdict(self, locator_id: str) -> Verdict:
+        if self._vantages is None:
+            return self._health[locator_id].verdict
+        return self._vantages.verdict(locator_id)
 
     def site_health(self, service: str) -> dict[str, SiteHealth]:
         """The health of every site of ``service`` now, as decisions see it.
@@ -577,7 +642,7 @@ class Controller:
     def known(self, service: str) -> bool:
         """Whether every locator of ``service`` has a verdict (none still unknown)."""
         return all(
-            self._health[spec.id].verdict is not Verdict.UNKNOWN
+            self._verdict(spec.id) is not Verdict.UNKNOWN
             for spec in self._plans[service].policy.locators
         )
 
@@ -628,6 +693,10 @@ class Controller:
         if after.degraded is before.degraded:
             return
         self._metrics.record_degraded(after.degraded)
+        if self._vantages is not None:
+            # A degraded vantage abstains; the votes are counted again without it (or with).
+            self._vantages.set_own_vantage(after.degraded, after.reasons)
+            self._recount(self._vantages.locators)
         reason = "; ".join(after.reasons if after.degraded else before.reasons)
         if after.degraded:
             self._degraded_since = now
@@ -710,6 +779,11 @@ class Controller:
         pending = self._pending.pop(service, _Pending())
         try:
             for attempt in range(1, DECIDE_ATTEMPTS + 1):
+                writer = self._writer if self._acting_as is None else self._acting_as()
+                if writer is None:
+                    # Another instance leads: this one keeps its verdicts for when it does.
+                    self._requeue(service, pending)
+                    return
                 now, sites = self._site_healths(service, plan)
                 current = self._registry.get(service)
                 tick = self._step_burst(service, self._clock.monotonic())
@@ -720,7 +794,7 @@ class Controller:
                     sites,
                     self._registry.intents(),
                     now,
-                    self._writer,
+                    writer,
                     overspill=0 if tick is None else tick.share,
                 )
                 if not decision.changed:
@@ -829,6 +903,7 @@ class Controller:
             )
             pending.verdict = _earliest(pending.verdict, later.verdict)
             pending.locators.extend(later.locators)
+            pending.tallies.update(later.tallies)
         self._pending[service] = pending
 
     def _site_healths(self, service: str, plan: ServicePlan) -> tuple[float, dict[str, SiteHealth]]:
@@ -843,7 +918,7 @@ class Controller:
         result: dict[str, SiteHealth] = {}
         for site in plan.policy.sites:
             verdicts = [
-                self._health[spec.id].verdict for spec in plan.policy.locators if spec.site == site
+                self._verdict(spec.id) for spec in plan.policy.locators if spec.site == site
             ]
             key = (service, site)
             health = site_health(site, verdicts, plan.min_healthy, self._sites.get(key), mono)
@@ -885,6 +960,11 @@ class Controller:
         # Health moved it when verdicts asked for the decision; otherwise an intent did.
         kind = AUTOMATIC if pending.verdict is not None else PLANNED
         self._metrics.record_move(after.service, kind, timeline)
+        # With several vantages, the move names who voted on each locator it rests on.
+        counted = {locator: pending.tallies[locator] for locator in sorted(pending.tallies)}
+        reason = "; ".join(
+            [decision.reason, *(f"{loc} {t.describe()}" for loc, t in counted.items())]
+        )
         log.warning(
             "%s moved %s -> %s (epoch %d): %s",
             after.service,
@@ -899,13 +979,14 @@ class Controller:
                 kind="move",
                 service=after.service,
                 time=timeline["published"],
-                reason=decision.reason,
+                reason=reason,
                 from_site=before.active_site if before else None,
                 to_site=after.active_site,
                 epoch=after.epoch,
                 version=after.version,
                 actor=self._writer or "controller",
                 timeline=timeline,
+                votes={locator: t.votes() for locator, t in counted.items()},
             )
         )
 

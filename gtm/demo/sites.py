@@ -185,6 +185,15 @@ class SimulatedSite:
             answer.read()
         self.release = release
 
+    def refuse(self, *addresses: str) -> None:
+        """Drop every probe from ``addresses`` unanswered (none: accept every vantage again)."""
+        port = next(iter(self.ports.values()))
+        request = urllib.request.Request(
+            f"http://{self.address}:{port}/_ctl/refuse?from={','.join(addresses)}", method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            answer.read()
+
     def stats(self) -> dict[str, object]:
         """Probe counts since the last mode change."""
         port = next(iter(self.ports.values()))

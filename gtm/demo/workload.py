@@ -2,10 +2,11 @@
 
 Demos, tests and benchmarks start one of these per site and then kill it, or tell it to
 answer ``/health`` with 503, to fail a random share of probes, to answer slowly (an
-overloaded site, for bursting) or to hang, so that gtm is exercised against real sockets
-and real processes rather than mocks. Every answer names the release the site runs (header
-``X-Release``, and ``release`` in the JSON of ``/``), which an operator changes at runtime
-as a deployment would.
+overloaded site, for bursting), to hang, or to drop the probes of some vantages (by their
+source address), so that gtm is exercised against real sockets and real processes rather
+than mocks. Every answer names the release the site runs (header ``X-Release``, and
+``release`` in the JSON of ``/``), which an operator changes at runtime as a deployment
+would.
 
 Run as ``python -m gtm.demo.workload --site aws-use1 --address 127.0.1.1 billing=18081``.
 """
@@ -41,6 +42,9 @@ class Health:
     probes: int = 0
     failed: int = 0
     release: str = DEFAULT_RELEASE
+    refused: frozenset[str] = frozenset()
+    """Peer addresses whose probes are cut off: the connection is dropped unanswered, as
+    when the network path from one vantage to this site is broken."""
 
     def set(
         self, mode: str, fail_ratio: float | None, seed: int | None, delay: float | None = None
@@ -72,7 +76,11 @@ def make_app(site: str, service: str, health: Health) -> web.Application:
                 return web.json_response({"error": f"wait={wait!r} is not seconds"}, status=400)
         return web.json_response({"site": site, "service": service, "release": health.release})
 
-    async def check(_request: web.Request) -> web.Response:
+    async def check(request: web.Request) -> web.Response:
+        if request.remote in health.refused:
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=503, text="cut off\n")
         health.probes += 1
         released = {RELEASE_HEADER: health.release}
         if health.mode == "hang":
@@ -109,6 +117,11 @@ def make_app(site: str, service: str, health: Health) -> web.Application:
         health.release = release
         return web.json_response({"site": site, "release": health.release})
 
+    async def refuse(request: web.Request) -> web.Response:
+        addresses = request.query.get("from", "")
+        health.refused = frozenset(a for a in addresses.split(",") if a)
+        return web.json_response({"site": site, "refused": sorted(health.refused)})
+
     async def stats(_request: web.Request) -> web.Response:
         return web.json_response(
             {
@@ -125,6 +138,7 @@ def make_app(site: str, service: str, health: Health) -> web.Application:
     app.router.add_get("/health", check)
     app.router.add_post("/_ctl/mode", control)
     app.router.add_post("/_ctl/release", deploy)
+    app.router.add_post("/_ctl/refuse", refuse)
     app.router.add_get("/_ctl/stats", stats)
     return app
 

@@ -24,6 +24,7 @@ from gtm.core.codec import (
     mapping_from_dict,
     mapping_to_dict,
 )
+from gtm.core.leadership import stale_term
 from gtm.core.model import Event, Intent, Mapping
 from gtm.core.runbook import Run, run_from_dict, run_to_dict
 from gtm.errors import ConflictError, NotFound, StoreUnavailable
@@ -175,15 +176,16 @@ class Registry:
             The mapping as stored.
 
         Raises:
-            ConflictError: The version or epoch does not follow the stored mapping, or
+            ConflictError: The version or epoch does not follow the stored mapping, the
+                writer's leader term is below the stored one's (a deposed leader), or
                 another writer changed it first; the message names both versions.
             StoreUnavailable: The store failed; nothing changed.
         """
         service = mapping.service
         current = self._mappings.get(service)
-        _check_succession(mapping, current)
         if not mapping.written_by and self._instance_id:
             mapping = dataclasses.replace(mapping, written_by=self._instance_id)
+        _check_succession(mapping, current)
         entry = await self._store.cas(
             MAPPINGS + service, encode(mapping_to_dict(mapping)), self._indexes.get(service, 0)
         )
@@ -534,6 +536,9 @@ def _check_succession(mapping: Mapping, current: Mapping | None) -> None:
             f"registry: {service} version {mapping.version} does not follow stored version"
             f" {current.version} (expected {expected})"
         )
+    stale = stale_term(current.written_by, mapping.written_by)
+    if stale is not None:
+        raise ConflictError(f"registry: {service} version {mapping.version} refused: {stale}")
     if mapping.epoch < current.epoch:
         raise ConflictError(
             f"registry: {service} epoch {mapping.epoch} is below stored epoch {current.epoch}"
