@@ -91,6 +91,7 @@ class Leadership:
         self._margin = margin
         self._on_change = on_change
         self._lease = Lease()
+        self._held_by: str | None = None
         self._leader = LeaderInfo()
         self._index = 0
         self._acting = False
@@ -101,8 +102,8 @@ class Leadership:
     def authority(self) -> Authority:
         """Whether this instance may act for the cluster now (asked at every decision)."""
         lease = Lease(self._lease.term, self._lease.confirmed_at, self._session.valid_until)
-        if self._session.id is None:
-            lease = Lease()
+        if self._session.id is None or self._session.id != self._held_by:
+            lease = Lease()  # a lock confirmed for a session since lost is no lock
         return authority(
             lease, self._clock.monotonic(), self._session.params.check_ttl, self._margin
         )
@@ -176,6 +177,7 @@ class Leadership:
         holder = str(item.get("Session") or "") if item else ""
         self._leader = _leader_info(item)
         if holder == session:
+            self._held_by = session
             self._set(Lease(int(item["LockIndex"]), sent) if item else Lease())
             await asyncio.sleep(self._confirm_interval)
             return

@@ -27,7 +27,7 @@ import yaml
 
 from gtm.demo.sites import SimulatedSite, SiteFleet
 from testbed.consul import ConsulCluster
-from testbed.ports import free_port, free_ports
+from testbed.ports import free_ports
 from testbed.process import ManagedProcess
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -76,8 +76,8 @@ class GtmInstance(ManagedProcess):
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "api-token").write_text(API_TOKEN)
         (self.dir / "api-token").chmod(0o600)
-        self.dns_port = free_port(address, udp=True)
-        self.api_port = free_port(address)
+        # Two distinct ports: two calls of free_port may both find the same one.
+        self.dns_port, self.api_port = free_ports(2, address, udp=True)
         self.doc = {
             **doc,
             "instance": name,
