@@ -17,7 +17,7 @@ import dns.rrset
 from dns.rdatatype import RdataType
 from dns.rdtypes.ANY.TXT import TXT
 
-from gtm.core.model import Locator, Mapping, usable
+from gtm.core.model import Action, Locator, Mapping, usable
 
 Node = dict[RdataType, dns.rrset.RRset]
 """The RRsets one owner name holds, by type."""
@@ -104,6 +104,19 @@ def service_nodes(mapping: Mapping, origin: dns.name.Name) -> dict[dns.name.Name
     for site_owner, locs in by_site.items():
         nodes[site_owner] = _address_node(site_owner, mapping.ttl, locs)
     return nodes
+
+
+def published_nodes(mapping: Mapping, origin: dns.name.Name) -> dict[dns.name.Name, Node]:
+    """The names a mapping puts in the zone: :func:`service_nodes`, or none at all when no
+    locator is left to give and the service's all-down action is ``nxdomain``."""
+    if is_hidden(mapping):
+        return {}
+    return service_nodes(mapping, origin)
+
+
+def is_hidden(mapping: Mapping) -> bool:
+    """Whether the mapping's all-down action takes every one of its names out of the zone."""
+    return not mapping.best() and mapping.action is Action.NXDOMAIN
 
 
 def _child(parent: dns.name.Name, label: str) -> dns.name.Name | None:

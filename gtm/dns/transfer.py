@@ -1,0 +1,289 @@
+"""Zone transfers over TCP: AXFR and IXFR of the zone to the secondaries ``dns.transfer`` allows.
+
+gtm is then a hidden primary: BIND, Knot or NSD copy the zone, serve it to the world, and
+follow each change by NOTIFY (:mod:`gtm.dns.notify`) and IXFR. Who may transfer and what
+an IXFR holds are decided by :mod:`gtm.core.transfer`; this module parses the request,
+renders the answer into as many signed TCP messages as it takes, and logs refusals.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import struct
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rdataclass
+import dns.renderer
+import dns.rrset
+import dns.tsig
+from dns.rcode import Rcode
+from dns.rdatatype import RdataType
+
+from gtm.config.provider_checks import tsig_key_material
+from gtm.config.secrets import resolve_secret
+from gtm.config.transfer import TransferTsig
+from gtm.core.transfer import (
+    IxfrKind,
+    Network,
+    TransferVerdict,
+    TsigState,
+    transfer_verdict,
+)
+from gtm.dns.answers import HEADER_SIZE, TCP_SIZE, TSIG_FAILURES, ZoneAnswers, header_answer
+from gtm.dns.versions import Difference, Record, ZoneVersions
+from gtm.errors import ConfigError
+from gtm.logs import throttle
+
+log = logging.getLogger(__name__)
+throttle(log)
+
+TSIG_FUDGE = 300
+"""Seconds of clock difference a signature allows (RFC 8945's recommended value)."""
+TSIG_RESERVE = 512
+"""Bytes kept free at the end of each message for its TSIG record."""
+
+_TRANSFER_TYPES = {int(RdataType.AXFR), int(RdataType.IXFR)}
+_REFUSALS = {
+    TransferVerdict.ADDRESS_REFUSED: (Rcode.REFUSED, "the address is not in dns.transfer.allow"),
+    TransferVerdict.KEY_MISSING: (Rcode.REFUSED, "not signed with the key of dns.transfer.tsig"),
+    TransferVerdict.TSIG_FAILED: (Rcode.NOTAUTH, "its TSIG does not verify with dns.transfer.tsig"),
+}
+"""The answer and the logged reason of each refusal."""
+
+
+def transfer_key(tsig: TransferTsig | None) -> dns.tsig.Key | None:
+    """The key of ``dns.transfer.tsig``, its secret read; None when none is configured.
+
+    Raises:
+        ConfigError: The secret cannot be read or is not base64 key material.
+    """
+    if tsig is None:
+        return None
+    secret = resolve_secret(tsig.secret).get_secret_value()
+    try:
+        material = tsig_key_material(secret)
+    except ValueError as exc:
+        raise ConfigError(f"config: dns.transfer.tsig.secret ({tsig.secret}) {exc}") from exc
+    return dns.tsig.Key(tsig.name, material, tsig.algorithm)
+
+
+def transfer_type(wire: bytes) -> RdataType | None:
+    """The question's type when ``wire`` is a query for AXFR or IXFR, else None.
+
+    Reads the header and walks the question's labels without parsing the message, so
+    every other TCP query pays a few bytes' look, not a dnspython parse.
+    """
+    if len(wire) < HEADER_SIZE or wire[2] & 0x80 or int.from_bytes(wire[4:6], "big") != 1:
+        return None
+    offset = HEADER_SIZE
+    while offset < len(wire) and wire[offset] != 0:
+        if wire[offset] & 0xC0:
+            return None  # a compressed question is no transfer request we will parse
+        offset += wire[offset] + 1
+    if offset + 3 > len(wire):
+        return None
+    (qtype,) = struct.unpack_from("!H", wire, offset + 1)
+    return RdataType(qtype) if qtype in _TRANSFER_TYPES else None
+
+
+class ZoneTransfers:
+    """Answers AXFR and IXFR requests for the zone of ``answers`` from ``versions``.
+
+    AXFR sends the SOA, every record, and the SOA again. IXFR sends the SOA alone when
+    the client is up to date, the condensed difference since its serial when the journal
+    reaches back that far (RFC 1995 allows one difference for many versions), and
+    otherwise the whole zone in AXFR form. Every message is signed when the request was.
+    """
+
+    def __init__(
+        self,
+        answers: ZoneAnswers,
+        versions: ZoneVersions,
+        *,
+        allow: Sequence[Network],
+        key: dns.tsig.Key | None,
+    ) -> None:
+        """Serve transfers of the zone ``answers`` serves.
+
+        Args:
+            answers: The zone's answers: its origin, apex and serial.
+            versions: The zone's records and journal; ``answers`` records into it.
+            allow: Networks whose clients may transfer; empty: no one.
+            key: The key every request must be signed with; None: the address decides.
+        """
+        self._answers = answers
+        self._versions = versions
+        self._allow = tuple(allow)
+        self._key = key
+
+    def respond(self, wire: bytes, client: str) -> list[bytes]:
+        """The messages that answer one AXFR or IXFR request from ``client``.
+
+        Args:
+            wire: The request, without its TCP length prefix (see :func:`transfer_type`).
+            client: The connection's source address.
+
+        Returns:
+            One message or more, in order; a refusal is one message with REFUSED or
+            NOTAUTH.
+        """
+        query: dns.message.Message | None = None
+        try:
+            query = dns.message.from_wire(wire, keyring=self._key)
+        except TSIG_FAILURES:
+            pass
+        except (dns.exception.DNSException, ValueError):
+            return [header_answer(wire, Rcode.FORMERR)]
+        if query is None:
+            tsig = TsigState.INVALID
+        else:
+            tsig = TsigState.VALID if query.had_tsig else TsigState.NONE
+        verdict = transfer_verdict(
+            ipaddress.ip_address(client),
+            self._allow,
+            key_required=self._key is not None,
+            tsig=tsig,
+        )
+        if query is None or verdict is not TransferVerdict.ALLOW:
+            rcode, why = _REFUSALS[verdict]
+            log.warning(
+                "dns: %s of %s from %s refused with %s: %s",
+                transfer_type(wire) or "transfer",
+                self._answers.origin,
+                client,
+                rcode.name,
+                why,
+            )
+            return [header_answer(wire, rcode)]
+        question = query.question[0]
+        if question.name != self._answers.origin or question.rdclass != dns.rdataclass.IN:
+            # Not our zone (or a name inside it, which is no zone): as for queries outside it.
+            return _render(query, [], Rcode.REFUSED)
+        if question.rdtype == RdataType.IXFR:
+            return self._ixfr(query, client)
+        rrsets = self._whole_zone()
+        log.info(
+            "dns: AXFR of %s to %s at serial %d", self._answers.origin, client, self._answers.serial
+        )
+        return _render(query, rrsets)
+
+    def _ixfr(self, query: dns.message.Message, client: str) -> list[bytes]:
+        soa = next((r for r in query.authority if r.rdtype == RdataType.SOA and r), None)
+        if soa is None:
+            return _render(query, [], Rcode.FORMERR)
+        asked = int(soa[0].serial)
+        current = self._answers.serial
+        found = self._versions.since(asked, current)
+        origin = self._answers.origin
+        if found is IxfrKind.CURRENT:
+            log.info("dns: IXFR of %s to %s: up to date at serial %d", origin, client, asked)
+            return _render(query, [self._soa(current)])
+        if found is IxfrKind.FULL:
+            log.info(
+                "dns: IXFR of %s to %s from serial %d: not in the journal, the whole zone at %d",
+                origin,
+                client,
+                asked,
+                current,
+            )
+            return _render(query, self._whole_zone())
+        assert isinstance(found, Difference)
+        log.info(
+            "dns: IXFR of %s to %s from serial %d to %d: %d version(s), %d record(s) removed, "
+            "%d added",
+            origin,
+            client,
+            asked,
+            current,
+            found.versions,
+            len(found.removed),
+            len(found.added),
+        )
+        head = self._soa(current)
+        rrsets = [
+            head,
+            self._soa(asked),
+            *_grouped(found.removed),
+            head,
+            *_grouped(found.added),
+            head,
+        ]
+        return _render(query, rrsets)
+
+    def _soa(self, serial: int) -> dns.rrset.RRset:
+        current = self._answers.apex[RdataType.SOA]
+        return dns.rrset.from_rdata(current.name, current.ttl, current[0].replace(serial=serial))
+
+    def _whole_zone(self) -> list[dns.rrset.RRset]:
+        apex = self._answers.apex
+        soa = apex[RdataType.SOA]
+        return [soa, apex[RdataType.NS], *self._versions.rrsets(), soa]
+
+
+def _grouped(records: Iterable[Record]) -> list[dns.rrset.RRset]:
+    """Records as RRsets, one per owner, type and TTL, in a stable order."""
+    groups: dict[tuple[dns.name.Name, RdataType, int], list[object]] = {}
+    for name, ttl, rdata in records:
+        groups.setdefault((name, rdata.rdtype, ttl), []).append(rdata)
+    return [
+        dns.rrset.from_rdata_list(name, ttl, rdatas)  # type: ignore[arg-type]
+        for (name, _, ttl), rdatas in sorted(groups.items(), key=lambda item: item[0][:2])
+    ]
+
+
+def _render(
+    query: dns.message.Message, rrsets: Sequence[dns.rrset.RRset], rcode: Rcode = Rcode.NOERROR
+) -> list[bytes]:
+    """``rrsets`` in the answer sections of as few messages as hold them, each signed when
+    ``query`` was (one TSIG chain across them, RFC 8945 section 5.3.1)."""
+    key = query.keyring if query.had_tsig else None
+    flags = dns.flags.QR | dns.flags.AA | (query.flags & dns.flags.RD)
+    question = query.question[0]
+    messages: list[bytes] = []
+    ctx: object = None
+
+    def start() -> Any:
+        # dnspython's renderer is untyped: held as Any.
+        renderer: Any = dns.renderer.Renderer(  # type: ignore[no-untyped-call]
+            query.id, flags | int(rcode), TCP_SIZE
+        )
+        if key is not None:
+            renderer.reserve(TSIG_RESERVE)
+        if not messages:
+            renderer.add_question(question.name, question.rdtype, question.rdclass)
+        return renderer
+
+    def finish(renderer: Any) -> None:
+        nonlocal ctx
+        renderer.write_header()
+        if key is not None:
+            renderer.release_reserved()
+            ctx = renderer.add_multi_tsig(
+                ctx,
+                key.name,
+                key,
+                TSIG_FUDGE,
+                query.id,
+                0,
+                b"",
+                query.mac if not messages else b"",
+                key.algorithm,
+            )
+        messages.append(renderer.get_wire())
+
+    renderer = start()
+    for rrset in rrsets:
+        try:
+            renderer.add_rrset(dns.renderer.ANSWER, rrset)
+        except dns.exception.TooBig:
+            finish(renderer)
+            renderer = start()
+            renderer.add_rrset(dns.renderer.ANSWER, rrset)
+    finish(renderer)
+    return messages

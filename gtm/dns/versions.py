@@ -1,0 +1,114 @@
+"""The zone as records, version after version, so secondaries can copy it by IXFR.
+
+The responder answers from mappings one name at a time; a secondary wants the whole
+zone once (AXFR) and then only what changed since its serial (IXFR, RFC 1995). This
+module keeps every service's records and, for each new serial, which records went and
+which came, for the last few thousand versions.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import dns.name
+import dns.rdata
+import dns.rrset
+
+from gtm.core.model import Mapping
+from gtm.core.transfer import IxfrKind, condense, plan_ixfr
+from gtm.dns.records import Node, published_nodes
+
+Record = tuple[dns.name.Name, int, dns.rdata.Rdata]
+"""One resource record: owner name, TTL and data (the class is always IN)."""
+
+
+@dataclass(frozen=True)
+class ZoneVersion:
+    """What one change did to the zone: from serial ``start`` to serial ``end``."""
+
+    start: int
+    end: int
+    removed: frozenset[Record]
+    added: frozenset[Record]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The records an IXFR removes and adds to bring a secondary up to date."""
+
+    removed: set[Record]
+    added: set[Record]
+    versions: int
+    """How many zone versions the difference spans."""
+
+
+class ZoneVersions:
+    """Every service's records now, and the differences of the last ``limit`` versions.
+
+    The owner of the serial (:class:`gtm.dns.answers.ZoneAnswers`) calls :meth:`record`
+    for every mapping change, with the serial before and after it, so versions chain:
+    each starts where the one before ended.
+    """
+
+    def __init__(self, zone: str, mappings: Iterable[Mapping], *, limit: int) -> None:
+        """Start from the current mappings, with an empty journal.
+
+        Args:
+            zone: The zone's name (``gtm.example.test.``).
+            mappings: Every mapping the zone is made of now.
+            limit: Versions kept for IXFR; older ones are forgotten, and a secondary
+                that far behind gets the whole zone.
+        """
+        self._origin = dns.name.from_text(zone)
+        self._nodes: dict[str, dict[dns.name.Name, Node]] = {}
+        self._records: dict[str, frozenset[Record]] = {}
+        self._journal: deque[ZoneVersion] = deque(maxlen=limit)
+        for mapping in mappings:
+            self._set(mapping)
+
+    @property
+    def journal(self) -> tuple[ZoneVersion, ...]:
+        """The versions kept, oldest first."""
+        return tuple(self._journal)
+
+    def record(self, mapping: Mapping, start: int, end: int) -> None:
+        """Note that ``mapping`` changed, taking the zone from serial ``start`` to ``end``."""
+        before = self._records.get(mapping.service, frozenset())
+        after = self._set(mapping)
+        self._journal.append(ZoneVersion(start, end, before - after, after - before))
+
+    def rrsets(self) -> Iterator[dns.rrset.RRset]:
+        """Every RRset of the services' names (the apex is not among them), by service."""
+        for service in sorted(self._nodes):
+            for node in self._nodes[service].values():
+                yield from node.values()
+
+    def since(self, asked: int, current: int) -> Difference | IxfrKind:
+        """What brings a secondary at serial ``asked`` to ``current``.
+
+        Returns:
+            The condensed difference when the journal reaches back to ``asked``;
+            otherwise :attr:`IxfrKind.CURRENT` (nothing to send) or
+            :attr:`IxfrKind.FULL` (send the whole zone).
+        """
+        journal = list(self._journal)
+        plan = plan_ixfr(asked, current, [version.start for version in journal])
+        if plan.kind is not IxfrKind.INCREMENTAL:
+            return plan.kind
+        kept = journal[plan.first :]
+        removed, added = condense((version.removed, version.added) for version in kept)
+        return Difference(removed, added, len(kept))
+
+    def _set(self, mapping: Mapping) -> frozenset[Record]:
+        nodes = published_nodes(mapping, self._origin)
+        records = frozenset(
+            (name, rrset.ttl, rdata)
+            for name, node in nodes.items()
+            for rrset in node.values()
+            for rdata in rrset
+        )
+        self._nodes[mapping.service] = nodes
+        self._records[mapping.service] = records
+        return records
