@@ -50,11 +50,22 @@ TSIG_RESERVE = 512
 
 _TRANSFER_TYPES = {int(RdataType.AXFR), int(RdataType.IXFR)}
 _REFUSALS = {
-    TransferVerdict.ADDRESS_REFUSED: (Rcode.REFUSED, "the address is not in dns.transfer.allow"),
-    TransferVerdict.KEY_MISSING: (Rcode.REFUSED, "not signed with the key of dns.transfer.tsig"),
-    TransferVerdict.TSIG_FAILED: (Rcode.NOTAUTH, "its TSIG does not verify with dns.transfer.tsig"),
+    TransferVerdict.ADDRESS_REFUSED: (
+        Rcode.REFUSED,
+        "dns: %s of %s from %s refused with REFUSED: the address is not in dns.transfer.allow",
+    ),
+    TransferVerdict.KEY_MISSING: (
+        Rcode.REFUSED,
+        "dns: %s of %s from %s refused with REFUSED: not signed with the key of dns.transfer.tsig",
+    ),
+    TransferVerdict.TSIG_FAILED: (
+        Rcode.NOTAUTH,
+        "dns: %s of %s from %s refused with NOTAUTH: its TSIG does not verify with "
+        "dns.transfer.tsig",
+    ),
 }
-"""The answer and the logged reason of each refusal."""
+"""The answer to each refusal, and its log line: one kind of line each, so the throttle
+that keeps a flood of refused requests out of the log holds back no other kind."""
 
 
 def transfer_key(tsig: TransferTsig | None) -> dns.tsig.Key | None:
@@ -151,16 +162,12 @@ class ZoneTransfers:
             tsig=tsig,
         )
         if query is None or verdict is not TransferVerdict.ALLOW:
-            rcode, why = _REFUSALS[verdict]
-            log.warning(
-                "dns: %s of %s from %s refused with %s: %s",
-                transfer_type(wire) or "transfer",
-                self._answers.origin,
-                client,
-                rcode.name,
-                why,
-            )
-            return [header_answer(wire, rcode)]
+            rcode, line = _REFUSALS[verdict]
+            kind = getattr(transfer_type(wire), "name", "transfer")
+            log.warning(line, kind, self._answers.origin, client)
+            if query is None:
+                return [header_answer(wire, rcode)]
+            return _render(query, [], rcode)  # signed when the request was: RFC 8945
         question = query.question[0]
         if question.name != self._answers.origin or question.rdclass != dns.rdataclass.IN:
             # Not our zone (or a name inside it, which is no zone): as for queries outside it.
