@@ -3,14 +3,10 @@ move, refusals for a secondary without the key or from an address not allowed.""
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import dataclasses
 import ipaddress
 import logging
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,20 +14,15 @@ from pathlib import Path
 import dns.message
 import dns.query
 import dns.rdatatype
-import dns.tsig
 import pytest
-from conftest import ZONE, FakeSource, billing_mapping
+from dns_samples import ZONE
+from transfer_fixtures import Primary, bind_key, fresh_log_throttle, moved, services
 
-from gtm.core.model import Locator, Mapping, State
 from gtm.core.transfer import Network
-from gtm.dns import DnsServer, ZoneAnswers
-from gtm.dns.notify import Notifier
-from gtm.dns.transfer import ZoneTransfers
-from gtm.dns.versions import ZoneVersions
 from testbed.bind import ADDRESS, BindServer
 from testbed.ports import free_port
 
-UP = State.UP
+__all__ = ["fresh_log_throttle"]  # autouse, from transfer_fixtures
 DEADLINE = 60.0
 """Longest wait for BIND to follow: a hang guard on a loaded machine, not a measure."""
 
@@ -41,100 +32,6 @@ LOOPBACK: list[Network] = [ipaddress.ip_network("127.0.0.0/8")]
 def _named_or_skip() -> None:
     if shutil.which("named") is None and not Path("/usr/sbin/named").exists():
         pytest.skip("named is not installed (Debian package bind9)")
-
-
-def services(count: int) -> list[Mapping]:
-    """``billing`` and ``count`` more services, each active in site-a at 192.0.2.x."""
-    extra = [
-        Mapping(
-            service=f"svc-{i:03d}",
-            version=1,
-            epoch=1,
-            ttl=30,
-            active_site="site-a",
-            locators=(
-                Locator(f"svc-{i:03d}@site-a/lb", "site-a", f"192.0.2.{i + 1}", 80, 1, 100, UP),
-                Locator(f"svc-{i:03d}@site-b/lb", "site-b", f"198.51.100.{i + 1}", 80, 2, 100, UP),
-            ),
-        )
-        for i in range(count)
-    ]
-    return [billing_mapping(), *extra]
-
-
-def moved(mapping: Mapping) -> Mapping:
-    """``mapping`` with its first site down and the next one active."""
-    first = mapping.locators[0].site
-    locators = tuple(
-        dataclasses.replace(loc, state=State.DOWN, priority=3)
-        if loc.site == first
-        else dataclasses.replace(loc, priority=1)
-        if loc.priority == 2
-        else loc
-        for loc in mapping.locators
-    )
-    return dataclasses.replace(
-        mapping,
-        version=mapping.version + 1,
-        epoch=mapping.epoch + 1,
-        active_site=locators[-1].site if first != locators[-1].site else None,
-        locators=locators,
-    )
-
-
-class Primary:
-    """A gtm DNS responder serving transfers and sending NOTIFY, on its own thread's loop."""
-
-    def __init__(
-        self,
-        mappings: list[Mapping],
-        *,
-        allow: list[Network],
-        key: dns.tsig.Key | None,
-        notify: list[tuple[str, int]],
-    ) -> None:
-        self.source = FakeSource(*mappings)
-        self.versions = ZoneVersions(ZONE, mappings, limit=1000)
-        self.answers = ZoneAnswers(ZONE, self.source, keyring=key, versions=self.versions)
-        transfers = ZoneTransfers(self.answers, self.versions, allow=allow, key=key)
-        self.server = DnsServer(self.answers, transfers=transfers)
-        self.notifier = Notifier(self.answers, self.source, notify, key=key)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="gtm-primary")
-
-    def call(self, coroutine: object) -> object:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)  # type: ignore[arg-type]
-
-    def start(self) -> None:
-        self.thread.start()
-        self.call(self.server.start(ADDRESS, 0))
-        self.call(self.notifier.start())
-
-    def stop(self) -> None:
-        if self.thread.is_alive():
-            self.call(self.notifier.close())
-            self.call(self.server.close())
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join()
-        self.answers.close()
-        self.loop.close()
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    def publish(self, *mappings: Mapping) -> None:
-        """Change mappings on the server's loop, in one turn, as the registry would."""
-
-        async def publish() -> None:
-            for mapping in mappings:
-                self.source.publish(mapping)
-
-        self.call(publish())
-
-
-def bind_key(bind: BindServer) -> dns.tsig.Key:
-    return dns.tsig.Key(bind.key_name, base64.b64decode(bind.key_secret), bind.algorithm)
 
 
 @pytest.fixture

@@ -1,0 +1,295 @@
+"""Zone transfers from the responder, asked over real TCP with dnspython as a secondary would:
+AXFR, IXFR (incremental, up to date, too old), TSIG across messages, refusals, NOTIFY."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from collections.abc import Iterator
+
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.tsig
+import dns.xfr
+import dns.zone
+import pytest
+from dns.rdatatype import RdataType
+from dns_samples import ZONE, FakeSource, billing_mapping
+from transfer_fixtures import Primary, fresh_log_throttle, moved, services
+
+from gtm.core.model import Action, Mapping
+from gtm.core.transfer import Network
+from gtm.dns import ZoneAnswers
+from gtm.dns.notify import Notifier
+from gtm.dns.transfer import transfer_type
+from gtm.dns.versions import ZoneVersions
+from testbed.bind import ADDRESS
+
+LOOPBACK: list[Network] = [ipaddress.ip_network("127.0.0.0/8")]
+KEY = dns.tsig.Key("xfr-key.", b"k" * 32, "hmac-sha256")
+TIMEOUT = 10.0
+__all__ = ["fresh_log_throttle"]  # autouse, from transfer_fixtures
+
+
+@pytest.fixture
+def make_primary() -> Iterator[type[Primary]]:
+    """Build and start Primary servers; every one is stopped after the test."""
+    made: list[Primary] = []
+
+    def make(mappings: list[Mapping], **options: object) -> Primary:
+        options.setdefault("allow", LOOPBACK)
+        options.setdefault("key", None)
+        options.setdefault("notify", [])
+        primary = Primary(mappings, **options)  # type: ignore[arg-type]
+        made.append(primary)
+        primary.start()
+        return primary
+
+    yield make  # type: ignore[misc]
+    for primary in made:
+        primary.stop()
+
+
+def axfr(primary: Primary, **options: object) -> dns.zone.Zone:
+    """The zone as an AXFR from ``primary`` gives it (raises TransferError on a refusal)."""
+    zone = dns.zone.Zone(ZONE)
+    query, _ = dns.xfr.make_query(zone, serial=None, **options)  # type: ignore[arg-type]
+    dns.query.inbound_xfr(ADDRESS, zone, query, port=primary.port, timeout=TIMEOUT)
+    return zone
+
+
+def ixfr(primary: Primary, zone: dns.zone.Zone, **options: object) -> None:
+    """Bring ``zone`` up to date by IXFR from the serial it holds."""
+    query, _ = dns.xfr.make_query(zone, **options)  # type: ignore[arg-type]
+    dns.query.inbound_xfr(ADDRESS, zone, query, port=primary.port, timeout=TIMEOUT)
+
+
+def serial_of(zone: dns.zone.Zone) -> int:
+    return int(zone.find_rdataset("@", "SOA")[0].serial)
+
+
+def addresses(zone: dns.zone.Zone, name: str) -> set[str]:
+    rdataset = zone.get_rdataset(name, "A")
+    return {rd.address for rd in rdataset} if rdataset else set()
+
+
+def first_answer(primary: Primary, query: dns.message.Message, source: str) -> bytes:
+    """The first message the server sends back for ``query`` over TCP from ``source``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.bind((source, 0))
+        sock.connect((ADDRESS, primary.port))
+        wire = query.to_wire()
+        sock.sendall(len(wire).to_bytes(2, "big") + wire)
+        head = sock.recv(2, socket.MSG_WAITALL)
+        return sock.recv(int.from_bytes(head, "big"), socket.MSG_WAITALL)
+
+
+@pytest.mark.parametrize(
+    ("wire", "found"),
+    [
+        (dns.message.make_query(ZONE, "AXFR").to_wire(), RdataType.AXFR),
+        (dns.message.make_query(ZONE, "IXFR").to_wire(), RdataType.IXFR),
+        (dns.message.make_query(ZONE, "SOA").to_wire(), None),
+        (dns.message.make_query("billing." + ZONE, "A").to_wire(), None),
+        (b"\x00\x01", None),
+        # A response, not a query.
+        (dns.message.make_response(dns.message.make_query(ZONE, "AXFR")).to_wire(), None),
+        # A name that runs past the end of the message.
+        (dns.message.make_query(ZONE, "AXFR").to_wire()[:20], None),
+        # A compressed question name.
+        (b"\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\xfc\x00\x01", None),
+    ],
+)
+def test_transfer_type(wire: bytes, found: RdataType | None) -> None:
+    assert transfer_type(wire) == found
+
+
+def test_axfr_holds_every_name_the_responder_answers(make_primary: type[Primary]) -> None:
+    primary = make_primary(services(3))
+    zone = axfr(primary)
+    assert serial_of(zone) == primary.answers.serial
+    assert addresses(zone, "billing") == {"192.0.2.10"}
+    assert addresses(zone, "aws-use1.billing") == {"192.0.2.10"}
+    assert addresses(zone, "svc-002") == {"192.0.2.3"}
+    srv = zone.find_rdataset("billing", "SRV")
+    assert {rd.port for rd in srv} == {443, 8443}
+    assert zone.find_rdataset("@", "NS")
+    txt = zone.find_rdataset("billing", "TXT")
+    assert "epoch=3" in txt.to_text()
+
+
+def test_ixfr_brings_a_secondary_up_to_date_with_the_difference(
+    make_primary: type[Primary], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gtm.dns")
+    primary = make_primary(services(3))
+    zone = axfr(primary)
+    first = serial_of(zone)
+    primary.publish(*(moved(m) for m in primary.source.mappings.values()))
+    ixfr(primary, zone)
+    assert serial_of(zone) == primary.answers.serial == first + 4
+    assert addresses(zone, "billing") == {"198.51.100.20"}
+    assert addresses(zone, "svc-002") == {"198.51.100.3"}
+    assert zone == axfr(primary)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dns: IXFR")]
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"dns: IXFR of {ZONE} to 127.0.0.1 from serial {first} to {first + 4}: 4 version(s), "
+    )
+    # Up to date: the SOA alone, and the zone stays as it is.
+    ixfr(primary, zone)
+    assert zone == axfr(primary)
+    assert any(f"up to date at serial {first + 4}" in r.getMessage() for r in caplog.records)
+
+
+def test_ixfr_from_a_serial_the_journal_no_longer_holds_gets_the_whole_zone(
+    make_primary: type[Primary], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gtm.dns")
+    primary = make_primary(services(3), limit=2)
+    zone = axfr(primary)
+    primary.publish(*(moved(m) for m in primary.source.mappings.values()))
+    assert len(primary.versions.journal) == 2
+    ixfr(primary, zone)
+    assert zone == axfr(primary)
+    assert any("not in the journal, the whole zone" in r.getMessage() for r in caplog.records)
+
+
+def test_a_zone_too_big_for_one_message_goes_in_several_signed_ones(
+    make_primary: type[Primary],
+) -> None:
+    primary = make_primary(services(600), key=KEY)
+    # dnspython checks each message's signature, chained to the one before (RFC 8945).
+    found = list(dns.query.xfr(ADDRESS, ZONE, port=primary.port, keyring=KEY, timeout=TIMEOUT))
+    assert len(found) > 1
+    assert all(message.had_tsig for message in found)
+    zone = axfr(primary, keyring=KEY, keyname=KEY.name)
+    assert addresses(zone, "svc-599") == {"192.0.2.100"}
+
+
+@pytest.mark.parametrize(
+    ("allow", "key", "query_key", "source", "rcode"),
+    [
+        # From an address not allowed, signed or not.
+        ([ipaddress.ip_network("127.0.0.2/32")], None, None, "127.0.0.3", dns.rcode.REFUSED),
+        ([ipaddress.ip_network("127.0.0.2/32")], KEY, KEY, "127.0.0.3", dns.rcode.REFUSED),
+        # No one allowed.
+        ([], None, None, "127.0.0.1", dns.rcode.REFUSED),
+        # A key required and the request not signed.
+        (LOOPBACK, KEY, None, "127.0.0.1", dns.rcode.REFUSED),
+        # Signed with a key we do not hold, or one with another secret.
+        (LOOPBACK, KEY, dns.tsig.Key("other.", b"k" * 32), "127.0.0.1", dns.rcode.NOTAUTH),
+        (LOOPBACK, KEY, dns.tsig.Key("xfr-key.", b"x" * 32), "127.0.0.1", dns.rcode.NOTAUTH),
+        (LOOPBACK, None, KEY, "127.0.0.1", dns.rcode.NOTAUTH),
+    ],
+)
+def test_transfers_refused(
+    make_primary: type[Primary],
+    caplog: pytest.LogCaptureFixture,
+    allow: list[Network],
+    key: dns.tsig.Key | None,
+    query_key: dns.tsig.Key | None,
+    source: str,
+    rcode: dns.rcode.Rcode,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gtm.dns")
+    primary = make_primary(services(1), allow=allow, key=key)
+    query = dns.message.make_query(ZONE, RdataType.AXFR)
+    if query_key is not None:
+        query.use_tsig(query_key)
+    answer = first_answer(primary, query, source)
+    assert answer[:2] == query.to_wire()[:2]
+    assert answer[3] & 0x0F == rcode
+    assert any(f"refused with {rcode.name}" in r.getMessage() for r in caplog.records)
+
+
+def test_transfers_are_refused_over_udp(make_primary: type[Primary]) -> None:
+    primary = make_primary(services(1))
+    for rdtype in (RdataType.AXFR, RdataType.IXFR):
+        query = dns.message.make_query(ZONE, rdtype)
+        answer = dns.query.udp(query, ADDRESS, port=primary.port, timeout=TIMEOUT)
+        assert answer.rcode() == dns.rcode.REFUSED
+
+
+def test_transfer_of_another_zone_is_refused(make_primary: type[Primary]) -> None:
+    primary = make_primary(services(1))
+    query = dns.message.make_query("billing." + ZONE, RdataType.AXFR)
+    answer = dns.query.tcp(query, ADDRESS, port=primary.port, timeout=TIMEOUT)
+    assert answer.rcode() == dns.rcode.REFUSED
+
+
+def test_signed_queries_are_answered_signed_and_bad_signatures_notauth(
+    make_primary: type[Primary],
+) -> None:
+    primary = make_primary(services(1), key=KEY)
+    query = dns.message.make_query(ZONE, "SOA")
+    query.use_tsig(KEY)
+    answer = dns.query.udp(query, ADDRESS, port=primary.port, timeout=TIMEOUT)
+    assert answer.had_tsig and answer.rcode() == dns.rcode.NOERROR
+    assert answer.answer[0][0].serial == primary.answers.serial
+    forged = dns.message.make_query(ZONE, "SOA")
+    forged.use_tsig(dns.tsig.Key("xfr-key.", b"x" * 32, "hmac-sha256"))
+    wire = forged.to_wire()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.sendto(wire, (ADDRESS, primary.port))
+        data = sock.recv(4096)
+    assert data[:2] == wire[:2] and data[3] & 0x0F == dns.rcode.NOTAUTH
+
+
+def test_versions_follow_every_change_and_drop_hidden_names() -> None:
+    billing = billing_mapping()
+    versions = ZoneVersions(ZONE, [billing], limit=3)
+    names = {rrset.name.to_text() for rrset in versions.rrsets()}
+    assert names == {f"billing.{ZONE}", f"aws-use1.billing.{ZONE}", f"gcp-euw1.billing.{ZONE}"}
+    gone = moved(moved(billing))
+    hidden = Mapping(
+        service="billing",
+        version=10,
+        epoch=5,
+        ttl=30,
+        active_site=None,
+        locators=(),
+        action=Action.NXDOMAIN,
+    )
+    versions.record(hidden, 100, 101)
+    assert list(versions.rrsets()) == []
+    [version] = versions.journal
+    assert (version.start, version.end, version.added) == (100, 101, frozenset())
+    assert {name.to_text() for name, _, _ in version.removed} == names
+    versions.record(gone, 101, 102)
+    assert versions.since(100, 102).versions == 2  # type: ignore[union-attr]
+
+
+def test_notifier_gives_up_on_a_secondary_that_never_answers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gtm.dns")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind((ADDRESS, 0))
+        port = silent.getsockname()[1]
+
+        async def run() -> int:
+            source = FakeSource(billing_mapping())
+            answers = ZoneAnswers(ZONE, source)
+            notifier = Notifier(answers, source, [(ADDRESS, port)], first_timeout=0.05, attempts=2)
+            await notifier.start()
+            try:
+                while not any("given up" in r.getMessage() for r in caplog.records):
+                    await asyncio.sleep(0.02)
+                return notifier.sent
+            finally:
+                await notifier.close()
+                answers.close()
+
+        sent = asyncio.run(asyncio.wait_for(run(), 60))
+        notify = dns.message.from_wire(silent.recv(4096))
+    assert sent == 0
+    assert notify.opcode() == dns.opcode.NOTIFY
+    assert notify.question[0].name == dns.name.from_text(ZONE)
+    assert notify.answer[0].rdtype == RdataType.SOA
