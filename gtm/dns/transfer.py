@@ -11,16 +11,16 @@ from __future__ import annotations
 import ipaddress
 import logging
 import struct
-from collections.abc import Iterable, Sequence
-from typing import Any
+import time
+from collections.abc import Sequence
+from typing import Any, cast
 
 import dns.exception
 import dns.flags
 import dns.message
 import dns.name
 import dns.rdataclass
-import dns.renderer
-import dns.rrset
+import dns.rdtypes.ANY.TSIG
 import dns.tsig
 from dns.rcode import Rcode
 from dns.rdatatype import RdataType
@@ -36,7 +36,7 @@ from gtm.core.transfer import (
     transfer_verdict,
 )
 from gtm.dns.answers import HEADER_SIZE, TCP_SIZE, TSIG_FAILURES, ZoneAnswers, header_answer
-from gtm.dns.versions import Difference, Record, ZoneVersions
+from gtm.dns.versions import Difference, Record, ZoneVersions, record_wire
 from gtm.errors import ConfigError
 from gtm.logs import throttle
 
@@ -174,11 +174,10 @@ class ZoneTransfers:
             return _render(query, [], Rcode.REFUSED)
         if question.rdtype == RdataType.IXFR:
             return self._ixfr(query, client)
-        rrsets = self._whole_zone()
         log.info(
             "dns: AXFR of %s to %s at serial %d", self._answers.origin, client, self._answers.serial
         )
-        return _render(query, rrsets)
+        return _render(query, self._whole_zone())
 
     def _ixfr(self, query: dns.message.Message, client: str) -> list[bytes]:
         soa = next((r for r in query.authority if r.rdtype == RdataType.SOA and r), None)
@@ -213,84 +212,68 @@ class ZoneTransfers:
             len(found.added),
         )
         head = self._soa(current)
-        rrsets = [
-            head,
-            self._soa(asked),
-            *_grouped(found.removed),
-            head,
-            *_grouped(found.added),
-            head,
-        ]
-        return _render(query, rrsets)
+        records = [head, self._soa(asked), *found.removed, head, *found.added, head]
+        return _render(query, records)
 
-    def _soa(self, serial: int) -> dns.rrset.RRset:
-        current = self._answers.apex[RdataType.SOA]
-        return dns.rrset.from_rdata(current.name, current.ttl, current[0].replace(serial=serial))
+    def _soa(self, serial: int) -> Record:
+        soa = self._answers.apex[RdataType.SOA]
+        return record_wire(soa.name, soa.ttl, soa[0].replace(serial=serial))
 
-    def _whole_zone(self) -> list[dns.rrset.RRset]:
+    def _whole_zone(self) -> list[Record]:
         apex = self._answers.apex
         soa = apex[RdataType.SOA]
-        return [soa, apex[RdataType.NS], *self._versions.rrsets(), soa]
-
-
-def _grouped(records: Iterable[Record]) -> list[dns.rrset.RRset]:
-    """Records as RRsets, one per owner, type and TTL, in a stable order."""
-    groups: dict[tuple[dns.name.Name, RdataType, int], list[object]] = {}
-    for name, ttl, rdata in records:
-        groups.setdefault((name, rdata.rdtype, ttl), []).append(rdata)
-    return [
-        dns.rrset.from_rdata_list(name, ttl, rdatas)  # type: ignore[arg-type]
-        for (name, _, ttl), rdatas in sorted(groups.items(), key=lambda item: item[0][:2])
-    ]
+        head = record_wire(soa.name, soa.ttl, soa[0])
+        ns = apex[RdataType.NS]
+        servers = [record_wire(ns.name, ns.ttl, rdata) for rdata in ns]
+        return [head, *servers, *self._versions.records(), head]
 
 
 def _render(
-    query: dns.message.Message, rrsets: Sequence[dns.rrset.RRset], rcode: Rcode = Rcode.NOERROR
+    query: dns.message.Message, records: Sequence[Record], rcode: Rcode = Rcode.NOERROR
 ) -> list[bytes]:
-    """``rrsets`` in the answer sections of as few messages as hold them, each signed when
-    ``query`` was (one TSIG chain across them, RFC 8945 section 5.3.1)."""
+    """``records`` in the answer sections of as few messages as hold them, each signed when
+    ``query`` was (one TSIG chain across them, RFC 8945 section 5.3.1).
+
+    Records are already in wire format (see :mod:`gtm.dns.versions`), so a message is
+    their concatenation behind a header; only the question and the signature are built.
+    """
     key = query.keyring if query.had_tsig else None
-    flags = dns.flags.QR | dns.flags.AA | (query.flags & dns.flags.RD)
+    flags = int(dns.flags.QR | dns.flags.AA | (query.flags & dns.flags.RD)) | int(rcode)
     question = query.question[0]
+    asked = cast(bytes, question.name.to_wire()) + struct.pack(
+        "!HH", question.rdtype, question.rdclass
+    )
+    room = TCP_SIZE - HEADER_SIZE - len(asked) - (TSIG_RESERVE if key is not None else 0)
+    chunks: list[list[Record]] = [[]]
+    size = 0
+    for record in records:
+        if size + len(record) > room and chunks[-1]:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(record)
+        size += len(record)
     messages: list[bytes] = []
-    ctx: object = None
-
-    def start() -> Any:
-        # dnspython's renderer is untyped: held as Any.
-        renderer: Any = dns.renderer.Renderer(  # type: ignore[no-untyped-call]
-            query.id, flags | int(rcode), TCP_SIZE
-        )
+    ctx: Any = None
+    for index, chunk in enumerate(chunks):
+        first = index == 0
+        header = struct.pack("!HHHHHH", query.id, flags, int(first), len(chunk), 0, 0)
+        wire = header + (asked if first else b"") + b"".join(chunk)
         if key is not None:
-            renderer.reserve(TSIG_RESERVE)
-        if not messages:
-            renderer.add_question(question.name, question.rdtype, question.rdclass)
-        return renderer
-
-    def finish(renderer: Any) -> None:
-        nonlocal ctx
-        renderer.write_header()
-        if key is not None:
-            renderer.release_reserved()
-            ctx = renderer.add_multi_tsig(
-                ctx,
-                key.name,
-                key,
-                TSIG_FUDGE,
-                query.id,
-                0,
-                b"",
-                query.mac if not messages else b"",
-                key.algorithm,
-            )
-        messages.append(renderer.get_wire())
-
-    renderer = start()
-    for rrset in rrsets:
-        try:
-            renderer.add_rrset(dns.renderer.ANSWER, rrset)
-        except dns.exception.TooBig:
-            finish(renderer)
-            renderer = start()
-            renderer.add_rrset(dns.renderer.ANSWER, rrset)
-    finish(renderer)
+            wire, ctx = _sign(wire, key, query, ctx, (query.mac or b"") if first else b"")
+        messages.append(wire)
     return messages
+
+
+def _sign(
+    wire: bytes, key: dns.tsig.Key, query: dns.message.Message, ctx: Any, request_mac: bytes
+) -> tuple[bytes, Any]:
+    """``wire`` with a TSIG record appended, chained to the messages signed before it."""
+    template = dns.rdtypes.ANY.TSIG.TSIG(  # type: ignore[no-untyped-call]
+        dns.rdataclass.ANY, RdataType.TSIG, key.algorithm, 0, TSIG_FUDGE, b"", query.id, 0, b""
+    )
+    signed, ctx = dns.tsig.sign(  # type: ignore[no-untyped-call]
+        wire, key, template, int(time.time()), request_mac, ctx, True
+    )
+    tsig = record_wire(key.name, 0, signed)
+    additional = int.from_bytes(wire[10:12], "big") + 1
+    return wire[:10] + additional.to_bytes(2, "big") + wire[12:] + tsig, ctx
