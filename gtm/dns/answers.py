@@ -153,6 +153,8 @@ class ZoneAnswers:
         # parsing a query, and a flood of new questions should not rebuild it each time.
         self._services: dict[str, dict[dns.name.Name, Node] | Rcode] = {}
         self._apex, self._negative_soa = self._build_apex()
+        if versions is not None:
+            versions.start_at(self.serial)
         self._unsubscribe = source.subscribe(self._changed)
 
     @property

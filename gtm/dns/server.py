@@ -263,7 +263,7 @@ class DnsServer:
                 prefix = await reader.readexactly(2)
                 wire = await reader.readexactly(int.from_bytes(prefix, "big"))
             if self._transfers is not None and transfer_type(wire) is not None:
-                messages = self._transfers.respond(wire, client)
+                messages = await self._transfers.respond(wire, client)
                 self.counts.count(messages[0])
                 writer.writelines(len(m).to_bytes(2, "big") + m for m in messages)
                 async with asyncio.timeout(self._idle):

@@ -133,7 +133,7 @@ class ZoneTransfers:
         self._allow = tuple(allow)
         self._key = key
 
-    def respond(self, wire: bytes, client: str) -> list[bytes]:
+    async def respond(self, wire: bytes, client: str) -> list[bytes]:
         """The messages that answer one AXFR or IXFR request from ``client``.
 
         Args:
@@ -142,7 +142,9 @@ class ZoneTransfers:
 
         Returns:
             One message or more, in order; a refusal is one message with REFUSED or
-            NOTAUTH.
+            NOTAUTH. The zone is sent as it stands once every change recorded before the
+            request is built (:meth:`ZoneVersions.settle`), at that serial, which changes
+            made meanwhile may have passed: their NOTIFY brings the secondary back.
         """
         query: dns.message.Message | None = None
         try:
@@ -172,19 +174,22 @@ class ZoneTransfers:
         if question.name != self._answers.origin or question.rdclass != dns.rdataclass.IN:
             # Not our zone (or a name inside it, which is no zone): as for queries outside it.
             return _render(query, [], Rcode.REFUSED)
+        asked: int | None = None
         if question.rdtype == RdataType.IXFR:
-            return self._ixfr(query, client)
-        log.info(
-            "dns: AXFR of %s to %s at serial %d", self._answers.origin, client, self._answers.serial
-        )
-        return _render(query, self._whole_zone())
+            soa = next((r for r in query.authority if r.rdtype == RdataType.SOA and r), None)
+            if soa is None:
+                return _render(query, [], Rcode.FORMERR)
+            asked = int(soa[0].serial)
+        current = await self._versions.settle()
+        # Nothing below awaits: the zone read is the one at ``current``.
+        if asked is not None:
+            return self._ixfr(query, client, asked, current)
+        log.info("dns: AXFR of %s to %s at serial %d", self._answers.origin, client, current)
+        return _render(query, self._whole_zone(current))
 
-    def _ixfr(self, query: dns.message.Message, client: str) -> list[bytes]:
-        soa = next((r for r in query.authority if r.rdtype == RdataType.SOA and r), None)
-        if soa is None:
-            return _render(query, [], Rcode.FORMERR)
-        asked = int(soa[0].serial)
-        current = self._answers.serial
+    def _ixfr(
+        self, query: dns.message.Message, client: str, asked: int, current: int
+    ) -> list[bytes]:
         found = self._versions.since(asked, current)
         origin = self._answers.origin
         if found is IxfrKind.CURRENT:
@@ -198,7 +203,7 @@ class ZoneTransfers:
                 asked,
                 current,
             )
-            return _render(query, self._whole_zone())
+            return _render(query, self._whole_zone(current))
         assert isinstance(found, Difference)
         log.info(
             "dns: IXFR of %s to %s from serial %d to %d: %d version(s), %d record(s) removed, "
@@ -219,11 +224,9 @@ class ZoneTransfers:
         soa = self._answers.apex[RdataType.SOA]
         return record_wire(soa.name, soa.ttl, soa[0].replace(serial=serial))
 
-    def _whole_zone(self) -> list[Record]:
-        apex = self._answers.apex
-        soa = apex[RdataType.SOA]
-        head = record_wire(soa.name, soa.ttl, soa[0])
-        ns = apex[RdataType.NS]
+    def _whole_zone(self, serial: int) -> list[Record]:
+        head = self._soa(serial)
+        ns = self._answers.apex[RdataType.NS]
         servers = [record_wire(ns.name, ns.ttl, rdata) for rdata in ns]
         return [head, *servers, *self._versions.records(), head]
 
