@@ -53,6 +53,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dns.message
+import dns.query
 import dns.rdatatype
 from harness import SITES, ZONE, GtmProcess, bench_config, percentile, pin_self, site_ports
 
@@ -345,6 +346,14 @@ async def measure(
                 except TimeoutError as exc:
                     outcome = None
                     print(f"{scale:>5} services #{number + 1}: not served: {exc}", file=sys.stderr)
+                    if targets.secondary is not None:
+                        tail = targets.secondary.log_path.read_text().splitlines()[-12:]
+                        print("  secondary's log ends:", *tail, sep="\n    ", file=sys.stderr)
+                        query = dns.message.make_query(f"{services[0]}.{ZONE}", "A")
+                        answer = dns.query.udp(
+                            query, ZONE and "127.0.0.1", port=targets.secondary.port, timeout=5
+                        )
+                        print("  it answers", answer.answer, file=sys.stderr)
                     break
                 except Spurious as exc:
                     spurious += 1

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import ipaddress
 import logging
+import random
 import socket
 from collections.abc import Iterable, Iterator
 
@@ -22,12 +23,13 @@ from dns.rdatatype import RdataType
 from dns_samples import ZONE, FakeSource, billing_mapping
 from transfer_fixtures import Primary, fresh_log_throttle, moved, services
 
-from gtm.core.model import Action, Mapping
+from gtm.core.model import NEVER, Action, Locator, Mapping, State
 from gtm.core.transfer import IxfrKind, Network
 from gtm.dns import ZoneAnswers
 from gtm.dns.notify import Notifier
+from gtm.dns.records import is_hidden, service_nodes
 from gtm.dns.transfer import transfer_type
-from gtm.dns.versions import Difference, ZoneVersions
+from gtm.dns.versions import Difference, ZoneVersions, record_wire, service_records
 from testbed.bind import ADDRESS
 
 LOOPBACK: list[Network] = [ipaddress.ip_network("127.0.0.0/8")]
@@ -305,3 +307,55 @@ def test_notifier_gives_up_on_a_secondary_that_never_answers(
     assert notify.opcode() == dns.opcode.NOTIFY
     assert notify.question[0].name == dns.name.from_text(ZONE)
     assert notify.answer[0].rdtype == RdataType.SOA
+
+
+def rrset_records(mapping: Mapping) -> frozenset[bytes]:
+    """The records of ``service_nodes``, rendered by dnspython, one wire per record."""
+    if is_hidden(mapping):
+        return frozenset()
+    nodes = service_nodes(mapping, dns.name.from_text(ZONE))
+    return frozenset(
+        record_wire(name, rrset.ttl, rdata)
+        for name, node in nodes.items()
+        for rrset in node.values()
+        for rdata in rrset
+    )
+
+
+def test_records_built_as_bytes_are_the_records_the_responder_serves() -> None:
+    """Over many random mappings, the bytes name for name what ``service_nodes`` holds."""
+    rng = random.Random(11)
+    addresses = [
+        "192.0.2.1",
+        "192.0.2.2",
+        "2001:db8::1",
+        "2001:DB8:0::2",
+        "lb.example.net",
+        "bad..host",
+        "192.0.2.1",
+    ]
+    sites = ["aws-use1", "gcp-euw1", "dc-paris", "é-site"]
+    origin = dns.name.from_text(ZONE)
+    for number in range(400):
+        locators = tuple(
+            Locator(
+                f"l{i}",
+                rng.choice(sites),
+                rng.choice(addresses),
+                rng.choice([53, 443, 8443]),
+                rng.choice([1, 2, 3, NEVER]),
+                rng.choice([0, 50, 100]),
+                rng.choice(list(State)),
+            )
+            for i in range(rng.randint(0, 5))
+        )
+        mapping = Mapping(
+            service=rng.choice(["billing", "svc-1", "Search", "bad service"]),
+            version=number + 1,
+            epoch=rng.randint(1, 9),
+            ttl=rng.choice([5, 30]),
+            active_site=rng.choice([None, *sites[:3]]),
+            locators=locators,
+            action=rng.choice(list(Action)),
+        )
+        assert service_records(mapping, origin) == rrset_records(mapping), mapping
