@@ -122,6 +122,10 @@ class Difference:
     """How many zone versions the difference spans."""
 
 
+SETTLE_AT = 1024
+"""Changes noted before they are built on their own, without a transfer asking."""
+
+
 class ZoneVersions:
     """Every service's records now, and the differences of the last ``limit`` versions.
 
@@ -151,6 +155,7 @@ class ZoneVersions:
         self._pending: list[tuple[Mapping, int | None, int]] = [(m, None, 0) for m in mappings]
         self._serial = 0
         self._lock = asyncio.Lock()
+        self._settler: asyncio.Task[int] | None = None
 
     @property
     def journal(self) -> tuple[ZoneVersion, ...]:
@@ -162,8 +167,23 @@ class ZoneVersions:
         self._serial = serial
 
     def record(self, mapping: Mapping, start: int, end: int) -> None:
-        """Note that ``mapping`` changed, taking the zone from serial ``start`` to ``end``."""
+        """Note that ``mapping`` changed, taking the zone from serial ``start`` to ``end``.
+
+        Once :data:`SETTLE_AT` changes wait, they are built without waiting for a
+        transfer to ask (when an event loop runs), so a zone no secondary copies does not
+        keep every change it ever had.
+        """
         self._pending.append((mapping, start, end))
+        if len(self._pending) >= SETTLE_AT and self._settler is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._settler = loop.create_task(self.settle(), name="dns-zone-versions")
+            self._settler.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task[int]) -> None:
+        self._settler = None
 
     async def settle(self) -> int:
         """Build every change noted so far, off the event loop; the serial it brings.

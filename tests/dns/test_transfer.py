@@ -29,7 +29,13 @@ from gtm.dns import ZoneAnswers
 from gtm.dns.notify import Notifier
 from gtm.dns.records import is_hidden, service_nodes
 from gtm.dns.transfer import transfer_type
-from gtm.dns.versions import Difference, ZoneVersions, record_wire, service_records
+from gtm.dns.versions import (
+    SETTLE_AT,
+    Difference,
+    ZoneVersions,
+    record_wire,
+    service_records,
+)
 from testbed.bind import ADDRESS
 
 LOOPBACK: list[Network] = [ipaddress.ip_network("127.0.0.0/8")]
@@ -359,3 +365,19 @@ def test_records_built_as_bytes_are_the_records_the_responder_serves() -> None:
             action=rng.choice(list(Action)),
         )
         assert service_records(mapping, origin) == rrset_records(mapping), mapping
+
+
+def test_changes_no_transfer_asks_for_are_built_once_enough_wait() -> None:
+    async def run() -> tuple[int, int]:
+        billing = billing_mapping()
+        versions = ZoneVersions(ZONE, [billing], limit=10)
+        versions.start_at(0)
+        for serial in range(SETTLE_AT):
+            versions.record(billing, serial, serial + 1)
+        for _ in range(1000):
+            if len(versions.journal) == 10:
+                break
+            await asyncio.sleep(0.01)
+        return len(versions.journal), await versions.settle()
+
+    assert asyncio.run(run()) == (10, SETTLE_AT)
