@@ -29,6 +29,7 @@ from gtm.config.provider_checks import tsig_key_material
 from gtm.config.secrets import resolve_secret
 from gtm.config.transfer import TransferTsig
 from gtm.core.transfer import (
+    Address,
     IxfrKind,
     Network,
     TransferVerdict,
@@ -158,7 +159,7 @@ class ZoneTransfers:
         else:
             tsig = TsigState.VALID if query.had_tsig else TsigState.NONE
         verdict = transfer_verdict(
-            ipaddress.ip_address(client),
+            client_address(client),
             self._allow,
             key_required=self._key is not None,
             tsig=tsig,
@@ -229,6 +230,19 @@ class ZoneTransfers:
         ns = self._answers.apex[RdataType.NS]
         servers = [record_wire(ns.name, ns.ttl, rdata) for rdata in ns]
         return [head, *servers, *self._versions.records(), head]
+
+
+def client_address(client: str) -> Address:
+    """The client's address as the allow list is written: an IPv4 client of a dual-stack
+    socket (``::ffff:192.0.2.53``) as IPv4, and an unknown one as ``::`` (in no list but
+    ``::/0``)."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return ipaddress.IPv6Address("::")
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def _render(

@@ -28,7 +28,7 @@ from gtm.core.transfer import IxfrKind, Network
 from gtm.dns import ZoneAnswers
 from gtm.dns.notify import Notifier
 from gtm.dns.records import is_hidden, service_nodes
-from gtm.dns.transfer import transfer_type
+from gtm.dns.transfer import client_address, transfer_type
 from gtm.dns.versions import (
     SETTLE_AT,
     Difference,
@@ -381,3 +381,16 @@ def test_changes_no_transfer_asks_for_are_built_once_enough_wait() -> None:
         return len(versions.journal), await versions.settle()
 
     assert asyncio.run(run()) == (10, SETTLE_AT)
+
+
+@pytest.mark.parametrize(
+    ("client", "address"),
+    [
+        ("192.0.2.53", "192.0.2.53"),
+        ("::ffff:192.0.2.53", "192.0.2.53"),
+        ("2001:db8::53", "2001:db8::53"),
+        ("", "::"),
+    ],
+)
+def test_client_addresses_are_read_as_the_allow_list_is_written(client: str, address: str) -> None:
+    assert client_address(client) == ipaddress.ip_address(address)
