@@ -326,7 +326,12 @@ async def trial(
         waits = {name: poller.until(SITES[VICTIM], leaves=True) for name, poller in pollers.items()}
         if targets.haproxy is not None:
             waits["haproxy"] = haproxy_until(targets.haproxy, services, VICTIM, leaves=True)
-        seen = dict(zip(waits, await asyncio.gather(*waits.values()), strict=True))
+        try:
+            seen = dict(zip(waits, await asyncio.gather(*waits.values()), strict=True))
+        except TimeoutError as exc:
+            listed = await asyncio.to_thread(gtm.get, "/v1/services")
+            away = sum(s.get("active_site") != VICTIM for s in listed["services"])
+            raise TimeoutError(f"{exc} (gtm has moved {away} of {scale})") from exc
         published = await asyncio.to_thread(move_events, gtm, t0, scale)
     finally:
         gtm.stop()
