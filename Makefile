@@ -103,6 +103,7 @@ bench: $(DEV) system consul
 	$(BIN)/python benchmarks/flap.py
 	$(BIN)/python benchmarks/resolve.py
 	$(BIN)/python benchmarks/publish.py
+	$(BIN)/python benchmarks/transfer.py
 	$(BIN)/python benchmarks/planned.py
 	$(BIN)/python benchmarks/isolation.py
 	$(BIN)/python benchmarks/burst.py

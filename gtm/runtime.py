@@ -35,7 +35,10 @@ from gtm.controller.reconciler import Reconciler
 from gtm.controller.runbook.runbooks import Runbooks
 from gtm.controller.vantages import Vantages
 from gtm.dns.answers import ZoneAnswers
+from gtm.dns.notify import Notifier
 from gtm.dns.server import DnsServer
+from gtm.dns.transfer import ZoneTransfers, transfer_key
+from gtm.dns.versions import ZoneVersions
 from gtm.errors import ConfigError, GtmError, ListenError
 from gtm.metrics import Metrics
 from gtm.providers import build_provider
@@ -106,6 +109,7 @@ class Runtime:
         self._scheduler: Scheduler | None = None
         self._http: HttpClient | None = None
         self._dns: DnsServer | None = None
+        self._notifier: Notifier | None = None
         self._api: ApiServer | None = None
         self._reconciler: Reconciler | None = None
         self._runbooks: Runbooks | None = None
@@ -249,22 +253,37 @@ class Runtime:
                 if not isinstance(exc.__cause__, OSError):
                     raise
                 raise listen_error("api.listen", config.api.listen, exc.__cause__) from exc
+            transfer = config.dns.transfer
+            key = transfer_key(transfer.tsig)
+            versions = (
+                ZoneVersions(config.zone, self._registry.mappings(), limit=transfer.versions)
+                if transfer.allow
+                else None
+            )
             answers = ZoneAnswers(
                 config.zone,
                 self._registry,
                 ns=tuple(config.dns.ns),
                 negative_ttl=config.dns.negative_ttl,
+                keyring=key,
+                versions=versions,
             )
             self._dns = DnsServer(
                 answers,
                 limits=config.dns.limits,
                 rate_limit=config.dns.rate_limit,
                 counts=self.metrics.dns,
+                transfers=None
+                if versions is None
+                else ZoneTransfers(answers, versions, allow=transfer.allow, key=key),
             )
             try:
                 await self._dns.start(config.dns.listen.host, config.dns.listen.port)
             except OSError as exc:
                 raise listen_error("dns.listen", config.dns.listen, exc) from exc
+            if transfer.notify:
+                self._notifier = Notifier(answers, self._registry, transfer.notify, key=key)
+                await self._notifier.start()
             source = config.cluster.probe_from if config.cluster is not None else None
             self._http = HttpClient(None if source is None else str(source))
             self._scheduler = Scheduler(self._on_result, clock=self._clock)
@@ -340,6 +359,9 @@ class Runtime:
         if self._api is not None:
             await self._api.close()
             self._api = None
+        if self._notifier is not None:
+            await self._notifier.close()
+            self._notifier = None
         if self._dns is not None:
             await self._dns.close()
             self._dns = None

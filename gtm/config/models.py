@@ -49,6 +49,7 @@ from gtm.config.readiness import Readiness, ReleaseConfig
 from gtm.config.secrets import SecretRef
 from gtm.config.section import Section
 from gtm.config.stores import MemoryStoreConfig, SqliteStoreConfig, StoreConfig
+from gtm.config.transfer import TransferConfig, TransferTsig
 
 __all__ = [
     "ApiConfig",
@@ -77,6 +78,8 @@ __all__ = [
     "TcpCheck",
     "TlsCheck",
     "TokenConfig",
+    "TransferConfig",
+    "TransferTsig",
     "format_duration",
     "parse_duration",
 ]
@@ -307,6 +310,8 @@ class DnsConfig(Section):
     """How many TCP connections are served at once, in all and per client."""
     rate_limit: DnsRateLimit = DnsRateLimit()
     """Response-rate limiting over UDP per client network; off by default."""
+    transfer: TransferConfig = TransferConfig()
+    """Secondaries that copy the zone by AXFR and IXFR and are sent NOTIFY on every change."""
 
 
 class TokenConfig(Section):

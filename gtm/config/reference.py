@@ -49,6 +49,8 @@ SECTIONS: tuple[Row, ...] = (
     ("DnsConfig", "dns"),
     ("DnsLimits", "dns.limits"),
     ("DnsRateLimit", "dns.rate_limit"),
+    ("TransferConfig", "dns.transfer"),
+    ("TransferTsig", "dns.transfer.tsig"),
     ("ApiConfig", "api"),
     ("ApiLimits", "api.limits"),
     ("TokenConfig", "api.tokens.NAME"),
