@@ -15,13 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from gtm.cli.calls import call
-from gtm.cli.render import clock, describe_event
+from gtm.cli.render import clock, describe_event, move_text, run_line, step_line
 from gtm.client import GtmClient
 from gtm.core.codec import event_to_dict, mapping_to_dict
 from gtm.core.journal import EventKind
 from gtm.core.model import Event, Mapping
+from gtm.core.runbook import Run, RunState, run_to_dict
 from gtm.errors import GtmError
-from gtm.feed import FeedItem, JournalEntry, Lost, MappingChange, Regained, Snapshot
+from gtm.feed import FeedItem, JournalEntry, Lost, MappingChange, Regained, RunProgress, Snapshot
 
 
 def watch(args: argparse.Namespace) -> int:
@@ -50,7 +51,8 @@ class ChangePrinter:
     """Prints feed items as ``gtm watch`` shows them, one line each.
 
     Remembers each service's last mapping, so a change shows where traffic was before, and
-    a snapshot after gtm restarted shows only what changed while it was away.
+    a snapshot after gtm restarted shows only what changed while it was away; and each
+    planned run's last revision, so a run's progress is printed once per change.
 
     Args:
         as_json: One JSON object per line instead of text.
@@ -61,6 +63,7 @@ class ChangePrinter:
         self._json = as_json
         self._now = now
         self._known: dict[str, Mapping] = {}
+        self._revisions: dict[str, int] = {}
 
     def show(self, item: FeedItem) -> None:
         """Print ``item`` (nothing for a snapshot that changes nothing known)."""
@@ -74,6 +77,8 @@ class ChangePrinter:
                 self._mapping(mapping)
             case JournalEntry(event):
                 self._event(event)
+            case RunProgress(run):
+                self._run(run)
             case Lost(url, reason, _):
                 self._news("lost", f"lost gtm at {url}: {reason}; retrying", url, reason)
             case Regained(url):
@@ -120,6 +125,29 @@ class ChangePrinter:
         print(
             f"{stamp(event.time)}  {event.service or '-'}  {event.kind} #{event.seq}{sites}: "
             f"{event.reason}",
+            flush=True,
+        )
+
+    def _run(self, run: Run) -> None:
+        if self._revisions.get(run.id, -1) >= run.revision:
+            return
+        self._revisions[run.id] = run.revision
+        last = run.steps[-1] if run.steps else None
+        if last is None:
+            at = run.created_at
+        else:
+            at = last.finished_at if last.finished_at is not None else last.started_at
+        if self._json:
+            emit({"type": "run", "time": at, "run": run_to_dict(run)})
+            return
+        if run.state is not RunState.RUNNING:
+            what = run_line(run)
+        elif last is None:
+            what = f"started by {run.who or '-'}: {run.reason}"
+        else:
+            what = step_line(last).strip()
+        print(
+            f"{stamp(at)}  {run.service}  run {run.id} {run.kind} {move_text(run)}: {what}",
             flush=True,
         )
 
