@@ -53,6 +53,7 @@ from gtm.feed import (
     Lost,
     MappingChange,
     Regained,
+    RunProgress,
     Snapshot,
     feed_item,
 )
@@ -210,8 +211,9 @@ class GtmClient:
     ) -> AsyncIterator[FeedItem]:
         """Every change of every service (or of ``services``) and every journal event, live.
 
-        Yields a :class:`Snapshot` of the mappings first, then each :class:`MappingChange`
-        and :class:`JournalEntry` as gtm publishes it (``GET /v1/stream``). When the
+        Yields a :class:`Snapshot` of the mappings first, then each :class:`MappingChange`,
+        :class:`JournalEntry` and :class:`RunProgress` as gtm publishes it (``GET
+        /v1/stream``). When the
         connection breaks, or stays silent past three heartbeats, it yields :class:`Lost`
         once and retries with a growing pause (up to ``retry_max`` seconds); once gtm
         answers again, :class:`Regained`, then what happened meanwhile: the changes gtm
@@ -264,7 +266,9 @@ class GtmClient:
                             elif isinstance(item, MappingChange):
                                 self._cache[item.mapping.service] = item.mapping
                                 yield item
-                            elif isinstance(item, JournalEntry) and journal.new(item.event):
+                            elif isinstance(item, RunProgress) or (
+                                isinstance(item, JournalEntry) and journal.new(item.event)
+                            ):
                                 yield item
                 reason = "gtm closed the stream"
             except (aiohttp.ClientError, TimeoutError) as exc:

@@ -1,9 +1,9 @@
 """What a client hears on gtm's live feed (``GET /v1/stream``), as typed values.
 
 The server sends server-sent events; :class:`EventStreamParser` cuts the bytes into
-messages, and :func:`feed_item` turns each into a snapshot, a mapping change or a journal
-event. :class:`Lost` and :class:`Regained` are the client's own news: the connection to
-gtm broke, or came back.
+messages, and :func:`feed_item` turns each into a snapshot, a mapping change, a journal
+event or a planned run's progress. :class:`Lost` and :class:`Regained` are the client's
+own news: the connection to gtm broke, or came back.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from gtm.core.codec import event_from_dict, mapping_from_dict
 from gtm.core.model import Event, Mapping
+from gtm.core.runbook import Run, run_from_dict
 from gtm.errors import GtmError
 
 
@@ -39,6 +40,13 @@ class JournalEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class RunProgress:
+    """A planned run was saved: started, a step begun or ended, progress noted, or ended."""
+
+    run: Run
+
+
+@dataclass(frozen=True, slots=True)
 class Lost:
     """The connection to gtm broke (or could not be made); the client retries."""
 
@@ -55,7 +63,10 @@ class Regained:
     url: str
 
 
-FeedItem = Snapshot | MappingChange | JournalEntry | Lost | Regained
+StreamItem = Snapshot | MappingChange | JournalEntry | RunProgress
+"""What gtm itself says on the stream."""
+
+FeedItem = StreamItem | Lost | Regained
 """Everything :meth:`gtm.client.GtmClient.feed` yields."""
 
 
@@ -126,7 +137,7 @@ def _line_end(buffer: bytes, start: int) -> tuple[int, int] | None:
     return cr, cr + 2 if buffer[cr + 1 : cr + 2] == b"\n" else cr + 1
 
 
-def feed_item(event: ServerEvent) -> Snapshot | MappingChange | JournalEntry | None:
+def feed_item(event: ServerEvent) -> StreamItem | None:
     """The typed value of a server event; None for a kind this client does not know.
 
     Raises:
@@ -140,6 +151,8 @@ def feed_item(event: ServerEvent) -> Snapshot | MappingChange | JournalEntry | N
             return MappingChange(mapping_from_dict(doc))
         if event.event == "journal":
             return JournalEntry(event_from_dict(doc))
+        if event.event == "run":
+            return RunProgress(run_from_dict(doc))
     except (ValueError, KeyError, TypeError) as exc:
         raise GtmError(
             f"gtm api: the stream sent a {event.event!r} event gtm cannot read: {exc}"

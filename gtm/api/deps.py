@@ -51,6 +51,11 @@ class ApiRegistry(Protocol):
         unsubscribe."""
         ...
 
+    def on_run(self, callback: Callable[[Run], None]) -> Callable[[], None]:
+        """Call ``callback`` with every planned run stored from now on; returns the
+        unsubscribe."""
+        ...
+
     def on_intents(self, callback: Callable[[list[Intent]], None]) -> Callable[[], None]:
         """Call ``callback`` with every intent after each change; returns the unsubscribe."""
         ...

@@ -1,4 +1,4 @@
-"""One live feed over every service: mapping changes and journal events as server-sent events.
+"""One live feed over every service: mappings, journal events, runs as server-sent events.
 
 A dashboard or ``gtm watch`` holds one connection here instead of a long poll per service.
 Each message carries an id; a client that reconnects with ``Last-Event-ID`` gets what it
@@ -24,6 +24,7 @@ from gtm.api.errors import bad_request
 from gtm.api.resolve import mapping_document
 from gtm.core.codec import Document, event_to_dict, intent_to_dict
 from gtm.core.model import Event, Intent, Mapping
+from gtm.core.runbook import Run, run_to_dict
 
 HEARTBEAT = 15.0
 """Seconds between comment lines on a quiet stream, so proxies and clients see it alive."""
@@ -83,9 +84,11 @@ class Stream:
     Events: ``snapshot`` (``{"services": [...], "intents": [...]}``, as ``GET
     /v1/services`` and ``GET /v1/intents``) first unless the client resumes; then
     ``mapping`` (as ``GET /v1/services/NAME``) on every change of a mapping, ``journal``
-    (as an item of ``GET /v1/events``) for every event recorded, and ``intents`` (as
-    ``GET /v1/intents``) after every change of the intents. A stream of some services
-    (``?service=``) carries only their mappings and journal events.
+    (as an item of ``GET /v1/events``) for every event recorded, ``run`` (as ``GET
+    /v1/runs/ID``) every time a planned run is saved (started, a step begun or ended,
+    progress, its end), and ``intents`` (as ``GET /v1/intents``) after every change of
+    the intents. A stream of some services (``?service=``) carries only their mappings,
+    journal events and runs.
     Ids look like ``<run>-<n>``: ``<run>`` changes when gtm restarts, so an id from
     before a restart gets a snapshot instead of a replay.
 
@@ -178,6 +181,7 @@ class Stream:
             self._registry.subscribe(self._mapping_changed),
             self._registry.on_event(self._event_recorded),
             self._registry.on_intents(self._intents_changed),
+            self._registry.on_run(self._run_saved),
         ]
 
     def _mapping_changed(self, mapping: Mapping) -> None:
@@ -185,6 +189,9 @@ class Stream:
 
     def _event_recorded(self, event: Event) -> None:
         self._publish("journal", event.service, encode(event_to_dict(event)))
+
+    def _run_saved(self, run: Run) -> None:
+        self._publish("run", run.service, encode(run_to_dict(run)))
 
     def _intents_changed(self, intents: list[Intent]) -> None:
         self._publish("intents", None, encode({"intents": _intent_docs(intents)}))

@@ -19,6 +19,7 @@ from gtm.cli.render import (
     print_table,
     traffic,
 )
+from gtm.cli.watch import resolve_watch
 from gtm.client import GtmClient
 from gtm.core.codec import mapping_to_dict
 from gtm.core.journal import EventKind
@@ -267,15 +268,6 @@ def release_doc(releases: ServiceReleases | None) -> dict[str, Any]:
 
 def resolve(args: argparse.Namespace) -> int:
     if args.watch:
-
-        async def watch(client: GtmClient) -> None:
-            # One plain request first: the watch itself retries while nothing answers, which
-            # suits an application but would leave a mistyped --api waiting in silence.
-            await client.resolve(args.service)
-            async for mapping in client.watch(args.service):
-                print_mapping(mapping, args.json)
-
-        call(args, watch)
-        return 0
+        return resolve_watch(args)
     print_mapping(call(args, lambda client: client.resolve(args.service)), args.json)
     return 0

@@ -1,4 +1,5 @@
-"""``gtm watch`` and ``gtm events --follow``: a running gtm's changes, as they happen.
+"""``gtm watch``, ``gtm events --follow``, ``gtm resolve --watch``: a running gtm's changes,
+as they happen.
 
 Both read the API's live feed through :meth:`gtm.client.GtmClient.feed`, which reconnects
 by itself; they say when gtm is lost and when it is back, so a quiet screen means a quiet
@@ -15,13 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from gtm.cli.calls import call
-from gtm.cli.render import clock, describe_event
+from gtm.cli.render import clock, describe_event, mapping_lines, move_text, run_line, step_line
 from gtm.client import GtmClient
 from gtm.core.codec import event_to_dict, mapping_to_dict
 from gtm.core.journal import EventKind
 from gtm.core.model import Event, Mapping
+from gtm.core.runbook import Run, RunState, run_to_dict
 from gtm.errors import GtmError
-from gtm.feed import FeedItem, JournalEntry, Lost, MappingChange, Regained, Snapshot
+from gtm.feed import FeedItem, JournalEntry, Lost, MappingChange, Regained, RunProgress, Snapshot
 
 
 def watch(args: argparse.Namespace) -> int:
@@ -30,6 +32,18 @@ def watch(args: argparse.Namespace) -> int:
 
     async def follow(client: GtmClient) -> None:
         async for item in client.feed(args.services):
+            printer.show(item)
+
+    call(args, follow)
+    return 0
+
+
+def resolve_watch(args: argparse.Namespace) -> int:
+    """``gtm resolve NAME --watch``: the service's mapping, then every new version of it."""
+    printer = MappingPrinter(args.json, time.time)
+
+    async def follow(client: GtmClient) -> None:
+        async for item in client.feed([args.service]):
             printer.show(item)
 
     call(args, follow)
@@ -50,7 +64,8 @@ class ChangePrinter:
     """Prints feed items as ``gtm watch`` shows them, one line each.
 
     Remembers each service's last mapping, so a change shows where traffic was before, and
-    a snapshot after gtm restarted shows only what changed while it was away.
+    a snapshot after gtm restarted shows only what changed while it was away; and each
+    planned run's last revision, so a run's progress is printed once per change.
 
     Args:
         as_json: One JSON object per line instead of text.
@@ -61,6 +76,7 @@ class ChangePrinter:
         self._json = as_json
         self._now = now
         self._known: dict[str, Mapping] = {}
+        self._revisions: dict[str, int] = {}
 
     def show(self, item: FeedItem) -> None:
         """Print ``item`` (nothing for a snapshot that changes nothing known)."""
@@ -74,6 +90,8 @@ class ChangePrinter:
                 self._mapping(mapping)
             case JournalEntry(event):
                 self._event(event)
+            case RunProgress(run):
+                self._run(run)
             case Lost(url, reason, _):
                 self._news("lost", f"lost gtm at {url}: {reason}; retrying", url, reason)
             case Regained(url):
@@ -122,6 +140,33 @@ class ChangePrinter:
             f"{event.reason}",
             flush=True,
         )
+
+    def _run(self, run: Run) -> None:
+        if self._revisions.get(run.id, -1) >= run.revision:
+            return
+        self._revisions[run.id] = run.revision
+        last = run.steps[-1] if run.steps else None
+        if last is None:
+            at = run.created_at
+        else:
+            at = last.finished_at if last.finished_at is not None else last.started_at
+        if self._json:
+            emit({"type": "run", "time": at, "run": run_to_dict(run)})
+            return
+        if run.state is not RunState.RUNNING:
+            what = run_line(run)
+        elif last is None:
+            what = f"started by {run.who or '-'}: {run.reason}"
+        else:
+            what = step_line(last).strip()
+        print(
+            f"{stamp(at)}  {run.service}  run {run.id} {run.kind} {move_text(run)}: {what}",
+            flush=True,
+        )
+
+    def now(self) -> float:
+        """The wall-clock time now."""
+        return self._now()
 
     def _news(self, kind: str, text: str, url: str, reason: str | None) -> None:
         at = self._now()
@@ -183,3 +228,41 @@ def follow_events(args: argparse.Namespace) -> int:
 
     call(args, follow)
     return 0
+
+
+class MappingPrinter:
+    """Prints one service's mappings as ``gtm resolve --watch`` shows them: each new version
+    as ``gtm resolve`` would, every line stamped with the time it was published, and the
+    client's own news (gtm lost, regained) as :class:`ChangePrinter` does.
+
+    Args:
+        as_json: One JSON object per line instead of text.
+        now: Wall clock, for the time of the client's own news.
+    """
+
+    def __init__(self, as_json: bool, now: Callable[[], float]) -> None:
+        self._json = as_json
+        self._version = -1
+        self._news = ChangePrinter(as_json, now)
+
+    def show(self, item: FeedItem) -> None:
+        """Print ``item`` when it is a new version of the mapping or news of the connection."""
+        match item:
+            case Snapshot(mappings):
+                for mapping in mappings:
+                    self._mapping(mapping)
+            case MappingChange(mapping):
+                self._mapping(mapping)
+            case Lost() | Regained():
+                self._news.show(item)
+
+    def _mapping(self, mapping: Mapping) -> None:
+        if mapping.version <= self._version:
+            return
+        self._version = mapping.version
+        at = mapping.updated_at or self._news.now()
+        if self._json:
+            emit({"type": "mapping", "time": at, "mapping": mapping_to_dict(mapping)})
+            return
+        for line in mapping_lines(mapping):
+            print(f"{stamp(at)}  {line}", flush=True)

@@ -100,6 +100,7 @@ class Registry:
         self._mapping_subscribers: Subscribers[Mapping] = Subscribers("mapping")
         self._intent_subscribers: Subscribers[list[Intent]] = Subscribers("intents")
         self._event_subscribers: Subscribers[Event] = Subscribers("journal")
+        self._run_subscribers: Subscribers[Run] = Subscribers("runs")
         self._watchers = Watchers()
         self._followers: list[asyncio.Task[None]] = []
         self._closed = False
@@ -329,8 +330,20 @@ class Registry:
             self._runs[run.id] = run
             self._run_indexes[run.id] = entry.index
             self._watchers.wake(RUN_WATCH + run.id)
+        self._run_subscribers.notify(run)
         await self._prune_runs()
         return run
+
+    def on_run(self, callback: Callable[[Run], None]) -> Callable[[], None]:
+        """Call ``callback`` with every run stored from now on (by this registry or another
+        writer it follows), as stored.
+
+        Callbacks run synchronously; one that raises is logged and skipped.
+
+        Returns:
+            A function that unsubscribes ``callback``.
+        """
+        return self._run_subscribers.add(callback)
 
     async def _prune_runs(self) -> None:
         finished = [(run.created_at, run.id) for run in self._runs.values() if run.state.finished]
@@ -509,6 +522,7 @@ class Registry:
             self._runs[run_id] = run
             self._run_indexes[run_id] = entry.index
             self._watchers.wake(RUN_WATCH + run_id)
+            self._run_subscribers.notify(run)
 
     def _decoded(self, entry: Entry, parse: Callable[[Document], T], strict: bool) -> T | None:
         try:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -17,6 +17,7 @@ from gtm.api import stream
 from gtm.config.limits import ApiLimits
 from gtm.core.journal import EventKind
 from gtm.core.model import Event, Intent, IntentKind
+from gtm.core.runbook import Run, RunKind, RunState, Step, run_to_dict
 from gtm.feed import EventStreamParser, MappingChange, feed_item
 from gtm.registry.registry import Registry
 from gtm.registry.stores import MemoryStore
@@ -307,3 +308,37 @@ async def test_every_change_of_the_intents_is_streamed_as_get_v1_intents_says_it
         changed = await reader.frame()
         assert changed.event == "intents"
         assert [doc["id"] for doc in changed.data["intents"]] == [freeze.id]
+
+
+def planned(service: str = "billing") -> Run:
+    return Run(
+        "r-1", RunKind.FAILOVER, service, "aws-use1", "dc-paris", "maintenance", "alice", NOW
+    )
+
+
+async def test_every_save_of_a_run_is_streamed_as_get_v1_runs_id_says_it(
+    live: Api, real: Registry
+) -> None:
+    async with opened(live) as reader:
+        await reader.frame()
+        run = await real.save_run(planned())
+        started = await reader.frame()
+        assert (started.event, started.data) == ("run", run_to_dict(run))
+        run = await real.save_run(replace(run.begin(Step.PREFLIGHT, NOW + 1), revision=1))
+        run = await real.save_run(replace(run.end(NOW + 2, True, "every check passed"), revision=2))
+        run = await real.save_run(replace(run.finish(RunState.DONE, "done: moved"), revision=3))
+        heard = [await reader.frame() for _ in range(3)]
+        assert [frame.event for frame in heard] == ["run"] * 3
+        assert [frame.data["revision"] for frame in heard] == [1, 2, 3]
+        assert heard[-1].data == run_to_dict(run)
+        assert heard[-1].data["state"] == "done"
+        assert heard[1].data["steps"][0]["detail"] == "every check passed"
+
+
+async def test_a_stream_of_some_services_sends_only_their_runs(live: Api, real: Registry) -> None:
+    async with opened(live, "?service=search") as reader:
+        await reader.frame()
+        await real.save_run(planned("billing"))
+        await real.save_run(replace(planned("search"), id="r-2"))
+        heard = await reader.frame()
+        assert (heard.event, heard.data["id"]) == ("run", "r-2")

@@ -15,6 +15,7 @@ from typing import Any
 from gtm.api.app import ApiDeps, make_app
 from gtm.api.server import ApiServer, start_api
 from gtm.core.model import Event, Locator, Mapping, State
+from gtm.core.runbook import Run
 from gtm.registry.registry import Registry
 from gtm.registry.stores import SqliteStore
 
@@ -86,6 +87,11 @@ class LiveGtm:
     async def record(self, event: Event) -> Event:
         assert self.registry is not None
         return await self.registry.record(event)
+
+    async def save_run(self, run: Run) -> Run:
+        """Store ``run`` one revision on from what it was."""
+        assert self.registry is not None
+        return await self.registry.save_run(replace(run, revision=run.revision + 1))
 
 
 class Command:

@@ -11,6 +11,7 @@ from cli_harness import LiveGtm
 
 from gtm.core.journal import EventKind
 from gtm.core.model import Event
+from gtm.core.runbook import Run, RunKind, RunState, Step, run_to_dict
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"
 
@@ -156,3 +157,82 @@ async def test_events_follow_takes_no_until(live: LiveGtm, gtm_command: Any) -> 
     follow = await gtm_command("events", "--follow", "--until", "1h", "--api", live.url)
     code, _, err = await follow.finish()
     assert code == 1 and "--follow" in err and "--until" in err
+
+
+def planned(when: float) -> Run:
+    return Run(
+        "r-1", RunKind.FAILOVER, "billing", "aws-use1", "dc-paris", "patching", "alice", when
+    )
+
+
+async def test_watch_prints_a_planned_runs_progress_line_by_line(
+    live: LiveGtm, gtm_command: Any
+) -> None:
+    watch = await gtm_command("watch", "--api", live.url)
+    await watch.until("search  now at")
+    now = time.time()
+    run = await live.save_run(planned(now))
+    started = await watch.until("run r-1")
+    assert re.fullmatch(
+        rf"{STAMP}  billing  run r-1 failover aws-use1 -> dc-paris: started by alice: patching",
+        started,
+    )
+    run = await live.save_run(run.begin(Step.DRAIN, now + 1, "draining: 40% of 10s"))
+    draining = await watch.until("run r-1")
+    assert re.fullmatch(
+        rf"{STAMP}  billing  run r-1 failover aws-use1 -> dc-paris: "
+        r"drain +\.\.\. draining: 40% of 10s",
+        draining,
+    )
+    run = await live.save_run(run.end(now + 2, True, "drained"))
+    assert re.search(r"run r-1 failover aws-use1 -> dc-paris: drain +ok in 1\.00s  drained$",
+                     await watch.until("run r-1"))  # fmt: skip
+    await live.save_run(run.finish(RunState.DONE, "done: billing moved to dc-paris"))
+    ended = await watch.until("run r-1")
+    assert ended.endswith("run r-1 failover aws-use1 -> dc-paris: done: billing moved to dc-paris")
+
+
+async def test_watch_json_prints_a_run_as_get_v1_runs_id_says_it(
+    live: LiveGtm, gtm_command: Any
+) -> None:
+    watch = await gtm_command("watch", "--json", "--api", live.url)
+    await watch.until('"search"')
+    run = await live.save_run(planned(time.time()))
+    heard = json.loads(await watch.until('"run"'))
+    assert (heard["type"], heard["time"]) == ("run", run.created_at)
+    assert heard["run"] == run_to_dict(run)
+
+
+async def test_resolve_watch_stamps_each_version_and_says_when_it_loses_gtm(
+    live: LiveGtm, gtm_command: Any
+) -> None:
+    watch = await gtm_command("resolve", "billing", "--watch", "--api", live.url)
+    first = [await watch.line() for _ in range(3)]
+    assert re.fullmatch(rf"{STAMP}  billing -> 127\.0\.1\.1:8443 \(aws-use1\)", first[0]), first
+    assert re.fullmatch(rf"{STAMP}    active aws-use1, epoch 1, version 1, ttl 30s", first[1])
+    assert re.fullmatch(rf"{STAMP}    aws-use1 is healthy and active", first[2])
+    assert len({line[:23] for line in first}) == 1  # one time: when it was published
+
+    await live.move("search", "gcp-euw1", "not the service watched")
+    await live.stop()
+    lost = await watch.until("lost gtm")
+    assert re.fullmatch(rf"{STAMP}  lost gtm at {live.url}: .+; retrying", lost)
+    await live.start()
+    assert re.fullmatch(rf"{STAMP}  regained gtm at {live.url}", await watch.until("regained"))
+    await live.move("billing", "dc-paris", "maintenance of aws-use1")
+    assert "active dc-paris, epoch 2, version 2" in await watch.until("active")
+    assert (await watch.line()).endswith("    maintenance of aws-use1")
+    assert not any("search" in line or "gcp-euw1" in line for line in watch.seen)
+    assert sum("version 1" in line for line in watch.seen) == 1  # not again after the restart
+
+
+async def test_resolve_watch_json_prints_one_object_per_version(
+    live: LiveGtm, gtm_command: Any
+) -> None:
+    watch = await gtm_command("resolve", "search", "--watch", "--json", "--api", live.url)
+    first = json.loads(await watch.line())
+    assert (first["type"], first["mapping"]["active_site"]) == ("mapping", "dc-paris")
+    await live.move("search", "aws-use1", "back")
+    moved = json.loads(await watch.line())
+    assert (moved["mapping"]["version"], moved["mapping"]["reason"]) == (2, "back")
+    assert isinstance(moved["time"], float)

@@ -14,8 +14,17 @@ from gtm import client as client_module
 from gtm.client import GtmClient
 from gtm.core.journal import EventKind
 from gtm.core.model import Event
+from gtm.core.runbook import Run, RunKind
 from gtm.errors import ApiUnreachable, Rejected
-from gtm.feed import FeedItem, JournalEntry, Lost, MappingChange, Regained, Snapshot
+from gtm.feed import (
+    FeedItem,
+    JournalEntry,
+    Lost,
+    MappingChange,
+    Regained,
+    RunProgress,
+    Snapshot,
+)
 from testbed.ports import free_port
 
 
@@ -115,3 +124,16 @@ async def test_a_feed_silent_past_its_heartbeats_is_lost(
 @pytest.fixture
 def unused() -> Any:
     return free_port("127.0.0.1")
+
+
+async def test_the_feed_yields_each_save_of_a_planned_run(live: LiveGtm) -> None:
+    run = Run(
+        "r-1", RunKind.FAILOVER, "search", "dc-paris", "aws-use1", "patch", "bob", time.time()
+    )
+    async with GtmClient(live.url) as gtm:
+        items = gtm.feed(["search"])
+        assert isinstance(await next_item(items), Snapshot)
+        saved = await live.save_run(run)
+        progress = await next_item(items)
+        assert progress == RunProgress(saved)
+        await items.aclose()
