@@ -84,11 +84,10 @@ def test_the_page_shows_every_service_site_and_locator(page: Page, gtm: GtmServe
             cell = page.locator(f"{row(page, service)} td[data-site='{site}']")
             expect(cell).to_have_attribute("data-release", DEFAULT_RELEASE)
             expect(cell.locator(".chip.release")).to_have_text(DEFAULT_RELEASE)
-    # The cluster panel is there exactly when this instance answers GET /v1/cluster.
-    if gtm.status("/v1/cluster") == 404:
-        expect(page.locator("#cluster-panel")).to_be_hidden()
-    else:
-        expect(page.locator("#cluster-panel")).to_be_visible()
+    # A lone instance (GET /v1/cluster says so) has no cluster panel and no banner.
+    assert gtm.get("/v1/cluster") == {"cluster": False}
+    expect(page.locator("#cluster-panel")).to_be_hidden()
+    expect(page.locator("#cluster-banner")).to_have_count(0)
 
 
 def test_a_killed_site_changes_the_page_without_a_reload(

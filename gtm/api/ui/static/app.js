@@ -7,7 +7,7 @@ import { KINDS, renderJournal, renderRuns } from "./journal.js";
 import { follow } from "./live.js";
 import { renderMatrix, sitesOf } from "./matrix.js";
 import { renderLocators } from "./probes.js";
-import { renderCluster, renderInstance, renderProviders } from "./status.js";
+import { inCluster, renderBanner, renderCluster, renderInstance, renderProviders } from "./status.js";
 
 const $ = (id) => document.getElementById(id);
 const JOURNAL_KEPT = 200;
@@ -61,8 +61,10 @@ function render() {
   draw("intents", state.intents, () => fill($("intents"), renderIntents(state.intents, actions.withdraw)));
   draw("providers", state.providers, () => fill($("providers"), renderProviders(state.providers)));
   draw("cluster", state.cluster, () => {
-    $("cluster-panel").hidden = state.cluster === null;
-    if (state.cluster !== null) fill($("cluster"), renderCluster(state.cluster));
+    const shown = inCluster(state.cluster);
+    $("cluster-panel").hidden = !shown;
+    fill($("cluster"), shown ? renderCluster(state.cluster) : []);
+    fill($("banner"), renderBanner(state.cluster));
   });
   draw("health", state.health, () => fill($("instance"), renderInstance(state.health)));
   syncForms(all.map((m) => m.service), sitesOf(all));
