@@ -223,7 +223,7 @@ def test_a_vantage_cut_off_from_a_site_shows_as_a_disagreement(
         f"#cluster ul.disagreements li[data-vantage='{cut.name}'] li[data-locator='{locator}']"
     )
     expect(shown).to_have_attribute("data-says", "down")
-    expect(shown).to_contain_text(", the quorum says up")
+    expect(shown).to_contain_text("where the quorum says up")
     expect(shown).to_contain_text("since ")
     expect(page.locator(f"#cluster table.vantages tr[data-vantage='{cut.name}']")).to_contain_text(
         "1 down"

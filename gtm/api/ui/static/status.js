@@ -155,7 +155,7 @@ function renderDisagreements(doc) {
             h("code", {}, d.locator),
             ": says ",
             h("span", { class: `chip ${d.says}` }, d.says),
-            ", the quorum says ",
+            " where the quorum says ",
             h("span", { class: `chip ${d.verdict}` }, d.verdict),
             h("span", { class: "meta", title: stamp(d.since) }, ` since ${clock(d.since)} (${ago(d.since)})`),
           ),
