@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from e2e.support import SITES, TOKEN, config_doc
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from gtm.demo.sites import SimulatedSite, SiteFleet
 from testbed.ports import free_port, free_ports
@@ -38,6 +38,10 @@ CHROMIUM_FLAGS = [
 
 DEADLINE_MS = 20_000
 """Longest wait for the page to show a change (a loaded 2-core machine is slow)."""
+
+# Assertions wait as long as actions: Playwright's own default of 5 s is too short for a
+# planned run's roll-back on a loaded machine.
+expect.set_options(timeout=DEADLINE_MS)
 
 SCREENSHOT_ENV = "GTM_DASHBOARD_SCREENSHOT"
 """When set, the screenshot the first test takes is also written to this path."""
