@@ -17,6 +17,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
+from typing import NamedTuple
 
 from yarl import URL
 
@@ -29,12 +30,13 @@ from healthchecks.exchange import (
     build_request,
     settle,
 )
+from healthchecks.load import LoadReader
 from healthchecks.reasons import describe_timeout, describe_tls_error
 from healthchecks.release import ReleaseRule
 from healthchecks.result import Result, Stopwatch
 
 MAX_BODY = 1 << 20
-"""Bytes of a response body searched for ``body_contains`` or a release; a health page is
+"""Bytes of a response body searched for ``body_contains``, a release or a load; a health page is
 small, and a target answering with an endless body must not exhaust the prober's memory."""
 
 
@@ -52,7 +54,7 @@ def address_family(host: str) -> socket.AddressFamily | None:
 
 
 class HttpClient:
-    """What every HTTP probe of a process shares: its TLS contexts.
+    """What every HTTP probe of a process shares: its TLS contexts and its source address.
 
     Making a verifying TLS context loads the system's trusted certificates, which takes
     milliseconds; thousands of checks each making their own would spend a core on it.
@@ -61,8 +63,15 @@ class HttpClient:
     docstring).
     """
 
-    def __init__(self) -> None:
-        """Create a client; its contexts are made on first use."""
+    def __init__(self, source: str | None = None) -> None:
+        """Create a client; its contexts are made on first use.
+
+        Args:
+            source: The local address probes leave from (a host with several, or several
+                gtm instances on one host, each probing from its own); None: the system's
+                choice.
+        """
+        self.source = source
         self._contexts: dict[bool, ssl.SSLContext] = {}
 
     def tls_context(self, verify: bool) -> ssl.SSLContext:
@@ -119,7 +128,10 @@ class HttpProbe:
         tls_verify: Whether an https target's certificate must verify.
         release: How to read the release the target runs from its answer (whatever
             its status); None reads none.
-        client: The shared HTTP client.
+        load: Where the answer carries the replica's load figure, if it does; the
+            figure is read only from an answer whose status is accepted and reported in
+            the result's ``load``.
+        client: The shared HTTP client; probes leave from its source address.
     """
 
     host: str
@@ -133,6 +145,7 @@ class HttpProbe:
     host_header: str | None = None
     tls_verify: bool = True
     release: ReleaseRule | None = None
+    load: LoadReader | None = None
     client: HttpClient = field(kw_only=True, compare=False, repr=False)
     _request: bytes = field(init=False, repr=False, compare=False)
     _family: socket.AddressFamily | None = field(init=False, repr=False, compare=False)
@@ -155,6 +168,8 @@ class HttpProbe:
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
+            if self.client.source is not None:
+                sock.bind((self.client.source, 0))
             await loop.sock_connect(sock, (self.host, self.port))
             await loop.sock_sendall(sock, self._request)
             while True:
@@ -180,6 +195,7 @@ class HttpProbe:
                 self.port,
                 ssl=self.client.tls_context(self.tls_verify) if tls else None,
                 server_hostname=(self.host_header or self.host) if tls else None,
+                local_addr=None if self.client.source is None else (self.client.source, 0),
             )
             try:
                 return await done
@@ -205,7 +221,7 @@ class HttpProbe:
         watch = Stopwatch()
         try:
             async with asyncio.timeout(timeout):
-                ok, reason, release = await self._exchange()
+                answer = await self._exchange()
         except TimeoutError:
             return watch.result(False, describe_timeout(timeout))
         except ssl.SSLError as exc:
@@ -216,30 +232,45 @@ class HttpProbe:
             return watch.result(False, "server disconnected")
         except OSError as exc:
             return watch.socket_error(exc)
-        return replace(watch.result(ok, reason), release=release)
+        return replace(
+            watch.result(answer.ok, answer.reason), release=answer.release, load=answer.load
+        )
 
-    async def _exchange(self) -> tuple[bool, str, str | None]:
-        needs_body = self.body_contains is not None or (
-            self.release is not None and self.release.needs_body
+    async def _exchange(self) -> _Answer:
+        needs_body = self.body_contains is not None or any(
+            reader is not None and reader.needs_body for reader in (self.release, self.load)
         )
         reader = ResponseReader(
             head_only=self.method == "HEAD",
-            want_headers=self.release is not None,
+            want_headers=self.release is not None or self.load is not None,
             body_limit=MAX_BODY if needs_body else 0,
         )
         if self.scheme == "http" and self._family is not None:
             response = await self._plain(reader, self._family)
         else:
             response = await self._over_transport(reader)
-        release: str | None = None
-        if self.release is not None:
-            release = self.release.read(response.headers, response.body)
+        # The release is read whatever the status: a failing replica still runs one.
+        release = (
+            None if self.release is None else self.release.read(response.headers, response.body)
+        )
         if response.status not in self.expect_status:
             wanted = ", ".join(str(status) for status in sorted(self.expect_status))
-            return False, f"status {response.status} not in {{{wanted}}}", release
+            return _Answer(False, f"status {response.status} not in {{{wanted}}}", release)
+        # A load figure counts only from an answer that passes (an error page's is not one).
+        figure = None if self.load is None else self.load.read(response.headers, response.body)
         if self.body_contains is not None and self.body_contains.encode() not in response.body:
-            return False, f"body does not contain {self.body_contains!r}", release
-        return True, f"status {response.status}", release
+            reason = f"body does not contain {self.body_contains!r}"
+            return _Answer(False, reason, release, figure)
+        return _Answer(True, f"status {response.status}", release, figure)
+
+
+class _Answer(NamedTuple):
+    """What one exchange told: the verdict, its reason, and the figures read on the way."""
+
+    ok: bool
+    reason: str
+    release: str | None = None
+    load: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

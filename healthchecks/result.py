@@ -32,6 +32,7 @@ class Result:
             nothing about the target.
         release: The release the target said it runs, when the probe reads one
             (see :mod:`healthchecks.release`).
+        load: The load figure the target reported, when the probe reads one.
     """
 
     ok: bool
@@ -42,6 +43,7 @@ class Result:
     late: float = 0.0
     fault: str = ""
     release: str | None = None
+    load: float | None = None
 
 
 class Prober(Protocol):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections.abc
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,6 +40,24 @@ class ApiRegistry(Protocol):
 
     async def wait(self, service: str, index: int, timeout: float) -> Mapping | None:
         """Return once the version of ``service`` passes ``index``, or after ``timeout``."""
+        ...
+
+    def subscribe(self, callback: Callable[[Mapping], None]) -> Callable[[], None]:
+        """Call ``callback`` with every mapping stored from now on; returns the unsubscribe."""
+        ...
+
+    def on_event(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback`` with every journal event recorded from now on; returns the
+        unsubscribe."""
+        ...
+
+    def on_run(self, callback: Callable[[Run], None]) -> Callable[[], None]:
+        """Call ``callback`` with every planned run stored from now on; returns the
+        unsubscribe."""
+        ...
+
+    def on_intents(self, callback: Callable[[list[Intent]], None]) -> Callable[[], None]:
+        """Call ``callback`` with every intent after each change; returns the unsubscribe."""
         ...
 
     def intents(self) -> list[Intent]:
@@ -120,6 +138,8 @@ class ApiDeps:
         metrics: Where requests and long polls are counted; a registry of its own unless
             given.
         serve_metrics: Whether ``GET /metrics`` is served (``api.metrics``).
+        cluster: The cluster as this instance sees it, for ``GET /v1/cluster``; None for
+            a lone instance (the route answers that it is one).
     """
 
     registry: ApiRegistry
@@ -135,3 +155,4 @@ class ApiDeps:
     releases: Callable[[str | None], list[ServiceReleases]] | None = None
     metrics: Metrics = field(default_factory=Metrics)
     serve_metrics: bool = True
+    cluster: Callable[[], Awaitable[dict[str, Any]]] | None = None

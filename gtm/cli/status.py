@@ -19,6 +19,7 @@ from gtm.cli.render import (
     print_table,
     traffic,
 )
+from gtm.cli.watch import resolve_watch
 from gtm.client import GtmClient
 from gtm.core.codec import mapping_to_dict
 from gtm.core.journal import EventKind
@@ -33,7 +34,7 @@ from gtm.core.status import (
     service_status,
     vantage_doc,
 )
-from gtm.errors import NotFound
+from gtm.errors import ApiUnreachable, NotFound, Unavailable
 
 MAX_EVENTS = 1000
 """Most journal moves ``gtm status`` reads to date each service's last move."""
@@ -46,22 +47,31 @@ Gathered = tuple[
     list[Run],
     VantageStatus,
     list[ServiceReleases],
+    dict[str, Any],
 ]
 """What ``status`` asks the API for: mappings, providers, intents, moves, runs, vantage,
-releases."""
+releases and the cluster."""
 
 
 def status(args: argparse.Namespace) -> int:
     """A table of services (where traffic goes, intents, reason, locators) and providers."""
 
     async def gather(client: GtmClient) -> Gathered:
-        events = await client.events(kind=EventKind.MOVE, limit=MAX_EVENTS)
+        try:
+            events = await client.events(kind=EventKind.MOVE, limit=MAX_EVENTS)
+        except ApiUnreachable:
+            raise
+        except Unavailable:
+            # The journal lives in the store: when the store cannot answer (a Consul
+            # cluster without quorum), the rest of the status still can.
+            events = []
         services, providers = await client.services(), await client.providers()
         intents, runs = await client.intents(), await client.runs()
-        vantage = await client.vantage()
-        return services, providers, intents, events, runs, vantage, await releases_of(client)
+        vantage, cluster = await client.vantage(), await client.cluster()
+        releases = await releases_of(client)
+        return services, providers, intents, events, runs, vantage, releases, cluster
 
-    mappings, providers, intents, events, runs, vantage, releases = call(args, gather)
+    mappings, providers, intents, events, runs, vantage, releases, cluster = call(args, gather)
     now = time.time()
     statuses = [service_status(m, intents, events, now) for m in mappings]
     owned = owners(runs)
@@ -78,9 +88,14 @@ def status(args: argparse.Namespace) -> int:
                 ],
                 "providers": [provider_report_to_dict(p) for p in providers],
                 "vantage": vantage_doc(vantage),
+                "cluster": cluster,
             }
         )
         return 0
+    if cluster.get("cluster"):
+        for text in cluster_lines(cluster):
+            print(text)
+        print()
     if vantage.degraded:
         print(vantage_line(vantage))
         print()
@@ -101,6 +116,58 @@ def status(args: argparse.Namespace) -> int:
             )
         print_table(rows)
     return 0
+
+
+def cluster_lines(doc: dict[str, Any]) -> list[str]:
+    """The cluster as ``GET /v1/cluster`` describes it: the leader and its term, this
+    instance's part, every instance, each vantage, and Consul's health."""
+    leader = doc.get("leader") or {}
+    me = doc.get("instance") or "-"
+    if leader.get("instance"):
+        head = f"cluster: leader {leader['instance']} (term {leader.get('term')})"
+        head += f" at {leader.get('address') or '-'}"
+    else:
+        head = "cluster: NO LEADER"
+    part = "leads" if doc.get("acting") else f"does not act ({doc.get('why') or '-'})"
+    lines = [f"{head}; this instance, {me}, {part}"]
+    instances = [
+        f"{entry.get('instance')} ({'alive' if entry.get('alive') else 'gone'}"
+        f"{', leader' if entry.get('leader') else ''})"
+        for entry in doc.get("instances") or []
+    ]
+    lines.append(f"    instances: {', '.join(instances) or '-'}")
+    lines += vantages_lines(doc.get("vantages") or {})
+    consul = doc.get("consul") or {}
+    if consul.get("ok"):
+        peers = len(consul.get("peers") or [])
+        lines.append(f"    consul: leader {consul.get('leader')}, {peers} servers")
+    else:
+        lines.append(f"    consul: NO LEADER: {consul.get('why') or '-'}")
+    lines += [f"    problem: {problem}" for problem in doc.get("problems") or []]
+    return lines
+
+
+def vantages_lines(doc: dict[str, Any]) -> list[str]:
+    """The vantages' part of ``GET /v1/cluster``: the quorum, each live vantage (how many
+    locators it judges up, down and unknown, or why it abstains), each lasting disagreement."""
+    if not doc:
+        return []
+    lines = [f"    vantages (quorum {doc.get('quorum')}):"]
+    for vantage in doc.get("vantages") or []:
+        counts = vantage.get("verdicts") or {}
+        judged = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("up", "down", "unknown"))
+        state = ""
+        if vantage.get("degraded"):
+            reasons = "; ".join(vantage.get("reasons") or []) or "no reason given"
+            state = f" DEGRADED, does not vote: {reasons}"
+        lines.append(f"      {vantage.get('name')}: {judged}{state}")
+    for d in doc.get("disagreements") or []:
+        lines.append(
+            f"      disagrees: {d.get('vantage')} says {d.get('locator')} is {d.get('says')},"
+            f" the quorum says {d.get('verdict')} (since {clock(float(d.get('since') or 0))};"
+            " not obeyed)"
+        )
+    return lines
 
 
 def vantage_line(vantage: VantageStatus) -> str:
@@ -201,15 +268,6 @@ def release_doc(releases: ServiceReleases | None) -> dict[str, Any]:
 
 def resolve(args: argparse.Namespace) -> int:
     if args.watch:
-
-        async def watch(client: GtmClient) -> None:
-            # One plain request first: the watch itself retries while nothing answers, which
-            # suits an application but would leave a mistyped --api waiting in silence.
-            await client.resolve(args.service)
-            async for mapping in client.watch(args.service):
-                print_mapping(mapping, args.json)
-
-        call(args, watch)
-        return 0
+        return resolve_watch(args)
     print_mapping(call(args, lambda client: client.resolve(args.service)), args.json)
     return 0

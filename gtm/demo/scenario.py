@@ -231,13 +231,19 @@ async def run_demo(config_path: str, scenario: str | None) -> int:
     os.environ.setdefault("GTM_TOKEN", DEMO_TOKEN)
     with tempfile.TemporaryDirectory(prefix="gtm-demo-") as scratch:
         config = fresh_store(load_config(config_path), Path(scratch))
+        play: Callable[[Demo], Awaitable[int]]
+        if scenario == "burst":
+            from gtm.demo.bursting import play_burst, with_burst
+
+            config, play = with_burst(config), play_burst
+        else:
+            play = _interactive if scenario is None else SCENARIOS[scenario]
         fleet = fleet_for(config)
         if scenario == "release":
             readiness.stage(fleet)
         fleet.start()
         runtime = Runtime(config)
         try:
-            play = _interactive if scenario is None else SCENARIOS[scenario]
             stopped = 0 if scenario is None else INTERRUPTED
             return await _until_stopped(_run(Demo(config, fleet, runtime), play), stopped)
         finally:

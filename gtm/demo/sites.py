@@ -148,9 +148,20 @@ class SimulatedSite:
             self._errors.close()
             self._errors = None
 
-    def set_mode(self, mode: str, fail_ratio: float | None = None, seed: int | None = None) -> None:
-        """Make ``/health`` answer per ``mode`` (up, down, flaky, hang) on every port."""
+    def set_mode(
+        self,
+        mode: str,
+        fail_ratio: float | None = None,
+        seed: int | None = None,
+        delay: float | None = None,
+    ) -> None:
+        """Make ``/health`` answer per ``mode`` (up, down, flaky, hang, slow) on every port.
+
+        ``delay`` is how many seconds ``slow`` takes to answer.
+        """
         query = f"m={mode}"
+        if delay is not None:
+            query += f"&d={delay}"
         if fail_ratio is not None:
             query += f"&p={fail_ratio}"
         if seed is not None:
@@ -173,6 +184,15 @@ class SimulatedSite:
         with urllib.request.urlopen(request, timeout=5) as answer:
             answer.read()
         self.release = release
+
+    def refuse(self, *addresses: str) -> None:
+        """Drop every probe from ``addresses`` unanswered (none: accept every vantage again)."""
+        port = next(iter(self.ports.values()))
+        request = urllib.request.Request(
+            f"http://{self.address}:{port}/_ctl/refuse?from={','.join(addresses)}", method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            answer.read()
 
     def stats(self) -> dict[str, object]:
         """Probe counts since the last mode change."""

@@ -175,8 +175,8 @@ services:
         ),
         pytest.param(
             BILLING + "    colour: blue\n",
-            "services.billing.colour: unknown key; expected one of: all_down, check, damping, "
-            "dwell, failback, locators, min_healthy, policy, readiness, ttl",
+            "services.billing.colour: unknown key; expected one of: all_down, burst, check, "
+            "damping, dwell, failback, locators, min_healthy, policy, readiness, ttl",
             id="unknown-key",
         ),
         pytest.param(
@@ -231,7 +231,7 @@ services:
         pytest.param(
             BILLING + "    policy: round-robin\n",
             "services.billing.policy: 'round-robin' is not allowed; "
-            "expected 'whack-a-mole', 'priority' or 'weighted'",
+            "expected 'whack-a-mole', 'priority', 'weighted' or 'burst'",
             id="unknown-policy",
         ),
         pytest.param(

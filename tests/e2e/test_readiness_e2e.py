@@ -157,6 +157,14 @@ async def test_releases_and_their_drift_are_shown(strict: Runtime) -> None:
     )
     assert out.count(drift) == 2, out  # both services
 
+    code, out, err = await cli("health", "billing", "--api", api(strict))
+    assert code == 0, err
+    head, *lines = out.splitlines()
+    assert head.split()[:4] == ["LOCATOR", "VERDICT", "STATE", "RELEASE"], out
+    assert {line.split()[0].split("/")[0]: line.split()[3] for line in lines} == {
+        f"billing@{site}": DEFAULT_RELEASE if site != OLD else OLD_RELEASE for site in SITES
+    }, out
+
     code, out, err = await cli("status", "--json", "--api", api(strict))
     assert code == 0, err
     [billing] = [s for s in json.loads(out)["services"] if s["service"] == "billing"]

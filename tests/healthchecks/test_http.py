@@ -158,3 +158,38 @@ def test_url_keeps_the_query_and_brackets_ipv6() -> None:
 def test_impossible_probes_are_refused(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         HttpProbe(LOOPBACK, 80, client=HttpClient(), **fields)  # type: ignore[arg-type]
+
+
+SOURCE = "127.0.0.2"
+
+
+@pytest.mark.parametrize("host", [LOOPBACK, "localhost"])
+async def test_a_probe_leaves_from_the_clients_source_address(
+    web_target: WebTarget, host: str
+) -> None:
+    # An address goes over the bare socket, a name over asyncio's transport: both bind.
+    async with HttpClient(SOURCE) as client:
+        result = await HttpProbe(host, web_target.port, "/ok", client=client).probe(timeout=2)
+
+    assert result.ok
+    assert [peer[0] for peer in web_target.peers_seen] == [SOURCE]
+
+
+async def test_an_https_probe_leaves_from_the_clients_source_address(
+    tls_web_target: WebTarget,
+) -> None:
+    async with HttpClient(SOURCE) as client:
+        probe = HttpsProbe(LOOPBACK, tls_web_target.port, "/ok", tls_verify=False, client=client)
+        result = await probe.probe(timeout=2)
+
+    assert result.ok
+    assert [peer[0] for peer in tls_web_target.peers_seen] == [SOURCE]
+
+
+async def test_a_source_address_the_host_lacks_fails_the_probe(web_target: WebTarget) -> None:
+    # 192.0.2.1 (TEST-NET-1) is on no interface of this machine: nothing is sent.
+    async with HttpClient("192.0.2.1") as client:
+        result = await probe_of(web_target, client, "/ok").probe(timeout=2)
+
+    assert not result.ok
+    assert web_target.requests == 0

@@ -76,3 +76,26 @@ async def test_full_backlog_times_out() -> None:
 
     assert not result.ok
     assert result.reason == "timeout after 0.200s"
+
+
+async def test_a_probe_leaves_from_its_source_address() -> None:
+    peers: list[str] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer.get_extra_info("peername")[0])
+        writer.close()
+
+    server = await asyncio.start_server(record, LOOPBACK, 0)
+    try:
+        port = int(server.sockets[0].getsockname()[1])
+        result = await TcpProbe(LOOPBACK, port, source="127.0.0.2").probe(timeout=2)
+        for _ in range(100):
+            if peers:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    assert result.ok
+    assert peers == ["127.0.0.2"]

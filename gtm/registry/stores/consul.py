@@ -116,6 +116,12 @@ class ConsulStore:
         self._session: str | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._lock_taken: asyncio.Lock | None = None
+        self._fenced: tuple[str, str, Callable[[], str | None]] | None = None
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix every key of this store lives under (``gtm/``)."""
+        return self._prefix
 
     @property
     def location(self) -> str:
@@ -132,13 +138,37 @@ class ConsulStore:
         """Every entry whose key starts with ``prefix``, sorted by key."""
         return (await self.watch(prefix, 0, 0))[1]
 
+    def fence(self, prefix: str, lock: str, session: Callable[[], str | None]) -> None:
+        """Fence every later write under ``prefix`` with the leader lock.
+
+        Each ``cas`` of a key under ``prefix`` becomes one transaction that checks that
+        ``<store prefix><lock>`` is held by ``session()`` together with the key's index,
+        so an instance whose session lost the lock cannot write, whatever its clock says.
+        When ``session()`` is None (this instance does not act) nothing is sent and the
+        write fails as a lost condition.
+
+        Args:
+            prefix: The keys to fence (``mappings/``).
+            lock: The lock's key under the store's prefix (``leader``).
+            session: The session that must hold the lock, asked at every write.
+        """
+        self._fenced = (prefix, self._prefix + lock, session)
+
     async def cas(self, key: str, value: bytes, index: int) -> Entry | None:
         """Write ``value`` at ``key`` if its ``ModifyIndex`` is still ``index`` (0: absent)."""
+        ops = [_op("cas", self._prefix + key, value, index=index)]
+        if self._fenced is not None and key.startswith(self._fenced[0]):
+            session = self._fenced[2]()
+            if session is None:
+                async with self._call("cas"):
+                    return None
+            check = {"Verb": "check-session", "Key": self._fenced[1], "Session": session}
+            ops.insert(0, {"KV": check})
         async with self._call("cas"):
-            results = await self._txn([_op("cas", self._prefix + key, value, index=index)])
+            results = await self._txn(ops)
         if results is None:
             return None
-        return Entry(key, value, int(results[0]["KV"]["ModifyIndex"]))
+        return Entry(key, value, int(results[-1]["KV"]["ModifyIndex"]))
 
     async def delete(self, key: str, index: int | None = None) -> bool:
         """Remove ``key``; with ``index``, only if the key still has that index."""
@@ -416,13 +446,46 @@ class ConsulStore:
         def raw(response: Any) -> tuple[int, str]:
             return int(response.code), str(response.body)
 
+        extra = {"data": data} if method != "GET" else {}
         try:
             result: tuple[int, str] = await self._closable(
-                send(raw, path, params=params, data=data, headers=headers)
+                send(raw, path, params=params, headers=headers, **extra)
             )
         except (aiohttp.ClientError, OSError) as exc:
             raise StoreUnavailable(f"{self._where}: {path} failed: {exc}") from exc
         return result
+
+    async def call(
+        self, method: str, path: str, body: Any = None, params: _Params | None = None
+    ) -> tuple[int, Any]:
+        """One request to the agent's HTTP API beyond KV (sessions, checks, status).
+
+        The HTTP API directly, with this store's token and datacenter, so the cluster's
+        session and leader lock talk to the agent as the store does.
+
+        Returns:
+            Consul's status code and its answer: decoded JSON, the text when it is not
+            JSON, None when empty.
+
+        Raises:
+            StoreUnavailable: The agent did not answer, or the store is closed.
+        """
+        if self._closed.is_set():
+            raise StoreUnavailable(f"{self._where}: closed")
+        data = "" if body is None else body if isinstance(body, str) else json.dumps(body)
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                status, text = await self._send(method, path, data, params or [])
+        except TimeoutError as exc:
+            raise StoreStalled(
+                f"{self._where}: {path} had no answer within {REQUEST_TIMEOUT:g}s",
+                path=self._where,
+                waited=REQUEST_TIMEOUT,
+            ) from exc
+        try:
+            return status, json.loads(text) if text else None
+        except ValueError:
+            return status, text
 
     async def _keys(self, prefix: str) -> builtins.list[str]:
         """The keys under ``prefix`` (no values), sorted."""
@@ -476,14 +539,15 @@ def _op(verb: str, key: str, value: bytes = b"", *, index: int = 0) -> dict[str,
 
 def _conditions_failed(body: str) -> bool:
     """Whether a refused transaction failed only on its conditions (a stale index, an
-    absent key), not on a permission or anything else that must not read as a lost race."""
+    absent key, a lock not held by the fencing session), not on a permission or anything
+    else that must not read as a lost race."""
     try:
         errors = json.loads(body)["Errors"]
     except (ValueError, KeyError, TypeError):
         return False
+    lost = ("index is stale", "doesn't exist", "failed session check")
     return bool(errors) and all(
-        "index is stale" in str(error.get("What")) or "doesn't exist" in str(error.get("What"))
-        for error in errors
+        any(why in str(error.get("What")) for why in lost) for error in errors
     )
 
 
