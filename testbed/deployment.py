@@ -2,7 +2,8 @@
 sites' workloads, each a real process on its own loopback address.
 
 The example and the cluster benchmark start one of these and then break it: kill the
-leader, cut one vantage off one site, kill a site. Every process is stopped by its PID.
+leader, cut one vantage off one site, kill a site; the cluster tests run the same
+:class:`GtmInstance` on a Consul cluster of their own. Every process is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -25,7 +28,7 @@ import yaml
 
 from gtm.demo.sites import SimulatedSite, SiteFleet
 from testbed.consul import ConsulCluster
-from testbed.ports import free_port, free_ports
+from testbed.ports import free_ports
 from testbed.process import ManagedProcess
 
 SITES = {"site-a": "127.0.1.1", "site-b": "127.0.2.1", "site-c": "127.0.3.1"}
@@ -41,8 +44,10 @@ API_TOKEN = "cluster-example-token"
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-    """Poll ``condition`` every 10 ms until it returns something truthy.
+def wait_for(
+    condition: Callable[[], T | None], what: str, timeout: float = 60.0, every: float = 0.01
+) -> T:
+    """Poll ``condition`` every ``every`` seconds until it returns something truthy.
 
     Raises:
         TimeoutError: Not within ``timeout``; the message names ``what`` and the last error.
@@ -56,17 +61,17 @@ def wait_for(condition: Callable[[], T | None], what: str, timeout: float = 60.0
                 return found
         except (OSError, ValueError, KeyError, TypeError) as exc:
             last = exc
-        time.sleep(0.01)
+        time.sleep(every)
     raise TimeoutError(f"not within {timeout:g}s: {what} (last error: {last})")
 
 
 class GtmInstance(ManagedProcess):
-    """``gtm run`` as one instance of the cluster, probing from its own address.
+    """``gtm run`` as one instance of the cluster.
 
     Args:
         workdir: Its directory (config, secrets, log).
         name: The instance's name, also the site it stands in.
-        address: The loopback address its DNS and API listen on and its probes leave from.
+        address: The loopback address its DNS and API listen on.
         doc: The shared config, without ``instance``, ``dns`` and ``api``.
         log_level: What it logs.
     """
@@ -74,7 +79,7 @@ class GtmInstance(ManagedProcess):
     start_timeout = 60.0
 
     def __init__(
-        self, workdir: Path, name: str, address: str, doc: dict[str, Any], log_level: str
+        self, workdir: Path, name: str, address: str, doc: dict[str, Any], log_level: str = "INFO"
     ) -> None:
         super().__init__()
         self.name = name
@@ -84,16 +89,14 @@ class GtmInstance(ManagedProcess):
         token = self.dir / "api-token"
         token.write_text(API_TOKEN)
         token.chmod(0o600)
-        self.dns_port = free_port(address, udp=True)
-        self.api_port = free_port(address)
+        # Two distinct ports: two calls of free_port may both find the same one.
+        self.dns_port, self.api_port = free_ports(2, address, udp=True)
         self.log_level = log_level
-        cluster = {**doc["cluster"], "probe_from": address}
         self.doc = {
             **doc,
             "instance": name,
             "dns": {"listen": f"{address}:{self.dns_port}"},
             "api": {"listen": f"{address}:{self.api_port}", "token": "file:api-token"},
-            "cluster": cluster,
         }
         self.path = self.dir / "gtm.yaml"
         self.path.write_text(yaml.safe_dump(self.doc, sort_keys=False))
@@ -129,31 +132,38 @@ class GtmInstance(ManagedProcess):
             return json.loads(answer.read())
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        """POST a JSON document with the API token; the JSON answer."""
+        """POST a JSON document with the API token; the JSON answer.
+
+        Raises:
+            RuntimeError: The API refused it; the message has the status and the answer.
+        """
         request = urllib.request.Request(
             self.api + path,
             data=json.dumps(body).encode(),
             method="POST",
             headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return json.loads(answer.read())
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"POST {path} on {self.name}: {exc.code} {exc.read()!r}") from exc
 
-    def cluster(self) -> dict[str, Any]:
+    def cluster(self, timeout: float = 5.0) -> dict[str, Any]:
         """Its ``GET /v1/cluster``."""
-        doc: dict[str, Any] = self.get("/v1/cluster", timeout=2.0)
+        doc: dict[str, Any] = self.get("/v1/cluster", timeout=timeout)
         return doc
 
     def acting(self) -> bool:
         """Whether it says it acts for the cluster (it leads); False when it does not answer."""
         try:
-            return bool(self.cluster().get("acting"))
+            return bool(self.cluster(timeout=2.0).get("acting"))
         except (OSError, ValueError):
             return False
 
-    def mapping(self) -> dict[str, Any]:
-        """Its ``GET /v1/services/<SERVICE>``."""
-        doc: dict[str, Any] = self.get(f"/v1/services/{SERVICE}")
+    def mapping(self, service: str = SERVICE) -> dict[str, Any]:
+        """Its ``GET /v1/services/<service>``."""
+        doc: dict[str, Any] = self.get(f"/v1/services/{service}")
         return doc
 
     def locator(self, site: str) -> dict[str, Any]:
@@ -161,11 +171,28 @@ class GtmInstance(ManagedProcess):
         docs: list[dict[str, Any]] = self.get(f"/v1/locators?service={SERVICE}")["locators"]
         return next(doc for doc in docs if doc["site"] == site)
 
-    def dns_answer(self, timeout: float = 2.0) -> list[str]:
-        """The A records its DNS responder gives for the service."""
-        query = dns.message.make_query(f"{SERVICE}.{ZONE}", dns.rdatatype.A)
+    def dns_answer(self, service: str = SERVICE, timeout: float = 2.0) -> list[str]:
+        """The A records its DNS responder gives for ``service``."""
+        query = dns.message.make_query(f"{service}.{ZONE}", dns.rdatatype.A)
         answer = dns.query.udp(query, self.address, port=self.dns_port, timeout=timeout)
         return sorted(item.address for rrset in answer.answer for item in rrset)
+
+    def status_text(self) -> str:
+        """What ``gtm status`` prints against this instance.
+
+        Raises:
+            RuntimeError: ``gtm status`` failed; the message has what it wrote to stderr.
+        """
+        done = subprocess.run(
+            [sys.executable, "-m", "gtm", "status", "--api", self.api],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"gtm status --api {self.api}: {done.stderr}")
+        return done.stdout
 
     def signal(self, number: signal.Signals) -> None:
         """Send ``number`` to its process."""
@@ -254,8 +281,14 @@ class Deployment:
             doc = self.doc()
             for n, (name, address) in enumerate(INSTANCES.items()):
                 store = {**doc["store"], "address": self.consul.servers[n].http_address}
+                # Each instance's probes leave from its own address: one vantage per site.
+                cluster = {**doc["cluster"], "probe_from": address}
                 instance = GtmInstance(
-                    self.workdir, name, address, {**doc, "store": store}, self.log_level
+                    self.workdir,
+                    name,
+                    address,
+                    {**doc, "store": store, "cluster": cluster},
+                    self.log_level,
                 )
                 self.instances.append(instance)
                 instance.start()
@@ -286,7 +319,7 @@ class Deployment:
         leader = self.leader()
         if leader is None:
             return False
-        vantages = leader.cluster().get("vantages", {}).get("vantages", [])
+        vantages = leader.cluster(timeout=2.0).get("vantages", {}).get("vantages", [])
         healthy = {v["name"] for v in vantages if not v["degraded"]}
         return healthy >= {i.name for i in self.instances if i.alive}
 

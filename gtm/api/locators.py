@@ -14,8 +14,7 @@ from aiohttp import web
 
 from gtm.api.deps import ApiRegistry
 from gtm.api.documents import json_response
-from gtm.api.errors import ApiError
-from gtm.api.query import param
+from gtm.api.query import of_service
 
 LocatorDetail = Callable[[str | None], list[dict[str, Any]]]
 """Every locator's probe detail, of one service when given; KeyError for an unknown one."""
@@ -39,16 +38,7 @@ class LocatorReport:
 
     async def locators(self, request: web.Request) -> web.Response:
         """``{"locators": [...]}``, of ``?service=`` only when given."""
-        service = param(request.query, "service")
-        try:
-            docs = self._detail(service)
-        except KeyError:
-            raise ApiError(
-                404,
-                "not_found",
-                f"no service {service!r}; GET /v1/services lists the known ones",
-                detail={"service": service},
-            ) from None
+        docs = of_service(request.query, self._detail)
         states: dict[str, str] = {}
         for mapping in self._registry.mappings():
             for locator in mapping.locators:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from multidict import MultiMapping
 
 from gtm.api.errors import ApiError, bad_request
 from gtm.config.durations import parse_duration
+
+T = TypeVar("T")
 
 _NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
 """A plain non-negative decimal: no sign, exponent, ``nan`` or ``inf``."""
@@ -140,3 +144,25 @@ def parse_limit(value: str, maximum: int) -> int:
 def param(query: MultiMapping[str], name: str) -> str | None:
     """The value of ``name`` in ``query``; an empty value counts as absent, as forms send it."""
     return query.get(name) or None
+
+
+def of_service(query: MultiMapping[str], detail: Callable[[str | None], T]) -> T:
+    """``detail`` of the ``service`` parameter's service, or of every one when it is absent.
+
+    Args:
+        query: The request's query.
+        detail: What to answer, of one service when given; KeyError for an unknown one.
+
+    Raises:
+        ApiError: 404 for a service ``detail`` does not know, naming it.
+    """
+    service = param(query, "service")
+    try:
+        return detail(service)
+    except KeyError:
+        raise ApiError(
+            404,
+            "not_found",
+            f"no service {service!r}; GET /v1/services lists the known ones",
+            detail={"service": service},
+        ) from None

@@ -12,8 +12,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from gtm.api.documents import json_response
-from gtm.api.errors import ApiError
-from gtm.api.query import param
+from gtm.api.query import of_service
 from gtm.core.readiness import ServiceReleases, releases_to_dict
 
 ReleaseDetail = Callable[[str | None], list[ServiceReleases]]
@@ -36,14 +35,5 @@ class ReleaseReport:
 
     async def releases(self, request: web.Request) -> web.Response:
         """``{"services": [...]}``, of ``?service=`` only when given."""
-        service = param(request.query, "service")
-        try:
-            found = self._detail(service)
-        except KeyError:
-            raise ApiError(
-                404,
-                "not_found",
-                f"no service {service!r}; GET /v1/services lists the known ones",
-                detail={"service": service},
-            ) from None
+        found = of_service(request.query, self._detail)
         return json_response({"services": [releases_to_dict(item) for item in found]})

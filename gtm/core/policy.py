@@ -223,6 +223,25 @@ def decide(
     )
 
 
+def _shared(
+    locators: tuple[Locator, ...], active: str, site: str, share: int
+) -> tuple[Locator, ...]:
+    """``locators`` with ``site`` at priority 1 sharing traffic with the active site.
+
+    ``site``'s locators keep ``share`` percent of their weights and the active site's keep
+    the rest, as a shift and an overspill both give it.
+    """
+
+    def weight(loc: Locator) -> Locator:
+        if loc.site == active:
+            return replace(loc, weight=round(loc.weight * (100 - share) / 100))
+        if loc.site == site:
+            return replace(loc, priority=1, weight=round(loc.weight * share / 100))
+        return loc
+
+    return tuple(weight(loc) for loc in locators)
+
+
 def _shift(
     view: _View, active: str, locators: tuple[Locator, ...], intent: Intent
 ) -> tuple[tuple[Locator, ...], str]:
@@ -240,16 +259,8 @@ def _shift(
         state = view.describe(site) if site in view.order else f"{site} is not a site"
         return locators, f"shift to {site} ignored: {state}"
 
-    def weight(loc: Locator) -> Locator:
-        if loc.site == active:
-            return replace(loc, weight=round(loc.weight * (100 - share) / 100))
-        if loc.site == site:
-            return replace(loc, priority=1, weight=round(loc.weight * share / 100))
-        return loc
-
-    return tuple(
-        weight(loc) for loc in locators
-    ), f"{share}% of traffic shifted to {site}{_by(intent)}"
+    shifted = _shared(locators, active, site, share)
+    return shifted, f"{share}% of traffic shifted to {site}{_by(intent)}"
 
 
 def _overspill(
@@ -267,16 +278,8 @@ def _overspill(
     if site is None:
         return locators, f"overspill of {share}% has no healthy site to go to"
 
-    def weight(loc: Locator) -> Locator:
-        if loc.site == active:
-            return replace(loc, weight=round(loc.weight * (100 - share) / 100))
-        if loc.site == site:
-            return replace(loc, priority=1, weight=round(loc.weight * share / 100))
-        return loc
-
-    return tuple(
-        weight(loc) for loc in locators
-    ), f"bursting: {share}% of traffic overspills to {site}"
+    spilled = _shared(locators, active, site, share)
+    return spilled, f"bursting: {share}% of traffic overspills to {site}"
 
 
 @dataclass(frozen=True, slots=True)

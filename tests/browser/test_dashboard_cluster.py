@@ -15,24 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster.instances import (
-    DEADLINE,
-    GtmInstance,
-    cluster_doc,
-    leader_of,
-    site_port,
-    start_fleet,
-    wait_for,
-    with_service,
-)
+from cluster import instances
+from cluster.instances import DEADLINE, SERVICE, GtmInstance, leader_of, wait_for
 from playwright.sync_api import BrowserContext, Page, expect
 
-from gtm.demo.sites import SiteFleet
 from testbed.consul import ConsulCluster, find_consul
 
 pytestmark = pytest.mark.slow
 
-SERVICE = "billing"
 NAMES = ("site-a", "site-b", "site-c")
 DEADLINE_MS = int(DEADLINE * 1000)
 """Longest wait for the page to show a change in the cluster (a takeover included)."""
@@ -51,33 +41,12 @@ def consul_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsulC
         cluster.stop()
 
 
-class Deployment:
+class Deployment(instances.Deployment):
     """Three instances, each probing from its own address, and the sites they watch."""
 
     def __init__(self, consul: ConsulCluster, workdir: Path) -> None:
-        self.prefix = f"gtm-dashboard/{uuid.uuid4().hex[:8]}/"
-        self.port = site_port()
-        self.sites: SiteFleet = start_fleet(self.port, SERVICE)
-        doc = with_service(cluster_doc(consul, self.prefix, workdir), SERVICE, self.port)
-        self.instances = []
-        for n, name in enumerate(NAMES):
-            address = f"127.0.0.{31 + n}"
-            cluster = {**doc["cluster"], "probe_from": address, "disagree_after": "1s"}
-            self.instances.append(GtmInstance(workdir, name, address, {**doc, "cluster": cluster}))
-
-    def start(self) -> None:
-        for instance in self.instances:
-            instance.start()
-        for instance in self.instances:
-            wait_for(
-                lambda i=instance: i.mapping(SERVICE).get("active_site"),  # type: ignore[misc]
-                f"{instance.name} serving {SERVICE}",
-            )
-
-    def stop(self) -> None:
-        for instance in self.instances:
-            instance.stop()
-        self.sites.stop()
+        prefix = f"gtm-dashboard/{uuid.uuid4().hex[:8]}/"
+        super().__init__(consul, prefix, workdir, NAMES, first=31, vantages=True)
 
     def leader(self) -> tuple[GtmInstance, int]:
         """The instance acting for the cluster and its term, once every instance agrees on it."""

@@ -1,4 +1,5 @@
-"""Real ``gtm run`` instances of one cluster, each on its own loopback address, for tests.
+"""Real ``gtm run`` instances of one cluster (testbed's), each on its own loopback address,
+as the cluster tests deploy them.
 
 Each instance is a child process with its config in its own directory, its DNS and API on
 ``127.0.0.1x``, the store on the test's Consul cluster under a prefix of the test's own;
@@ -9,32 +10,19 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import urllib.error
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import dns.message
-import dns.query
-import dns.rdatatype
-import yaml
-
 from gtm.demo.sites import SimulatedSite, SiteFleet
 from testbed.consul import ConsulCluster
+from testbed.deployment import SERVICE, SITES, ZONE, GtmInstance
+from testbed.deployment import wait_for as poll
 from testbed.ports import free_ports
-from testbed.process import ManagedProcess
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-SITES = {"site-a": "127.0.1.1", "site-b": "127.0.2.1", "site-c": "127.0.3.1"}
-ZONE = "cluster.example.test."
-API_TOKEN = "cluster-test-token"
-SERVICE = "billing"
+__all__ = ["SERVICE", "SITES", "GtmInstance", "wait_for"]
+
 DEADLINE = 60.0
 """Longest wait for anything a test waits on (a loaded two-core machine is slow)."""
 
@@ -42,126 +30,8 @@ T = TypeVar("T")
 
 
 def wait_for(condition: Callable[[], T | None], what: str, timeout: float = DEADLINE) -> T:
-    """Poll ``condition`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            found = condition()
-            if found:
-                return found
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout:g}s: {what} (last error: {last})")
-
-
-class GtmInstance(ManagedProcess):
-    """``gtm run`` as one instance of the cluster.
-
-    Args:
-        workdir: Its directory (config, secrets, log).
-        name: The instance's name (``site-a``), also in the config as ``instance``.
-        address: The loopback address its DNS and API listen on.
-        doc: The config, without ``instance``, ``dns`` and ``api``.
-    """
-
-    start_timeout = 60.0
-
-    def __init__(self, workdir: Path, name: str, address: str, doc: dict[str, Any]) -> None:
-        super().__init__()
-        self.name = name
-        self.address = address
-        self.dir = workdir / name
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "api-token").write_text(API_TOKEN)
-        (self.dir / "api-token").chmod(0o600)
-        # Two distinct ports: two calls of free_port may both find the same one.
-        self.dns_port, self.api_port = free_ports(2, address, udp=True)
-        self.doc = {
-            **doc,
-            "instance": name,
-            "dns": {"listen": f"{address}:{self.dns_port}"},
-            "api": {"listen": f"{address}:{self.api_port}", "token": "file:api-token"},
-        }
-        self.path = self.dir / "gtm.yaml"
-        self.path.write_text(yaml.safe_dump(self.doc, sort_keys=False))
-
-    @property
-    def api(self) -> str:
-        """Base URL of its API."""
-        return f"http://{self.address}:{self.api_port}"
-
-    @property
-    def log_path(self) -> Path:
-        """What the instance logs."""
-        return self.dir / "gtm.log"
-
-    def describe(self) -> str:
-        """``gtm site-a on http://...``."""
-        return f"gtm {self.name} on {self.api}"
-
-    def _prepare(self) -> list[str]:
-        return [sys.executable, "-m", "gtm", "run", "-c", str(self.path), "--log-level", "INFO"]
-
-    def _probe(self) -> str | None:
-        try:
-            self.get("/healthz")
-        except (OSError, ValueError) as exc:
-            return f"{type(exc).__name__}: {exc}"
-        return None
-
-    def get(self, path: str) -> Any:
-        """GET a JSON document from its API."""
-        with urllib.request.urlopen(self.api + path, timeout=5) as answer:
-            return json.loads(answer.read())
-
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        """POST a JSON document, with the token; the JSON answer."""
-        request = urllib.request.Request(
-            self.api + path,
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                return json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            raise AssertionError(f"POST {path} on {self.name}: {exc.code} {exc.read()!r}") from exc
-
-    def cluster(self) -> dict[str, Any]:
-        """Its ``GET /v1/cluster``."""
-        doc: dict[str, Any] = self.get("/v1/cluster")
-        return doc
-
-    def mapping(self, service: str) -> dict[str, Any]:
-        """Its ``GET /v1/services/<service>``."""
-        doc: dict[str, Any] = self.get(f"/v1/services/{service}")
-        return doc
-
-    def dns_answer(self, service: str) -> list[str]:
-        """The A records its DNS responder gives for ``service``."""
-        query = dns.message.make_query(f"{service}.{ZONE}", dns.rdatatype.A)
-        answer = dns.query.udp(query, self.address, port=self.dns_port, timeout=2)
-        return sorted(item.address for rrset in answer.answer for item in rrset)
-
-    def status_text(self) -> str:
-        """What ``gtm status`` prints against this instance."""
-        done = subprocess.run(
-            [sys.executable, "-m", "gtm", "status", "--api", self.api],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    def signal(self, number: signal.Signals) -> None:
-        """Send ``number`` to the instance's process."""
-        assert self.pid is not None
-        os.kill(self.pid, number)
+    """Poll ``condition`` every 100 ms until it returns something truthy; fail naming ``what``."""
+    return poll(condition, what, timeout, every=0.1)
 
 
 def cluster_doc(
@@ -245,17 +115,40 @@ def consul_get(consul: ConsulCluster, key: str, server: int = 0) -> dict[str, An
 
 
 class Deployment:
-    """Instances, the sites they manage, and where their store is."""
+    """Instances, the sites they manage, and where their store is.
 
-    def __init__(self, consul: ConsulCluster, prefix: str, workdir: Path, names: list[str]) -> None:
+    Args:
+        consul: The Consul cluster their store is on.
+        prefix: Their store's prefix.
+        workdir: Where the instances keep their files.
+        names: The instances' names, one per site.
+        first: The last byte of the first instance's address (``127.0.0.<first>``), the
+            next ones following.
+        vantages: Whether each instance probes from its own address, a vantage of its own
+            whose disagreements show after a second.
+    """
+
+    def __init__(
+        self,
+        consul: ConsulCluster,
+        prefix: str,
+        workdir: Path,
+        names: Sequence[str],
+        *,
+        first: int = 11,
+        vantages: bool = False,
+    ) -> None:
         self.consul = consul
         self.prefix = prefix
         self.port = site_port()
         self.sites: SiteFleet = start_fleet(self.port, SERVICE)
         doc = with_service(cluster_doc(consul, self.prefix, workdir), SERVICE, self.port)
-        self.instances = [
-            GtmInstance(workdir, name, f"127.0.0.{11 + n}", doc) for n, name in enumerate(names)
-        ]
+        self.instances: list[GtmInstance] = []
+        for n, name in enumerate(names):
+            address = f"127.0.0.{first + n}"
+            cluster = {**doc["cluster"], "probe_from": address, "disagree_after": "1s"}
+            own = {**doc, "cluster": cluster} if vantages else doc
+            self.instances.append(GtmInstance(workdir, name, address, own))
 
     def start(self) -> None:
         for instance in self.instances:

@@ -14,23 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import instances
 import pytest
-from instances import (
-    GtmInstance,
-    cluster_doc,
-    leader_of,
-    site_port,
-    start_fleet,
-    wait_for,
-    with_service,
-)
+from instances import SERVICE, GtmInstance, leader_of, wait_for
 
-from gtm.demo.sites import SiteFleet
 from testbed.consul import ConsulCluster
 
 pytestmark = pytest.mark.slow
 
-SERVICE = "billing"
 NAMES = ("site-a", "site-b", "site-c")
 
 QUIET = 5.0
@@ -38,33 +29,12 @@ QUIET = 5.0
 and several times what a quorum takes to move."""
 
 
-class Deployment:
+class Deployment(instances.Deployment):
     """Three instances, each probing from its own address, and the sites they watch."""
 
     def __init__(self, consul: ConsulCluster, workdir: Path) -> None:
-        self.prefix = f"gtm-quorum/{uuid.uuid4().hex[:8]}/"
-        self.port = site_port()
-        self.sites: SiteFleet = start_fleet(self.port, SERVICE)
-        doc = with_service(cluster_doc(consul, self.prefix, workdir), SERVICE, self.port)
-        self.instances = []
-        for n, name in enumerate(NAMES):
-            address = f"127.0.0.{21 + n}"
-            cluster = {**doc["cluster"], "probe_from": address, "disagree_after": "1s"}
-            self.instances.append(GtmInstance(workdir, name, address, {**doc, "cluster": cluster}))
-
-    def start(self) -> None:
-        for instance in self.instances:
-            instance.start()
-        for instance in self.instances:
-            wait_for(
-                lambda i=instance: i.mapping(SERVICE).get("active_site"),  # type: ignore[misc]
-                f"{instance.name} serving {SERVICE}",
-            )
-
-    def stop(self) -> None:
-        for instance in self.instances:
-            instance.stop()
-        self.sites.stop()
+        prefix = f"gtm-quorum/{uuid.uuid4().hex[:8]}/"
+        super().__init__(consul, prefix, workdir, NAMES, first=21, vantages=True)
 
     def leader(self) -> GtmInstance:
         found = wait_for(lambda: leader_of(self.instances), "a leader")
@@ -89,12 +59,6 @@ def deployment(consul_cluster: ConsulCluster, tmp_path: Path) -> Iterator[Deploy
         made.stop()
 
 
-def locator_on(instance: GtmInstance, site: str) -> dict[str, Any]:
-    """``instance``'s own probe detail of the service's locator on ``site``."""
-    docs: list[dict[str, Any]] = instance.get(f"/v1/locators?service={SERVICE}")["locators"]
-    return next(doc for doc in docs if doc["site"] == site)
-
-
 def live_vantages(deployment: Deployment) -> set[str] | None:
     names = {v["name"] for v in deployment.vantages().get("vantages", [])}
     return names if names == set(NAMES) else None
@@ -112,8 +76,8 @@ def test_a_vantage_cut_off_from_a_site_moves_nothing_and_is_shown(
 
     deployment.sites[active].refuse(cut.address)
 
-    wait_for(lambda: locator_on(cut, active)["verdict"] == "down", f"{cut.name} judging down")
-    locator = locator_on(cut, active)["id"]
+    wait_for(lambda: cut.locator(active)["verdict"] == "down", f"{cut.name} judging down")
+    locator = cut.locator(active)["id"]
     shown = wait_for(
         lambda: [
             d
@@ -130,7 +94,7 @@ def test_a_vantage_cut_off_from_a_site_moves_nothing_and_is_shown(
     assert len(deployment.moves()) == moves_before
     assert deployment.leader() is cut
     for instance in others:
-        assert locator_on(instance, active)["verdict"] == "up"
+        assert instance.locator(active)["verdict"] == "up"
 
 
 def test_a_site_really_down_moves_and_the_move_names_the_votes(
@@ -138,7 +102,7 @@ def test_a_site_really_down_moves_and_the_move_names_the_votes(
 ) -> None:
     active = deployment.instances[0].mapping(SERVICE)["active_site"]
     wait_for(lambda: live_vantages(deployment), "three live vantages")
-    locator = locator_on(deployment.instances[0], active)["id"]
+    locator = deployment.instances[0].locator(active)["id"]
 
     deployment.sites[active].kill()
 
