@@ -599,13 +599,14 @@ class Controller:
                     self._requeue(service, pending)
                     return
                 decided = self._clock.monotonic()
+                move = self._move_event(current, decision, pending, decided)
                 try:
-                    published = await self._registry.put(decision.mapping)
+                    published = await self._registry.put(decision.mapping, move)
                 except ConflictError as exc:
                     # The registry has read the winner back: decide again on its mapping.
                     self._lost_race(service, current, attempt, exc)
                     continue
-                await self._journal(current, published, decision, pending, decided)
+                self._published(current, published, decision, pending, move)
                 return
         except BaseException:
             # Not published: the retry's move journals the verdicts that asked for it.
@@ -689,36 +690,26 @@ class Controller:
             site: replace(health, since=wall.get(site)) for site, health in result.items()
         }
 
-    async def _journal(
-        self,
-        before: Mapping | None,
-        after: Mapping,
-        decision: Decision,
-        pending: _Pending,
-        decided: float,
-    ) -> None:
-        published = self._clock.monotonic()
+    def _move_event(
+        self, before: Mapping | None, decision: Decision, pending: _Pending, decided: float
+    ) -> tuple[Event, ...]:
+        """The journal event of a move, written in the same store transaction as its
+        mapping (none when the decision moves nothing).
+
+        Its ``published`` moment is when the mapping and the event were handed to the
+        registry together; the store makes both durable in one commit with the other
+        moves asked for at the same time (a lost site's services all at once).
+        """
         if not decision.moved:
-            log.info("%s v%d: %s", after.service, after.version, decision.reason)
-            return
-        moments = {"decision": decided, "published": published}
+            return ()
+        after = decision.mapping
+        moments = {"decision": decided, "published": self._clock.monotonic()}
         if pending.verdict is not None:
             moments["verdict"] = pending.verdict
         if pending.first_failed_probe is not None:
             moments["first_failed_probe"] = pending.first_failed_probe
         timeline = wall_times(self._clock, moments)
-        # Health moved it when verdicts asked for the decision; otherwise an intent did.
-        kind = AUTOMATIC if pending.verdict is not None else PLANNED
-        self._metrics.record_move(after.service, kind, timeline)
-        log.warning(
-            "%s moved %s -> %s (epoch %d): %s",
-            after.service,
-            before.active_site if before else None,
-            after.active_site,
-            after.epoch,
-            decision.reason,
-        )
-        await self._registry.record(
+        return (
             Event(
                 kind="move",
                 service=after.service,
@@ -730,7 +721,33 @@ class Controller:
                 version=after.version,
                 actor=self._writer or "controller",
                 timeline=timeline,
-            )
+            ),
+        )
+
+    def _published(
+        self,
+        before: Mapping | None,
+        after: Mapping,
+        decision: Decision,
+        pending: _Pending,
+        move: tuple[Event, ...],
+    ) -> None:
+        if not move:
+            log.info("%s v%d: %s", after.service, after.version, decision.reason)
+            return
+        # Metrics count to the moment the write was durable, not when it was handed over.
+        timeline = dict(move[0].timeline)
+        timeline["published"] = wall_time(self._clock, self._clock.monotonic())
+        # Health moved it when verdicts asked for the decision; otherwise an intent did.
+        kind = AUTOMATIC if pending.verdict is not None else PLANNED
+        self._metrics.record_move(after.service, kind, timeline)
+        log.warning(
+            "%s moved %s -> %s (epoch %d): %s",
+            after.service,
+            before.active_site if before else None,
+            after.active_site,
+            after.epoch,
+            decision.reason,
         )
 
 

@@ -27,12 +27,13 @@ from gtm.core.codec import (
 from gtm.core.model import Event, Intent, Mapping
 from gtm.core.runbook import Run, run_from_dict, run_to_dict
 from gtm.errors import ConflictError, NotFound, StoreUnavailable
+from gtm.registry.commits import Commits
 from gtm.registry.documents import decode, encode
 from gtm.registry.follower import follow
-from gtm.registry.journal import JOURNAL_LIMIT, Journal
+from gtm.registry.journal import JOURNAL_LIMIT, Journal, as_record
 from gtm.registry.retention import RUN_LIMIT, runs_to_prune
 from gtm.registry.saving import Saves
-from gtm.registry.store import Entry, Store
+from gtm.registry.store import Entry, Store, Write
 from gtm.registry.subscribers import Subscribers
 from gtm.registry.watch import Watchers
 
@@ -88,6 +89,7 @@ class Registry:
         self._instance_id = instance_id
         self._run_limit = run_limit
         self._journal = Journal(store, journal_limit)
+        self._commits = Commits(store)
         self._mappings: dict[str, Mapping] = {}
         self._indexes: dict[str, int] = {}
         self._intents: dict[str, Intent] = {}
@@ -158,8 +160,8 @@ class Registry:
         """Every current mapping, sorted by service (from memory)."""
         return [self._mappings[service] for service in sorted(self._mappings)]
 
-    async def put(self, mapping: Mapping) -> Mapping:
-        """Store ``mapping`` as the next version of its service.
+    async def put(self, mapping: Mapping, events: tuple[Event, ...] = ()) -> Mapping:
+        """Store ``mapping`` as the next version of its service, with ``events``.
 
         The version must be exactly one more than the stored one (at least 1 for a new
         service) and the epoch must not be lower. The store write is a compare-and-set on
@@ -167,8 +169,13 @@ class Registry:
         write is durable the cache is updated, then subscribers are called, then long
         polls on the service are woken.
 
+        Writes asked for together (a site lost: every service of it at once) go to the
+        store in one commit (:mod:`.commits`); each keeps its own compare-and-set.
+
         Args:
             mapping: The new mapping; an empty ``written_by`` becomes this instance's id.
+            events: Journal events written in the same transaction as the mapping, and
+                only if it is written (the move it makes).
 
         Returns:
             The mapping as stored.
@@ -183,9 +190,15 @@ class Registry:
         _check_succession(mapping, current)
         if not mapping.written_by and self._instance_id:
             mapping = dataclasses.replace(mapping, written_by=self._instance_id)
-        entry = await self._store.cas(
-            MAPPINGS + service, encode(mapping_to_dict(mapping)), self._indexes.get(service, 0)
+        written = await self._commits.write(
+            Write(
+                MAPPINGS + service,
+                encode(mapping_to_dict(mapping)),
+                self._indexes.get(service, 0),
+                tuple(as_record(event) for event in events),
+            )
         )
+        entry = written.entry
         if entry is None:
             stored = "none" if current is None else str(current.version)
             found = await self._reread_mapping(service)
@@ -198,6 +211,7 @@ class Registry:
                 f"registry: {service} version {mapping.version} lost to a concurrent write"
                 f" over stored version {stored}; the store now holds version {now}"
             )
+        await self._journal.grew(len(written.records))
         if self._indexes.get(service, 0) >= entry.index:
             return mapping  # following the store applied this write while it was on its way
         self._mappings[service] = mapping
@@ -355,8 +369,14 @@ class Registry:
     # -- journal --------------------------------------------------------------------
 
     async def record(self, event: Event) -> Event:
-        """Append ``event`` to the journal with the next sequence number; see :class:`Journal`."""
-        return await self._journal.record(event)
+        """Append ``event`` to the journal with the next sequence number; see :class:`Journal`.
+
+        Events recorded together (a verdict for each locator of a lost site) go to the
+        store in one commit, with any mappings written at the same time.
+        """
+        written = await self._commits.write(Write(None, records=(as_record(event),)))
+        await self._journal.grew(1)
+        return dataclasses.replace(event, seq=written.records[0].seq)
 
     async def events(
         self,
@@ -379,6 +399,7 @@ class Registry:
             task.cancel()
         await asyncio.gather(*followers, return_exceptions=True)
         self._watchers.wake_all()
+        await self._commits.close()
         await self._store.close()
 
     # -- following the store ----------------------------------------------------------

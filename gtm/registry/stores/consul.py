@@ -26,7 +26,7 @@ import os
 import socket
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -36,7 +36,7 @@ import consul.aio
 from gtm.config.secrets import resolve_secret
 from gtm.config.stores import ConsulStoreConfig
 from gtm.errors import StoreInUse, StoreStalled, StoreUnavailable
-from gtm.registry.store import Entry, Record, RecordFilter
+from gtm.registry.store import Entry, Record, RecordFilter, Write, Written, check_distinct
 
 T = TypeVar("T")
 _Params = list[tuple[str, str]]
@@ -201,6 +201,95 @@ class ConsulStore:
                 if await self._txn(ops) is not None:
                     return stored
                 # Another writer took this number: read the counter again.
+
+    async def commit(self, writes: Sequence[Write]) -> builtins.list[Written]:
+        """Apply each write whose condition holds, with its records, in transactions of at
+        most :data:`TXN_OPS` operations; a write and its records are never split.
+
+        A transaction carries the journal counter's compare-and-set once for all its
+        records. Consul refuses a whole transaction when one condition fails, so the
+        writes that lost are left out and the rest is sent again.
+        """
+        check_distinct(writes)
+        done: dict[int, Written] = {}
+        async with self._call("commit"):
+            for group in self._commit_groups(writes):
+                done.update(await self._commit_group(writes, group))
+        return [done[number] for number in range(len(writes))]
+
+    def _commit_groups(self, writes: Sequence[Write]) -> builtins.list[builtins.list[int]]:
+        """The writes' positions, cut into groups whose operations fit one transaction."""
+        groups: builtins.list[builtins.list[int]] = []
+        size = TXN_OPS
+        for number, write in enumerate(writes):
+            ops = (write.key is not None) + sum(
+                1 + len(self._index_keys(record, 0)) for record in write.records
+            )
+            if size + ops > TXN_OPS - 1:  # one for the journal counter
+                groups.append([])
+                size = 0
+            groups[-1].append(number)
+            size += ops
+        return groups
+
+    async def _commit_group(
+        self, writes: Sequence[Write], group: builtins.list[int]
+    ) -> dict[int, Written]:
+        """One transaction for ``group``, sent again without the writes whose condition
+        failed until it goes through; what became of each write, by position."""
+        counter = self._prefix + JOURNAL + "seq"
+        done: dict[int, Written] = {}
+        todo = list(group)
+        while todo:
+            _, item = await self._closable(self._kv().get(counter, dc=self._dc))
+            last = 0 if item is None else int(item["Value"])
+            ops: builtins.list[dict[str, Any]] = []
+            owners: builtins.list[int | None] = []  # the write each operation belongs to
+            stored: dict[int, tuple[Record, ...]] = {}
+            for number in todo:
+                write = writes[number]
+                if write.key is not None:
+                    ops.append(_op("cas", self._prefix + write.key, write.value, index=write.index))
+                    owners.append(number)
+                records = []
+                for record in write.records:
+                    last += 1
+                    sites = tuple(dict.fromkeys(record.sites))
+                    kept = Record(
+                        record.value, record.time, record.kind, record.service, sites, last
+                    )
+                    records.append(kept)
+                    ops.append(_op("set", self._record_key(last), _encode_record(kept)))
+                    ops += [_op("set", key) for key in self._index_keys(kept)]
+                    owners += [None] * (1 + len(self._index_keys(kept)))
+                stored[number] = tuple(records)
+            if any(stored.values()):
+                index = 0 if item is None else int(item["ModifyIndex"])
+                ops.insert(0, _op("cas", counter, str(last).encode(), index=index))
+                owners.insert(0, None)
+            status, body = await self._send("PUT", "/v1/txn", json.dumps(ops), [])
+            if status == 200:
+                results = json.loads(body)["Results"]
+                for number in todo:
+                    entry = None
+                    if writes[number].key is not None:
+                        at = owners.index(number)
+                        entry = Entry(
+                            str(writes[number].key),
+                            writes[number].value,
+                            int(results[at]["KV"]["ModifyIndex"]),
+                        )
+                    done[number] = Written(entry, stored[number], True)
+                return done
+            if status != 409 or not _conditions_failed(body):
+                raise StoreUnavailable(f"{self._where}: transaction refused ({status}): {body!r}")
+            lost = {owners[int(error.get("OpIndex", 0))] for error in json.loads(body)["Errors"]}
+            for loser in lost:
+                if loser is not None:
+                    done[loser] = Written(None, (), False)
+                    todo.remove(loser)
+            # None among the losers: another writer took journal numbers; read the counter again.
+        return done
 
     async def records(self, where: RecordFilter) -> builtins.list[Record]:
         """The newest ``where.limit`` journal records matching ``where``, newest first.
