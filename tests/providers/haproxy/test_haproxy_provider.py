@@ -13,7 +13,8 @@ from gtm.core.changes import Change, ChangeKind, Owned, diff
 from gtm.core.model import Locator, Mapping, State
 from gtm.errors import Rejected, Unavailable
 from gtm.providers.base import Provider
-from gtm.providers.haproxy import MAX_BATCH, Haproxy, HaproxyRejected, HaproxyUnavailable
+from gtm.providers import haproxy
+from gtm.providers.haproxy import Haproxy, HaproxyRejected, HaproxyUnavailable
 from gtm.providers.haproxy_settings import ServerSetting
 
 
@@ -221,10 +222,11 @@ async def test_a_server_no_locator_maps_to_is_emptied_and_reported(
 
 
 async def test_more_changes_than_a_batch_are_all_applied(
-    place: Place, start_haproxy: StartHaproxy
+    place: Place, start_haproxy: StartHaproxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(haproxy, "MAX_BATCH", 100)  # sessions of 100: 130 changes take two
     site = place({"site-a": 1}).locators[0]
-    count = MAX_BATCH + 30
+    count = haproxy.MAX_BATCH + 30
     locators = tuple(
         Locator(
             f"{SERVICE}@site-a/lb-{n}", "site-a", site.address, site.port, 1, 2 + n % 99, State.UP
