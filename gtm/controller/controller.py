@@ -87,6 +87,13 @@ LATENESS_SAMPLES = 20_000
 PROBES_KEPT = 20
 """Most recent probe results kept per locator for the API's probe detail."""
 
+DECIDE_SLICE = 50
+"""Most decisions made in one turn of the event loop. A whole site lost, or the periodic
+refresh, wakes every service at once; deciding a thousand in one turn would hold the loop
+(probes, DNS answers, the lag monitor) for the lot, and the lag would count this vantage
+degraded. In slices, the loop turns between them and the writes of a slice still go to
+the store together."""
+
 DECIDE_ATTEMPTS = 3
 """Decisions on one wake-up before the controller leaves a service to its next wake-up:
 each lost race to another writer costs one."""
@@ -173,6 +180,7 @@ class Controller:
         self._sites: dict[tuple[str, str], SiteHealth] = {}
         self._pending: dict[str, _Pending] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
+        self._slice_used = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: Callable[[], None] | None = None
         self._vantage_params = vantage if vantage is not None else VantageParams()
@@ -564,6 +572,7 @@ class Controller:
         wakeup = self._wakeups[service]
         while True:
             await wakeup.wait()
+            await self._turn()
             wakeup.clear()
             try:
                 await self._decide(service)
@@ -572,6 +581,18 @@ class Controller:
                 log.warning("decision for %s not published: %s", service, exc)
                 await asyncio.sleep(0.2)
                 wakeup.set()
+
+    async def _turn(self) -> None:
+        """Wait for a place among the ``DECIDE_SLICE`` decisions of a turn of the loop."""
+        while self._slice_used >= DECIDE_SLICE:
+            await asyncio.sleep(0)
+        if self._slice_used == 0:
+            # Runs at the start of the next turn, before the decisions that waited for it.
+            asyncio.get_running_loop().call_soon(self._new_slice)
+        self._slice_used += 1
+
+    def _new_slice(self) -> None:
+        self._slice_used = 0
 
     async def _decide(self, service: str) -> None:
         if not self.known(service):
