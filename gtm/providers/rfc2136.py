@@ -234,15 +234,19 @@ class Rfc2136:
             Rfc2136Rejected: The server refused the update or the key, or a change is too
                 large for ``max_message``.
         """
-        try:
-            # Translating thousands of changes is CPU work: keep it off the event loop.
-            updates = await asyncio.to_thread(
-                build_updates, self.origin, changes, self._key, self._max_message
-            )
-        except ValueError as exc:
-            raise Rfc2136Rejected(f"rfc2136 {self.name}: {exc}") from exc
         self._expected = None
-        before = await self._serial()
+        # Translating thousands of changes is CPU work: off the event loop, while the
+        # serial is asked for.
+        building = asyncio.ensure_future(
+            asyncio.to_thread(build_updates, self.origin, changes, self._key, self._max_message)
+        )
+        try:
+            before = await self._serial()
+        finally:
+            try:
+                updates = await building
+            except ValueError as exc:
+                raise Rfc2136Rejected(f"rfc2136 {self.name}: {exc}") from exc
         with self._translated("update"):
             reader, writer = await self._timed(asyncio.open_connection(self._host, self._port))
             try:
