@@ -756,12 +756,9 @@ class Controller:
         if not move:
             log.info("%s v%d: %s", after.service, after.version, decision.reason)
             return
-        # Metrics count to the moment the write was durable, not when it was handed over.
-        timeline = dict(move[0].timeline)
-        timeline["published"] = wall_time(self._clock, self._clock.monotonic())
         # Health moved it when verdicts asked for the decision; otherwise an intent did.
         kind = AUTOMATIC if pending.verdict is not None else PLANNED
-        self._metrics.record_move(after.service, kind, timeline)
+        self._metrics.record_move(after.service, kind, move[0].timeline)
         log.warning(
             "%s moved %s -> %s (epoch %d): %s",
             after.service,
