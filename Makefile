@@ -98,13 +98,16 @@ lint: $(DEV)
 	$(BIN)/ruff format --check gtm healthchecks testbed tests benchmarks examples .ci/smoke.py
 	$(BIN)/mypy
 
-bench: $(DEV) system
+bench: $(DEV) system consul
 	$(BIN)/python benchmarks/failover.py
 	$(BIN)/python benchmarks/flap.py
 	$(BIN)/python benchmarks/resolve.py
 	$(BIN)/python benchmarks/publish.py
+	$(BIN)/python benchmarks/transfer.py
 	$(BIN)/python benchmarks/planned.py
 	$(BIN)/python benchmarks/isolation.py
+	$(BIN)/python benchmarks/burst.py
+	$(BIN)/python benchmarks/cluster.py
 
 clean:
 	rm -rf $(VENV) var config/var build *.egg-info

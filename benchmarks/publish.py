@@ -1,10 +1,12 @@
-"""How long after a site is lost do the registry, gtm's DNS, BIND, HAProxy and Route 53
-serve the next site?
+"""How long after a site is lost do the registry, gtm's DNS, BIND, a BIND secondary,
+HAProxy and Route 53 serve the next site?
 
 gtm runs as ``gtm run`` pinned to one core, with its SQLite store (a fresh file per trial,
 so flap damping from earlier trials cannot hold a site down), an rfc2136 provider (a real
 BIND, TSIG signed updates), an haproxy provider (a real HAProxy, runtime API on a unix
-socket) and, with ``--route53``, a route53 provider (moto in server mode). Each trial
+socket), as a hidden primary a real BIND secondary that copies gtm's zone (NOTIFY, then
+IXFR signed with TSIG) and, with ``--route53``, a route53 provider (moto in server mode);
+``--targets`` picks some of BIND, HAProxy and the secondary. Each trial
 waits until every system sends every service to site-a, then kills site-a's workload at a
 random moment of the probe cycle. The reference is the FIRST DOWN VERDICT of a site-a
 locator (the earliest ``health`` event in the journal, read from the store's file), the
@@ -15,7 +17,7 @@ moment gtm knows the site is going; from there, until every service is served el
 - ``dns``: gtm's own DNS responder answers another site's address for every name;
 - BIND: queried over UDP with dnspython until it answers another site's address (every 2 ms
   for one service; for 1,000, every still-pending name is asked in each sweep, a sweep
-  taking a few ms);
+  taking a few ms); the BIND secondary is polled the same way;
 - HAProxy: ``show servers state`` (one runtime API command for every backend) until each
   backend weighs site-a 0 and another site above 0, the moment its next request goes
   there;
@@ -36,6 +38,7 @@ machine's load average before and after (the figures mean little on a busy machi
 Prints one JSON line.
 
     .venv/bin/python benchmarks/publish.py [--trials 5] [--scales 1,1000] [--route53]
+        [--targets bind,haproxy,secondary]
 """
 
 from __future__ import annotations
@@ -90,16 +93,13 @@ def names_for(scale: int) -> list[str]:
     return ["app"] if scale == 1 else [f"svc-{i:04d}" for i in range(scale)]
 
 
-def gtm_config(
-    services: list[str],
-    port: int,
-    bind: BindServer,
-    haproxy: HaproxyServer,
-    secret: Path,
-    route53: tuple[str, str] | None,
-) -> dict[str, Any]:
-    """The bench config for ``services`` plus the providers (Route 53: endpoint and hosted
-    zone id); resync rare, so every pass measured is one driven by a mapping change."""
+TARGETS = ("bind", "haproxy", "secondary")
+"""What follows gtm: BIND by RFC 2136 updates, HAProxy, a BIND secondary by NOTIFY + IXFR."""
+
+
+def gtm_config(services: list[str], port: int) -> dict[str, Any]:
+    """The bench config for ``services``, providers to come; resync rare, so every pass
+    measured is one driven by a mapping change."""
     check = {"type": "tcp", "interval": f"{INTERVAL}s", "timeout": f"{TIMEOUT}s"}
     doc = bench_config(dict.fromkeys(services, port), check=check)
     # gtm shares one check among locators probed identically. One check for a site's
@@ -110,23 +110,115 @@ def gtm_config(
     for number, service in enumerate(services):
         timeout = TIMEOUT + (number % CHECK_GROUPS) / 1e6
         doc["services"][service]["check"] = {**check, "timeout": f"{timeout:.6f}s"}
-    doc["providers"] = {
-        "bind": {
-            "type": "rfc2136",
-            "server": f"{bind.address}:{bind.port}",
-            "tsig": {"name": bind.key_name, "secret": f"file:{secret}"},
-        },
-        "lb": {"type": "haproxy", "socket": haproxy.socket},
-    }
-    if route53 is not None:
-        endpoint, zone_id = route53
-        doc["providers"]["r53"] = {
-            "type": "route53",
-            "hosted_zone_id": zone_id,
-            "endpoint_url": endpoint,
-        }
+    doc["providers"] = {}
     doc["reconcile"] = {"resync_interval": "60s", "retry_max": "1s"}
     return doc
+
+
+class Targets:
+    """The systems one scale measures, started and stopped together."""
+
+    def __init__(
+        self,
+        work: Path,
+        scale: int,
+        services: list[str],
+        port: int,
+        chosen: set[str],
+        moto: MotoServer | None,
+    ) -> None:
+        backends = {s: [(site, address, port) for site, address in SITES.items()] for s in services}
+        self.bind = BindServer(work / f"bind-{scale}", ZONE) if "bind" in chosen else None
+        self.haproxy = (
+            HaproxyServer(work / f"lb-{scale}", backends) if "haproxy" in chosen else None
+        )
+        self.config = gtm_config(services, port)
+        # The secondary copies the zone from gtm's DNS port, which stays the same across
+        # the trials' fresh gtm processes.
+        host, _, dns_port = str(self.config["dns"]["listen"]).rpartition(":")
+        self.secondary = (
+            BindServer(
+                work / f"secondary-{scale}",
+                ZONE,
+                primary=(host, int(dns_port)),
+                key_name="gtm-xfr.",
+            )
+            if "secondary" in chosen
+            else None
+        )
+        self.moto = moto
+        self.route53: tuple[str, str] | None = None
+        """Route 53's endpoint and hosted zone id, once started with moto."""
+        self.work = work
+        self.scale = scale
+
+    def start(self) -> None:
+        """Start every target and finish the gtm config with what reaches them."""
+        doc = self.config
+        if self.bind is not None:
+            self.bind.start()
+            secret = self.work / f"tsig-{self.scale}.secret"
+            secret.write_text(self.bind.key_secret + "\n")
+            doc["providers"]["bind"] = {
+                "type": "rfc2136",
+                "server": f"{self.bind.address}:{self.bind.port}",
+                "tsig": {"name": self.bind.key_name, "secret": f"file:{secret}"},
+            }
+        if self.haproxy is not None:
+            self.haproxy.start(timeout=30)
+            doc["providers"]["lb"] = {"type": "haproxy", "socket": self.haproxy.socket}
+        if self.secondary is not None:
+            self.secondary.start()
+            secret = self.work / f"xfr-{self.scale}.secret"
+            secret.write_text(self.secondary.key_secret + "\n")
+            doc["dns"]["transfer"] = {
+                "allow": ["127.0.0.0/8"],
+                "tsig": {"name": self.secondary.key_name, "secret": f"file:{secret}"},
+                "notify": [f"{self.secondary.address}:{self.secondary.port}"],
+            }
+        if self.moto is not None:
+            endpoint = self.moto.endpoint_url
+            self.route53 = (endpoint, create_hosted_zone(endpoint, ZONE))
+            doc["providers"]["r53"] = {
+                "type": "route53",
+                "hosted_zone_id": self.route53[1],
+                "endpoint_url": endpoint,
+            }
+
+    def stop(self) -> None:
+        """Stop every target started."""
+        for server in (self.secondary, self.haproxy, self.bind):
+            if server is not None:
+                server.stop()
+
+    def servers(self) -> dict[str, tuple[str, int]]:
+        """The DNS servers among the targets, by name: where to poll them."""
+        return {
+            name: (server.address, server.port)
+            for name, server in (("bind", self.bind), ("secondary", self.secondary))
+            if server is not None
+        }
+
+
+def a_records(answer: bytes) -> set[str]:
+    """The addresses of the A records in the answer section of a response, read off its
+    bytes (a parse with dnspython costs more than BIND's answer, 1,000 at a time)."""
+    count = int.from_bytes(answer[6:8], "big")
+    offset = 12
+    while answer[offset]:  # the question's name, uncompressed
+        offset += answer[offset] + 1
+    offset += 5
+    found: set[str] = set()
+    for _ in range(count):
+        while answer[offset] and answer[offset] < 0xC0:
+            offset += answer[offset] + 1
+        offset += 2 if answer[offset] else 1
+        rdtype, _, _, length = struct.unpack_from("!HHIH", answer, offset)
+        offset += 10
+        if rdtype == dns.rdatatype.A:
+            found.add(socket.inet_ntoa(answer[offset : offset + length]))
+        offset += length
+    return found
 
 
 class BindPoller:
@@ -158,7 +250,6 @@ class BindPoller:
         Returns:
             The wall-clock time each name was first seen answering as wanted.
         """
-        loop = asyncio.get_running_loop()
         pending = set(range(len(self.names)))
         seen: dict[str, float] = {}
         deadline = time.monotonic() + TRIAL_TIMEOUT
@@ -170,22 +261,19 @@ class BindPoller:
             waiting = set(pending)
             end = time.monotonic() + (SWEEP_WAIT_S if len(pending) > 1 else POLL_ONE_S * 5)
             while waiting and time.monotonic() < end:
+                # Read what has arrived without a task per datagram: at 1,000 names the
+                # poller's own cost would otherwise show in the figures.
                 try:
-                    data = await asyncio.wait_for(loop.sock_recv(self.sock, 4096), 0.01)
-                except TimeoutError:
+                    data = self.sock.recv(4096)
+                except BlockingIOError:
+                    await asyncio.sleep(0.001)
                     continue
                 now = time.time()
                 index = struct.unpack("!H", data[:2])[0]
                 if index not in waiting:
                     continue
                 waiting.discard(index)
-                answer = dns.message.from_wire(data)
-                found = {
-                    rr.address
-                    for rrset in answer.answer
-                    if rrset.rdtype == dns.rdatatype.A
-                    for rr in rrset
-                }
+                found = a_records(data)
                 if (found and address not in found) if leaves else found == {address}:
                     pending.discard(index)
                     seen[self.names[index]] = now
@@ -324,22 +412,20 @@ class Spurious(Exception):
 
 
 async def steady(
-    pollers: list[BindPoller],
-    haproxy: HaproxyServer,
-    route53: tuple[str, str] | None,
-    services: list[str],
-    gtm: GtmProcess,
+    targets: Targets, pollers: dict[str, BindPoller], services: list[str], gtm: GtmProcess
 ) -> None:
-    """Wait until gtm's DNS, BIND, HAProxy (and Route 53) send every service to site-a.
+    """Wait until gtm's DNS and every target (Route 53 too) send every service to site-a.
 
     Raises:
         Spurious: gtm moved a service away from site-a meanwhile, although it is up.
     """
     try:
-        await pollers[0].until(SITES[VICTIM])  # gtm's own DNS follows the registry
-        await haproxy_until(haproxy, services, VICTIM)
-        if route53 is not None:
-            await asyncio.to_thread(route53_until, route53, services, SITES[VICTIM])
+        for poller in pollers.values():  # gtm's own DNS first: it follows the registry
+            await poller.until(SITES[VICTIM])
+        if targets.haproxy is not None:
+            await haproxy_until(targets.haproxy, services, VICTIM)
+        if targets.route53 is not None:
+            await asyncio.to_thread(route53_until, targets.route53, services, SITES[VICTIM])
     except TimeoutError as exc:
         listed = await asyncio.to_thread(gtm.get, "/v1/services")
         away = [s["service"] for s in listed["services"] if s.get("active_site") != VICTIM]
@@ -351,10 +437,7 @@ async def steady(
 async def trial(
     scale: int,
     fleet: SiteFleet,
-    bind: BindServer,
-    haproxy: HaproxyServer,
-    route53: tuple[str, str] | None,
-    config: dict[str, Any],
+    targets: Targets,
     work: Path,
     watchers: concurrent.futures.ProcessPoolExecutor,
 ) -> dict[str, Any]:
@@ -367,46 +450,41 @@ async def trial(
     """
     services = names_for(scale)
     db = work / f"gtm-{scale}-{time.monotonic_ns()}.db"
-    gtm = GtmProcess({**config, "store": {"type": "sqlite", "path": str(db)}})
-    pollers = [
-        BindPoller((bind.address, bind.port), services),
-        BindPoller(gtm.dns, services, "gtm's DNS"),
-    ]
+    gtm = GtmProcess({**targets.config, "store": {"type": "sqlite", "path": str(db)}})
+    pollers = {"dns": BindPoller(gtm.dns, services, "gtm's DNS")}
+    for name, server in targets.servers().items():
+        pollers[name] = BindPoller(
+            server, services, "the BIND secondary" if name == "secondary" else "BIND"
+        )
     try:
         gtm.start(timeout=120)
-        await steady(pollers, haproxy, route53, services, gtm)
+        await steady(targets, pollers, services, gtm)
         await asyncio.sleep(random.uniform(0, INTERVAL))
         t0 = time.time()
         fleet[VICTIM].kill()
         loop = asyncio.get_running_loop()
         durable = loop.run_in_executor(watchers, durable_until, db, scale)
-        bind_seen, dns_seen = (
-            asyncio.ensure_future(poller.until(SITES[VICTIM], leaves=True)) for poller in pollers
-        )
-        haproxy_seen = asyncio.ensure_future(haproxy_until(haproxy, services, VICTIM, leaves=True))
-        route53_seen = None
-        if route53 is not None:
-            route53_seen = loop.run_in_executor(
+        waits: dict[str, asyncio.Future[Any]] = {"decide": durable}
+        for name, poller in pollers.items():
+            waits[name] = asyncio.ensure_future(poller.until(SITES[VICTIM], leaves=True))
+        if targets.haproxy is not None:
+            waits["haproxy"] = asyncio.ensure_future(
+                haproxy_until(targets.haproxy, services, VICTIM, leaves=True)
+            )
+        if targets.route53 is not None:
+            waits["route53"] = loop.run_in_executor(
                 watchers,
                 functools.partial(route53_until, leaves=True),
-                route53,
+                targets.route53,
                 services,
                 SITES[VICTIM],
             )
-        waits: dict[str, asyncio.Future[Any]] = {
-            "decide": durable,
-            "bind": bind_seen,
-            "dns": dns_seen,
-            "haproxy": haproxy_seen,
-        }
-        if route53_seen is not None:
-            waits["route53"] = route53_seen
         await asyncio.gather(*waits.values(), return_exceptions=True)
         down, last_down = downs(db, t0)
         spread = moves_spread(db, t0)
     finally:
         gtm.stop()
-        for poller in pollers:
+        for poller in pollers.values():
             poller.close()
         fleet[VICTIM].start()
     # A system that never served everything in time leaves its figure out, not the others.
@@ -435,36 +513,29 @@ async def measure(
     work: Path,
     fleet: SiteFleet,
     port: int,
+    chosen: set[str],
     moto: MotoServer | None,
     watchers: concurrent.futures.ProcessPoolExecutor,
 ) -> dict[str, float | None]:
     """Run ``trials`` site losses at ``scale`` services; the figures for that scale."""
     services = names_for(scale)
-    bind = BindServer(work / f"bind-{scale}", ZONE)
-    backends = {s: [(site, address, port) for site, address in SITES.items()] for s in services}
-    haproxy = HaproxyServer(work / f"lb-{scale}", backends)
+    targets = Targets(work, scale, services, port, chosen, moto)
     results: list[dict[str, Any]] = []
     try:
-        bind.start()
-        haproxy.start(timeout=30)
-        secret = work / f"tsig-{scale}.secret"
-        secret.write_text(bind.key_secret + "\n")
-        route53 = None
-        if moto is not None:
-            route53 = (moto.endpoint_url, create_hosted_zone(moto.endpoint_url, ZONE))
-        config = gtm_config(services, port, bind, haproxy, secret, route53)
+        targets.start()
         spurious = timeouts = 0
         outcome: dict[str, Any] | None
         for number in range(trials):
             while True:
                 try:
-                    outcome = await trial(
-                        scale, fleet, bind, haproxy, route53, config, work, watchers
-                    )
+                    outcome = await trial(scale, fleet, targets, work, watchers)
                     break
                 except TimeoutError as exc:
                     outcome = None
                     print(f"{scale:>5} services #{number + 1}: not served: {exc}", file=sys.stderr)
+                    if targets.secondary is not None:
+                        tail = targets.secondary.log_path.read_text().splitlines()[-12:]
+                        print("  secondary's log ends:", *tail, sep="\n    ", file=sys.stderr)
                     break
                 except Spurious as exc:
                     spurious += 1
@@ -489,23 +560,25 @@ async def measure(
                 file=sys.stderr,
             )
     finally:
-        haproxy.stop()
-        bind.stop()
+        targets.stop()
     return {
-        **figures(scale, results),
+        **figures(scale, results, sorted(chosen)),
         f"spurious_restarts_{scale}": spurious,
         f"not_served_in_{TRIAL_TIMEOUT:g}s_{scale}": timeouts,
     }
 
 
-SYSTEMS = ("decide", "dns", "bind", "haproxy", "route53")
+SYSTEMS = ("decide", "dns", "bind", "secondary", "haproxy", "route53")
 """What is measured, in the order figures are printed."""
 
 
-def figures(scale: int, results: list[dict[str, Any]]) -> dict[str, float | None]:
+def figures(
+    scale: int, results: list[dict[str, Any]], measured: list[str]
+) -> dict[str, float | None]:
     """p50/p95 per system for one scale, from the first down verdict until the system
     serves every service elsewhere: ms for one service and for ``decide`` and ``dns``,
-    s otherwise (None: no trial was served in time)."""
+    s otherwise (None: no trial was served in time; a system not in ``measured`` and
+    never served is left out)."""
 
     def p(values: list[float], q: float, unit: float) -> float | None:
         if not values:
@@ -515,7 +588,7 @@ def figures(scale: int, results: list[dict[str, Any]]) -> dict[str, float | None
     out: dict[str, float | None] = {}
     for system in SYSTEMS:
         values = [r[system] for r in results if system in r]
-        if system == "route53" and not values:
+        if not values and system not in ("decide", "dns", *measured):
             continue
         in_ms = scale == 1 or system in ("decide", "dns")
         unit, suffix = (1000, "ms") if in_ms else (1, "s")
@@ -531,7 +604,7 @@ def figures(scale: int, results: list[dict[str, Any]]) -> dict[str, float | None
     return out
 
 
-async def run(trials: int, scales: list[int], route53: bool) -> dict[str, Any]:
+async def run(trials: int, scales: list[int], chosen: set[str], route53: bool) -> dict[str, Any]:
     """Every scale, sharing the simulated sites (and moto)."""
     [port] = site_ports(1)  # the workloads' one shared port
     fleet = SiteFleet(
@@ -557,7 +630,9 @@ async def run(trials: int, scales: list[int], route53: bool) -> dict[str, Any]:
                 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
                 moto.start()
             for scale in scales:
-                result.update(await measure(scale, trials, Path(work), fleet, port, moto, watchers))
+                result.update(
+                    await measure(scale, trials, Path(work), fleet, port, chosen, moto, watchers)
+                )
         finally:
             if moto is not None:
                 moto.stop()
@@ -568,6 +643,7 @@ async def run(trials: int, scales: list[int], route53: bool) -> dict[str, Any]:
         "dns_1000_p50_ms": 250,
         "bind_1_p50_ms": 50,
         "bind_1000_p50_s": 1.0,
+        "secondary_1000_p50_s": 1.0,
         "haproxy_1000_p50_s": 0.5,
         "route53_1000_p50_s": 2.0,
     }
@@ -582,10 +658,18 @@ def main() -> None:
     parser.add_argument(
         "--route53", action="store_true", help="also a route53 provider on moto (slower start)"
     )
+    parser.add_argument(
+        "--targets",
+        default=",".join(TARGETS),
+        help=f"what follows gtm, some of {','.join(TARGETS)} (default all)",
+    )
     args = parser.parse_args()
+    chosen = set(args.targets.split(","))
+    if not chosen <= set(TARGETS):
+        parser.error(f"--targets: {', '.join(sorted(chosen - set(TARGETS)))} not in {TARGETS}")
     pin_self()
     scales = [int(s) for s in args.scales.split(",")]
-    print(json.dumps(asyncio.run(run(args.trials, scales, args.route53))))
+    print(json.dumps(asyncio.run(run(args.trials, scales, chosen, args.route53))))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -26,6 +27,7 @@ import aiohttp
 from gtm.core.codec import event_from_dict, intent_from_dict, mapping_from_dict
 from gtm.core.journal import EventKind
 from gtm.core.model import Event, Intent, IntentKind, Mapping
+from gtm.core.readiness import ServiceReleases, releases_from_dict
 from gtm.core.reports import (
     BatchReport,
     ProviderReport,
@@ -44,6 +46,29 @@ from gtm.errors import (
     Unauthorized,
     Unavailable,
 )
+from gtm.feed import (
+    EventStreamParser,
+    FeedItem,
+    JournalEntry,
+    Lost,
+    MappingChange,
+    Regained,
+    RunProgress,
+    Snapshot,
+    feed_item,
+)
+
+FEED_RETRY_MIN = 0.1
+"""Seconds before the first attempt to reconnect a feed; doubled after each failure."""
+
+FEED_RETRY_MAX = 5.0
+"""Longest pause between attempts to reconnect a feed, by default."""
+
+FEED_QUIET = 45.0
+"""Seconds of silence (three missed heartbeats) after which a feed counts as lost."""
+
+FEED_CATCH_UP = 1000
+"""Most journal events a feed fetches after gtm restarted (the API's own cap)."""
 
 _ACCESS_CODES = frozenset({"unauthorized", "forbidden", "insufficient_scope", "read_only"})
 """The API's error codes for a change refused for want of a token (see gtm.api.auth)."""
@@ -181,6 +206,98 @@ class GtmClient:
                 self._cache[service] = mapping
                 yield mapping
 
+    async def feed(
+        self, services: Sequence[str] = (), *, retry_max: float = FEED_RETRY_MAX
+    ) -> AsyncIterator[FeedItem]:
+        """Every change of every service (or of ``services``) and every journal event, live.
+
+        Yields a :class:`Snapshot` of the mappings first, then each :class:`MappingChange`,
+        :class:`JournalEntry` and :class:`RunProgress` as gtm publishes it (``GET
+        /v1/stream``). When the
+        connection breaks, or stays silent past three heartbeats, it yields :class:`Lost`
+        once and retries with a growing pause (up to ``retry_max`` seconds); once gtm
+        answers again, :class:`Regained`, then what happened meanwhile: the changes gtm
+        replays, or, when it cannot (it restarted), the journal events recorded since the
+        last one seen and a new :class:`Snapshot`. A journal event is yielded once.
+
+        Raises:
+            ApiUnreachable: The first connection found no gtm (a wrong address should not
+                wait in silence).
+            Rejected: gtm refused the request (an unknown service, for one).
+        """
+        params = [("service", name) for name in services]
+        last_id: str | None = None
+        journal = _JournalMark()
+        backoff = FEED_RETRY_MIN
+        outage: Lost | None = None
+        started = False
+        while True:
+            headers = self._auth() | ({} if last_id is None else {"Last-Event-ID": last_id})
+            parser = EventStreamParser()
+            parser.last_id = last_id
+            try:
+                async with self._http().get(
+                    self._base + "/v1/stream",
+                    params=params,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(
+                        total=None, sock_connect=self._timeout, sock_read=FEED_QUIET
+                    ),
+                ) as answer:
+                    if answer.status != 200:
+                        text = await answer.text()
+                        raise _refused("GET", str(answer.url), answer.status, _doc(text), text)
+                    if outage is not None:
+                        yield Regained(self._base)
+                        outage, backoff = None, FEED_RETRY_MIN
+                    async for chunk in answer.content.iter_any():
+                        for raw in parser.feed(chunk):
+                            item = feed_item(raw)
+                            last_id = parser.last_id
+                            if isinstance(item, Snapshot):
+                                self._cache.update({m.service: m for m in item.mappings})
+                                if started:
+                                    for event in await self._missed(journal, services):
+                                        yield JournalEntry(event)
+                                else:
+                                    journal.start(await self.events(limit=1))
+                                    started = True
+                                yield item
+                            elif isinstance(item, MappingChange):
+                                self._cache[item.mapping.service] = item.mapping
+                                yield item
+                            elif isinstance(item, RunProgress) or (
+                                isinstance(item, JournalEntry) and journal.new(item.event)
+                            ):
+                                yield item
+                reason = "gtm closed the stream"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                if not started and isinstance(exc, aiohttp.ClientConnectorError):
+                    raise self._failed("GET", "/v1/stream", exc, self._timeout) from exc
+                reason = _lost(exc)
+            except Unavailable as exc:
+                if not started and isinstance(exc, ApiUnreachable):
+                    raise
+                reason = str(exc).removeprefix("gtm api: ")
+            if outage is None:
+                outage = Lost(self._base, reason, backoff)
+                yield outage
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, retry_max)
+
+    async def _missed(self, journal: _JournalMark, services: Sequence[str]) -> list[Event]:
+        """The journal events after the last one seen, of ``services`` when given."""
+        found = await self.events(since=journal.time, limit=FEED_CATCH_UP)
+        # An event stamped with the same time as the last one seen may be older than it.
+        floor = journal.seq
+        return [
+            event
+            for event in found
+            if event.seq > floor
+            and (not services or event.service in services)
+            and journal.new(event)
+        ]
+
     async def events(
         self,
         service: str | None = None,
@@ -247,6 +364,12 @@ class GtmClient:
         """Whether the instance answering is degraded, and why (from ``/healthz``)."""
         return vantage_status(await self._request("GET", "/healthz"))
 
+    async def cluster(self) -> dict[str, Any]:
+        """The cluster as the instance answering sees it (``GET /v1/cluster``):
+        ``{"cluster": false}`` for a lone instance."""
+        doc: dict[str, Any] = await self._request("GET", "/v1/cluster")
+        return doc
+
     async def abort_run(self, run_id: str) -> Run:
         """Ask a running run to stop and roll back."""
         return run_from_dict(await self._request("POST", f"/v1/runs/{run_id}/abort"))
@@ -280,6 +403,13 @@ class GtmClient:
         locators: list[dict[str, Any]] = doc["locators"]
         return locators
 
+    async def releases(self, service: str | None = None) -> list[ServiceReleases]:
+        """Each service's release by site and whether they drift (of ``service`` only
+        when given)."""
+        params = {"service": service} if service else None
+        doc = await self._request("GET", "/v1/releases", params=params)
+        return [releases_from_dict(item) for item in doc["services"]]
+
     async def providers(self) -> list[ProviderReport]:
         """Each provider's status: last success, last error, pending changes."""
         doc = await self._request("GET", "/v1/providers")
@@ -294,58 +424,114 @@ class GtmClient:
         body: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> dict[str, Any]:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         url = self._base + path
         seconds = timeout or self._timeout
         try:
-            async with self._session.request(
+            async with self._http().request(
                 method,
                 url,
                 params=params,
                 json=body,
-                headers=headers,
+                headers=self._auth(),
                 timeout=aiohttp.ClientTimeout(total=seconds),
             ) as answer:
                 text = await answer.text()
                 status = answer.status
-        except aiohttp.ClientConnectorError as exc:
-            # Nothing listens there, or no such host: the address, not the request, is wrong.
-            reason = _no_connection(exc)
-            raise ApiUnreachable(
-                f"gtm api: no answer from {self._base} to {method} {path}: {reason}",
-                url=self._base,
-                reason=reason,
-            ) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Unavailable(f"gtm api: {method} {url}: {_failure(exc, seconds)}") from exc
+            raise self._failed(method, path, exc, seconds) from exc
         try:
             doc: dict[str, Any] = json.loads(text) if text else {}
         except json.JSONDecodeError as exc:
             raise GtmError(f"gtm api: {method} {url}: answer is not JSON: {text[:200]!r}") from exc
         if status < 400:
             return doc
-        message = str(doc.get("message", text.strip() or f"HTTP {status}"))
-        code = str(doc.get("error", ""))
-        if status == 404:
-            raise NotFound(message)
-        if status >= 500:
-            raise Unavailable(f"gtm api: {method} {url}: {message}")
-        full = f"gtm api: {method} {url}: {message} (HTTP {status})"
-        if status in (401, 403) and code in _ACCESS_CODES:
-            raise Unauthorized(
-                full,
-                code=code,
-                needed=_text(doc.get("needed")),
-                token=_text(doc.get("token")),
-                scope=_text(doc.get("scope")),
+        raise _refused(method, url, status, doc, text)
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+
+    def _failed(self, method: str, path: str, exc: BaseException, seconds: float) -> GtmError:
+        """The error for a request that got no answer: unreachable, or cut off."""
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            # Nothing listens there, or no such host: the address, not the request, is wrong.
+            reason = _no_connection(exc)
+            return ApiUnreachable(
+                f"gtm api: no answer from {self._base} to {method} {path}: {reason}",
+                url=self._base,
+                reason=reason,
             )
-        if code == "safety_refused":
-            raise SafetyRefused(full)
-        if code == "conflict":
-            raise ConflictError(full)
-        raise Rejected(full)
+        return Unavailable(f"gtm api: {method} {self._base + path}: {_failure(exc, seconds)}")
+
+
+def _refused(method: str, url: str, status: int, doc: dict[str, Any], text: str) -> GtmError:
+    """The error for an answer of ``status`` 400 or above, from its JSON ``doc``."""
+    message = str(doc.get("message", text.strip() or f"HTTP {status}"))
+    code = str(doc.get("error", ""))
+    if status == 404:
+        return NotFound(message)
+    if status >= 500:
+        return Unavailable(f"gtm api: {method} {url}: {message}")
+    full = f"gtm api: {method} {url}: {message} (HTTP {status})"
+    if status in (401, 403) and code in _ACCESS_CODES:
+        return Unauthorized(
+            full,
+            code=code,
+            needed=_text(doc.get("needed")),
+            token=_text(doc.get("token")),
+            scope=_text(doc.get("scope")),
+        )
+    if code == "safety_refused":
+        return SafetyRefused(full)
+    if code == "conflict":
+        return ConflictError(full)
+    return Rejected(full)
+
+
+class _JournalMark:
+    """How far a feed has read the journal, and the events it has already yielded."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.time: float | None = None
+        self._yielded: deque[int] = deque(maxlen=FEED_CATCH_UP)
+
+    def start(self, newest: list[Event]) -> None:
+        """Count from the newest event in the journal when the feed began."""
+        if newest:
+            self.seq, self.time = newest[-1].seq, newest[-1].time
+
+    def new(self, event: Event) -> bool:
+        """Whether ``event`` was not yielded yet (and remember that it now is)."""
+        if event.seq in self._yielded:
+            return False
+        self._yielded.append(event.seq)
+        if event.seq > self.seq:
+            self.seq, self.time = event.seq, event.time
+        return True
+
+
+def _doc(text: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _lost(exc: BaseException) -> str:
+    """Why a stream broke, in a few words."""
+    if isinstance(exc, TimeoutError):
+        return f"no word from gtm within {FEED_QUIET:g}s"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return _no_connection(exc)
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return "the connection was cut"
+    return str(exc) or type(exc).__name__
 
 
 def _text(value: object) -> str | None:

@@ -1,6 +1,9 @@
-"""Logging setup: readable lines on a terminal, JSON lines everywhere else.
+"""Logging setup: readable lines on a terminal, JSON lines everywhere else (or as told).
 
-Log collectors parse JSON; people read text. No secret ever reaches a log record: tokens
+Log collectors parse JSON; people read text. A record that concerns one service, site,
+locator, epoch, run or provider carries it as a field (``log.info(..., extra={"service":
+name})``), which JSON shows as a key of its own and text as ``key=value`` after the
+message, so both can be searched by it. No secret ever reaches a log record: tokens
 are only held as ``SecretStr`` and never formatted into messages, and the libraries that
 would quote a client's raw request (aiohttp's server logger) are kept from doing so.
 
@@ -27,29 +30,70 @@ _ACCEPT_STORM = "socket.accept() out of system resource"
 """What asyncio logs, with a traceback, each time accepting a connection finds no descriptor."""
 
 
+FIELDS = ("service", "site", "locator", "epoch", "run", "provider")
+"""The structured fields a record may carry (through ``extra=``), in the order shown."""
+
+LOG_FORMATS = ("auto", "json", "text")
+"""``--log-format`` values: ``auto`` is text on a terminal and JSON lines otherwise."""
+
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def fields(record: logging.LogRecord) -> dict[str, object]:
+    """The structured fields ``record`` carries, in :data:`FIELDS` order."""
+    found = {name: getattr(record, name, None) for name in FIELDS}
+    return {name: value for name, value in found.items() if value is not None}
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time, level, logger, message (and exception)."""
+    """One JSON object per record: time, level, logger, message, its fields (and exception)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        doc = {
+        doc: dict[str, object] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for name, value in fields(record).items():
+            doc[name] = value if isinstance(value, int | float | bool) else str(value)
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
         return json.dumps(doc)
 
 
-def setup_logging(level: str = "INFO") -> None:
-    """Send gtm's logs to stderr, as text on a terminal and JSON lines otherwise."""
+class TextFormatter(logging.Formatter):
+    """``time level logger: message key=value ...``, a traceback on the lines after."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        pairs = [f"{name}={_text_value(value)}" for name, value in fields(record).items()]
+        return " ".join([line, *pairs])
+
+
+def _text_value(value: object) -> str:
+    """``value`` as one word: quoted as JSON when it holds a space, a quote or an ``=``."""
+    text = str(value)
+    if not text or any(c.isspace() or c in '"=' for c in text):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+def setup_logging(level: str = "INFO", log_format: str = "auto") -> None:
+    """Send gtm's logs to stderr in ``log_format`` (see :data:`LOG_FORMATS`).
+
+    Raises:
+        ValueError: ``log_format`` is not one of :data:`LOG_FORMATS`.
+    """
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"log format {log_format!r} is not one of {', '.join(LOG_FORMATS)}")
+    as_text = log_format == "text" or (log_format == "auto" and sys.stderr.isatty())
     handler = logging.StreamHandler(sys.stderr)
-    if sys.stderr.isatty():
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    else:
-        handler.setFormatter(JsonFormatter())
+    handler.setFormatter(TextFormatter() if as_text else JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -19,20 +19,32 @@ from typing import Any
 from gtm.api.app import ApiDeps, make_app
 from gtm.api.server import ApiServer, start_api
 from gtm.api.tokens import tokens_from_config
+from gtm.cluster.leadership import LEADER
+from gtm.cluster.member import ClusterMember
+from gtm.cluster.session import SessionParams
+from gtm.cluster.verdicts import Voting
 from gtm.config.listen import Listen
 from gtm.config.models import Config
 from gtm.config.preflight import preflight
-from gtm.controller.controller import Controller
-from gtm.controller.plans import plan_checks, plan_services, store_for
+from gtm.config.secrets import resolve_secret
+from gtm.config.stores import ConsulStoreConfig
+from gtm.controller.controller import Controller, ServicePlan
+from gtm.controller.load_reading import LoadReaders
+from gtm.controller.plans import load_sources, plan_checks, plan_services, store_for
 from gtm.controller.reconciler import Reconciler
 from gtm.controller.runbook.runbooks import Runbooks
+from gtm.controller.vantages import Vantages
 from gtm.dns.answers import ZoneAnswers
+from gtm.dns.notify import Notifier
 from gtm.dns.server import DnsServer
-from gtm.errors import ConfigError, ListenError
+from gtm.dns.transfer import ZoneTransfers, transfer_key
+from gtm.dns.versions import ZoneVersions
+from gtm.errors import ConfigError, GtmError, ListenError
 from gtm.metrics import Metrics
 from gtm.providers import build_provider
-from gtm.registry.registry import Registry
+from gtm.registry.registry import MAPPINGS, Registry
 from gtm.registry.store import Store
+from gtm.registry.stores.consul import ConsulStore
 from gtm.registry.stores.sqlite import SqliteStore
 from healthchecks.clock import Clock, LoopClock
 from healthchecks.http import HttpClient
@@ -97,13 +109,19 @@ class Runtime:
         self._scheduler: Scheduler | None = None
         self._http: HttpClient | None = None
         self._dns: DnsServer | None = None
+        self._notifier: Notifier | None = None
         self._api: ApiServer | None = None
         self._reconciler: Reconciler | None = None
         self._runbooks: Runbooks | None = None
         self._checks: dict[str, Check] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._loads: LoadReaders | None = None
         self._lag: LagMonitor | None = None
         self._locators_of: dict[str, list[str]] = {}
+        self._member: ClusterMember | None = None
+        self._voting: Voting | None = None
+        self._taking_over: asyncio.Task[None] | None = None
+        self._stepping_down: asyncio.Task[None] | None = None
         self.metrics = Metrics()
         """This instance's metrics, served on ``/metrics``."""
 
@@ -130,6 +148,11 @@ class Runtime:
         """Planned-failover runs (after start)."""
         assert self._runbooks is not None, "Runtime.start() first"
         return self._runbooks
+
+    @property
+    def member(self) -> ClusterMember | None:
+        """This instance's cluster membership; None for a lone instance."""
+        return self._member
 
     @property
     def dns_port(self) -> int:
@@ -161,18 +184,28 @@ class Runtime:
         preflight(config)
         descriptors = raise_descriptor_limit()
         try:
-            self._store = store_for(config, exclusive=True)
+            # Instances of a cluster share the store; a lone one claims it.
+            self._store = store_for(config, exclusive=config.cluster is None)
             if isinstance(self._store, SqliteStore):
                 self._store.on_write = self.metrics.record_store_write
+            member = self._member = self._join(self._store)
             self._registry = await Registry.open(self._store, config.instance)
+            if member is not None:
+                await member.start()
             plans = plan_services(config)
+            vantages = self._vantages(member, plans)
             self._controller = Controller(
                 plans,
                 self._registry,
                 clock=self._clock,
                 writer=config.instance,
                 metrics=self.metrics,
+                acting_as=member.acting_as if member is not None else None,
+                vantages=vantages,
             )
+            if self._voting is not None and member is not None:
+                await self._voting.start(self._controller.peers)
+                member.vantages = self._controller.vantages_status
             self._reconciler = Reconciler(
                 [
                     build_provider(name, spec, config.zone)
@@ -183,6 +216,7 @@ class Runtime:
                 resync_interval=config.reconcile.resync_interval,
                 retry_max=config.reconcile.retry_max,
                 metrics=self.metrics,
+                acting=member.acting if member is not None else None,
             )
             self._runbooks = Runbooks(
                 self._registry,
@@ -190,6 +224,7 @@ class Runtime:
                 self._reconciler,
                 self._probe_now,
                 clock=self._clock,
+                leading=member.acting if member is not None else None,
             )
             # The API first: it starts silently, so when the DNS port is the one taken,
             # the refusal is the only line printed, as when the API's is.
@@ -202,8 +237,10 @@ class Runtime:
                 providers=self._reconciler.status,
                 runbooks=self._runbooks,
                 locators=self._controller.locators,
+                releases=self._controller.releases,
                 metrics=self.metrics,
                 serve_metrics=config.api.metrics,
+                cluster=member.describe if member is not None else None,
             )
             try:
                 self._api = await start_api(
@@ -216,23 +253,39 @@ class Runtime:
                 if not isinstance(exc.__cause__, OSError):
                     raise
                 raise listen_error("api.listen", config.api.listen, exc.__cause__) from exc
+            transfer = config.dns.transfer
+            key = transfer_key(transfer.tsig)
+            versions = (
+                ZoneVersions(config.zone, self._registry.mappings(), limit=transfer.versions)
+                if transfer.allow
+                else None
+            )
             answers = ZoneAnswers(
                 config.zone,
                 self._registry,
                 ns=tuple(config.dns.ns),
                 negative_ttl=config.dns.negative_ttl,
+                keyring=key,
+                versions=versions,
             )
             self._dns = DnsServer(
                 answers,
                 limits=config.dns.limits,
                 rate_limit=config.dns.rate_limit,
                 counts=self.metrics.dns,
+                transfers=None
+                if versions is None
+                else ZoneTransfers(answers, versions, allow=transfer.allow, key=key),
             )
             try:
                 await self._dns.start(config.dns.listen.host, config.dns.listen.port)
             except OSError as exc:
                 raise listen_error("dns.listen", config.dns.listen, exc) from exc
-            self._http = HttpClient()
+            if transfer.notify:
+                self._notifier = Notifier(answers, self._registry, transfer.notify, key=key)
+                await self._notifier.start()
+            source = config.cluster.probe_from if config.cluster is not None else None
+            self._http = HttpClient(None if source is None else str(source))
             self._scheduler = Scheduler(self._on_result, clock=self._clock)
             for locator_ids, check in plan_checks(config, self._http):
                 self._locators_of[check.key] = locator_ids
@@ -243,8 +296,18 @@ class Runtime:
             self._lag = LagMonitor(self._on_lag, clock=self._clock)
             await self._lag.start()
             await self._reconciler.start()
+            self._loads = LoadReaders(
+                load_sources(config, self._reconciler.providers),
+                self._registry,
+                self._controller,
+                self._clock,
+            )
+            await self._loads.start()
             await self._scheduler.start()
-            await self._runbooks.start()
+            if member is None:
+                await self._runbooks.start()
+            else:
+                self._on_leadership()  # it may have led since member.start()
             self._ticker = asyncio.create_task(self._tick(), name="gtm-tick")
         except BaseException:
             await self.stop()
@@ -262,14 +325,24 @@ class Runtime:
         )
 
     async def stop(self) -> None:
-        """Stop probing first, then the controller, servers and store; safe to repeat."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        """Give up the lead (so another instance takes over at once), stop probing, then
+        the controller, servers and store; safe to repeat."""
+        if self._voting is not None:
+            await self._voting.stop()
+            self._voting = None
+        if self._member is not None:
+            await self._member.stop()
+        for task in (self._ticker, self._taking_over, self._stepping_down):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._ticker = self._taking_over = self._stepping_down = None
         if self._runbooks is not None:
             await self._runbooks.stop()
+        if self._loads is not None:
+            await self._loads.stop()
+            self._loads = None
         if self._scheduler is not None:
             await self._scheduler.stop()
             self._scheduler = None
@@ -286,6 +359,9 @@ class Runtime:
         if self._api is not None:
             await self._api.close()
             self._api = None
+        if self._notifier is not None:
+            await self._notifier.close()
+            self._notifier = None
         if self._dns is not None:
             await self._dns.close()
             self._dns = None
@@ -306,10 +382,100 @@ class Runtime:
             "health_known": len(known),
             "checks": len(self._locators_of),
         }
+        if self._member is not None:
+            found = self._member.leadership.authority()
+            doc["cluster"] = {
+                "acting": found.acting,
+                "term": self._member.leadership.term or None,
+                "why": found.why,
+            }
         if controller is not None:
             doc["vantage"] = controller.vantage_status()
             doc["damping"] = controller.damping()
+            doc["bursts"] = controller.bursts()
         return doc
+
+    def _join(self, store: Store) -> ClusterMember | None:
+        """This instance's membership of the cluster, when the config has one.
+
+        Every mapping write becomes a transaction fenced by the leader lock.
+        """
+        cluster = self.config.cluster
+        if cluster is None:
+            return None
+        if not isinstance(store, ConsulStore):
+            raise ConfigError("cluster: needs a Consul store (store: {type: consul})")
+        listen = self.config.api.listen
+        member = ClusterMember(
+            store,
+            store.prefix,
+            self.config.instance,
+            cluster.advertise or f"{listen.host}:{listen.port}",
+            SessionParams(cluster.check_ttl, cluster.pass_interval, cluster.lock_delay),
+            confirm_interval=cluster.confirm_interval,
+            margin=cluster.margin,
+            clock=self._clock,
+            on_change=self._on_leadership,
+        )
+        store.fence(MAPPINGS, LEADER, member.fencing_session)
+        return member
+
+    def _vantages(
+        self, member: ClusterMember | None, plans: dict[str, ServicePlan]
+    ) -> Vantages | None:
+        """This instance's vantage among the cluster's, publishing through its session;
+        None for a lone instance, whose own verdicts decide."""
+        cluster, store = self.config.cluster, self.config.store
+        if member is None or cluster is None or not isinstance(store, ConsulStoreConfig):
+            return None
+        token = None if store.token is None else resolve_secret(store.token).get_secret_value()
+        self._voting = Voting(
+            store.address,
+            store.prefix,
+            self.config.instance,
+            member.session,
+            token=token,
+            datacenter=store.datacenter,
+        )
+        locators = [spec.id for plan in plans.values() for spec in plan.policy.locators]
+        return Vantages(
+            self.config.instance,
+            locators,
+            cluster.quorum,
+            sink=self._voting.board,
+            disagree_after=cluster.disagree_after,
+        )
+
+    def _on_leadership(self) -> None:
+        """Start acting for the cluster, or stop: decisions, providers and runs follow."""
+        member = self._member
+        if member is None or self._controller is None or self._runbooks is None:
+            return  # still starting: start() calls again once every part is there
+        if member.acting():
+            log.warning(
+                "gtm %s leads (term %d): deciding, reconciling providers, carrying out runs",
+                self.config.instance,
+                member.leadership.term,
+            )
+            self._controller.refresh()
+            self.reconciler.resume()
+            self._take_over()
+        elif self._stepping_down is None or self._stepping_down.done():
+            log.warning("gtm %s does not lead: serving and probing only", self.config.instance)
+            # Runs stop where they are; the next leader rolls them back.
+            self._stepping_down = asyncio.create_task(self._runbooks.stop(), name="step-down")
+
+    def _take_over(self) -> None:
+        """Carry out or roll back the runs this leader inherits, once at a time."""
+        if self._runbooks is not None and (self._taking_over is None or self._taking_over.done()):
+            self._taking_over = asyncio.create_task(self._inherit(), name="take-over")
+
+    async def _inherit(self) -> None:
+        assert self._runbooks is not None
+        try:
+            await self._runbooks.take_over()
+        except GtmError as exc:
+            log.warning("runs not taken over yet: %s", exc)
 
     async def _probe_now(self, locator_id: str) -> tuple[bool, str]:
         check = self._checks[locator_id]
@@ -331,6 +497,8 @@ class Runtime:
                 late=result.late,
                 fault=result.fault,
                 latency=result.latency,
+                release=result.release,
+                load=result.load,
             )
             for locator_id in self._locators_of[check.key]
         ]
@@ -349,6 +517,8 @@ class Runtime:
             if self._store is not None:
                 self.controller.observe_store(self._store.busy_for())
             self.controller.refresh()
+            if self._member is not None and self._member.acting():
+                self._take_over()  # runs posted to other instances since
 
 
 def listen_error(field: str, listen: Listen, exc: OSError) -> ListenError:

@@ -30,6 +30,7 @@ class DnsProbe:
         rdtype: Record type to ask for, e.g. ``"A"`` or ``"SOA"``.
         expect_rcode: Response code that counts as healthy, e.g. ``"NOERROR"``.
         expect_address: An address that must be among the A/AAAA records of the answer.
+        source: Local address to ask from; None: the system's choice.
     """
 
     server: str
@@ -38,6 +39,7 @@ class DnsProbe:
     rdtype: str = "A"
     expect_rcode: str = "NOERROR"
     expect_address: str | None = None
+    source: str | None = None
 
     def __post_init__(self) -> None:
         """Refuse a probe whose server, type, code or address cannot be understood."""
@@ -64,7 +66,9 @@ class DnsProbe:
         query = dns.message.make_query(self.qname, self.rdtype)
         try:
             async with asyncio.timeout(timeout):
-                response = await dns.asyncquery.udp(query, self.server, port=self.port)
+                response = await dns.asyncquery.udp(
+                    query, self.server, port=self.port, source=self.source
+                )
         except TimeoutError:
             return watch.result(False, describe_timeout(timeout))
         except OSError as exc:

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
+from typing import NamedTuple
 
 import aiohttp
 from yarl import URL
 
+from healthchecks.load import LoadReader
 from healthchecks.reasons import describe_timeout, describe_tls_error
+from healthchecks.release import ReleaseRule
 from healthchecks.result import Result, Stopwatch
 
 MAX_BODY = 1 << 20
-"""Bytes of a response body searched for ``body_contains``; a health page is small, and a
-target answering with an endless body must not exhaust the prober's memory."""
+"""Bytes of a response body searched for ``body_contains`` or a release; a health page is
+small, and a target answering with an endless body must not exhaust the prober's memory."""
 
 
 class HttpClient:
@@ -35,9 +38,16 @@ class HttpClient:
     use, inside the running loop, as aiohttp requires.
     """
 
-    def __init__(self) -> None:
-        """Create a client; its session is opened by the first probe."""
+    def __init__(self, source: str | None = None) -> None:
+        """Create a client; its session is opened by the first probe.
+
+        Args:
+            source: The local address probes leave from (a host with several, or several
+                gtm instances on one host, each probing from its own); None: the system's
+                choice.
+        """
         self._session: aiohttp.ClientSession | None = None
+        self.source = source
 
     def session(self) -> aiohttp.ClientSession:
         """The shared session, opened on first call.
@@ -48,7 +58,11 @@ class HttpClient:
             no cookies, so one probe cannot influence the next.
         """
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(force_close=True, limit=0)
+            connector = aiohttp.TCPConnector(
+                force_close=True,
+                limit=0,
+                local_addr=None if self.source is None else (self.source, 0),
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -95,6 +109,10 @@ class HttpProbe:
         host_header: Host name to send in the ``Host`` header instead of ``host``; for
             https also the TLS server name the certificate is checked against.
         tls_verify: Whether an https target's certificate must verify.
+        release: How to read the release the target runs from its answer (whatever
+            its status); None reads none.
+        load: Where the answer carries the replica's load figure, if it does; the
+            figure is reported in the result's ``load``.
         client: The shared HTTP client.
     """
 
@@ -108,6 +126,8 @@ class HttpProbe:
     headers: Mapping[str, str] = field(default_factory=dict, hash=False)
     host_header: str | None = None
     tls_verify: bool = True
+    release: ReleaseRule | None = None
+    load: LoadReader | None = None
     client: HttpClient = field(kw_only=True, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -134,7 +154,7 @@ class HttpProbe:
         watch = Stopwatch()
         try:
             async with asyncio.timeout(timeout):
-                ok, reason = await self._exchange()
+                answer = await self._exchange()
         except TimeoutError:
             return watch.result(False, describe_timeout(timeout))
         except aiohttp.ClientConnectorCertificateError as exc:
@@ -149,9 +169,11 @@ class HttpProbe:
             return watch.result(False, f"request failed: {exc}")
         except OSError as exc:
             return watch.socket_error(exc)
-        return watch.result(ok, reason)
+        return replace(
+            watch.result(answer.ok, answer.reason), release=answer.release, load=answer.load
+        )
 
-    async def _exchange(self) -> tuple[bool, str]:
+    async def _exchange(self) -> _Answer:
         headers = dict(self.headers)
         if self.host_header is not None:
             headers["Host"] = self.host_header
@@ -163,14 +185,29 @@ class HttpProbe:
             ssl=self.tls_verify,
             server_hostname=self.host_header if self.scheme == "https" else None,
         ) as response:
+            needs_body = self.body_contains is not None or any(
+                reader is not None and reader.needs_body for reader in (self.release, self.load)
+            )
+            body = await _read_head(response.content, MAX_BODY) if needs_body else b""
+            # The release is read whatever the status: a failing replica still runs one.
+            release = None if self.release is None else self.release.read(response.headers, body)
             if response.status not in self.expect_status:
                 wanted = ", ".join(str(status) for status in sorted(self.expect_status))
-                return False, f"status {response.status} not in {{{wanted}}}"
-            if self.body_contains is not None:
-                body = await _read_head(response.content, MAX_BODY)
-                if self.body_contains.encode() not in body:
-                    return False, f"body does not contain {self.body_contains!r}"
-            return True, f"status {response.status}"
+                return _Answer(False, f"status {response.status} not in {{{wanted}}}", release)
+            figure = None if self.load is None else self.load.read(response.headers, body)
+            if self.body_contains is not None and self.body_contains.encode() not in body:
+                reason = f"body does not contain {self.body_contains!r}"
+                return _Answer(False, reason, release, figure)
+            return _Answer(True, f"status {response.status}", release, figure)
+
+
+class _Answer(NamedTuple):
+    """What one exchange told: the verdict, its reason, and the figures read on the way."""
+
+    ok: bool
+    reason: str
+    release: str | None = None
+    load: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

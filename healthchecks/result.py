@@ -30,6 +30,9 @@ class Result:
         fault: Non-empty when the probe failed for want of a local resource (the
             prober's process ran out of descriptors or buffers): the result then says
             nothing about the target.
+        release: The release the target said it runs, when the probe reads one
+            (see :mod:`healthchecks.release`).
+        load: The load figure the target reported, when the probe reads one.
     """
 
     ok: bool
@@ -39,6 +42,8 @@ class Result:
     finished_at: float
     late: float = 0.0
     fault: str = ""
+    release: str | None = None
+    load: float | None = None
 
 
 class Prober(Protocol):

@@ -16,10 +16,12 @@ class TcpProbe:
     Attributes:
         host: Address or name to connect to.
         port: TCP port.
+        source: Local address to connect from; None: the system's choice.
     """
 
     host: str
     port: int
+    source: str | None = None
 
     async def probe(self, timeout: float) -> Result:
         """Connect within ``timeout`` seconds, then close the connection.
@@ -34,7 +36,9 @@ class TcpProbe:
         watch = Stopwatch()
         try:
             async with asyncio.timeout(timeout):
-                _, writer = await asyncio.open_connection(self.host, self.port)
+                _, writer = await asyncio.open_connection(
+                    self.host, self.port, local_addr=_local(self.source)
+                )
         except TimeoutError:
             return watch.result(False, describe_timeout(timeout))
         except OSError as exc:
@@ -44,3 +48,8 @@ class TcpProbe:
         # connection into a failure, nor wait on a peer that never acknowledges the close.
         writer.close()
         return result
+
+
+def _local(source: str | None) -> tuple[str, int] | None:
+    """The local address a connection from ``source`` binds (any port); None: any."""
+    return None if source is None else (source, 0)

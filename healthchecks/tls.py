@@ -34,6 +34,7 @@ class TlsProbe:
         verify: Whether the certificate chain and name must verify. When False, only
             the expiry is judged, which suits self-signed endpoints.
         ca_file: PEM file of the authorities to trust instead of the system's store.
+        source: Local address to connect from; None: the system's choice.
             It is read once per process, like the system store.
     """
 
@@ -43,6 +44,7 @@ class TlsProbe:
     min_days_valid: float = 14.0
     verify: bool = True
     ca_file: str | None = None
+    source: str | None = None
 
     async def probe(self, timeout: float) -> Result:
         """Handshake within ``timeout`` seconds and judge the peer certificate.
@@ -66,6 +68,7 @@ class TlsProbe:
                     self.port,
                     ssl=context,
                     server_hostname=self.server_name or self.host,
+                    local_addr=None if self.source is None else (self.source, 0),
                 )
         except TimeoutError:
             return watch.result(False, describe_timeout(timeout))

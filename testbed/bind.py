@@ -4,7 +4,9 @@ users run rather than a fake: tests, benchmarks and the examples start one of th
 The server is primary for one zone, takes TSIG-signed updates to any name in it
 (``update-policy { grant <key> zonesub ANY; }``) and zone transfers signed with the same
 key, and keeps everything (configuration, zone file, journal, pid file, log) in one
-directory.
+directory. Given a ``primary``, it is a secondary instead: it copies the zone from there by
+AXFR and IXFR (signed with its key unless told otherwise) and follows NOTIFY from it, as
+BIND does behind gtm as a hidden primary.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import os
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 import dns.exception
@@ -60,6 +63,8 @@ class BindServer(ManagedProcess):
         port: int = 0,
         key_name: str = "gtm-key.",
         algorithm: str = "hmac-sha256",
+        primary: tuple[str, int] | None = None,
+        sign_transfers: bool = True,
     ) -> None:
         """Prepare a server; nothing is written or started until :meth:`start`.
 
@@ -69,6 +74,10 @@ class BindServer(ManagedProcess):
             port: TCP and UDP port on 127.0.0.1; 0 picks one that is free for both.
             key_name: Name of the TSIG key that may update the zone and transfer it.
             algorithm: TSIG algorithm of the key.
+            primary: Address and port of the zone's primary: the server is a secondary
+                for the zone, which it transfers from there. None: it is the primary.
+            sign_transfers: As a secondary, whether its SOA queries and transfer requests
+                to the primary are signed with the key.
         """
         super().__init__()
         if algorithm not in _KEY_BYTES:
@@ -82,6 +91,8 @@ class BindServer(ManagedProcess):
         self.algorithm = algorithm
         self.key_secret = base64.b64encode(secrets.token_bytes(_KEY_BYTES[algorithm])).decode()
         self.address = ADDRESS
+        self.primary = primary
+        self.sign_transfers = sign_transfers
 
     @property
     def conf_path(self) -> Path:
@@ -122,6 +133,33 @@ class BindServer(ManagedProcess):
             "};\n"
         )
 
+    def _zone_statement(self) -> str:
+        work = self.workdir
+        if self.primary is not None:
+            host, port = self.primary
+            key = f' key "{self.key_name}"' if self.sign_transfers else ""
+            # The refresh limits keep a failed transfer from waiting the SOA's retry
+            # time (ten minutes) before the next attempt.
+            return (
+                f'zone "{self.zone}" {{\n'
+                "    type secondary;\n"
+                f"    primaries {{ {host} port {port}{key}; }};\n"
+                f'    file "{work}/secondary.db";\n'
+                f'    journal "{work}/secondary.db.jnl";\n'
+                "    min-retry-time 1;\n"
+                "    max-retry-time 2;\n"
+                "};\n"
+            )
+        return (
+            f'zone "{self.zone}" {{\n'
+            "    type primary;\n"
+            f'    file "{work}/zone.db";\n'
+            f'    journal "{work}/zone.db.jnl";\n'
+            f'    update-policy {{ grant "{self.key_name}" zonesub ANY; }};\n'
+            f'    allow-transfer {{ key "{self.key_name}"; }};\n'
+            "};\n"
+        )
+
     def _write_files(self) -> None:
         work = self.workdir
         self.key_path.write_text(self.key_statement())
@@ -148,18 +186,13 @@ class BindServer(ManagedProcess):
             "    dnssec-validation no;\n"
             "    notify no;\n"
             "};\n"
-            "controls { };\n"
-            f'zone "{self.zone}" {{\n'
-            "    type primary;\n"
-            f'    file "{work}/zone.db";\n'
-            f'    journal "{work}/zone.db.jnl";\n'
-            f'    update-policy {{ grant "{self.key_name}" zonesub ANY; }};\n'
-            f'    allow-transfer {{ key "{self.key_name}"; }};\n'
-            "};\n"
+            "controls { };\n" + self._zone_statement()
         )
 
     def _probe(self) -> str | None:
-        """Ask for the zone's SOA; None once this server gives a signed, authoritative answer.
+        """Ask for the zone's SOA; None once this server gives a signed, authoritative answer
+        (as a secondary, any signed answer: its zone may not be transferred yet, see
+        :meth:`wait_serial`).
 
         While named starts, a query may time out, be refused, get an answer that does not
         match the question, or meet another process on the port: each means "not ready
@@ -173,9 +206,42 @@ class BindServer(ManagedProcess):
             response = dns.query.udp(query, ADDRESS, timeout=0.5, port=self.port)
         except (dns.exception.DNSException, OSError, EOFError) as exc:
             return f"{type(exc).__name__}: {exc}"
+        if self.primary is not None and response.had_tsig:
+            return None
         if response.rcode() == dns.rcode.NOERROR and response.flags & dns.flags.AA:
             return None
         return (
             f"answer {dns.rcode.to_text(response.rcode())}, "
             f"flags {dns.flags.to_text(response.flags)}"
+        )
+
+    def serial(self) -> int | None:
+        """The zone's SOA serial this server answers now; None while it has no zone."""
+        query = dns.message.make_query(self.zone, dns.rdatatype.SOA)
+        response = dns.query.udp(query, ADDRESS, timeout=2.0, port=self.port)
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.SOA:
+                return int(rrset[0].serial)
+        return None
+
+    def wait_serial(self, serial: int, timeout: float = 60.0) -> None:
+        """Wait until the server answers ``serial`` (or a newer one) as the zone's SOA serial.
+
+        Raises:
+            TimeoutError: It did not within ``timeout`` seconds; the message holds the
+                serial it answers and the end of its log.
+        """
+        deadline = time.monotonic() + timeout
+        seen: int | None = None
+        while time.monotonic() < deadline:
+            try:
+                seen = self.serial()
+            except (dns.exception.DNSException, OSError):
+                seen = None
+            if seen is not None and (seen - serial) % 2**32 < 2**31:
+                return
+            time.sleep(0.05)
+        tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
+        raise TimeoutError(
+            f"{self.describe()}: serial {seen}, not {serial}, after {timeout:g} s\n{tail}"
         )

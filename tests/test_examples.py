@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from testbed.consul import find_consul
 from testbed.haproxy import find_haproxy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,3 +85,20 @@ def test_aws_example_moves_route53_and_alb(tmp_path: Path) -> None:
         "gcp-euw1=100"
     ) in out
     assert "scenario done: billing moved aws-use1 -> gcp-euw1" in out
+
+
+def test_consul_cluster_example_survives_a_leader_a_cut_vantage_and_a_site(
+    tmp_path: Path,
+) -> None:
+    if find_consul() is None:
+        pytest.skip("consul not installed (make consul installs it, as root with apt)")
+    out = run_example("consul-cluster", tmp_path / "work")
+    assert "[start] 3 Consul servers, 3 sites, 3 gtm instances;" in out
+    assert "leads (term 2) after" in out
+    assert "is back, as a follower" in out
+    assert "[cut] gtm status: disagrees: " in out
+    assert "the quorum says up (since " in out
+    assert "billing stays on site-a: one vantage of three is no quorum" in out
+    assert "[site] billing moved site-a -> " in out
+    assert "[site] votes on billing@site-a/" in out
+    assert "[done]" in out

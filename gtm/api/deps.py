@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import collections.abc
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gtm.api.tokens import Token
 from gtm.core.model import Event, Intent, Mapping
+from gtm.core.readiness import ServiceReleases
 from gtm.core.runbook import Run, RunKind, RunOptions
 from gtm.metrics import Metrics
 
@@ -39,6 +40,24 @@ class ApiRegistry(Protocol):
 
     async def wait(self, service: str, index: int, timeout: float) -> Mapping | None:
         """Return once the version of ``service`` passes ``index``, or after ``timeout``."""
+        ...
+
+    def subscribe(self, callback: Callable[[Mapping], None]) -> Callable[[], None]:
+        """Call ``callback`` with every mapping stored from now on; returns the unsubscribe."""
+        ...
+
+    def on_event(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback`` with every journal event recorded from now on; returns the
+        unsubscribe."""
+        ...
+
+    def on_run(self, callback: Callable[[Run], None]) -> Callable[[], None]:
+        """Call ``callback`` with every planned run stored from now on; returns the
+        unsubscribe."""
+        ...
+
+    def on_intents(self, callback: Callable[[list[Intent]], None]) -> Callable[[], None]:
+        """Call ``callback`` with every intent after each change; returns the unsubscribe."""
         ...
 
     def intents(self) -> list[Intent]:
@@ -114,9 +133,13 @@ class ApiDeps:
         max_wait: Longest a long poll may block, in seconds.
         locators: Every locator's probe detail for ``/v1/locators`` (of one service when
             given; KeyError for an unknown one); None leaves the route out.
+        releases: Each service's release by site for ``/v1/releases`` (of one service
+            when given; KeyError for an unknown one); None leaves the route out.
         metrics: Where requests and long polls are counted; a registry of its own unless
             given.
         serve_metrics: Whether ``GET /metrics`` is served (``api.metrics``).
+        cluster: The cluster as this instance sees it, for ``GET /v1/cluster``; None for
+            a lone instance (the route answers that it is one).
     """
 
     registry: ApiRegistry
@@ -129,5 +152,7 @@ class ApiDeps:
     clock: Callable[[], float] = time.time
     max_wait: float = 60.0
     locators: Callable[[str | None], list[dict[str, Any]]] | None = None
+    releases: Callable[[str | None], list[ServiceReleases]] | None = None
     metrics: Metrics = field(default_factory=Metrics)
     serve_metrics: bool = True
+    cluster: Callable[[], Awaitable[dict[str, Any]]] | None = None

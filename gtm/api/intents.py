@@ -2,7 +2,9 @@
 
 Requests are checked here, before they reach the registry, so a typo in a site name is
 answered with the list of real sites instead of a pin that can never apply, and a pin to a
-site that is down is refused unless forced (:func:`gtm.core.moves.admit` decides). The
+site that is down is refused unless forced (:func:`gtm.core.moves.admit` decides), as is,
+for a service whose readiness is strict, a pin to a site running another release than the
+active site (:func:`gtm.core.readiness.check_move`). The
 author of an intent is the name of the token that sent it, never what the body says.
 """
 
@@ -24,6 +26,7 @@ from gtm.api.tokens import Scope, Token
 from gtm.core.codec import intent_to_dict
 from gtm.core.model import Intent, IntentKind
 from gtm.core.moves import admit, published_health
+from gtm.core.readiness import MoveCheck
 from gtm.core.sites import SiteHealth
 from gtm.errors import NotFound
 
@@ -67,6 +70,16 @@ class SiteHealthSource(Protocol):
         ...
 
 
+@runtime_checkable
+class ReadinessSource(Protocol):
+    """Who judges a pin by the service's readiness rule (the runbook executor does).
+    Implementations answer from memory, without blocking."""
+
+    def readiness(self, service: str, to_site: str, force: bool) -> MoveCheck:
+        """Whether readiness lets ``service`` be pinned to ``to_site``."""
+        ...
+
+
 class IntentDesk:
     """Answers ``/v1/intents`` and ``/v1/intents/{id}``.
 
@@ -83,6 +96,7 @@ class IntentDesk:
         self._clock: Callable[[], float] = deps.clock
         health = deps.runbooks
         self._health = health if isinstance(health, SiteHealthSource) else None
+        self._readiness = health if isinstance(health, ReadinessSource) else None
 
     def routes(self) -> list[web.RouteDef]:
         """The routes this desk answers."""
@@ -148,6 +162,16 @@ class IntentDesk:
                 refusal.message,
                 detail={"site": refusal.site} if refusal.site else None,
             )
+        if intent.kind is IntentKind.PIN and intent.site and self._readiness is not None:
+            # A pin moves traffic as a planned failover does, and meets the same rule.
+            check = self._readiness.readiness(intent.service, intent.site, intent.force)
+            if check.refusal is not None:
+                raise ApiError(
+                    409,
+                    "refused",
+                    f"pin of {intent.service} to {intent.site} refused: {check.refusal}",
+                    detail={"site": intent.site},
+                )
 
     def _intent_from(self, body: IntentRequest, token: Token) -> Intent:
         if body.kind in (IntentKind.SHIFT, IntentKind.TTL):

@@ -6,12 +6,15 @@ import argparse
 
 from gtm.cli.calls import call
 from gtm.cli.render import describe_event, print_json
+from gtm.cli.watch import follow_events
 from gtm.core.codec import event_to_dict
 from gtm.core.journal import EventKind
 
 
 def events(args: argparse.Namespace) -> int:
-    """Print the newest matching events, oldest first."""
+    """Print the newest matching events, oldest first; with ``--follow``, then new ones."""
+    if args.follow:
+        return follow_events(args)
     kind = None if args.kind is None else EventKind(args.kind)
     found = call(
         args,

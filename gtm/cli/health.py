@@ -21,27 +21,26 @@ def health(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"locators": locators})
         return 0
-    rows = [
-        [
-            "LOCATOR",
-            "VERDICT",
-            "STATE",
-            "SINCE",
-            "FAIL RATE",
-            "FALL",
-            "PENALTY",
-            "LATENCY",
-            "PROBES",
-            "REASON",
-        ]
-    ]
-    rows += [row(locator) for locator in locators]
-    print_table(rows)
+    print_table(table(locators))
     return 0
 
 
+def table(locators: list[dict[str, Any]]) -> list[list[str]]:
+    """The table's rows, heading first; with a RELEASE column once any locator has a
+    release read (its service's check names one)."""
+    releases = any(locator.get("release") is not None for locator in locators)
+    head = ["LOCATOR", "VERDICT", "STATE", "SINCE", "FAIL RATE", "FALL", "PENALTY", "LATENCY"]
+    head += ["PROBES", "REASON"]
+    rows = [head] + [row(locator) for locator in locators]
+    if releases:
+        rows[0].insert(3, "RELEASE")
+        for cells, locator in zip(rows[1:], locators, strict=True):
+            cells.insert(3, locator.get("release") or "-")
+    return rows
+
+
 def row(locator: dict[str, Any]) -> list[str]:
-    """One locator's table row."""
+    """One locator's table row (without its release)."""
     probes: list[dict[str, Any]] = locator["probes"]
     latencies = [p["latency_s"] for p in probes if p["latency_s"] is not None]
     since = locator["since"]

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     problems = check_config(args.config, secrets=True)
     if problems:
         raise ConfigError(problems[0], problems)
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     config = load_config(args.config)
     asyncio.run(run_forever(config))
     return 0
@@ -69,7 +69,7 @@ def demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(args.config, args.scenario))
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, log_format: str = "auto") -> None:
     from gtm.logs import setup_logging
 
-    setup_logging(level)
+    setup_logging(level, log_format)

@@ -14,9 +14,10 @@ from collections.abc import Callable
 
 from gtm import __version__
 from gtm.api.query import parse_moment, parse_seconds
-from gtm.cli import events, health, intents, local, runs, status
+from gtm.cli import events, health, intents, local, runs, status, watch
 from gtm.cli.calls import DEFAULT_API
 from gtm.core.journal import EVENT_KINDS
+from gtm.logs import LOG_FORMATS
 
 Handler = Callable[[argparse.Namespace], int]
 """A command: the parsed arguments in, the exit code out."""
@@ -73,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=LOG_LEVELS,
         help="least severe log level shown: DEBUG, INFO, WARNING or ERROR, in any case "
         "(default INFO)",
+    )
+    run.add_argument(
+        "--log-format",
+        default=os.environ.get("GTM_LOG_FORMAT", "auto"),
+        type=log_format,
+        metavar="FORMAT",
+        help="json (one object per line), text (key=value fields after the message), or "
+        "auto: text on a terminal, JSON otherwise (default: $GTM_LOG_FORMAT, else auto)",
     )
 
     config = command("config", "check a config file", local.usage)
@@ -283,6 +292,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="the newest N matching events, printed oldest first (default 20)",
     )
+    events_cmd.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="then keep printing each new matching event as it is recorded (with --json, "
+        "one object per line), through restarts of gtm",
+    )
+
+    watch_cmd = command(
+        "watch",
+        "print every change as it happens: where each service moves, and the journal",
+        watch.watch,
+        "One line per change, with its time: the service, old site -> new site, version, "
+        "epoch and reason; then each journal event (moves, runs, providers, health). Says "
+        "when gtm is lost and when it is back, and catches up on what happened meanwhile. "
+        "Ctrl-C stops it.",
+    )
+    watch_cmd.add_argument(
+        "services", nargs="*", metavar="SERVICE", help="only these services (default: all)"
+    )
+    api_args(watch_cmd)
 
     def run_args(cmd: argparse.ArgumentParser, *, required: bool = True) -> None:
         api_args(cmd)
@@ -385,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--scenario",
-        choices=["whack-a-mole"],
+        choices=["whack-a-mole", "release", "burst"],
         help="play this scenario without waiting for input, then exit",
     )
     demo.add_argument(
@@ -412,6 +442,16 @@ def moment(text: str) -> float:
         return parse_moment(text, time.time())
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def log_format(text: str) -> str:
+    """One of :data:`gtm.logs.LOG_FORMATS`, in any case."""
+    if text.lower() not in LOG_FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a log format: use json, text or auto (--log-format or "
+            "$GTM_LOG_FORMAT)"
+        )
+    return text.lower()
 
 
 def count(text: str) -> int:

@@ -52,14 +52,20 @@ def print_mapping(mapping: Mapping, as_json: bool) -> None:
     if as_json:
         print_json(mapping_to_dict(mapping))
         return
+    for line in mapping_lines(mapping):
+        print(line)
+
+
+def mapping_lines(mapping: Mapping) -> list[str]:
+    """Where a service is: its chosen addresses, active site, epoch, version, ttl, reason."""
     chosen = mapping.best()
     where = ", ".join(f"{loc.address}:{loc.port} ({loc.site})" for loc in chosen) or "nowhere"
-    print(f"{mapping.service} -> {where}")
-    print(
+    return [
+        f"{mapping.service} -> {where}",
         f"  active {mapping.active_site or '-'}, epoch {mapping.epoch}, "
-        f"version {mapping.version}, ttl {mapping.ttl}s"
-    )
-    print(f"  {mapping.reason}")
+        f"version {mapping.version}, ttl {mapping.ttl}s",
+        f"  {mapping.reason}",
+    ]
 
 
 def print_table(rows: list[list[str]]) -> None:

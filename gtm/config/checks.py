@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from gtm.config.burst import LoadConfig
 from gtm.config.durations import Duration, format_duration
 from gtm.config.plugins import Family, Plugin
 from gtm.config.problems import Problem, problems_error
+from gtm.config.readiness import ReleaseConfig
 from gtm.config.section import Section
 
 
@@ -63,6 +65,11 @@ class HttpCheck(BaseCheck):
     """Host header (and TLS server name for https) to send; default: the locator address."""
     tls_verify: bool = True
     """Whether an https probe verifies the replica's certificate."""
+    release: ReleaseConfig | None = None
+    """Where to read the release each replica runs from its answer (a header, a JSON
+    field or a regular expression over the body), for ``readiness``; default: none."""
+    load: LoadConfig | None = None
+    """Where the answer carries the replica's load figure, for ``burst: {metric: load}``."""
 
 
 class TcpCheck(BaseCheck):

@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from gtm.config.burst import BurstConfig, LoadConfig
 from gtm.config.checks import (
     CheckConfig,
     DnsCheck,
@@ -35,6 +36,7 @@ from gtm.config.checks import (
     TlsCheck,
     with_default_kind,
 )
+from gtm.config.cluster import ClusterConfig
 from gtm.config.damping import Damping, DampingConfig
 from gtm.config.durations import Duration, format_duration, parse_duration
 from gtm.config.limits import ApiLimits, DnsLimits, DnsRateLimit
@@ -43,13 +45,16 @@ from gtm.config.names import Label, Zone
 from gtm.config.problems import Problem, problems_error
 from gtm.config.provider_checks import provider_problems
 from gtm.config.providers import ProviderConfig, ReconcileConfig
+from gtm.config.readiness import Readiness, ReleaseConfig
 from gtm.config.secrets import SecretRef
 from gtm.config.section import Section
 from gtm.config.stores import MemoryStoreConfig, SqliteStoreConfig, StoreConfig
+from gtm.config.transfer import TransferConfig, TransferTsig
 
 __all__ = [
     "ApiConfig",
     "ApiLimits",
+    "BurstConfig",
     "CheckConfig",
     "Config",
     "DampingConfig",
@@ -61,8 +66,10 @@ __all__ = [
     "Duration",
     "HttpCheck",
     "Listen",
+    "LoadConfig",
     "LocatorConfig",
     "MemoryStoreConfig",
+    "ReleaseConfig",
     "SecretRef",
     "ServiceConfig",
     "SiteConfig",
@@ -71,6 +78,8 @@ __all__ = [
     "TcpCheck",
     "TlsCheck",
     "TokenConfig",
+    "TransferConfig",
+    "TransferTsig",
     "format_duration",
     "parse_duration",
 ]
@@ -174,11 +183,13 @@ fraction of the site's locators."""
 class ServiceConfig(Section):
     """A service: its name is the ID applications ask for, its locators the replicas."""
 
-    policy: Literal["whack-a-mole", "priority", "weighted"] = "whack-a-mole"
+    policy: Literal["whack-a-mole", "priority", "weighted", "burst"] = "whack-a-mole"
     """How the active site is chosen. ``whack-a-mole``: keep the active site while it is
     healthy, move to the next healthy site in preference order when it fails, never move
     back on recovery. ``priority``: always the first healthy site, returning to it after
-    ``dwell``. ``weighted``: every healthy site at once, by weight."""
+    ``dwell``. ``weighted``: every healthy site at once, by weight. ``burst``:
+    whack-a-mole, plus the next site taking a share while the active one is overloaded
+    (see ``burst``)."""
     ttl: int = Field(default=5, ge=1, le=86400)
     """Seconds DNS resolvers and clients may cache an answer."""
     all_down: Literal["stay", "open", "closed"] = "stay"
@@ -197,6 +208,13 @@ class ServiceConfig(Section):
     damping: Damping = DampingConfig()
     """Flap damping of the locators; default: ``defaults.damping`` (a section given here
     replaces it as a whole); ``off`` to switch it off."""
+    readiness: Readiness = "off"
+    """How a move to a site running another release than the active site is treated (the
+    release is read by ``check.release``): ``off``; ``warn`` journals and shows it;
+    ``strict`` refuses a planned failover or pin there unless forced, and makes an
+    automatic move prefer the healthy sites running the active site's release."""
+    burst: BurstConfig | None = None
+    """When ``policy: burst`` overspills and how fast; default: the section's defaults."""
     locators: list[LocatorConfig] = Field(min_length=1)
     """The replicas. The order in which sites first appear is the preference order."""
 
@@ -239,6 +257,39 @@ class ServiceConfig(Section):
             raise problems_error([Problem(("min_healthy",), message)])
         return self
 
+    @model_validator(mode="after")
+    def _check_release_read(self) -> Self:
+        if self.readiness == "off" or getattr(self.check, "release", None) is not None:
+            return self
+        message = (
+            f"is {self.readiness}, but check does not read a release; add check.release "
+            "(release: {header: X-Release}, {json: version} or {regex: ...}) to an http check"
+        )
+        raise problems_error([Problem(("readiness",), message)])
+
+    @model_validator(mode="after")
+    def _check_burst(self) -> Self:
+        if self.burst is not None and self.policy != "burst":
+            message = f"is set but policy is {self.policy}; set policy: burst or remove burst"
+            raise problems_error([Problem(("burst",), message)])
+        metric = self.burst.metric if self.burst is not None else "latency"
+        if (
+            self.policy == "burst"
+            and metric == "load"
+            and getattr(self.check, "load", None) is None
+        ):
+            message = (
+                "is load, but the check reads no load figure; add check: {load: {field: NAME}} "
+                "or check: {load: {header: NAME}}, or use metric: latency"
+            )
+            raise problems_error([Problem(("burst", "metric"), message)])
+        return self
+
+    @property
+    def burst_settings(self) -> BurstConfig:
+        """The burst section, or its defaults when the service gives none."""
+        return self.burst if self.burst is not None else BurstConfig()
+
     @property
     def sites(self) -> tuple[str, ...]:
         """Site names in preference order: the order in which locators first name them."""
@@ -259,6 +310,8 @@ class DnsConfig(Section):
     """How many TCP connections are served at once, in all and per client."""
     rate_limit: DnsRateLimit = DnsRateLimit()
     """Response-rate limiting over UDP per client network; off by default."""
+    transfer: TransferConfig = TransferConfig()
+    """Secondaries that copy the zone by AXFR and IXFR and are sent NOTIFY on every change."""
 
 
 class TokenConfig(Section):
@@ -363,6 +416,19 @@ class Config(Section):
     """External systems that follow the mappings (DNS servers, load balancers), by name."""
     reconcile: ReconcileConfig = ReconcileConfig()
     """How often providers are checked and repaired."""
+    cluster: ClusterConfig | None = None
+    """Run as one of several instances sharing a Consul store; omit for a lone instance."""
+
+    @model_validator(mode="after")
+    def _check_cluster_store(self) -> Self:
+        if self.cluster is not None and self.store.type != "consul":
+            message = (
+                f"needs a shared store, and store.type is {self.store.type!r}; set"
+                " store: {type: consul, address: HOST:PORT} on every instance, or remove"
+                " the cluster section"
+            )
+            raise problems_error([Problem(("cluster",), message)])
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -408,6 +474,13 @@ class Config(Section):
             raise problems_error(problems)
         return providers
 
+    @model_validator(mode="after")
+    def _check_burst_providers(self) -> Self:
+        problems = _burst_provider_problems(self.services, self.providers)
+        if problems:
+            raise problems_error(problems)
+        return self
+
     @model_validator(mode="wrap")
     @classmethod
     def _publish_sites(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
@@ -418,6 +491,31 @@ class Config(Section):
             return handler(data)
         finally:
             _known_sites.reset(token)
+
+
+def _burst_provider_problems(
+    services: dict[str, ServiceConfig], providers: dict[str, ProviderConfig]
+) -> list[Problem]:
+    """Problems of the providers that ``burst`` sections name: each must be an haproxy
+    provider serving the service."""
+    problems: list[Problem] = []
+    for name, service in services.items():
+        wanted = service.burst.provider if service.burst is not None else None
+        if wanted is None:
+            continue
+        found = providers.get(wanted)
+        where: tuple[str | int, ...] = ("services", name, "burst", "provider")
+        if found is None or found.type != "haproxy":
+            known = sorted(p for p, spec in providers.items() if spec.type == "haproxy")
+            message = (
+                f"{wanted!r} is not an haproxy provider; haproxy providers: "
+                f"{', '.join(known) or '(none)'}"
+            )
+            problems.append(Problem(where, message))
+        elif found.services and name not in found.services:
+            message = f"{wanted!r} does not serve {name}; add {name} to its services"
+            problems.append(Problem(where, message))
+    return problems
 
 
 def _with_defaults(service: Any, defaults: Defaults) -> Any:

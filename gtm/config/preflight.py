@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from gtm.config.models import Config
 from gtm.config.problems import FieldPath, Problem, render_path
 from gtm.config.provider_checks import provider_problems, tsig_key_material
-from gtm.config.providers import Rfc2136Provider
+from gtm.config.providers import Rfc2136Provider, TsigConfig
 from gtm.config.secrets import read_secret, secret_references
 from gtm.errors import ConfigError
 
@@ -73,18 +73,22 @@ def preflight(config: Config, *, within: Iterable[FieldPath] | None = None) -> N
 
 
 def _tsig_problems(config: Config, values: dict[FieldPath, SecretStr]) -> list[Problem]:
+    keys: list[tuple[FieldPath, TsigConfig]] = [
+        (("providers", name, "tsig", "secret"), provider.tsig)
+        for name, provider in config.providers.items()
+        if isinstance(provider, Rfc2136Provider) and provider.tsig is not None
+    ]
+    if config.dns.transfer.tsig is not None:
+        keys.append((("dns", "transfer", "tsig", "secret"), config.dns.transfer.tsig))
     problems: list[Problem] = []
-    for name, provider in config.providers.items():
-        if not isinstance(provider, Rfc2136Provider) or provider.tsig is None:
-            continue
-        path: FieldPath = ("providers", name, "tsig", "secret")
+    for path, tsig in keys:
         value = values.get(path)
         if value is None:
             continue  # already reported as unreadable
         try:
             tsig_key_material(value.get_secret_value())
         except ValueError as exc:
-            problems.append(Problem(path, f"{provider.tsig.secret} {exc}"))
+            problems.append(Problem(path, f"{tsig.secret} {exc}"))
     return problems
 
 

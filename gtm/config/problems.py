@@ -94,7 +94,8 @@ def _describe_one(details: ErrorDetails, root: type[BaseModel]) -> Iterable[Prob
     if kind == "missing":
         message = "missing; this key is required"
     elif kind == "extra_forbidden":
-        known = sorted(spot.owner.model_fields) if spot.owner else []
+        fields = spot.owner.model_fields.items() if spot.owner else ()
+        known = sorted(info.alias or name for name, info in fields)
         message = "unknown key; expected one of: " + ", ".join(known)
     elif kind in _BOUNDS:
         message = f"{value} is out of range; expected {spot.bounds()}"
@@ -171,7 +172,8 @@ def _enter(spot: _Spot, part: str | int) -> None:
     spot.metadata = []
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         spot.owner = annotation
-        info = annotation.model_fields.get(str(part))
+        by_key = {info.alias or name: info for name, info in annotation.model_fields.items()}
+        info = by_key.get(str(part))
         spot.annotation = info.annotation if info else None
         spot.metadata = list(info.metadata) if info else []
     elif get_origin(annotation) is dict:

@@ -49,6 +49,8 @@ SECTIONS: tuple[Row, ...] = (
     ("DnsConfig", "dns"),
     ("DnsLimits", "dns.limits"),
     ("DnsRateLimit", "dns.rate_limit"),
+    ("TransferConfig", "dns.transfer"),
+    ("TransferTsig", "dns.transfer.tsig"),
     ("ApiConfig", "api"),
     ("ApiLimits", "api.limits"),
     ("TokenConfig", "api.tokens.NAME"),
@@ -58,8 +60,10 @@ SECTIONS: tuple[Row, ...] = (
     ("ServiceConfig", "services.NAME"),
     ("LocatorConfig", "services.NAME.locators[]"),
     ("DampingConfig", "defaults.damping, services.NAME.damping"),
+    ("BurstConfig", "services.NAME.burst"),
     *plugin_sections(CHECKS, "check", HttpCheck),
     ("ReconcileConfig", "reconcile"),
+    ("ClusterConfig", "cluster"),
     *plugin_sections(PROVIDERS, "providers.NAME", Section),
 )
 """The README's tables in order: model name and where it sits in the file."""

@@ -15,6 +15,11 @@ locator's verdict (kind ``health``).
 It keeps the last ``PROBES_KEPT`` probe results of every locator for the API's probe
 detail, and records probes, verdicts and moves in :mod:`gtm.metrics` as it learns them.
 
+For a service under ``policy: burst`` it keeps each locator's latest load figure (the
+probe's latency, the replica's reported figure, or a load balancer's count) and steps
+the service's burst cycle (:mod:`gtm.core.burst`) on every figure and every decision,
+waking the service when a window ends; the share that results goes to ``decide``.
+
 Every time it compares (verdicts, damping, dwell, the timeline) is the injected clock's
 monotonic time; wall time appears only in what it writes for people: the mapping's
 ``updated_at`` (through ``decide``'s ``now``) and the journal, converted in one place.
@@ -26,10 +31,13 @@ import asyncio
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+from gtm.controller.bursting import Bursting, Tick
 from gtm.controller.tasks import cancel_all
+from gtm.controller.vantages import Vantages
+from gtm.core.burst import BurstParams, BurstState
 from gtm.core.health import (
     HealthParams,
     LocatorHealth,
@@ -43,6 +51,8 @@ from gtm.core.health import (
 from gtm.core.journal import EventKind
 from gtm.core.model import Event, Mapping
 from gtm.core.policy import Decision, ServicePolicy, decide
+from gtm.core.quorum import Tally, VantageReport
+from gtm.core.readiness import SeenRelease, ServiceReleases, service_releases, site_releases
 from gtm.core.sites import SiteHealth, site_health
 from gtm.core.vantage import (
     Assessment,
@@ -106,6 +116,8 @@ class ServicePlan:
     policy: ServicePolicy
     health: HealthParams
     min_healthy: int | float = 1
+    burst: BurstParams | None = None
+    """Under ``policy: burst``, when the service overspills."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +147,8 @@ class _Pending:
     first_failed_probe: float | None = None
     verdict: float | None = None
     locators: list[str] = field(default_factory=list)
+    tallies: dict[str, Tally] = field(default_factory=dict)
+    """With several vantages, the count that changed each locator's verdict."""
 
 
 class Controller:
@@ -158,6 +172,13 @@ class Controller:
         vantage: the bounds past which this vantage distrusts itself.
         metrics: where probes, verdicts and moves are counted; a registry of its own
             unless given.
+        acting_as: with several instances, who this instance writes as while it leads
+            (its name and term), asked at every decision; None while it does not lead,
+            and decisions wait until :meth:`refresh` after it leads again. Without it,
+            this instance always decides, as ``writer``.
+        vantages: with several instances, every vantage's verdicts: decisions then use
+            the quorum's verdicts, and this vantage's own are published through it;
+            None (one instance): this vantage's verdicts are the decisions' own.
     """
 
     def __init__(
@@ -169,8 +190,12 @@ class Controller:
         writer: str = "",
         vantage: VantageParams | None = None,
         metrics: Metrics | None = None,
+        acting_as: Callable[[], str | None] | None = None,
+        vantages: Vantages | None = None,
     ) -> None:
         self._plans = plans
+        self._acting_as = acting_as
+        self._vantages = vantages
         self._registry = registry
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._writer = writer
@@ -198,6 +223,13 @@ class Controller:
         self._metrics.watch_verdicts(self._verdict_counts)
         self._site_of: dict[str, str] = {}
         self._probes: dict[str, deque[ProbeRecord]] = {}
+        # Beside each locator's health: the release its probes last read, and when.
+        self._releases: dict[str, SeenRelease] = {}
+        self._bursting = Bursting(
+            {name: plan.burst for name, plan in plans.items() if plan.burst is not None},
+            {name: plan.policy for name, plan in plans.items()},
+        )
+        self._burst_wakeups: dict[str, asyncio.TimerHandle] = {}
         for name, plan in plans.items():
             for spec in plan.policy.locators:
                 self._health[spec.id] = LocatorHealth()
@@ -218,6 +250,8 @@ class Controller:
         late: float = 0.0,
         fault: str = "",
         latency: float | None = None,
+        release: str | None = None,
+        load: float | None = None,
     ) -> float | None:
         """Feed one probe result; returns the delay to the next probe when a recheck is due.
 
@@ -232,6 +266,8 @@ class Controller:
             late: seconds the probe started after its slot.
             fault: non-empty when the prober failed for want of a local resource.
             latency: seconds the probe took, when the prober says.
+            release: the release the replica said it runs, when the probe reads one.
+            load: the load figure the replica reported, when the probe reads one.
 
         Returns:
             The core's :func:`recheck_delay`: seconds to a quick re-probe while a change
@@ -248,25 +284,114 @@ class Controller:
         trusted = trust(ok, context, self._vantage, now, self._vantage_params)
         result = "unknown" if not trusted.trusted else "ok" if ok else "fail"
         self._note_probe(locator_id, at, result, latency, detail)
+        if release is not None:
+            seen = self._releases.get(locator_id)
+            self._releases[locator_id] = SeenRelease(release, at)
+            if seen is None or seen.release != release:
+                # A strict service ranks its standby sites by release: decide again.
+                self._wake(self._service_of[locator_id])
         if not trusted.trusted:
             self._health[locator_id] = observe_unknown(before, f"{detail} ({trusted.why})")
-            log.debug("locator %s: probe unknown: %s (%s)", locator_id, detail, trusted.why)
+            log.debug(
+                "locator %s: probe unknown: %s (%s)",
+                locator_id,
+                detail,
+                trusted.why,
+                extra={
+                    "service": self._service_of[locator_id],
+                    "site": self._site_of[locator_id],
+                    "locator": locator_id,
+                },
+            )
             return None
         after = observe(before, ok, at, params, detail)
         self._health[locator_id] = after
+        service = self._service_of[locator_id]
+        if self._bursting.applies(service):
+            self._bursting.observe(locator_id, service, ok, latency, load, at)
+            self._step_burst(service, now)
         if after.verdict is not before.verdict:
             if after.verdict is Verdict.DOWN:
                 self._downs += 1
-            log.info("locator %s %s: %s", locator_id, after.verdict.value, after.reason)
+            log.info(
+                "locator %s %s: %s",
+                locator_id,
+                after.verdict.value,
+                after.reason,
+                extra={
+                    "service": self._service_of[locator_id],
+                    "site": self._site_of[locator_id],
+                    "locator": locator_id,
+                },
+            )
             self._journal_health(locator_id, before, after, now)
-            pending = self._pending.setdefault(self._service_of[locator_id], _Pending())
-            if after.verdict is Verdict.DOWN and pending.first_failed_probe is None:
-                pending.first_failed_probe = after.streak_started_at
-            if pending.verdict is None:
-                pending.verdict = self._clock.monotonic()
-            pending.locators.append(locator_id)
-            self._wake(self._service_of[locator_id])
+            if self._vantages is None:
+                self._verdict_changed(locator_id, after.verdict, after.streak_started_at)
+            else:
+                self._vantages.set_own(locator_id, after.verdict)
+                self._recount([locator_id])
         return recheck_delay(after, params)
+
+    def observe_load(self, locator_id: str, figure: float | None, at: float) -> None:
+        """Feed a load balancer's figure for one locator (sessions, queue), read at ``at``.
+
+        Args:
+            locator_id: The locator whose server the figure is of.
+            figure: The figure, or None when the load balancer had none for it.
+            at: When it was read, on the clock's monotonic time.
+        """
+        service = self._service_of[locator_id]
+        if self._bursting.applies(service):
+            self._bursting.observe_figure(locator_id, figure, at)
+            self._step_burst(service, self._clock.monotonic())
+
+    def peers(self, reports: dict[str, VantageReport]) -> None:
+        """The other live vantages' reports changed: count the votes again.
+
+        Args:
+            reports: Every live vantage's report, by name, as last read from the cluster.
+        """
+        if self._vantages is None:
+            return
+        self._vantages.set_others(reports)
+        self._recount(self._vantages.locators)
+
+    def vantages_status(self) -> dict[str, object]:
+        """Every live vantage, the quorum and lasting disagreements; empty with one instance."""
+        if self._vantages is None:
+            return {}
+        now = self._clock.monotonic()
+        return self._vantages.status(now, wall_time(self._clock, now))
+
+    def _recount(self, locators: Iterable[str]) -> None:
+        """Count the votes on ``locators`` again and act on each combined verdict that changed.
+
+        A move's timeline starts at this vantage's first failed probe when it, too, says down.
+        """
+        assert self._vantages is not None
+        for changed in self._vantages.recount(locators, self._clock.monotonic()):
+            log.info("locator %s %s", changed.locator, changed.describe())
+            own = self._health[changed.locator]
+            failed = own.streak_started_at if own.verdict is changed.verdict else None
+            self._verdict_changed(changed.locator, changed.verdict, failed, changed)
+
+    def _verdict_changed(
+        self,
+        locator_id: str,
+        verdict: Verdict,
+        first_failed_probe: float | None,
+        counted: Tally | None = None,
+    ) -> None:
+        """The verdict decisions use for ``locator_id`` changed: its service decides again."""
+        pending = self._pending.setdefault(self._service_of[locator_id], _Pending())
+        if verdict is Verdict.DOWN and pending.first_failed_probe is None:
+            pending.first_failed_probe = first_failed_probe
+        if pending.verdict is None:
+            pending.verdict = self._clock.monotonic()
+        pending.locators.append(locator_id)
+        if counted is not None:
+            pending.tallies[locator_id] = counted
+        self._wake(self._service_of[locator_id])
 
     def refresh(self) -> None:
         """Ask for a new decision on every service (intents changed, time passed)."""
@@ -325,6 +450,9 @@ class Controller:
             self._unsubscribe = None
         await cancel_all(self._tasks, "controller")
         self._tasks.clear()
+        for handle in self._burst_wakeups.values():
+            handle.cancel()
+        self._burst_wakeups.clear()
         await cancel_all(list(self._journaling), "controller journal")
         self._journaling.clear()
 
@@ -409,6 +537,7 @@ class Controller:
                         "ok_streak": health.ok_streak,
                         "penalty": round(decayed_penalty(health, now, params), 4),
                         "held": health.held,
+                        **self._release_doc(spec.id),
                         "probes": [
                             {
                                 "time": round(probe.time, 3),
@@ -423,6 +552,65 @@ class Controller:
                     }
                 )
         return docs
+
+    def _release_doc(self, locator_id: str) -> dict[str, object]:
+        seen = self._releases.get(locator_id)
+        if seen is None:
+            return {"release": None, "release_seen": None}
+        return {
+            "release": seen.release,
+            "release_seen": round(wall_time(self._clock, seen.at), 3),
+        }
+
+    def releases(self, service: str | None = None) -> list[ServiceReleases]:
+        """Each service's release by site (of ``service`` only when given) and its drift.
+
+        A site's release is the latest one its locators' probes read.
+
+        Raises:
+            KeyError: ``service`` is not configured.
+        """
+        if service is not None and service not in self._plans:
+            raise KeyError(service)
+        names = list(self._plans) if service is None else [service]
+        found: list[ServiceReleases] = []
+        for name in names:
+            policy = self._plans[name].policy
+            mapping = self._registry.get(name)
+            found.append(
+                service_releases(
+                    name,
+                    policy.readiness,
+                    mapping.active_site if mapping is not None else None,
+                    policy.sites,
+                    self._site_releases(policy),
+                )
+            )
+        return found
+
+    def _site_releases(self, policy: ServicePolicy) -> dict[str, str]:
+        return site_releases((spec.site, self._releases.get(spec.id)) for spec in policy.locators)
+
+    def bursts(self) -> dict[str, dict[str, object]]:
+        """Each bursting service's cycle for ``/healthz``: phase, since when (wall time),
+        the overspill's share in percent and the last load figure."""
+        now = self._clock.monotonic()
+        return {
+            name: {
+                "phase": state.phase.value,
+                "since": None
+                if math.isinf(state.since)
+                else round(wall_time(self._clock, state.since), 3),
+                "share": share,
+                "load": state.last,
+            }
+            for name, (state, share) in self._bursting.shares(now).items()
+        }
+
+    def burst(self, service: str) -> BurstState | None:
+        """The burst cycle of ``service`` (phase, since, load timers); None when it does not
+        burst or has not been stepped yet."""
+        return self._bursting.status(service)
 
     def health(self, locator_id: str) -> LocatorHealth:
         """The current health of one locator."""
@@ -442,10 +630,14 @@ class Controller:
         return [spec.id for spec in self._plans[service].policy.locators if spec.site == site]
 
     def verdicts(self, service: str) -> dict[str, Verdict]:
-        """The verdict of every locator of ``service``, by locator id."""
-        return {
-            spec.id: self._health[spec.id].verdict for spec in self._plans[service].policy.locators
-        }
+        """The verdict decisions use of every locator of ``service``, by locator id: this
+        vantage's, or with several instances the quorum's."""
+        return {spec.id: self._verdict(spec.id) for spec in self._plans[service].policy.locators}
+
+    def _verdict(self, locator_id: str) -> Verdict:
+        if self._vantages is None:
+            return self._health[locator_id].verdict
+        return self._vantages.verdict(locator_id)
 
     def site_health(self, service: str) -> dict[str, SiteHealth]:
         """The health of every site of ``service`` now, as decisions see it.
@@ -458,7 +650,7 @@ class Controller:
     def known(self, service: str) -> bool:
         """Whether every locator of ``service`` has a verdict (none still unknown)."""
         return all(
-            self._health[spec.id].verdict is not Verdict.UNKNOWN
+            self._verdict(spec.id) is not Verdict.UNKNOWN
             for spec in self._plans[service].policy.locators
         )
 
@@ -509,6 +701,10 @@ class Controller:
         if after.degraded is before.degraded:
             return
         self._metrics.record_degraded(after.degraded)
+        if self._vantages is not None:
+            # A degraded vantage abstains; the votes are counted again without it (or with).
+            self._vantages.set_own_vantage(after.degraded, after.reasons)
+            self._recount(self._vantages.locators)
         reason = "; ".join(after.reasons if after.degraded else before.reasons)
         if after.degraded:
             self._degraded_since = now
@@ -560,6 +756,7 @@ class Controller:
                     attempt,
                     JOURNAL_ATTEMPTS,
                     exc,
+                    extra={"service": event.service, "epoch": event.epoch},
                 )
             await asyncio.sleep(JOURNAL_RETRY)
 
@@ -578,7 +775,9 @@ class Controller:
                 await self._decide(service)
             except GtmError as exc:
                 # The registry may be briefly unavailable; the next wake-up retries.
-                log.warning("decision for %s not published: %s", service, exc)
+                log.warning(
+                    "decision for %s not published: %s", service, exc, extra={"service": service}
+                )
                 await asyncio.sleep(0.2)
                 wakeup.set()
 
@@ -601,8 +800,14 @@ class Controller:
         pending = self._pending.pop(service, _Pending())
         try:
             for attempt in range(1, DECIDE_ATTEMPTS + 1):
+                writer = self._writer if self._acting_as is None else self._acting_as()
+                if writer is None:
+                    # Another instance leads: this one keeps its verdicts for when it does.
+                    self._requeue(service, pending)
+                    return
                 now, sites = self._site_healths(service, plan)
                 current = self._registry.get(service)
+                tick = self._step_burst(service, self._clock.monotonic())
                 decision = decide(
                     plan.policy,
                     current,
@@ -610,7 +815,8 @@ class Controller:
                     sites,
                     self._registry.intents(),
                     now,
-                    self._writer,
+                    writer,
+                    overspill=0 if tick is None else tick.share,
                 )
                 if not decision.changed:
                     return
@@ -634,6 +840,39 @@ class Controller:
             self._requeue(service, pending)
             raise
 
+    def _step_burst(self, service: str, now: float) -> Tick | None:
+        """Step a bursting service's cycle; journal what changed, wake it when due."""
+        if not self._bursting.applies(service):
+            return None
+        current = self._registry.get(service)
+        tick = self._bursting.tick(service, current, self.verdicts(service), now)
+        if tick is None:
+            return None
+        if tick.step.change is not None:
+            log.warning("%s: %s", service, tick.step.reason)
+            self._spawn_record(
+                Event(
+                    kind=EventKind.BURST.value,
+                    service=service,
+                    time=wall_time(self._clock, now),
+                    reason=tick.step.reason,
+                    from_site=current.active_site if current is not None else None,
+                    actor=self._writer or "controller",
+                )
+            )
+            self._wake(service)
+        previous = self._burst_wakeups.pop(service, None)
+        if previous is not None:
+            previous.cancel()
+        if tick.due is not None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return tick  # no loop (a synchronous caller): the next decision steps it
+            delay = max(0.0, tick.due - now)
+            self._burst_wakeups[service] = loop.call_later(delay, self._wake, service)
+        return tick
+
     def _intent_ids(self, service: str) -> frozenset[str]:
         """The ids of the intents in force that concern ``service`` (its own, and global)."""
         return frozenset(
@@ -655,6 +894,7 @@ class Controller:
                 service,
                 "; ".join(self._assessment.reasons),
                 decision.reason,
+                extra={"service": service},
             )
 
     def _lost_race(
@@ -673,8 +913,9 @@ class Controller:
             "deciding again"
             if attempt < DECIDE_ATTEMPTS
             else "left as stored until the next change",
+            extra={"service": service},
         )
-        log.debug("%s: %s", service, exc)
+        log.debug("%s: %s", service, exc, extra={"service": service})
 
     def _requeue(self, service: str, pending: _Pending) -> None:
         later = self._pending.get(service)
@@ -684,6 +925,7 @@ class Controller:
             )
             pending.verdict = _earliest(pending.verdict, later.verdict)
             pending.locators.extend(later.locators)
+            pending.tallies.update(later.tallies)
         self._pending[service] = pending
 
     def _site_healths(self, service: str, plan: ServicePlan) -> tuple[float, dict[str, SiteHealth]]:
@@ -698,7 +940,7 @@ class Controller:
         result: dict[str, SiteHealth] = {}
         for site in plan.policy.sites:
             verdicts = [
-                self._health[spec.id].verdict for spec in plan.policy.locators if spec.site == site
+                self._verdict(spec.id) for spec in plan.policy.locators if spec.site == site
             ]
             key = (service, site)
             health = site_health(site, verdicts, plan.min_healthy, self._sites.get(key), mono)
@@ -707,8 +949,10 @@ class Controller:
             if health.since is not None:
                 kept[site] = health.since
         wall = wall_times(self._clock, kept)
+        releases = self._site_releases(plan.policy)
         return wall["now"], {
-            site: replace(health, since=wall.get(site)) for site, health in result.items()
+            site: replace(health, since=wall.get(site), release=releases.get(site))
+            for site, health in result.items()
         }
 
     def _move_event(
@@ -719,7 +963,8 @@ class Controller:
 
         Its ``published`` moment is when the mapping and the event were handed to the
         registry together; the store makes both durable in one commit with the other
-        moves asked for at the same time (a lost site's services all at once).
+        moves asked for at the same time (a lost site's services all at once). With
+        several vantages, the move names who voted on each locator it rests on.
         """
         if not decision.moved:
             return ()
@@ -730,18 +975,23 @@ class Controller:
         if pending.first_failed_probe is not None:
             moments["first_failed_probe"] = pending.first_failed_probe
         timeline = wall_times(self._clock, moments)
+        counted = {locator: pending.tallies[locator] for locator in sorted(pending.tallies)}
+        reason = "; ".join(
+            [decision.reason, *(f"{loc} {t.describe()}" for loc, t in counted.items())]
+        )
         return (
             Event(
                 kind="move",
                 service=after.service,
                 time=timeline["published"],
-                reason=decision.reason,
+                reason=reason,
                 from_site=before.active_site if before else None,
                 to_site=after.active_site,
                 epoch=after.epoch,
                 version=after.version,
                 actor=self._writer or "controller",
                 timeline=timeline,
+                votes={locator: t.votes() for locator, t in counted.items()},
             ),
         )
 
@@ -753,8 +1003,9 @@ class Controller:
         pending: _Pending,
         move: tuple[Event, ...],
     ) -> None:
+        extra = {"service": after.service, "site": after.active_site, "epoch": after.epoch}
         if not move:
-            log.info("%s v%d: %s", after.service, after.version, decision.reason)
+            log.info("%s v%d: %s", after.service, after.version, decision.reason, extra=extra)
             return
         # Health moved it when verdicts asked for the decision; otherwise an intent did.
         kind = AUTOMATIC if pending.verdict is not None else PLANNED
@@ -766,6 +1017,7 @@ class Controller:
             after.active_site,
             after.epoch,
             decision.reason,
+            extra=extra,
         )
 
 

@@ -7,12 +7,20 @@ maps config fields onto ``ServicePolicy`` and ``HealthParams``, and groups the p
 
 from __future__ import annotations
 
+from typing import Any
+
+from gtm.config.burst import FROM_PROVIDER
 from gtm.config.models import Config, ServiceConfig
 from gtm.controller.controller import ServicePlan
+from gtm.controller.load_reading import LoadSource
 from gtm.controller.probing import build_prober
+from gtm.core.burst import BurstParams, Metric
 from gtm.core.health import HealthParams
 from gtm.core.policy import AllDown, Failback, LocatorSpec, PolicyKind, ServicePolicy
-from gtm.errors import StoreInUse
+from gtm.core.readiness import Readiness
+from gtm.errors import ConfigError, StoreInUse
+from gtm.providers.base import Provider
+from gtm.providers.haproxy import Haproxy
 from gtm.registry.store import Store
 from gtm.registry.stores import open_store
 from healthchecks import HttpClient
@@ -38,6 +46,7 @@ def _plan(name: str, service: ServiceConfig) -> ServicePlan:
         all_down=AllDown(service.all_down),
         failback=Failback(service.failback),
         dwell=service.dwell,
+        readiness=Readiness(service.readiness),
     )
     damping = service.damping
     health = HealthParams(
@@ -50,7 +59,46 @@ def _plan(name: str, service: ServiceConfig) -> ServicePlan:
         damping_suppress=damping.suppress,
         damping_reuse=damping.reuse,
     )
-    return ServicePlan(policy=policy, health=health, min_healthy=service.min_healthy)
+    burst = service.burst_settings
+    bursting = (
+        BurstParams(
+            metric=Metric(burst.metric),
+            above=burst.start_level,
+            below=burst.stop_level,
+            window=burst.window,
+            calm=burst.calm,
+            hold=burst.hold,
+            ramp=burst.ramp,
+            share=burst.share,
+            steps=burst.steps,
+        )
+        if policy.policy is PolicyKind.BURST
+        else None
+    )
+    return ServicePlan(
+        policy=policy, health=health, min_healthy=service.min_healthy, burst=bursting
+    )
+
+
+def load_sources(config: Config, providers: dict[str, Provider[Any]]) -> list[LoadSource]:
+    """Where each service bursting on a load balancer's figure reads it.
+
+    Raises:
+        ConfigError: The provider a ``burst`` section names is not an haproxy one (the
+            config's validation refuses that first; this guards hand-built configs).
+    """
+    sources: list[LoadSource] = []
+    for name, service in config.services.items():
+        burst = service.burst
+        if service.policy != "burst" or burst is None or burst.metric not in FROM_PROVIDER:
+            continue
+        provider = providers.get(burst.provider or "")
+        if not isinstance(provider, Haproxy):
+            raise ConfigError(
+                f"services.{name}.burst.provider: {burst.provider!r} is not an haproxy provider"
+            )
+        sources.append(LoadSource(name, provider, burst.metric, service.check.interval))
+    return sources
 
 
 def plan_checks(config: Config, http: HttpClient) -> list[tuple[list[str], Check]]:

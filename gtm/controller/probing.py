@@ -11,6 +11,7 @@ from typing import Protocol, cast
 
 from gtm.config.checks import CHECKS, BaseCheck, DnsCheck, HttpCheck, TcpCheck, TlsCheck
 from healthchecks import DnsProbe, HttpClient, HttpProbe, Prober, TcpProbe, TlsProbe
+from healthchecks.load import LoadReader
 
 
 class ProberFactory(Protocol):
@@ -47,27 +48,36 @@ def http_prober(check: HttpCheck, address: str, port: int, http: HttpClient) -> 
         headers=dict(check.headers),
         host_header=check.host_header,
         tls_verify=check.tls_verify,
+        release=None if check.release is None else check.release.rule(),
+        load=None if check.load is None else LoadReader(check.load.header, check.load.field),
         client=http,
     )
 
 
 def tcp_prober(check: TcpCheck, address: str, port: int, http: HttpClient) -> Prober:
     """A TCP connection."""
-    del check, http
-    return TcpProbe(address, port)
+    del check
+    return TcpProbe(address, port, source=http.source)
 
 
 def dns_prober(check: DnsCheck, address: str, port: int, http: HttpClient) -> Prober:
     """A DNS query to a replica that is a DNS server."""
-    del http
     return DnsProbe(
-        address, check.qname, port=port, rdtype=check.rdtype, expect_rcode=check.expect_rcode
+        address,
+        check.qname,
+        port=port,
+        rdtype=check.rdtype,
+        expect_rcode=check.expect_rcode,
+        source=http.source,
     )
 
 
 def tls_prober(check: TlsCheck, address: str, port: int, http: HttpClient) -> Prober:
     """A TLS handshake and a look at the certificate."""
-    del http
     return TlsProbe(
-        address, port, server_name=check.server_name, min_days_valid=check.min_days_valid
+        address,
+        port,
+        server_name=check.server_name,
+        min_days_valid=check.min_days_valid,
+        source=http.source,
     )

@@ -87,6 +87,9 @@ class Reconciler:
         clock: Wall clock for the journal's timelines.
         metrics: Where apply and verify times and errors are recorded; a registry of its
             own unless given.
+        acting: With several instances, whether this one may touch the providers now
+            (it leads), asked before every pass and every apply; :meth:`resume` wakes
+            every provider when it may again. Always, unless given.
     """
 
     def __init__(
@@ -99,7 +102,9 @@ class Reconciler:
         retry_max: float = 30.0,
         clock: Clock = time.time,
         metrics: Metrics | None = None,
+        acting: Callable[[], bool] | None = None,
     ) -> None:
+        self._acting = acting if acting is not None else _always
         self._metrics = metrics if metrics is not None else Metrics()
         self._providers = {p.name: p for p in providers}
         self._registry = registry
@@ -140,6 +145,11 @@ class Reconciler:
             self._tasks.append(asyncio.create_task(self._run(name), name=f"provider-{name}"))
         self._unsubscribe = self._registry.subscribe(self._on_mapping)
 
+    def resume(self) -> None:
+        """Run a pass of every provider now (this instance leads again)."""
+        for wakeup in self._wakeups.values():
+            wakeup.set()
+
     async def stop(self) -> None:
         """Stop the provider tasks and close the providers; safe to call twice."""
         if self._unsubscribe is not None:
@@ -151,7 +161,12 @@ class Reconciler:
             try:
                 await provider.close()
             except GtmError as exc:
-                log.warning("provider %s did not close cleanly: %s", provider.name, exc)
+                log.warning(
+                    "provider %s did not close cleanly: %s",
+                    provider.name,
+                    exc,
+                    extra={"provider": provider.name},
+                )
 
     async def plan(self, name: str, *, force: bool = False) -> PassResult:
         """Observe and diff one provider without applying anything (``gtm plan``)."""
@@ -204,6 +219,10 @@ class Reconciler:
         refused = {refusal.service for refusal in result.refused}
         todo = [change for change in changes if change.service not in refused]
         self._update(name, passes=self._status[name].passes + 1, pending=len(changes))
+        if todo and not self._acting():
+            raise Unavailable(
+                f"{name}: {len(todo)} change(s) not applied: this instance no longer leads"
+            )
         if todo:
             started = time.perf_counter()
             await provider.apply(todo)
@@ -296,7 +315,7 @@ class Reconciler:
     def _fail(self, name: str, message: str) -> None:
         self._metrics.record_provider_error(name)
         self._update(name, last_error=message, last_error_at=self._clock())
-        log.warning("%s", message)
+        log.warning("%s", message, extra={"provider": name})
 
     async def _settled(self, provider: Provider[Any]) -> None:
         """Wait until every service the provider manages has a mapping, or ``STARTUP``.
@@ -335,6 +354,8 @@ class Reconciler:
             # A moment for a burst of decisions (a whole site lost) to land in one pass.
             await asyncio.sleep(SETTLE)
             wakeup.clear()
+            if not self._acting():
+                continue  # another instance leads; resume() wakes this one when it does
             try:
                 await self.run_pass(name, resync=resync)
                 backoff = RETRY_MIN
@@ -350,3 +371,8 @@ class Reconciler:
                 self._fail(name, str(exc))
             except GtmError as exc:
                 self._fail(name, f"{name}: {exc}")
+
+
+def _always() -> bool:
+    """A lone instance always acts."""
+    return True

@@ -108,7 +108,7 @@ def intent_from_dict(doc: Document) -> Intent:
 
 def event_to_dict(event: Event) -> Document:
     """A journal event as a JSON object."""
-    return {
+    doc: Document = {
         "seq": event.seq,
         "kind": event.kind,
         "service": event.service,
@@ -121,6 +121,9 @@ def event_to_dict(event: Event) -> Document:
         "actor": event.actor,
         "timeline": dict(event.timeline),
     }
+    if event.votes:
+        doc["votes"] = {locator: dict(votes) for locator, votes in event.votes.items()}
+    return doc
 
 
 def event_from_dict(doc: Document) -> Event:
@@ -137,4 +140,8 @@ def event_from_dict(doc: Document) -> Event:
         version=doc.get("version"),
         actor=str(doc.get("actor", "controller")),
         timeline={str(k): float(v) for k, v in doc.get("timeline", {}).items()},
+        votes={
+            str(locator): {str(k): str(v) for k, v in votes.items()}
+            for locator, votes in doc.get("votes", {}).items()
+        },
     )

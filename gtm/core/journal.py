@@ -18,6 +18,8 @@ class EventKind(enum.StrEnum):
     """A provider's system held something the mappings do not say."""
     HEALTH = "health"
     """A locator's verdict changed (from and to in the reason, with why)."""
+    BURST = "burst"
+    """A service's burst began or ended, or its overspill site left (why, with the load)."""
 
 
 EVENT_KINDS: tuple[str, ...] = tuple(kind.value for kind in EventKind)

@@ -175,3 +175,6 @@ class Event:
     version: int | None = None
     actor: str = "controller"
     timeline: dict[str, float] = field(default_factory=dict)
+    votes: dict[str, dict[str, str]] = field(default_factory=dict)
+    """For a move with several vantages: per locator whose verdict asked for it, each live
+    vantage's vote (``up``, ``down``, ``unknown``, ``abstained``), by vantage name."""

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from gtm.core.health import Verdict
 from gtm.core.model import NEVER, Action, Intent, IntentKind, Locator, Mapping, State
+from gtm.core.readiness import Readiness, choose, move_note, rank
 from gtm.core.sites import SiteHealth
 from gtm.errors import ConfigError
 
@@ -27,6 +28,9 @@ class PolicyKind(StrEnum):
     """Always the most preferred healthy site, returning to it after ``dwell``."""
     WEIGHTED = "weighted"
     """Every healthy site at once, shared by the locators' weights."""
+    BURST = "burst"
+    """Whack-a-mole, plus an overspill site that takes a share while the active one is
+    overloaded (:mod:`gtm.core.burst` says when and how much)."""
 
 
 class AllDown(StrEnum):
@@ -90,6 +94,8 @@ class ServicePolicy:
     """Whack-a-mole only: whether it returns to a more preferred site by itself."""
     dwell: float = 300.0
     """Seconds a more preferred site must have been healthy before traffic returns to it."""
+    readiness: Readiness = Readiness.OFF
+    """How a move to a site running another release is treated (:mod:`gtm.core.readiness`)."""
 
     def __post_init__(self) -> None:
         ids = [spec.id for spec in self.locators]
@@ -140,6 +146,7 @@ def decide(
     intents: Sequence[Intent],
     now: float,
     writer: str = "",
+    overspill: int = 0,
 ) -> Decision:
     """Decide the mapping one service should have now.
 
@@ -162,6 +169,9 @@ def decide(
             services are ignored.
         now: the current time.
         writer: who publishes the mapping, recorded in it when it changes.
+        overspill: under ``burst``, the percent of traffic the next healthy site after
+            the active one takes (:func:`gtm.core.burst.share`); a pin, a freeze, a shift,
+            traffic held on a site that is down, or all sites down set it aside.
 
     Returns:
         The decision; its mapping is ``current`` itself when nothing visible changed.
@@ -183,12 +193,19 @@ def decide(
     all_down = pin is None and not any(view.eligible(site) for site in view.order)
     action = _ACTIONS[policy.all_down] if all_down else Action.NONE
     reason = choice.reason if note is None else f"{note}; {choice.reason}"
+    previous = current.active_site if current is not None else None
+    if warning := move_note(policy.readiness, previous, choice.active[0], view.health):
+        reason = f"{reason}; {warning}"
     if choice.held and not all_down:
         action = Action.STAY
         reason = f"{reason}; traffic held on {choice.active[0]}, no standby takes over"
     locators = _locators(policy, view, choice, verdicts)
     if standing.shift is not None and policy.policy is not PolicyKind.WEIGHTED:
         locators, said = _shift(view, choice.active[0], locators, standing.shift)
+        reason = f"{reason}; {said}"
+    elif overspill > 0 and policy.policy is PolicyKind.BURST:
+        quiet = pin is None and standing.freeze is None and not choice.held and not all_down
+        locators, said = _overspill(view, choice.active[0], locators, overspill, quiet)
         reason = f"{reason}; {said}"
     ttl = policy.ttl
     if standing.ttl is not None and standing.ttl.ttl is not None and standing.ttl.ttl < ttl:
@@ -233,6 +250,33 @@ def _shift(
     return tuple(
         weight(loc) for loc in locators
     ), f"{share}% of traffic shifted to {site}{_by(intent)}"
+
+
+def _overspill(
+    view: _View, active: str, locators: tuple[Locator, ...], share: int, quiet: bool
+) -> tuple[tuple[Locator, ...], str]:
+    """Give the next eligible site after the active one ``share`` percent of traffic.
+
+    It joins priority 1 with ``share`` percent of its weights, the active site keeping the
+    rest of its own, as a shift would; ``quiet`` is False while an operator (a pin, a
+    freeze) or the all-down rule holds traffic, and then the overspill waits.
+    """
+    if not quiet:
+        return locators, f"overspill of {share}% set aside while traffic is held"
+    site = next((s for s in view.after(active) if view.eligible(s)), None)
+    if site is None:
+        return locators, f"overspill of {share}% has no healthy site to go to"
+
+    def weight(loc: Locator) -> Locator:
+        if loc.site == active:
+            return replace(loc, weight=round(loc.weight * (100 - share) / 100))
+        if loc.site == site:
+            return replace(loc, priority=1, weight=round(loc.weight * share / 100))
+        return loc
+
+    return tuple(
+        weight(loc) for loc in locators
+    ), f"bursting: {share}% of traffic overspills to {site}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,10 +438,10 @@ def _move(policy: ServicePolicy, view: _View, previous: str, why: str) -> _Choic
         candidates, which = view.order, "the first healthy site in preference order"
     else:
         candidates, which = view.after(previous), "the next healthy site after it"
-    target = next((site for site in candidates if view.eligible(site)), None)
+    target, said = choose(policy.readiness, previous, candidates, view.eligible, view.health)
     if target is None:
         return _Choice((previous,), _all_down(policy, previous, "staying on"))
-    return _Choice((target,), f"{why}; moved to {target}, {which}")
+    return _Choice((target,), f"{why}; moved to {target}, {which}" + (f"; {said}" if said else ""))
 
 
 def _keep(policy: ServicePolicy, view: _View, previous: str, now: float) -> _Choice:
@@ -405,7 +449,7 @@ def _keep(policy: ServicePolicy, view: _View, previous: str, now: float) -> _Cho
     best = next(site for site in view.order if view.eligible(site))
     if best == previous:
         return _Choice((previous,), f"{view.describe(previous)}; staying on it")
-    if policy.policy is PolicyKind.WHACK_A_MOLE and policy.failback is Failback.MANUAL:
+    if policy.policy is not PolicyKind.PRIORITY and policy.failback is Failback.MANUAL:
         return _Choice(
             (previous,), f"{best} recovered, but failback is manual: staying on {previous}"
         )
@@ -469,12 +513,15 @@ def _locators(
 ) -> tuple[Locator, ...]:
     """The service's locators with priorities: active 1, standby 2, 3, ..., drained 255.
 
-    Standby sites are ranked in the order the policy would pick them next, so a client
-    that cannot reach the active site fails over the same way the controller would. While
-    traffic is held on a site that is down, there is no standby: every other site gets 255.
+    Standby sites are ranked in the order the policy would pick them next (a strict
+    service's sites on the active site's release first), so a client that cannot reach
+    the active site fails over the same way the controller would. While traffic is held
+    on a site that is down, there is no standby: every other site gets 255.
     """
     active = choice.active[0]
-    upcoming = view.after(active) if policy.policy is PolicyKind.WHACK_A_MOLE else view.order
+    ordered = (PolicyKind.WHACK_A_MOLE, PolicyKind.BURST)
+    upcoming = view.after(active) if policy.policy in ordered else view.order
+    upcoming = rank(policy.readiness, active, upcoming, view.health)
     standby = [
         s for s in upcoming if s not in choice.active and s not in view.drained and not choice.held
     ]

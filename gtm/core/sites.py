@@ -34,6 +34,9 @@ class SiteHealth:
     """One sentence, e.g. "aws-use1 healthy: 2/3 locators up (min 1)"."""
     needed: int = 1
     """Locators that must be up for the site to be healthy."""
+    release: str | None = None
+    """The release the site runs, as its probes last read it (see
+    :mod:`gtm.core.readiness`); None when none was read."""
 
 
 def site_health(

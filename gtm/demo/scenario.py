@@ -2,8 +2,9 @@
 
 The scenario kills the site serving ``billing``, shows DNS and the API following it to
 the next site with measured timings, brings the old site back (traffic stays), then
-kills the new site (traffic moves again). Without a scenario the demo runs until Ctrl-C
-and prints a line for every move.
+kills the new site (traffic moves again). The ``release`` scenario runs one site on an older
+release (:mod:`gtm.demo.readiness`). Without a scenario the demo runs until Ctrl-C and
+prints a line for every move.
 
 Every run starts from a clean registry: an SQLite store in the config is replaced by a
 fresh file in a temporary directory, removed at exit, so the story always begins the same
@@ -30,6 +31,7 @@ import dns.rdatatype
 from gtm.config.loader import load_config
 from gtm.config.models import Config, SqliteStoreConfig
 from gtm.core.model import Event, Mapping
+from gtm.demo import readiness
 from gtm.demo.moves import MoveLog
 from gtm.demo.sites import SimulatedSite, SiteFleet
 from gtm.runtime import Runtime
@@ -229,11 +231,19 @@ async def run_demo(config_path: str, scenario: str | None) -> int:
     os.environ.setdefault("GTM_TOKEN", DEMO_TOKEN)
     with tempfile.TemporaryDirectory(prefix="gtm-demo-") as scratch:
         config = fresh_store(load_config(config_path), Path(scratch))
+        play: Callable[[Demo], Awaitable[int]]
+        if scenario == "burst":
+            from gtm.demo.bursting import play_burst, with_burst
+
+            config, play = with_burst(config), play_burst
+        else:
+            play = _interactive if scenario is None else SCENARIOS[scenario]
         fleet = fleet_for(config)
+        if scenario == "release":
+            readiness.stage(fleet)
         fleet.start()
         runtime = Runtime(config)
         try:
-            play = _interactive if scenario is None else _whack_a_mole
             stopped = 0 if scenario is None else INTERRUPTED
             return await _until_stopped(_run(Demo(config, fleet, runtime), play), stopped)
         finally:
@@ -283,6 +293,13 @@ async def _whack_a_mole(demo: Demo) -> int:
     return 0
 
 
+SCENARIOS: dict[str, Callable[[Demo], Awaitable[int]]] = {
+    "whack-a-mole": _whack_a_mole,
+    "release": readiness.play,
+}
+"""The scenarios ``gtm demo --scenario`` plays, by name."""
+
+
 async def _interactive(demo: Demo) -> int:
     """Print how to break a site, then a line per move until stopped."""
     print("Break a site and watch gtm move the service:")
@@ -292,6 +309,7 @@ async def _interactive(demo: Demo) -> int:
             f"  curl -X POST 'http://{site.address}:{port}/_ctl/mode?m=down'   # {site.name} sick"
         )
     print("  ... and m=up to heal it, m=flaky&p=0.2 to make it flaky; kill -9 PID kills one.")
+    print("  POST /_ctl/release?r=2.3.0 on a site's port makes it run another release.")
     print("Press Ctrl-C to stop. Moves:", flush=True)
     with MoveLog(demo.runtime.registry, say):
         await asyncio.Event().wait()

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from typing import IO
@@ -37,6 +38,8 @@ class SimulatedSite:
     name: str
     address: str
     ports: dict[str, int]
+    release: str | None = None
+    """The release the workload starts with; None: the workload's default."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _errors: IO[bytes] | None = field(default=None, repr=False)
 
@@ -74,6 +77,7 @@ class SimulatedSite:
                     self.name,
                     "--address",
                     self.address,
+                    *([] if self.release is None else ["--release", self.release]),
                     *args,
                 ],
                 stdin=subprocess.DEVNULL,
@@ -144,9 +148,20 @@ class SimulatedSite:
             self._errors.close()
             self._errors = None
 
-    def set_mode(self, mode: str, fail_ratio: float | None = None, seed: int | None = None) -> None:
-        """Make ``/health`` answer per ``mode`` (up, down, flaky, hang) on every port."""
+    def set_mode(
+        self,
+        mode: str,
+        fail_ratio: float | None = None,
+        seed: int | None = None,
+        delay: float | None = None,
+    ) -> None:
+        """Make ``/health`` answer per ``mode`` (up, down, flaky, hang, slow) on every port.
+
+        ``delay`` is how many seconds ``slow`` takes to answer.
+        """
         query = f"m={mode}"
+        if delay is not None:
+            query += f"&d={delay}"
         if fail_ratio is not None:
             query += f"&p={fail_ratio}"
         if seed is not None:
@@ -154,6 +169,27 @@ class SimulatedSite:
         port = next(iter(self.ports.values()))
         request = urllib.request.Request(
             f"http://{self.address}:{port}/_ctl/mode?{query}", method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            answer.read()
+
+    def deploy(self, release: str) -> None:
+        """Make every answer of the site name ``release`` from now on, as a deployment would;
+        a restarted site keeps it."""
+        port = next(iter(self.ports.values()))
+        query = urllib.parse.urlencode({"r": release})
+        request = urllib.request.Request(
+            f"http://{self.address}:{port}/_ctl/release?{query}", method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            answer.read()
+        self.release = release
+
+    def refuse(self, *addresses: str) -> None:
+        """Drop every probe from ``addresses`` unanswered (none: accept every vantage again)."""
+        port = next(iter(self.ports.values()))
+        request = urllib.request.Request(
+            f"http://{self.address}:{port}/_ctl/refuse?from={','.join(addresses)}", method="POST"
         )
         with urllib.request.urlopen(request, timeout=5) as answer:
             answer.read()

@@ -18,12 +18,14 @@ import dns.name
 import dns.opcode
 import dns.rdataclass
 import dns.rrset
+import dns.tsig
 from dns.rcode import Rcode
 from dns.rdatatype import RdataType
 
-from gtm.core.model import Action, Mapping
+from gtm.core.model import Mapping
 from gtm.dns.cache import DEFAULT_BUDGET, AnswerCache, CacheKey
-from gtm.dns.records import Node, apex_node, service_nodes, soa_rrset
+from gtm.dns.records import Node, apex_node, is_hidden, service_nodes, soa_rrset
+from gtm.dns.versions import ZoneVersions
 from gtm.errors import Unavailable
 
 HEADER_SIZE = 12
@@ -47,6 +49,15 @@ zone is no amplifier and the TXT (version, epoch, active site) is what a service
 _QR = int(dns.flags.QR)
 _RD = int(dns.flags.RD)
 _OPCODE_MASK = 0x7800
+
+TSIG_FAILURES = (
+    dns.message.UnknownTSIGKey,
+    dns.tsig.BadSignature,
+    dns.tsig.BadTime,
+    dns.tsig.BadKey,
+    dns.tsig.BadAlgorithm,
+)
+"""What dnspython raises for a signed message that does not verify with our key."""
 
 
 class MappingSource(Protocol):
@@ -76,13 +87,22 @@ class ZoneAnswers:
     locator to give and the ``nxdomain`` action. Names outside the zone are REFUSED: this
     is not a resolver.
 
-    The SOA serial starts at the clock's Unix time and goes up by at least one on every
-    change notification (jumping to the clock's time when that is higher), so it grows
-    within a run and, unless changes outpaced one per second on average, across restarts.
+    The SOA serial starts at the clock's Unix time in hundredths of a second (modulo 2**32,
+    compared as RFC 1982 says) and goes up by at least one on every change notification
+    (jumping to the clock's when that is higher), so it grows within a run and across
+    restarts unless changes outpaced a hundred a second: a site of 1,000 services lost
+    puts it ten seconds ahead of the clock, and a gtm restarted within those ten seconds
+    would start below it, where secondaries would not follow until it caught up. A
+    secondary also takes a serial as newer only while the two are less than 2**31 apart
+    (248 days).
 
     Answers are cached by question (see :class:`cache.AnswerCache`) and the cache is
     emptied on every change notification. Queries with EDNS options, several questions or
     another opcode are answered but not cached.
+
+    A query signed with TSIG is answered signed when it verifies with ``keyring`` (the
+    key secondaries use for their SOA queries) and NOTAUTH otherwise. With ``versions``,
+    every change is also recorded there with the serials before and after it, for IXFR.
     """
 
     def __init__(
@@ -94,6 +114,8 @@ class ZoneAnswers:
         negative_ttl: int = 5,
         clock: Callable[[], float] = time.time,
         cache_budget: int = DEFAULT_BUDGET,
+        keyring: dns.tsig.Key | None = None,
+        versions: ZoneVersions | None = None,
     ) -> None:
         """Serve ``zone`` from ``source`` and subscribe to its changes.
 
@@ -104,6 +126,10 @@ class ZoneAnswers:
             negative_ttl: Seconds resolvers may cache NXDOMAIN and NODATA answers.
             clock: Wall-clock time, read for the initial serial and on changes.
             cache_budget: Bytes of cached answers to keep (see :class:`AnswerCache`).
+            keyring: The TSIG key signed queries are checked with; None: signed queries
+                are answered NOTAUTH.
+            versions: Where each change is recorded for zone transfers, if anywhere; it
+                must hold the source's mappings as they are now.
 
         Raises:
             ValueError: ``ns`` is empty, or ``zone`` is the root, which would make every
@@ -119,12 +145,16 @@ class ZoneAnswers:
         self._mname = dns.name.from_text(ns[0], self._origin)
         self._negative_ttl = negative_ttl
         self._clock = clock
-        self._serial = int(clock())
+        self._serial = _clock_serial(clock())
         self._cache = AnswerCache(cache_budget)
+        self._keyring = keyring
+        self._versions = versions
         # Zone content is built once per change: building RRsets costs far more than
         # parsing a query, and a flood of new questions should not rebuild it each time.
         self._services: dict[str, dict[dns.name.Name, Node] | Rcode] = {}
         self._apex, self._negative_soa = self._build_apex()
+        if versions is not None:
+            versions.start_at(self.serial)
         self._unsubscribe = source.subscribe(self._changed)
 
     @property
@@ -136,6 +166,11 @@ class ZoneAnswers:
     def serial(self) -> int:
         """The SOA serial now."""
         return self._serial % 2**32
+
+    @property
+    def apex(self) -> Node:
+        """The SOA (with the serial now) and NS RRsets at the apex."""
+        return self._apex
 
     @property
     def cached_answers(self) -> int:
@@ -171,7 +206,10 @@ class ZoneAnswers:
         return answer
 
     def _changed(self, mapping: Mapping) -> None:
-        self._serial = max(self._serial + 1, int(self._clock()))
+        before = self.serial
+        self._serial = max(self._serial + 1, _clock_serial(self._clock()))
+        if self._versions is not None:
+            self._versions.record(mapping, before, self.serial)
         self._services = {}
         self._apex, self._negative_soa = self._build_apex()
         self._cache.invalidate()
@@ -194,15 +232,17 @@ class ZoneAnswers:
         if flags & _QR:
             return None, False
         if dns.opcode.from_flags(flags) != dns.opcode.QUERY:
-            return _header_answer(wire, Rcode.NOTIMP), False
+            return header_answer(wire, Rcode.NOTIMP), False
         try:
-            query = dns.message.from_wire(wire)
+            query = dns.message.from_wire(wire, keyring=self._keyring)
+        except TSIG_FAILURES:
+            return header_answer(wire, Rcode.NOTAUTH), False
         except Exception:
             # The bytes are the client's: whatever dnspython rejects them with, the
             # client sent a malformed message and the answer is FORMERR.
-            return _header_answer(wire, Rcode.FORMERR), False
+            return header_answer(wire, Rcode.FORMERR), False
         if len(query.question) != 1:
-            return _header_answer(wire, Rcode.FORMERR), False
+            return header_answer(wire, Rcode.FORMERR), False
         response = dns.message.make_response(query, our_payload=EDNS_PAYLOAD)
         cacheable = not query.options and not query.had_tsig
         if query.edns > 0:
@@ -240,8 +280,8 @@ class ZoneAnswers:
             or not qname.is_subdomain(self._origin)
             or rdtype in (RdataType.AXFR, RdataType.IXFR)
         ):
-            # Transfers are refused too: the zone is derived from the registry and has
-            # no secondaries to feed.
+            # Transfers are refused here: they are served over TCP, to the clients
+            # dns.transfer allows, by gtm.dns.transfer; never over UDP.
             response.set_rcode(Rcode.REFUSED)
             return
         found = self._lookup(qname)
@@ -284,9 +324,17 @@ class ZoneAnswers:
 
     def _service_content(self, mapping: Mapping) -> dict[dns.name.Name, Node] | Rcode:
         """A service's names, or the rcode its all-down action gives every one of them."""
-        if not mapping.best() and mapping.action is Action.NXDOMAIN:
+        if is_hidden(mapping):
             return Rcode.NXDOMAIN
         return service_nodes(mapping, self._origin)
+
+
+SERIAL_SCALE = 100
+"""Serial units per second of the clock."""
+
+
+def _clock_serial(now: float) -> int:
+    return int(now * SERIAL_SCALE)
 
 
 def _pick(node: Node, rdtype: RdataType) -> dns.rrset.RRset | None:
@@ -296,8 +344,8 @@ def _pick(node: Node, rdtype: RdataType) -> dns.rrset.RRset | None:
     return node.get(rdtype)
 
 
-def _header_answer(wire: bytes, rcode: Rcode) -> bytes:
-    """An answer made of a header alone: for queries too broken or odd to echo.
+def header_answer(wire: bytes, rcode: Rcode) -> bytes:
+    """An answer made of a header alone: for queries too broken, odd or refused to echo.
 
     It keeps the ID, opcode and RD of the query so the client can match it.
     """

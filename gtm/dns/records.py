@@ -17,7 +17,7 @@ import dns.rrset
 from dns.rdatatype import RdataType
 from dns.rdtypes.ANY.TXT import TXT
 
-from gtm.core.model import Locator, Mapping, usable
+from gtm.core.model import Action, Locator, Mapping, usable
 
 Node = dict[RdataType, dns.rrset.RRset]
 """The RRsets one owner name holds, by type."""
@@ -77,7 +77,7 @@ def service_nodes(mapping: Mapping, origin: dns.name.Name) -> dict[dns.name.Name
         mapping: The registry record of one service.
         origin: The zone's absolute name.
     """
-    owner = _child(origin, mapping.service)
+    owner = child_name(origin, mapping.service)
     if owner is None:
         return {}
     node = _address_node(owner, mapping.ttl, mapping.best())
@@ -93,10 +93,10 @@ def service_nodes(mapping: Mapping, origin: dns.name.Name) -> dict[dns.name.Name
     srv_texts: list[str] = []
     by_site: dict[dns.name.Name, list[Locator]] = {}
     for loc in usable(mapping.locators) or mapping.best():
-        target = _child(owner, loc.site) if _is_ip(loc.address) else _host(loc.address)
+        target = child_name(owner, loc.site) if is_ip(loc.address) else host_name(loc.address)
         if target is None:
             continue
-        if _is_ip(loc.address):
+        if is_ip(loc.address):
             by_site.setdefault(target, []).append(loc)
         srv_texts.append(f"{loc.priority} {loc.weight} {loc.port} {target}")
     if srv_texts:
@@ -106,7 +106,12 @@ def service_nodes(mapping: Mapping, origin: dns.name.Name) -> dict[dns.name.Name
     return nodes
 
 
-def _child(parent: dns.name.Name, label: str) -> dns.name.Name | None:
+def is_hidden(mapping: Mapping) -> bool:
+    """Whether the mapping's all-down action takes every one of its names out of the zone."""
+    return not mapping.best() and mapping.action is Action.NXDOMAIN
+
+
+def child_name(parent: dns.name.Name, label: str) -> dns.name.Name | None:
     """``label`` under ``parent``, or None when ``label`` cannot be one DNS label."""
     try:
         return dns.name.Name((label.encode("ascii"), *parent.labels))
@@ -114,7 +119,7 @@ def _child(parent: dns.name.Name, label: str) -> dns.name.Name | None:
         return None
 
 
-def _host(address: str) -> dns.name.Name | None:
+def host_name(address: str) -> dns.name.Name | None:
     """A host name as an absolute DNS name, or None when it is not a valid one."""
     try:
         return dns.name.from_text(address)
@@ -134,7 +139,8 @@ def _address_node(owner: dns.name.Name, ttl: int, locators: Iterable[Locator]) -
     return {rdtype: _rrset(owner, ttl, rdtype, t) for rdtype, t in texts.items() if t}
 
 
-def _is_ip(address: str) -> bool:
+def is_ip(address: str) -> bool:
+    """Whether ``address`` is an IP literal (an A/AAAA record) rather than a host name."""
     try:
         ipaddress.ip_address(address)
     except ValueError:

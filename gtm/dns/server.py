@@ -28,6 +28,7 @@ from gtm.config.limits import DnsLimits, DnsRateLimit, descriptor_budget
 from gtm.core.ratelimit import Verdict
 from gtm.dns.answers import EDNS_PAYLOAD, ZoneAnswers
 from gtm.dns.ratelimit import ResponseLimiter, truncated_answer
+from gtm.dns.transfer import ZoneTransfers, transfer_type
 from gtm.logs import guard_loggers, throttle
 from gtm.metrics import DnsCounts
 
@@ -115,6 +116,7 @@ class DnsServer:
         rate_limit: DnsRateLimit | None = None,
         clock: Callable[[], float] = time.monotonic,
         counts: DnsCounts | None = None,
+        transfers: ZoneTransfers | None = None,
     ) -> None:
         """Prepare a server; nothing listens until :meth:`start`.
 
@@ -127,9 +129,11 @@ class DnsServer:
                 it sets a rate.
             clock: Monotonic seconds, for the rate limit's buckets.
             counts: Where answers are counted by type and rcode; its own unless given.
+            transfers: Who answers AXFR and IXFR over TCP; None: they are refused.
         """
         self.counts = counts if counts is not None else DnsCounts()
         self._answers = answers
+        self._transfers = transfers
         self._udp_payload = udp_payload
         self._limits = limits or DnsLimits()
         self._idle = self._limits.tcp_idle_timeout
@@ -240,7 +244,7 @@ class DnsServer:
         self._connections[task] = writer
         self._per_client[client] = held + 1
         try:
-            await self._exchange(reader, writer)
+            await self._exchange(reader, writer, client)
         except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
             pass  # the client left, broke framing or went quiet: the connection ends
         finally:
@@ -250,12 +254,21 @@ class DnsServer:
                 self._per_client[client] = left
             writer.close()
 
-    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: str
+    ) -> None:
         """Answer queries on one connection until it ends or sends something unanswerable."""
         while True:
             async with asyncio.timeout(self._idle):
                 prefix = await reader.readexactly(2)
                 wire = await reader.readexactly(int.from_bytes(prefix, "big"))
+            if self._transfers is not None and transfer_type(wire) is not None:
+                messages = await self._transfers.respond(wire, client)
+                self.counts.count(messages[0])
+                writer.writelines(len(m).to_bytes(2, "big") + m for m in messages)
+                async with asyncio.timeout(self._idle):
+                    await writer.drain()
+                continue
             answer = self._answers.respond(wire, max_udp=None)
             if answer is None:
                 return

@@ -28,6 +28,7 @@ from gtm.providers.haproxy_settings import (
     server_names,
     settings,
 )
+from gtm.providers.haproxy_stats import COLUMNS, stat_column
 
 MAX_BATCH = 5000
 """Changes per runtime API session. HAProxy reads an interactive session's commands one
@@ -253,6 +254,24 @@ class Haproxy:
             f"{self._who}: a request through {frontend} reached {', '.join(served) or 'no server'}"
             f", not {', '.join(sorted(active))} of {mapping.active_site}"
         )
+
+    async def load_figures(self, mapping: Mapping, metric: str) -> dict[str, float]:
+        """Each locator's figure of ``metric`` (``sessions`` or ``queue``) in ``show stat``.
+
+        Locators whose server is not in the service's backend are left out.
+
+        Raises:
+            HaproxyRejected: The dump is unreadable.
+            HaproxyUnavailable: The runtime API did not answer.
+        """
+        [answer] = await self._api.run(["show stat"])
+        backend = backend_name(self._template, mapping.service)
+        try:
+            figures = stat_column(answer, backend, COLUMNS[metric])
+        except ValueError as exc:
+            raise HaproxyRejected(f"{self._who}: {exc}") from exc
+        names = server_names(mapping)
+        return {lid: figures[name] for lid, name in names.items() if name in figures}
 
     async def _sessions(self, backend: str) -> dict[str, int]:
         """Total sessions per server of ``backend``, from ``show stat``."""

@@ -428,7 +428,14 @@ class Route53:
                 self.retry,
             )
             ids.append(answer["ChangeInfo"]["Id"])
-            log.debug("route53 %s: sent request %d of %d: %s", self.name, n, len(requests), ids[-1])
+            log.debug(
+                "route53 %s: sent request %d of %d: %s",
+                self.name,
+                n,
+                len(requests),
+                ids[-1],
+                extra={"provider": self.name},
+            )
         if self.wait_insync and ids:
             await self._wait_insync(ids)
 

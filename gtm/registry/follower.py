@@ -33,6 +33,8 @@ async def follow(store: Store, prefix: str, index: int, apply: Apply) -> None:
 
     A failing store is logged once per outage and asked again every ``FOLLOW_RETRY``
     seconds; an ``apply`` that raises is logged and the next listing is still applied.
+    When the store's index goes backwards, the index is reset and the listing read again
+    without waiting (as Consul's blocking queries require).
     """
     failing = False
     while True:
@@ -47,7 +49,18 @@ async def follow(store: Store, prefix: str, index: int, apply: Apply) -> None:
         if failing:
             log.info("registry: following %s in the store again", prefix)
             failing = False
-        if seen <= index:
+        if seen < index:
+            # The store's index went backwards (Consul reaped tombstones, or the cluster
+            # was rebuilt from a snapshot): start over, reading the whole listing at once.
+            log.info(
+                "registry: the store's index for %s went back from %d to %d; re-reading",
+                prefix,
+                index,
+                seen,
+            )
+            index = 0
+            continue
+        if seen == index:
             continue  # the wait ran out with nothing new
         try:
             apply(seen, entries)

@@ -24,6 +24,7 @@ from gtm.core.codec import (
     mapping_from_dict,
     mapping_to_dict,
 )
+from gtm.core.leadership import stale_term
 from gtm.core.model import Event, Intent, Mapping
 from gtm.core.runbook import Run, run_from_dict, run_to_dict
 from gtm.errors import ConflictError, NotFound, StoreUnavailable
@@ -100,6 +101,8 @@ class Registry:
         self._run_saves: Saves[Run] = Saves()
         self._mapping_subscribers: Subscribers[Mapping] = Subscribers("mapping")
         self._intent_subscribers: Subscribers[list[Intent]] = Subscribers("intents")
+        self._event_subscribers: Subscribers[Event] = Subscribers("journal")
+        self._run_subscribers: Subscribers[Run] = Subscribers("runs")
         self._watchers = Watchers()
         self._followers: list[asyncio.Task[None]] = []
         self._closed = False
@@ -167,7 +170,8 @@ class Registry:
         service) and the epoch must not be lower. The store write is a compare-and-set on
         the index this registry last saw, so a concurrent writer makes it fail. Once the
         write is durable the cache is updated, then subscribers are called, then long
-        polls on the service are woken.
+        polls on the service are woken, then :meth:`on_event` subscribers hear of
+        ``events`` as stored.
 
         Writes asked for together (a site lost: every service of it at once) go to the
         store in one commit (:mod:`.commits`); each keeps its own compare-and-set.
@@ -181,15 +185,16 @@ class Registry:
             The mapping as stored.
 
         Raises:
-            ConflictError: The version or epoch does not follow the stored mapping, or
+            ConflictError: The version or epoch does not follow the stored mapping, the
+                writer's leader term is below the stored one's (a deposed leader), or
                 another writer changed it first; the message names both versions.
             StoreUnavailable: The store failed; nothing changed.
         """
         service = mapping.service
         current = self._mappings.get(service)
-        _check_succession(mapping, current)
         if not mapping.written_by and self._instance_id:
             mapping = dataclasses.replace(mapping, written_by=self._instance_id)
+        _check_succession(mapping, current)
         written = await self._commits.write(
             Write(
                 MAPPINGS + service,
@@ -212,12 +217,14 @@ class Registry:
                 f" over stored version {stored}; the store now holds version {now}"
             )
         await self._journal.grew(len(written.records))
-        if self._indexes.get(service, 0) >= entry.index:
-            return mapping  # following the store applied this write while it was on its way
-        self._mappings[service] = mapping
-        self._indexes[service] = entry.index
-        self._mapping_subscribers.notify(mapping)
-        self._watchers.wake(service)
+        if self._indexes.get(service, 0) < entry.index:
+            # else following the store applied this write while it was on its way
+            self._mappings[service] = mapping
+            self._indexes[service] = entry.index
+            self._mapping_subscribers.notify(mapping)
+            self._watchers.wake(service)
+        for event, record in zip(events, written.records, strict=True):
+            self._event_subscribers.notify(dataclasses.replace(event, seq=record.seq))
         return mapping
 
     async def wait(self, service: str, index: int, timeout: float) -> Mapping | None:
@@ -340,8 +347,20 @@ class Registry:
             self._runs[run.id] = run
             self._run_indexes[run.id] = entry.index
             self._watchers.wake(RUN_WATCH + run.id)
+        self._run_subscribers.notify(run)
         await self._prune_runs()
         return run
+
+    def on_run(self, callback: Callable[[Run], None]) -> Callable[[], None]:
+        """Call ``callback`` with every run stored from now on (by this registry or another
+        writer it follows), as stored.
+
+        Callbacks run synchronously; one that raises is logged and skipped.
+
+        Returns:
+            A function that unsubscribes ``callback``.
+        """
+        return self._run_subscribers.add(callback)
 
     async def _prune_runs(self) -> None:
         finished = [(run.created_at, run.id) for run in self._runs.values() if run.state.finished]
@@ -349,7 +368,12 @@ class Registry:
             try:
                 await self._store.delete(RUNS + run_id, self._run_indexes.get(run_id))
             except StoreUnavailable as exc:
-                log.warning("registry: pruning finished run %s failed: %s", run_id, exc)
+                log.warning(
+                    "registry: pruning finished run %s failed: %s",
+                    run_id,
+                    exc,
+                    extra={"run": run_id},
+                )
                 return
             # Its index stays known, so an older listing cannot bring the run back.
             self._runs.pop(run_id, None)
@@ -372,11 +396,25 @@ class Registry:
         """Append ``event`` to the journal with the next sequence number; see :class:`Journal`.
 
         Events recorded together (a verdict for each locator of a lost site) go to the
-        store in one commit, with any mappings written at the same time.
+        store in one commit, with any mappings written at the same time. Once it is
+        stored, subscribers (:meth:`on_event`) hear of it as stored.
         """
         written = await self._commits.write(Write(None, records=(as_record(event),)))
         await self._journal.grew(1)
-        return dataclasses.replace(event, seq=written.records[0].seq)
+        stored = dataclasses.replace(event, seq=written.records[0].seq)
+        self._event_subscribers.notify(stored)
+        return stored
+
+    def on_event(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback`` with every event this registry records from now on, as stored.
+
+        Callbacks run synchronously inside :meth:`record`; one that raises is logged and
+        skipped.
+
+        Returns:
+            A function that unsubscribes ``callback``.
+        """
+        return self._event_subscribers.add(callback)
 
     async def events(
         self,
@@ -441,6 +479,7 @@ class Registry:
                     mapping.version,
                     entry.index,
                     current.version,
+                    extra={"service": service},
                 )
                 continue
             self._mappings[service] = mapping
@@ -505,6 +544,7 @@ class Registry:
             self._runs[run_id] = run
             self._run_indexes[run_id] = entry.index
             self._watchers.wake(RUN_WATCH + run_id)
+            self._run_subscribers.notify(run)
 
     def _decoded(self, entry: Entry, parse: Callable[[Document], T], strict: bool) -> T | None:
         try:
@@ -532,6 +572,9 @@ def _check_succession(mapping: Mapping, current: Mapping | None) -> None:
             f"registry: {service} version {mapping.version} does not follow stored version"
             f" {current.version} (expected {expected})"
         )
+    stale = stale_term(current.written_by, mapping.written_by)
+    if stale is not None:
+        raise ConflictError(f"registry: {service} version {mapping.version} refused: {stale}")
     if mapping.epoch < current.epoch:
         raise ConflictError(
             f"registry: {service} epoch {mapping.epoch} is below stored epoch {current.epoch}"

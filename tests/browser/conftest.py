@@ -10,14 +10,14 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from e2e.support import SITES, TOKEN, config_doc
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from gtm.demo.sites import SimulatedSite, SiteFleet
 from testbed.ports import free_port, free_ports
@@ -39,8 +39,25 @@ CHROMIUM_FLAGS = [
 DEADLINE_MS = 20_000
 """Longest wait for the page to show a change (a loaded 2-core machine is slow)."""
 
+# Assertions wait as long as actions: Playwright's own default of 5 s is too short for a
+# planned run's roll-back on a loaded machine.
+expect.set_options(timeout=DEADLINE_MS)
+
 SCREENSHOT_ENV = "GTM_DASHBOARD_SCREENSHOT"
 """When set, the screenshot the first test takes is also written to this path."""
+
+RELEASE_CHECK = {"header": "X-Release"}
+"""Every service's probes read the release its replicas name (the simulated sites do)."""
+
+Tweak = Callable[[dict[str, Any]], None]
+"""A change a test makes to the config before gtm starts."""
+
+
+def reads_releases(doc: dict[str, Any]) -> None:
+    """Every service reads its replicas' releases and warns of a move to another release."""
+    for service in doc["services"].values():
+        service["check"]["release"] = RELEASE_CHECK
+        service["readiness"] = "warn"
 
 
 class GtmServer(ManagedProcess):
@@ -49,10 +66,11 @@ class GtmServer(ManagedProcess):
 
     start_attempts = 3
 
-    def __init__(self, workdir: Path, services: dict[str, int]) -> None:
+    def __init__(self, workdir: Path, services: dict[str, int], tweak: Tweak) -> None:
         super().__init__()
         self.workdir = workdir
         self.services = services
+        self.tweak = tweak
         self.api = ""
 
     @property
@@ -66,6 +84,8 @@ class GtmServer(ManagedProcess):
 
     def _prepare(self) -> list[str]:
         doc = config_doc(self.workdir, self.services)
+        reads_releases(doc)
+        self.tweak(doc)
         dns, api = free_port(udp=True), free_port()
         doc["dns"]["listen"] = f"127.0.0.1:{dns}"
         doc["api"]["listen"] = f"127.0.0.1:{api}"
@@ -121,12 +141,22 @@ def fleet(services: dict[str, int]) -> Iterator[SiteFleet]:
 
 
 @pytest.fixture
+def tweak() -> Tweak:
+    """What a test changes in gtm's config (nothing unless it overrides this fixture)."""
+    return lambda doc: None
+
+
+@pytest.fixture
 def gtm(
-    tmp_path: Path, services: dict[str, int], fleet: SiteFleet, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    services: dict[str, int],
+    fleet: SiteFleet,
+    tweak: Tweak,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[GtmServer]:
     """A started ``gtm run`` in front of the fleet, every locator up; stopped by PID."""
     monkeypatch.setenv("GTM_TEST_TOKEN", TOKEN)
-    with GtmServer(tmp_path, services) as server:
+    with GtmServer(tmp_path, services, tweak) as server:
         yield server
 
 
@@ -156,9 +186,18 @@ def browser(tmp_path: Path) -> Iterator[BrowserContext]:
 def page(browser: BrowserContext, gtm: GtmServer) -> Iterator[Page]:
     """The dashboard open on ``gtm``, with every service drawn; a script error in the page
     fails the test."""
+    yield from opened(browser, gtm)
+
+
+def opened(
+    browser: BrowserContext, gtm: GtmServer, prepare: Callable[[Page], None] = lambda page: None
+) -> Iterator[Page]:
+    """A new page, ``prepare``d (routes to block, say), on the dashboard of ``gtm`` with
+    every service drawn; a script error in the page fails the test."""
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    prepare(page)
     page.goto(gtm.api + "/ui")
     page.wait_for_selector("tr[data-service='search'] td[data-site]")
     yield page

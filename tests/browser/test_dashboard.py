@@ -4,19 +4,31 @@ that it follows changes without a reload, and that actions need a token."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from pathlib import Path
+from typing import Any
 
+import pytest
 from e2e.support import SITES, TOKEN
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from gtm.demo.sites import SiteFleet
+from gtm.demo.workload import DEFAULT_RELEASE
 
-from .conftest import SCREENSHOT_ENV, GtmServer
+from .conftest import RELEASE_CHECK, SCREENSHOT_ENV, GtmServer, Tweak, opened
 
-LIVE = re.compile("^(stream|polling)$")
-"""How the page follows gtm: its event stream, or a refresh every second without one."""
+OLD_RELEASE = "2.3.0"
+"""A release older than the one the simulated sites run (gtm.demo.workload.DEFAULT_RELEASE)."""
+
+SLOW_CHECK = {
+    "type": "http",
+    "path": "/health",
+    "interval": "1s",
+    "timeout": "900ms",
+    "recheck_interval": "20ms",
+    "release": RELEASE_CHECK,
+}
+"""Probes every second that a slow answer (300 ms) passes with room to spare."""
 
 
 def row(page: Page, service: str) -> str:
@@ -24,12 +36,12 @@ def row(page: Page, service: str) -> str:
     return f"tr[data-service='{service}']"
 
 
-def save_screenshot(page: Page, path: Path) -> None:
-    """The whole page as a PNG at ``path``, and also where ``GTM_DASHBOARD_SCREENSHOT``
-    says when it is set (the README's picture is made so)."""
+def save_screenshot(page: Page, path: Path, *, readme: bool = False) -> None:
+    """The whole page as a PNG at ``path``; for the ``readme`` one, also where
+    ``GTM_DASHBOARD_SCREENSHOT`` says when it is set (the README's picture is made so)."""
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 0
-    if os.environ.get(SCREENSHOT_ENV):
+    if readme and os.environ.get(SCREENSHOT_ENV):
         shutil.copyfile(path, os.environ[SCREENSHOT_ENV])
 
 
@@ -61,12 +73,21 @@ def test_the_page_shows_every_service_site_and_locator(page: Page, gtm: GtmServe
     expect(first.locator("rect.bar.ok").first).to_be_attached()
     expect(first.locator("rect.bar title").first).to_contain_text("ok")
     expect(page.locator("#locators tr[data-locator] td").nth(6)).to_contain_text("/3")
-    expect(page.locator("#live")).to_have_attribute("data-mode", LIVE)
-    # The cluster panel is there exactly when this instance answers GET /v1/cluster.
-    if gtm.status("/v1/cluster") == 404:
-        expect(page.locator("#cluster-panel")).to_be_hidden()
-    else:
-        expect(page.locator("#cluster-panel")).to_be_visible()
+    # This gtm has a stream: the page follows it rather than polling.
+    expect(page.locator("#live")).to_have_attribute("data-mode", "stream")
+    expect(page.locator("#live")).to_have_text("live (stream)")
+    # Every site's release is shown; they all run the same one, so nothing drifts.
+    for service in ("billing", "search"):
+        expect(page.locator(row(page, service))).to_have_attribute("data-drift", "false")
+        expect(page.locator(f"{row(page, service)} th.service")).to_contain_text("readiness warn")
+        for site in SITES:
+            cell = page.locator(f"{row(page, service)} td[data-site='{site}']")
+            expect(cell).to_have_attribute("data-release", DEFAULT_RELEASE)
+            expect(cell.locator(".chip.release")).to_have_text(DEFAULT_RELEASE)
+    # A lone instance (GET /v1/cluster says so) has no cluster panel and no banner.
+    assert gtm.get("/v1/cluster") == {"cluster": False}
+    expect(page.locator("#cluster-panel")).to_be_hidden()
+    expect(page.locator("#cluster-banner")).to_have_count(0)
 
 
 def test_a_killed_site_changes_the_page_without_a_reload(
@@ -145,7 +166,21 @@ def test_a_pin_made_with_a_token_moves_the_service_and_is_journaled(page: Page) 
     assert page.evaluate("window.sessionStorage.getItem('gtm.token')") is None
 
 
+def not_found(route: Route) -> None:
+    """Answer as a gtm without the route would: 404, with the API's error document."""
+    route.fulfill(
+        status=404,
+        content_type="application/json",
+        body='{"error": "not_found", "message": "no such route in this test"}',
+    )
+
+
 def test_a_planned_failover_is_previewed_started_and_aborted(page: Page) -> None:
+    # Runs come on the stream: the page needs no GET /v1/runs to show one's progress.
+    page.route(
+        "**/v1/runs*",
+        lambda route: not_found(route) if route.request.method == "GET" else route.continue_(),
+    )
     page.fill("#token", TOKEN)
     page.click("#token-use")
     page.select_option("#run-service", "search")
@@ -179,9 +214,112 @@ def test_a_planned_failover_is_previewed_started_and_aborted(page: Page) -> None
 
 
 def test_the_page_says_when_gtm_stops_answering(page: Page, gtm: GtmServer) -> None:
-    expect(page.locator("#live")).to_have_attribute("data-mode", LIVE)
+    expect(page.locator("#live")).to_have_attribute("data-mode", "stream")
     gtm.stop()
     expect(page.locator("#live")).to_have_attribute("data-mode", "lost")
     expect(page.locator("#live")).to_contain_text("gtm unreachable since")
     # What was last known stays on the page.
     expect(page.locator(row(page, "billing"))).to_have_attribute("data-active", "aws-use1")
+
+
+def test_without_a_stream_the_page_polls_and_still_follows_changes(
+    browser: BrowserContext, gtm: GtmServer, fleet: SiteFleet
+) -> None:
+    for page in opened(browser, gtm, lambda page: page.route("**/v1/stream*", not_found)):
+        live = page.locator("#live")
+        expect(live).to_have_attribute("data-mode", "polling")
+        expect(live).to_have_text("live (every 1 s)")
+        page.evaluate("window.__sameDocument = true")
+
+        fleet["aws-use1"].kill()
+
+        billing = page.locator(row(page, "billing"))
+        expect(billing.locator("td[data-site='aws-use1']")).to_have_attribute("data-state", "down")
+        expect(billing).not_to_have_attribute("data-active", "aws-use1")
+        expect(
+            page.locator("#journal li[data-kind='move'][data-service='billing']")
+        ).not_to_have_count(0)
+        expect(live).to_have_attribute("data-mode", "polling")
+        assert page.evaluate("window.__sameDocument") is True
+
+
+def test_a_site_on_another_release_is_shown_as_drift(
+    page: Page, fleet: SiteFleet, tmp_path: Path
+) -> None:
+    billing = page.locator(row(page, "billing"))
+    expect(billing).to_have_attribute("data-drift", "false")
+
+    fleet["gcp-euw1"].deploy(OLD_RELEASE)
+
+    for service in ("billing", "search"):
+        line = page.locator(row(page, service))
+        expect(line).to_have_attribute("data-drift", "true")
+        expect(line.locator("th.service .chip.drift")).to_have_text(
+            "release drift · readiness warn"
+        )
+        old = line.locator("td[data-site='gcp-euw1']")
+        expect(old).to_have_attribute("data-drift", "true")
+        expect(old.locator(".chip.release.drift")).to_have_text(f"≠ {OLD_RELEASE}")
+        for site in ("aws-use1", "dc-paris"):
+            same = line.locator(f"td[data-site='{site}']")
+            expect(same).to_have_attribute("data-drift", "false")
+            expect(same).to_have_attribute("data-release", DEFAULT_RELEASE)
+
+    # The active site dies: with readiness warn the move goes ahead, and says so.
+    fleet["aws-use1"].kill()
+    expect(billing).to_have_attribute("data-active", "gcp-euw1")
+    move = page.locator("#journal li[data-kind='move'][data-service='billing']").first
+    expect(move).to_contain_text("readiness warning")
+    # The releases are now compared with the new active site's.
+    expect(billing.locator("td[data-site='dc-paris']")).to_have_attribute("data-drift", "true")
+    expect(billing.locator("td[data-site='gcp-euw1']")).to_have_attribute("data-drift", "false")
+    save_screenshot(page, tmp_path / "dashboard.png", readme=True)
+
+
+def bursts_search(doc: dict[str, Any]) -> None:
+    """search under ``policy: burst`` (150 ms for 2 s starts it); probes that wait for a
+    slow answer on every service."""
+    for service in doc["services"].values():
+        service["check"] = dict(SLOW_CHECK)
+    doc["services"]["search"]["policy"] = "burst"
+    doc["services"]["search"]["burst"] = {
+        "above": "150ms",
+        "below": "60ms",
+        "for": "2s",
+        "calm": "2s",
+        "hold": "3s",
+        "ramp": "1s",
+        "steps": 2,
+        "share": 50,
+    }
+
+
+@pytest.mark.parametrize("tweak", [bursts_search], ids=["burst"])
+def test_a_bursting_service_shows_its_phase_and_overspill(
+    page: Page, fleet: SiteFleet, tweak: Tweak
+) -> None:
+    search = page.locator(row(page, "search"))
+    expect(search).to_have_attribute("data-burst", "steady")
+    expect(search.locator("th.service .chip.burst")).to_have_text("burst: steady")
+
+    fleet["aws-use1"].set_mode("slow", delay=0.3)
+
+    expect(search).to_have_attribute("data-burst", "bursting")
+    expect(search.locator("th.service .chip.burst")).to_contain_text("burst: bursting · overspill")
+    overspill = search.locator("td[data-site='gcp-euw1']")
+    expect(overspill).to_have_attribute("data-overspill", "true")
+    expect(overspill.locator(".chip.burst")).to_have_text("overspill")
+    expect(overspill).not_to_have_attribute("data-share", "0")
+    expect(search).to_have_attribute("data-active", "aws-use1")
+    expect(page.locator(row(page, "billing"))).to_have_attribute("data-burst", "")
+    # The journal's filter offers burst events, and shows only them.
+    page.select_option("#journal-kind", "burst")
+    shown = page.locator("#journal li.event")
+    expect(shown.first).to_have_attribute("data-service", "search")
+    assert set(shown.evaluate_all("items => items.map(i => i.dataset.kind)")) == {"burst"}
+
+    fleet["aws-use1"].set_mode("up")
+
+    expect(search).to_have_attribute("data-burst", "steady")
+    expect(overspill).to_have_attribute("data-overspill", "false")
+    expect(overspill).to_have_attribute("data-share", "0")

@@ -10,6 +10,8 @@ import urllib.request
 from fnmatch import fnmatch
 from pathlib import Path
 
+from gtm.core.journal import EVENT_KINDS
+
 from .conftest import GtmServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,3 +79,10 @@ def test_every_file_of_the_page_is_package_data() -> None:
     for path in STATIC.iterdir():
         relative = path.relative_to(ROOT / "gtm").as_posix()
         assert any(fnmatch(relative, pattern) for pattern in patterns), relative
+
+
+def test_the_journal_filter_offers_every_kind_gtm_journals() -> None:
+    text = (STATIC / "journal.js").read_text()
+    found = re.search(r"export const KINDS = \[([^\]]*)\];", text)
+    assert found is not None
+    assert sorted(re.findall(r'"([\w-]+)"', found.group(1))) == sorted(EVENT_KINDS)

@@ -17,6 +17,7 @@ from gtm.config import (
     check_config,
     load_config,
 )
+from gtm.config.readiness import ReleaseConfig
 from gtm.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).parents[2] / "config"
@@ -122,8 +123,12 @@ def test_demo_file_loads() -> None:
     }
     assert config.services["search"].sites[0] == "gcp-euw1"
     assert config.services["auth"].all_down == "closed"
+    assert config.services["billing"].readiness == "strict"
+    release = ReleaseConfig(header="X-Release")
     for service in config.services.values():
-        assert service.check == HttpCheck(path="/health", interval=1.0, timeout=0.5)
+        assert service.check == HttpCheck(
+            path="/health", interval=1.0, timeout=0.5, release=release
+        )
         by_site = {loc.site: loc.address for loc in service.locators}
         assert by_site == {
             "aws-use1": "127.0.1.1",
@@ -160,8 +165,8 @@ services:
         ),
         pytest.param(
             BILLING + "    colour: blue\n",
-            "services.billing.colour: unknown key; expected one of: all_down, check, damping, "
-            "dwell, failback, locators, min_healthy, policy, ttl",
+            "services.billing.colour: unknown key; expected one of: all_down, burst, check, "
+            "damping, dwell, failback, locators, min_healthy, policy, readiness, ttl",
             id="unknown-key",
         ),
         pytest.param(
@@ -210,7 +215,7 @@ services:
         pytest.param(
             BILLING + "    policy: round-robin\n",
             "services.billing.policy: 'round-robin' is not allowed; "
-            "expected 'whack-a-mole', 'priority' or 'weighted'",
+            "expected 'whack-a-mole', 'priority', 'weighted' or 'burst'",
             id="unknown-policy",
         ),
         pytest.param(

@@ -17,6 +17,7 @@ from virtual_time import VirtualClock
 from gtm.controller.controller import Controller, ServicePlan
 from gtm.controller.reconciler import Reconciler
 from gtm.controller.runbook.runbooks import Runbooks
+from gtm.controller.vantages import Vantages
 from gtm.core.health import HealthParams
 from gtm.core.policy import LocatorSpec, ServicePolicy
 from gtm.registry.registry import Registry
@@ -81,14 +82,18 @@ async def bed(
     interval: float = 1.0,
     clock: VirtualClock | None = None,
     store: Store | None = None,
+    vantages: Vantages | None = None,
 ) -> AsyncIterator[Bed]:
     """Start registry, controller, runbooks and scheduler as ``Runtime`` wires them.
 
     ``store`` defaults to a fresh memory store; the registry closes it on the way out.
+    ``vantages``, when given, makes the controller count other vantages' votes.
     """
     clock = clock if clock is not None else VirtualClock()
     registry = await Registry.open(store if store is not None else MemoryStore(), "test")
-    controller = Controller(plan(health or HealthParams()), registry, clock=clock, writer="test")
+    controller = Controller(
+        plan(health or HealthParams()), registry, clock=clock, writer="test", vantages=vantages
+    )
     sites = {site: ScriptedSite() for site in SITES}
 
     def on_result(check: Check, result: Result) -> float | None:

@@ -56,6 +56,18 @@ LOCATOR = Locator("billing@a/lb-1", "a", "192.0.2.1", 443, 2, 50, State.DOWN)
             codec.event_from_dict,
             id="event-minimal",
         ),
+        pytest.param(
+            Event(
+                "move",
+                "billing",
+                5.0,
+                "a is down",
+                votes={"billing@a/1": {"gtm-a": "down", "gtm-b": "down", "gtm-c": "up"}},
+            ),
+            codec.event_to_dict,
+            codec.event_from_dict,
+            id="event-with-votes",
+        ),
     ],
 )
 def test_round_trip(

@@ -8,7 +8,7 @@ from gtm.core.journal import EVENT_KINDS, EventKind
 
 
 def test_the_filter_names_are_the_kinds_in_order() -> None:
-    assert EVENT_KINDS == ("move", "run", "provider", "drift", "health")
+    assert EVENT_KINDS == ("move", "run", "provider", "drift", "health", "burst")
     assert tuple(EventKind(name) for name in EVENT_KINDS) == tuple(EventKind)
 
 

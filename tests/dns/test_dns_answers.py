@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from conftest import FakeSource
 
 ZONE = "gtm.example.test."
-SERIAL = 1_700_000_000  # the conftest clock
+SERIAL = 170_000_000_000 % 2**32  # the conftest clock, in hundredths of a second
 MakeAnswers = Callable[..., ZoneAnswers]
 
 
@@ -468,10 +468,10 @@ class TestCache:
         try:
             source.publish(billing)
             source.publish(billing)
-            assert answers.serial == 1002
+            assert answers.serial == 100_002
             now[0] = 5000.0
             source.publish(billing)
-            assert answers.serial == 5000
+            assert answers.serial == 500_000
         finally:
             answers.close()
 

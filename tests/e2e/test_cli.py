@@ -14,7 +14,6 @@ import pytest
 from gtm.cli import main
 from gtm.core.model import Intent, IntentKind, Mapping
 from gtm.core.runbook import Run, RunKind, RunState
-from gtm.core.vantage import Symptom
 from gtm.runtime import Runtime
 
 from .support import TOKEN
@@ -81,25 +80,31 @@ async def test_status_and_resolve_show_the_active_site(gtm: Runtime) -> None:
     assert out.startswith("billing -> 127.0.1.1:")
 
 
-async def test_status_says_when_this_instance_distrusts_itself(gtm: Runtime) -> None:
+async def test_status_says_when_this_instance_distrusts_itself(
+    gtm: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     api = f"http://127.0.0.1:{gtm.api_port}"
     code, out, _ = await gtm_cli("status", "--api", api)
     assert code == 0 and "DEGRADED" not in out
-    gtm.controller.report(Symptom.STORE_STALLED, "a store call in flight for 2.0s", ongoing=True)
-    try:
-        code, out, _ = await gtm_cli("status", "--api", api)
-        assert code == 0
-        first = out.splitlines()[0]
-        assert " DEGRADED since " in first
-        assert first.endswith(
-            ": a store call in flight for 2.0s (no automatic move until it recovers)"
-        )
-        code, out, _ = await gtm_cli("status", "--json", "--api", api)
-        vantage = json.loads(out)["vantage"]
-        assert vantage["degraded"] is True
-        assert vantage["reasons"] == ["a store call in flight for 2.0s"]
-    finally:
-        gtm.controller.clear(Symptom.STORE_STALLED)
+    # The store says a call has been in flight for 2 s, as it would while another process
+    # holds its lock; the runtime's own periodic look at the store must notice it.
+    # (A loaded machine may add an event-loop lag to the reasons: only the stall is asserted.)
+    assert gtm._store is not None
+    monkeypatch.setattr(gtm._store, "busy_for", lambda: 2.0)
+    stalled = "a store call in flight for 2.000s (bound 0.500s)"
+    deadline = time.monotonic() + 30
+    while stalled not in gtm.controller.vantage().reasons:
+        assert time.monotonic() < deadline, "the stalled store was never noticed"
+        await asyncio.sleep(0.05)
+    code, out, _ = await gtm_cli("status", "--api", api)
+    assert code == 0
+    first = out.splitlines()[0]
+    assert " DEGRADED since " in first
+    assert stalled in first and first.endswith("(no automatic move until it recovers)")
+    code, out, _ = await gtm_cli("status", "--json", "--api", api)
+    vantage = json.loads(out)["vantage"]
+    assert vantage["degraded"] is True
+    assert stalled in vantage["reasons"]
 
 
 async def test_runs_lists_the_latest_ones_up_to_the_limit(gtm: Runtime) -> None:

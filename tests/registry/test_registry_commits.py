@@ -1,5 +1,5 @@
 """Group commit: writes asked for together reach the store as one commit, each judged on
-its own, each seen by subscribers and the journal."""
+its own, each seen by subscribers, event subscribers (as stored) and the journal."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from registry_faults import FaultyStore
 from registry_samples import event, mapping
 
-from gtm.core.model import Mapping
+from gtm.core.model import Event, Mapping
 from gtm.errors import ConflictError
 from gtm.registry.registry import Registry
 from gtm.registry.store import Write, Written
@@ -35,10 +35,13 @@ async def test_a_burst_of_moves_and_their_events_goes_in_one_commit(tmp_path: Pa
     registry = await Registry.open(store, "gtm-a")
     heard: list[Mapping] = []
     registry.subscribe(heard.append)
+    told: list[Event] = []
+    registry.on_event(told.append)
     services = [f"svc-{i:03d}" for i in range(200)]
     try:
         await asyncio.gather(*(registry.put(mapping(service=s)) for s in services))
         store.commits.clear()
+        assert told == []
 
         moved = await asyncio.gather(
             *(
@@ -54,6 +57,10 @@ async def test_a_burst_of_moves_and_their_events_goes_in_one_commit(tmp_path: Pa
         moves = await registry.events(kind="move", limit=1000)
         assert sorted(e.service or "" for e in moves) == services
         assert len({e.seq for e in moves}) == 200
+        # Every event of the commit is told as stored, sequence number included.
+        [verdict] = await registry.events(kind="health")
+        assert sorted(told, key=lambda e: e.seq) == sorted([*moves, verdict], key=lambda e: e.seq)
+        assert moved[-1] == verdict
     finally:
         await registry.close()
     reopened = await Registry.open(SqliteStore(tmp_path / "gtm.db"))
@@ -68,6 +75,8 @@ async def test_a_lost_race_in_a_burst_fails_that_write_alone_with_its_event(
 ) -> None:
     store = CountingStore(SqliteStore(tmp_path / "gtm.db"))
     registry = await Registry.open(store, "gtm-a")
+    told: list[Event] = []
+    registry.on_event(told.append)
     try:
         await asyncio.gather(registry.put(mapping()), registry.put(mapping(service="search")))
         store.losing.add("mappings/billing")
@@ -81,6 +90,7 @@ async def test_a_lost_race_in_a_burst_fails_that_write_alone_with_its_event(
         assert isinstance(outcomes[0], ConflictError)
         assert isinstance(outcomes[1], Mapping) and outcomes[1].version == 2
         assert [e.service for e in await registry.events(kind="move")] == ["search"]
+        assert told == await registry.events(kind="move")
         billing = registry.get("billing")
         assert billing is not None and billing.version == 1
     finally:

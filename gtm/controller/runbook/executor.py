@@ -53,9 +53,13 @@ class Executor:
         """Carry ``run`` (saved, running) out in a task of its own."""
         self._spawn(run, self._execute(run))
 
-    def recover(self, run: Run) -> None:
+    def recover(self, run: Run, why: str = "gtm restarted") -> None:
         """Roll back ``run``, left unfinished by a gtm that stopped, in a task of its own."""
-        self._spawn(run, self._recovery.recover(run))
+        self._spawn(run, self._recovery.recover(run, why))
+
+    def carrying_out(self, run_id: str) -> bool:
+        """Whether the run ``run_id`` is being carried out or rolled back here."""
+        return run_id in self._tasks
 
     async def stop(self) -> None:
         """Stop running runs where they are; the next start rolls them back."""

@@ -55,13 +55,14 @@ class Recovery:
                     run.service,
                     run.owner,
                     instance or "this instance",
+                    extra={"run": run.id, "service": run.service},
                 )
         return mine
 
-    async def recover(self, run: Run) -> Run:
-        """Roll back a run that gtm left unfinished when it stopped; journal it."""
+    async def recover(self, run: Run, cause: str = "gtm restarted") -> Run:
+        """Roll back a run left unfinished (gtm stopped, or its leader was lost); journal it."""
         step = run.current.step.value if run.current else "its start"
-        why = f"gtm restarted during {step}"
+        why = f"{cause} during {step}"
         run = await self._store.save(run.end(self._clock.wall(), ok=False, detail=why))
         run = await self.rollback(run, why)
         await self._store.journal(run)

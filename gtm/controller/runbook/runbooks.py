@@ -2,13 +2,16 @@
 
 Everything a run does is persisted in the registry as it starts and ends; a run found
 unfinished when gtm starts (it was killed mid-run) is rolled back by its owner, never
-left half-done.
+left half-done. With several instances, only the leader carries runs out: a run posted
+to another instance is stored for it, and a new leader carries out or rolls back every
+run it inherits (:func:`gtm.core.leadership.inherit`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections.abc import Callable
 
 from gtm.controller.controller import Controller
 from gtm.controller.reconciler import Reconciler
@@ -20,7 +23,9 @@ from gtm.controller.runbook.recovery import Recovery
 from gtm.controller.runbook.runs import RunStore
 from gtm.controller.runbook.situation import Situation
 from gtm.controller.runbook.steps import ProbeNow, Steps
+from gtm.core.leadership import Inheritance, inherit
 from gtm.core.model import Mapping
+from gtm.core.readiness import MoveCheck
 from gtm.core.runbook import Run, RunKind, RunOptions, RunState
 from gtm.core.sites import SiteHealth
 from gtm.errors import Rejected, SafetyRefused
@@ -38,6 +43,9 @@ class Runbooks:
         probe_now: A fresh probe of one locator, for preflight.
         clock: The time: monotonic for deadlines and waits, wall for what a run records
             (step times, when each system served the new site); the loop's by default.
+        leading: With several instances, whether this one leads now: a run begun while
+            it does not is stored for the leader to carry out (:meth:`take_over`).
+            Without it, this instance carries out every run it begins.
     """
 
     def __init__(
@@ -48,8 +56,11 @@ class Runbooks:
         probe_now: ProbeNow,
         *,
         clock: Clock | None = None,
+        leading: Callable[[], bool] | None = None,
     ) -> None:
         self._registry = registry
+        self._leading = leading
+        self._starting: set[str] = set()
         self._reconciler = reconciler
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._situation = Situation(registry, controller, self._clock)
@@ -65,6 +76,29 @@ class Runbooks:
         """Roll back every unfinished run this instance owns (see :meth:`Recovery.unfinished`)."""
         for run in self._recovery.unfinished(self._registry.instance_id):
             self._executor.recover(run)
+
+    async def take_over(self) -> None:
+        """Carry out the runs stored for the leader, roll back those a lost one began.
+
+        Called when this instance starts leading, and again while it leads, for runs
+        posted to other instances since.
+        """
+        me = self._registry.instance_id
+        for run in self.runs():
+            busy = self._executor.carrying_out(run.id) or run.id in self._starting
+            what = inherit(run, busy)
+            if what is Inheritance.LEAVE:
+                continue
+            self._starting.add(run.id)
+            try:
+                owned = await self._store.save(dataclasses.replace(run, owner=me))
+                if what is Inheritance.EXECUTE:
+                    self._executor.execute(owned)
+                else:
+                    lost = f"its leader {run.owner or 'unknown'} was lost"
+                    self._executor.recover(owned, lost)
+            finally:
+                self._starting.discard(run.id)
 
     async def stop(self) -> None:
         """Stop running runs where they are; the next start rolls them back."""
@@ -90,6 +124,11 @@ class Runbooks:
         """
         return self._situation.site_health(service)
 
+    def readiness(self, service: str, to_site: str, force: bool) -> MoveCheck:
+        """Whether readiness lets ``service`` be pinned or moved to ``to_site`` (see
+        :meth:`Situation.readiness`)."""
+        return self._situation.readiness(service, to_site, force)
+
     def outcome(self, run: Run) -> Mapping:
         """The mapping ``run`` would leave behind (see :meth:`Situation.outcome`)."""
         return self._situation.outcome(run)
@@ -109,7 +148,9 @@ class Runbooks:
             Rejected: Unknown service or site, no reason, the service already has a
                 running run, or the target is already active.
             SafetyRefused: A standing intent stands in the way (see
-                :func:`gtm.core.moves.screen`); the message names it.
+                :func:`gtm.core.moves.screen`); the message names it. Or the service's
+                readiness is strict and the target runs another release than the active
+                site (see :func:`gtm.core.readiness.check_move`); the message names both.
         """
         if not reason.strip():
             raise Rejected("runbook: a reason is required for a planned move (--reason)")
@@ -123,6 +164,9 @@ class Runbooks:
         refusal = self._situation.screen(service, to, options).refusal
         if refusal is not None:
             raise SafetyRefused(f"runbook: {refusal.message}")
+        readiness = self._situation.readiness(service, to, options.force)
+        if readiness.refusal is not None:
+            raise SafetyRefused(f"runbook: run of {service} to {to} refused: {readiness.refusal}")
         run = Run(
             id=secrets.token_hex(4),
             kind=kind,
@@ -138,9 +182,19 @@ class Runbooks:
         if options.dry_run:
             described = await preview(self._situation, self._reconciler, run)
             run = dataclasses.replace(run, preview=described)
-            return run.finish(RunState.DONE, explain(run, mapping, described))
-        run = await self._store.save(run)
-        self._executor.execute(run)
+            said = explain(run, mapping, described)
+            if readiness.warning is not None:
+                said = f"{said}\n{readiness.warning}"
+            return run.finish(RunState.DONE, said)
+        if self._leading is not None and not self._leading():
+            # Stored without an owner: the leader carries it out (take_over).
+            return await self._store.save(dataclasses.replace(run, owner=""))
+        self._starting.add(run.id)
+        try:
+            run = await self._store.save(run)
+            self._executor.execute(run)
+        finally:
+            self._starting.discard(run.id)
         return run
 
     async def finished(self, run: Run, timeout: float = 3600.0) -> Run:

@@ -132,4 +132,9 @@ class RunStore:
                 timeline=timeline,
             )
         )
-        log.warning("run %s: %s", run.id, summary(run))
+        log.warning(
+            "run %s: %s",
+            run.id,
+            summary(run),
+            extra={"run": run.id, "service": run.service, "site": run.to_site},
+        )

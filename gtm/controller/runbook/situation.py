@@ -10,6 +10,7 @@ from gtm.controller.controller import Controller, ServicePlan
 from gtm.controller.runbook.stops import StepFailed
 from gtm.core.model import Mapping
 from gtm.core.moves import Refusal, Screening, outcome, screen, target
+from gtm.core.readiness import MoveCheck, check_move
 from gtm.core.runbook import Run, RunKind, RunOptions
 from gtm.core.sites import SiteHealth
 from gtm.errors import Rejected
@@ -111,6 +112,22 @@ class Situation:
             self._clock.wall(),
             options.replace_intents,
             own,
+        )
+
+    def readiness(self, service: str, to_site: str, force: bool) -> MoveCheck:
+        """Whether the service's readiness rule lets a run or pin move it to ``to_site``
+        (see :func:`gtm.core.readiness.check_move`).
+
+        Raises:
+            Rejected: Unknown service.
+        """
+        mapping = self._registry.get(service)
+        return check_move(
+            self.plan(service).policy.readiness,
+            mapping.active_site if mapping is not None else None,
+            to_site,
+            self._controller.site_health(service),
+            force=force,
         )
 
     def outcome(self, run: Run) -> Mapping:

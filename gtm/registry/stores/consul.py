@@ -116,6 +116,12 @@ class ConsulStore:
         self._session: str | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._lock_taken: asyncio.Lock | None = None
+        self._fenced: tuple[str, str, Callable[[], str | None]] | None = None
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix every key of this store lives under (``gtm/``)."""
+        return self._prefix
 
     @property
     def location(self) -> str:
@@ -132,13 +138,49 @@ class ConsulStore:
         """Every entry whose key starts with ``prefix``, sorted by key."""
         return (await self.watch(prefix, 0, 0))[1]
 
+    def fence(self, prefix: str, lock: str, session: Callable[[], str | None]) -> None:
+        """Fence every later write under ``prefix`` with the leader lock.
+
+        Each ``cas`` of a key under ``prefix`` becomes one transaction that checks that
+        ``<store prefix><lock>`` is held by ``session()`` together with the key's index,
+        so an instance whose session lost the lock cannot write, whatever its clock says.
+        When ``session()`` is None (this instance does not act) nothing is sent and the
+        write fails as a lost condition.
+
+        Args:
+            prefix: The keys to fence (``mappings/``).
+            lock: The lock's key under the store's prefix (``leader``).
+            session: The session that must hold the lock, asked at every write.
+        """
+        self._fenced = (prefix, self._prefix + lock, session)
+
+    def _is_fenced(self, key: str | None) -> bool:
+        """Whether a write of ``key`` must carry the leader lock's session check."""
+        return self._fenced is not None and key is not None and key.startswith(self._fenced[0])
+
+    def _fence_check(self) -> dict[str, Any] | None:
+        """The operation checking that the fencing session holds the leader lock, or None
+        when this instance has no such session (it does not act)."""
+        assert self._fenced is not None
+        session = self._fenced[2]()
+        if session is None:
+            return None
+        return {"KV": {"Verb": "check-session", "Key": self._fenced[1], "Session": session}}
+
     async def cas(self, key: str, value: bytes, index: int) -> Entry | None:
         """Write ``value`` at ``key`` if its ``ModifyIndex`` is still ``index`` (0: absent)."""
+        ops = [_op("cas", self._prefix + key, value, index=index)]
+        if self._is_fenced(key):
+            check = self._fence_check()
+            if check is None:
+                async with self._call("cas"):
+                    return None
+            ops.insert(0, check)
         async with self._call("cas"):
-            results = await self._txn([_op("cas", self._prefix + key, value, index=index)])
+            results = await self._txn(ops)
         if results is None:
             return None
-        return Entry(key, value, int(results[0]["KV"]["ModifyIndex"]))
+        return Entry(key, value, int(results[-1]["KV"]["ModifyIndex"]))
 
     async def delete(self, key: str, index: int | None = None) -> bool:
         """Remove ``key``; with ``index``, only if the key still has that index."""
@@ -207,8 +249,10 @@ class ConsulStore:
         most :data:`TXN_OPS` operations; a write and its records are never split.
 
         A transaction carries the journal counter's compare-and-set once for all its
-        records. Consul refuses a whole transaction when one condition fails, so the
-        writes that lost are left out and the rest is sent again.
+        records, and, when it writes a fenced key (:meth:`fence`), the leader lock's
+        session check once for all of them, as :meth:`cas` does. Consul refuses a whole
+        transaction when one condition fails, so the writes that lost are left out (every
+        fenced one when the session check failed) and the rest is sent again.
         """
         check_distinct(writes)
         done: dict[int, Written] = {}
@@ -225,7 +269,7 @@ class ConsulStore:
             ops = (write.key is not None) + sum(
                 1 + len(self._index_keys(record, 0)) for record in write.records
             )
-            if size + ops > TXN_OPS - 1:  # one for the journal counter
+            if size + ops > TXN_OPS - 2:  # one for the journal counter, one for the fence
                 groups.append([])
                 size = 0
             groups[-1].append(number)
@@ -241,6 +285,14 @@ class ConsulStore:
         done: dict[int, Written] = {}
         todo = list(group)
         while todo:
+            fenced = [number for number in todo if self._is_fenced(writes[number].key)]
+            check = self._fence_check() if fenced else None
+            if fenced and check is None:
+                # This instance does not act: its fenced writes are lost, none is sent.
+                for number in fenced:
+                    done[number] = Written(None, (), False)
+                    todo.remove(number)
+                continue
             _, item = await self._closable(self._kv().get(counter, dc=self._dc))
             last = 0 if item is None else int(item["Value"])
             ops: builtins.list[dict[str, Any]] = []
@@ -267,6 +319,9 @@ class ConsulStore:
                 index = 0 if item is None else int(item["ModifyIndex"])
                 ops.insert(0, _op("cas", counter, str(last).encode(), index=index))
                 owners.insert(0, None)
+            if check is not None:
+                ops.insert(0, check)
+                owners.insert(0, _FENCE)
             status, body = await self._send("PUT", "/v1/txn", json.dumps(ops), [])
             if status == 200:
                 results = json.loads(body)["Results"]
@@ -284,6 +339,8 @@ class ConsulStore:
             if status != 409 or not _conditions_failed(body):
                 raise StoreUnavailable(f"{self._where}: transaction refused ({status}): {body!r}")
             lost = {owners[int(error.get("OpIndex", 0))] for error in json.loads(body)["Errors"]}
+            if _FENCE in lost:  # the session lost the lock: no fenced write may go in
+                lost = (lost - {_FENCE}) | set(fenced)
             for loser in lost:
                 if loser is not None:
                     done[loser] = Written(None, (), False)
@@ -505,13 +562,46 @@ class ConsulStore:
         def raw(response: Any) -> tuple[int, str]:
             return int(response.code), str(response.body)
 
+        extra = {"data": data} if method != "GET" else {}
         try:
             result: tuple[int, str] = await self._closable(
-                send(raw, path, params=params, data=data, headers=headers)
+                send(raw, path, params=params, headers=headers, **extra)
             )
         except (aiohttp.ClientError, OSError) as exc:
             raise StoreUnavailable(f"{self._where}: {path} failed: {exc}") from exc
         return result
+
+    async def call(
+        self, method: str, path: str, body: Any = None, params: _Params | None = None
+    ) -> tuple[int, Any]:
+        """One request to the agent's HTTP API beyond KV (sessions, checks, status).
+
+        The HTTP API directly, with this store's token and datacenter, so the cluster's
+        session and leader lock talk to the agent as the store does.
+
+        Returns:
+            Consul's status code and its answer: decoded JSON, the text when it is not
+            JSON, None when empty.
+
+        Raises:
+            StoreUnavailable: The agent did not answer, or the store is closed.
+        """
+        if self._closed.is_set():
+            raise StoreUnavailable(f"{self._where}: closed")
+        data = "" if body is None else body if isinstance(body, str) else json.dumps(body)
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                status, text = await self._send(method, path, data, params or [])
+        except TimeoutError as exc:
+            raise StoreStalled(
+                f"{self._where}: {path} had no answer within {REQUEST_TIMEOUT:g}s",
+                path=self._where,
+                waited=REQUEST_TIMEOUT,
+            ) from exc
+        try:
+            return status, json.loads(text) if text else None
+        except ValueError:
+            return status, text
 
     async def _keys(self, prefix: str) -> builtins.list[str]:
         """The keys under ``prefix`` (no values), sorted."""
@@ -563,16 +653,21 @@ def _op(verb: str, key: str, value: bytes = b"", *, index: int = 0) -> dict[str,
     return {"KV": op}
 
 
+_FENCE = -1
+"""In a commit, the owner of the leader lock's session check: every fenced write."""
+
+
 def _conditions_failed(body: str) -> bool:
     """Whether a refused transaction failed only on its conditions (a stale index, an
-    absent key), not on a permission or anything else that must not read as a lost race."""
+    absent key, a lock not held by the fencing session), not on a permission or anything
+    else that must not read as a lost race."""
     try:
         errors = json.loads(body)["Errors"]
     except (ValueError, KeyError, TypeError):
         return False
+    lost = ("index is stale", "doesn't exist", "failed session check")
     return bool(errors) and all(
-        "index is stale" in str(error.get("What")) or "doesn't exist" in str(error.get("What"))
-        for error in errors
+        any(why in str(error.get("What")) for why in lost) for error in errors
     )
 
 

@@ -3,11 +3,11 @@
 import { ApiError, get, setToken, token } from "./api.js";
 import { applyAccess, bindActions, renderIntents, syncForms, syncOptions } from "./actions.js";
 import { clock, fill, h } from "./dom.js";
-import { renderJournal, renderRuns } from "./journal.js";
+import { KINDS, renderJournal, renderRuns } from "./journal.js";
 import { follow } from "./live.js";
 import { renderMatrix, sitesOf } from "./matrix.js";
 import { renderLocators } from "./probes.js";
-import { renderCluster, renderInstance, renderProviders } from "./status.js";
+import { inCluster, renderBanner, renderCluster, renderInstance, renderProviders } from "./status.js";
 
 const $ = (id) => document.getElementById(id);
 const JOURNAL_KEPT = 200;
@@ -20,6 +20,7 @@ const state = {
   events: [],
   locators: [],
   runs: [],
+  releases: new Map(),
   providers: [],
   intents: [],
   health: null,
@@ -45,10 +46,14 @@ function mappings() {
 
 function render() {
   const all = mappings();
-  draw("matrix", [all, state.intents], () => fill($("matrix"), renderMatrix(all, state.intents)));
+  const bursts = (state.health && state.health.bursts) || {};
+  const releases = state.releases;
+  draw("matrix", [all, state.intents, [...releases.values()], bursts], () =>
+    fill($("matrix"), renderMatrix(all, state.intents, releases, bursts)),
+  );
   draw("locators", state.locators, () => fill($("locators"), renderLocators(state.locators)));
   const kind = $("journal-kind");
-  const kinds = [...new Set(state.events.map((e) => e.kind))].sort();
+  const kinds = [...new Set([...KINDS, ...state.events.map((e) => e.kind)])].sort();
   syncOptions(kind, [["", "every kind"], ...kinds.map((k) => [k, k])]);
   const shown = kind.value ? state.events.filter((e) => e.kind === kind.value) : state.events;
   draw("journal", shown, () => fill($("journal"), renderJournal(shown, openTimelines)));
@@ -56,8 +61,10 @@ function render() {
   draw("intents", state.intents, () => fill($("intents"), renderIntents(state.intents, actions.withdraw)));
   draw("providers", state.providers, () => fill($("providers"), renderProviders(state.providers)));
   draw("cluster", state.cluster, () => {
-    $("cluster-panel").hidden = state.cluster === null;
-    if (state.cluster !== null) fill($("cluster"), renderCluster(state.cluster));
+    const shown = inCluster(state.cluster);
+    $("cluster-panel").hidden = !shown;
+    fill($("cluster"), shown ? renderCluster(state.cluster) : []);
+    fill($("banner"), renderBanner(state.cluster));
   });
   draw("health", state.health, () => fill($("instance"), renderInstance(state.health)));
   syncForms(all.map((m) => m.service), sitesOf(all));
@@ -76,6 +83,13 @@ function drawLive() {
   }
 }
 
+/** Keep ``run`` (as GET /v1/runs/ID gives it) in the list, oldest first, in place of its older self. */
+function addRun(run) {
+  const known = state.runs.findIndex((r) => r.id === run.id);
+  if (known === -1) state.runs = [...state.runs, run].sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id));
+  else if (state.runs[known].revision <= run.revision) state.runs = state.runs.map((r, i) => (i === known ? run : r));
+}
+
 function addEvents(events) {
   const bySeq = new Map(state.events.map((e) => [e.seq, e]));
   for (const event of events) bySeq.set(event.seq, event);
@@ -91,13 +105,12 @@ async function optional(path, fallback) {
   }
 }
 
-/** Read the API again; ``full`` also re-reads mappings and events (what a stream carries). */
+/** Read the API again; ``full`` also re-reads mappings, events, runs and intents (what a stream carries). */
 async function refresh(full = true) {
   const reads = [
     optional("v1/locators", { locators: [] }).then((d) => (state.locators = d.locators)),
-    optional("v1/runs", { runs: [] }).then((d) => (state.runs = d.runs)),
+    optional("v1/releases", { services: [] }).then((d) => (state.releases = new Map(d.services.map((r) => [r.service, r])))),
     get("v1/providers").then((d) => (state.providers = d.providers)),
-    get("v1/intents").then((d) => (state.intents = d.intents)),
     get("healthz").catch((err) => (err.status ? err.doc : Promise.reject(err))).then((d) => (state.health = d)),
   ];
   if (clusterChecked === 0 || state.cluster !== null || Date.now() - clusterChecked > CLUSTER_RECHECK_MS) {
@@ -107,6 +120,8 @@ async function refresh(full = true) {
   if (full) {
     reads.push(get("v1/services").then((d) => (state.services = new Map(d.services.map((m) => [m.service, m])))));
     reads.push(get("v1/events?limit=100").then((d) => addEvents(d.events)));
+    reads.push(optional("v1/runs", { runs: [] }).then((d) => (state.runs = d.runs)));
+    reads.push(get("v1/intents").then((d) => (state.intents = d.intents)));
   }
   const results = await Promise.allSettled(reads);
   const unreachable = results.find((r) => r.status === "rejected" && r.reason instanceof ApiError && r.reason.status === 0);
@@ -167,6 +182,14 @@ function start() {
     },
     journal: (doc) => {
       addEvents([doc]);
+      render();
+    },
+    run: (doc) => {
+      addRun(doc);
+      render();
+    },
+    intents: (doc) => {
+      state.intents = doc.intents;
       render();
     },
   });

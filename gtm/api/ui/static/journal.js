@@ -5,6 +5,9 @@ import { clock, duration, h, stamp } from "./dom.js";
 
 const SHOWN = 100;
 
+/** Every kind of journal event (gtm.core.journal.EVENT_KINDS), offered by the journal's filter. */
+export const KINDS = ["burst", "drift", "health", "move", "provider", "run"];
+
 /** An event's timeline as steps in time order, each with its offset from the first. */
 export function timelineSteps(timeline) {
   const steps = Object.entries(timeline || {})

@@ -4,7 +4,7 @@
 import { BASE } from "./api.js";
 
 export const POLL_MS = 1000;
-/** In stream mode, what the stream does not carry (probes, runs, providers) is read this often. */
+/** In stream mode, what the stream does not carry (probes, releases, providers) is read this often. */
 export const SLOW_MS = 2000;
 const RETRY_STREAM_MS = 10000;
 
@@ -15,6 +15,8 @@ const RETRY_STREAM_MS = 10000;
  *   refresh(full): read the API again; full also re-reads what the stream carries.
  *   mapping(doc): a mapping changed (stream mode).
  *   journal(doc): a journal event was written (stream mode).
+ *   run(doc): a planned run was saved (stream mode).
+ *   intents(doc): the intents changed (stream mode).
  *   mode(name): "stream", "polling" or "connecting".
  */
 export function follow(hooks) {
@@ -56,6 +58,8 @@ export function follow(hooks) {
     });
     stream.addEventListener("mapping", (e) => hooks.mapping(JSON.parse(e.data)));
     stream.addEventListener("journal", (e) => hooks.journal(JSON.parse(e.data)));
+    stream.addEventListener("run", (e) => hooks.run(JSON.parse(e.data)));
+    stream.addEventListener("intents", (e) => hooks.intents(JSON.parse(e.data)));
     stream.addEventListener("error", () => {
       setMode("polling");
       if (stream.readyState === EventSource.CLOSED) {
