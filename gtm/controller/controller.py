@@ -98,6 +98,13 @@ LATENESS_SAMPLES = 20_000
 PROBES_KEPT = 20
 """Most recent probe results kept per locator for the API's probe detail."""
 
+DECIDE_SLICE = 50
+"""Most decisions made in one turn of the event loop. A whole site lost, or the periodic
+refresh, wakes every service at once; deciding a thousand in one turn would hold the loop
+(probes, DNS answers, the lag monitor) for the lot, and the lag would count this vantage
+degraded. In slices, the loop turns between them and the writes of a slice still go to
+the store together."""
+
 DECIDE_ATTEMPTS = 3
 """Decisions on one wake-up before the controller leaves a service to its next wake-up:
 each lost race to another writer costs one."""
@@ -199,6 +206,7 @@ class Controller:
         self._sites: dict[tuple[str, str], SiteHealth] = {}
         self._pending: dict[str, _Pending] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
+        self._slice_used = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: Callable[[], None] | None = None
         self._vantage_params = vantage if vantage is not None else VantageParams()
@@ -818,6 +826,7 @@ class Controller:
         wakeup = self._wakeups[service]
         while True:
             await wakeup.wait()
+            await self._turn()
             wakeup.clear()
             try:
                 await self._decide(service)
@@ -828,6 +837,18 @@ class Controller:
                 )
                 await asyncio.sleep(0.2)
                 wakeup.set()
+
+    async def _turn(self) -> None:
+        """Wait for a place among the ``DECIDE_SLICE`` decisions of a turn of the loop."""
+        while self._slice_used >= DECIDE_SLICE:
+            await asyncio.sleep(0)
+        if self._slice_used == 0:
+            # Runs at the start of the next turn, before the decisions that waited for it.
+            asyncio.get_running_loop().call_soon(self._new_slice)
+        self._slice_used += 1
+
+    def _new_slice(self) -> None:
+        self._slice_used = 0
 
     async def _decide(self, service: str) -> None:
         if not self.known(service):
@@ -862,13 +883,14 @@ class Controller:
                     self._requeue(service, pending)
                     return
                 decided = self._clock.monotonic()
+                move = self._move_event(current, decision, pending, decided)
                 try:
-                    published = await self._registry.put(decision.mapping)
+                    published = await self._registry.put(decision.mapping, move)
                 except ConflictError as exc:
                     # The registry has read the winner back: decide again on its mapping.
                     self._lost_race(service, current, attempt, exc)
                     continue
-                await self._journal(current, published, decision, pending, decided)
+                self._published(current, published, decision, pending, move)
                 return
         except BaseException:
             # Not published: the retry's move journals the verdicts that asked for it.
@@ -990,48 +1012,31 @@ class Controller:
             for site, health in result.items()
         }
 
-    async def _journal(
-        self,
-        before: Mapping | None,
-        after: Mapping,
-        decision: Decision,
-        pending: _Pending,
-        decided: float,
-    ) -> None:
-        published = self._clock.monotonic()
+    def _move_event(
+        self, before: Mapping | None, decision: Decision, pending: _Pending, decided: float
+    ) -> tuple[Event, ...]:
+        """The journal event of a move, written in the same store transaction as its
+        mapping (none when the decision moves nothing).
+
+        Its ``published`` moment is when the mapping and the event were handed to the
+        registry together; the store makes both durable in one commit with the other
+        moves asked for at the same time (a lost site's services all at once). With
+        several vantages, the move names who voted on each locator it rests on.
+        """
         if not decision.moved:
-            log.info(
-                "%s v%d: %s",
-                after.service,
-                after.version,
-                decision.reason,
-                extra={"service": after.service, "site": after.active_site, "epoch": after.epoch},
-            )
-            return
-        moments = {"decision": decided, "published": published}
+            return ()
+        after = decision.mapping
+        moments = {"decision": decided, "published": self._clock.monotonic()}
         if pending.verdict is not None:
             moments["verdict"] = pending.verdict
         if pending.first_failed_probe is not None:
             moments["first_failed_probe"] = pending.first_failed_probe
         timeline = wall_times(self._clock, moments)
-        # Health moved it when verdicts asked for the decision; otherwise an intent did.
-        kind = AUTOMATIC if pending.verdict is not None else PLANNED
-        self._metrics.record_move(after.service, kind, timeline)
-        # With several vantages, the move names who voted on each locator it rests on.
         counted = {locator: pending.tallies[locator] for locator in sorted(pending.tallies)}
         reason = "; ".join(
             [decision.reason, *(f"{loc} {t.describe()}" for loc, t in counted.items())]
         )
-        log.warning(
-            "%s moved %s -> %s (epoch %d): %s",
-            after.service,
-            before.active_site if before else None,
-            after.active_site,
-            after.epoch,
-            decision.reason,
-            extra={"service": after.service, "site": after.active_site, "epoch": after.epoch},
-        )
-        await self._registry.record(
+        return (
             Event(
                 kind="move",
                 service=after.service,
@@ -1044,7 +1049,32 @@ class Controller:
                 actor=self._writer or "controller",
                 timeline=timeline,
                 votes={locator: t.votes() for locator, t in counted.items()},
-            )
+            ),
+        )
+
+    def _published(
+        self,
+        before: Mapping | None,
+        after: Mapping,
+        decision: Decision,
+        pending: _Pending,
+        move: tuple[Event, ...],
+    ) -> None:
+        extra = {"service": after.service, "site": after.active_site, "epoch": after.epoch}
+        if not move:
+            log.info("%s v%d: %s", after.service, after.version, decision.reason, extra=extra)
+            return
+        # Health moved it when verdicts asked for the decision; otherwise an intent did.
+        kind = AUTOMATIC if pending.verdict is not None else PLANNED
+        self._metrics.record_move(after.service, kind, move[0].timeline)
+        log.warning(
+            "%s moved %s -> %s (epoch %d): %s",
+            after.service,
+            before.active_site if before else None,
+            after.active_site,
+            after.epoch,
+            decision.reason,
+            extra=extra,
         )
 
 

@@ -231,7 +231,14 @@ class Reconciler:
             applied = self._status[name].applied + len(todo)
             self._update(name, applied=applied, last_apply_s=result.apply_s)
         started = time.perf_counter()
-        after = await provider.observe() if todo or fresh else observed
+        verify = getattr(provider, "verify", None)  # a Verifying provider reads back less
+        if todo and verify is not None:
+            after = dict(observed)
+            for change in todo:
+                after.pop(change.key, None)
+            after.update(await verify(todo))
+        else:
+            after = await provider.observe() if todo or fresh else observed
         result.remaining = await asyncio.to_thread(diff, desired, after)
         result.verify_s = time.perf_counter() - started
         result.verified_at = self._clock()

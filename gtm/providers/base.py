@@ -74,6 +74,21 @@ class Provider(Protocol[Item]):
         ...
 
 
+class Verifying(Protocol[Item]):
+    """A provider that can read back just what it changed, so a pass after a change costs
+    what changed instead of a read of the whole system (the periodic resync still observes
+    everything).
+
+    Implementations must return, for every key of ``changes``, the item the system holds
+    now (leaving out a key it no longer holds), read from the system or proved by it
+    (an RFC 2136 server's serial showing every update was applied), never assumed.
+    """
+
+    async def verify(self, changes: Sequence[Change[Item]]) -> dict[str, Owned[Item]]:
+        """The items the system holds now at the keys of ``changes`` (and possibly more)."""
+        ...
+
+
 def managed(mappings: Iterable[Mapping], services: frozenset[str]) -> list[Mapping]:
     """The mappings of the services a provider manages (all, when ``services`` is empty)."""
     return [m for m in mappings if not services or m.service in services]

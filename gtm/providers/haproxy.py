@@ -30,8 +30,10 @@ from gtm.providers.haproxy_settings import (
 )
 from gtm.providers.haproxy_stats import COLUMNS, stat_column
 
-MAX_BATCH = 100
-"""Changes per request; each is at most two short commands, well within HAProxy's buffer."""
+MAX_BATCH = 5000
+"""Changes per runtime API session. HAProxy reads an interactive session's commands one
+line at a time, so their number is bounded by time, not by a buffer: a whole site of a
+thousand services with three servers each goes out in one connection, one round trip."""
 
 # HAProxy's refusals that mean haproxy.cfg lacks what the naming rule expects.
 _MISSING = ("No such server.", "No such backend.")
@@ -153,7 +155,24 @@ class Haproxy:
             HaproxyRejected: A backend is not in HAProxy, or its dump is unreadable.
             HaproxyUnavailable: The runtime API did not answer.
         """
-        backends = sorted(self._backends)
+        return await self._read(sorted(self._backends))
+
+    async def verify(
+        self, changes: Sequence[Change[ServerSetting]]
+    ) -> dict[str, Owned[ServerSetting]]:
+        """The servers of the backends ``changes`` touched, as HAProxy holds them now: a
+        read-back of what was applied, costing what changed rather than every backend.
+
+        Raises:
+            HaproxyRejected: A backend is not in HAProxy, or its dump is unreadable.
+            HaproxyUnavailable: The runtime API did not answer.
+        """
+        touched = {change.service for change in changes}
+        return await self._read(sorted(b for b, s in self._backends.items() if s in touched))
+
+    async def _read(self, backends: list[str]) -> dict[str, Owned[ServerSetting]]:
+        """The servers of ``backends``, one ``show servers state`` each, sessions of
+        ``MAX_BATCH`` commands."""
         items: dict[str, Owned[ServerSetting]] = {}
         for start in range(0, len(backends), MAX_BATCH):
             chunk = backends[start : start + MAX_BATCH]
@@ -174,7 +193,8 @@ class Haproxy:
         return items
 
     async def apply(self, changes: Sequence[Change[ServerSetting]]) -> None:
-        """Send ``changes`` in batches of at most ``MAX_BATCH``, one connection each.
+        """Send ``changes`` in sessions of at most ``MAX_BATCH``, one connection each (one
+        for a whole site's worth).
 
         Every batch is sent even when HAProxy refuses a command in an earlier one, so
         one service's missing server does not hold back the others' moves; the refusals

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
+import struct
+from collections.abc import Awaitable, Iterator, Sequence
 from collections.abc import Mapping as Lookup
+from typing import TypeVar
 
 import dns.asyncquery
 import dns.exception
@@ -51,7 +53,8 @@ from gtm.core.model import Action, Mapping
 from gtm.dns.records import Node, service_nodes
 from gtm.errors import ConfigError, Rejected, Unavailable
 from gtm.providers.base import Capabilities, managed
-from gtm.providers.rfc2136_update import MAX_CHANGES, TYPES, RecordSet, build_updates
+from gtm.providers.rfc2136_records import plain_records
+from gtm.providers.rfc2136_update import MAX_CHANGES, TYPES, RecordSet, Update, build_updates
 
 __all__ = [
     "OWNER_PREFIX",
@@ -63,6 +66,11 @@ __all__ = [
     "managed_records",
     "zone_nodes",
 ]
+
+T = TypeVar("T")
+
+SERIALS = 2**32
+"""SOA serials count modulo 2**32 and compare by RFC 1982's arithmetic."""
 
 _DRIFT = {dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN}
 """Rcodes that say a prerequisite did not hold (RFC 2136 section 3.2.5)."""
@@ -104,9 +112,11 @@ class Rfc2136:
     known names would miss. The server must allow the key to transfer the zone
     (``allow-transfer { key "gtm-key."; };``).
 
-    ``apply`` sends update messages over TCP, one after the other, each checked against
-    what was observed (see :func:`gtm.providers.rfc2136_update.add_change`). Messages
-    already sent stay applied when a later one fails; the next pass observes and carries on.
+    ``apply`` sends update messages over one TCP connection, one after the other, each
+    checked against what was observed (see :func:`gtm.providers.rfc2136_update.build_updates`).
+    Messages already sent stay applied when a later one fails; the next pass observes and
+    carries on. ``verify`` proves a pass's updates are served by the zone's serial, one
+    query, instead of transferring the zone again: the cost of a pass follows what changed.
     """
 
     kind = "rfc2136"
@@ -134,6 +144,8 @@ class Rfc2136:
         self._known: frozenset[str] = frozenset()
         self.capabilities = Capabilities(max_batch=MAX_CHANGES)
         self.origin = dns.name.from_text(zone)
+        self._origin_text = self.origin.to_text()
+        self._marker = f"{OWNER_PREFIX}{name}"
         # dnspython connects to addresses only; "localhost" is the one name Listen allows.
         host = "127.0.0.1" if config.server.host == "localhost" else config.server.host
         self._host, self._port = host, config.server.port
@@ -142,6 +154,8 @@ class Rfc2136:
         self._max_message = config.max_message
         self._key: dns.tsig.Key | None = None
         self._records: dict[str, tuple[Mapping, list[RecordSet]]] = {}
+        # The serial the zone holds at least once the last apply's updates are in.
+        self._expected: int | None = None
         if config.tsig is not None:
             secret = resolve_secret(config.tsig.secret).get_secret_value()
             try:
@@ -156,7 +170,9 @@ class Rfc2136:
         """The record sets of the managed services, keyed ``"<owner> <TYPE>"``.
 
         Each service's records are built once per mapping content: a pass after one
-        service moved rebuilds that service only, not the whole zone. The cache compares
+        service moved rebuilds that service only, not the whole zone; and they are built
+        as text (:mod:`.rfc2136_records`), so a thousand services moving at once cost
+        milliseconds, not the seconds dnspython's objects take. The cache compares
         whole mappings, not versions: a preview (``--dry-run``) keeps the current version
         with other locators, and must get the records of its own locators.
         """
@@ -166,11 +182,13 @@ class Rfc2136:
         for mapping in wanted:
             cached = self._records.get(mapping.service)
             if cached is None or cached[0] != mapping:
-                records = [
-                    RecordSet.from_rdataset(owner, rrset)
-                    for owner, node in zone_nodes(mapping, self.origin, self.owner).items()
-                    for rrset in node.values()
-                ]
+                records = plain_records(mapping, self._origin_text, self._marker)
+                if records is None:
+                    records = [
+                        RecordSet.from_rdataset(owner, rrset)
+                        for owner, node in zone_nodes(mapping, self.origin, self.owner).items()
+                        for rrset in node.values()
+                    ]
                 cached = self._records[mapping.service] = (mapping, records)
             for record in cached[1]:
                 items[record.key] = Owned(mapping.service, record)
@@ -203,7 +221,11 @@ class Rfc2136:
         return managed_records(zone.nodes, self.origin, configured, self.owner, every=every)
 
     async def apply(self, changes: Sequence[Change[RecordSet]]) -> None:
-        """Send ``changes`` in as few update messages as ``max_message`` allows.
+        """Send ``changes`` in as few update messages as ``max_message`` allows, one after
+        the other on one TCP connection.
+
+        The zone's SOA serial is read first: BIND raises it at least once per update it
+        applies, which is what :meth:`verify` checks afterwards.
 
         Raises:
             PrerequisiteFailed: A record set changed since it was observed; that message
@@ -212,36 +234,96 @@ class Rfc2136:
             Rfc2136Rejected: The server refused the update or the key, or a change is too
                 large for ``max_message``.
         """
+        self._expected = None
+        # Translating thousands of changes is CPU work: off the event loop, while the
+        # serial is asked for.
+        building = asyncio.ensure_future(
+            asyncio.to_thread(build_updates, self.origin, changes, self._key, self._max_message)
+        )
         try:
-            # Translating thousands of changes takes long enough to stall the event loop.
-            messages = await asyncio.to_thread(
-                build_updates, self.origin, changes, self._key, self._max_message
+            before = await self._serial()
+        finally:
+            try:
+                updates = await building
+            except ValueError as exc:
+                raise Rfc2136Rejected(f"rfc2136 {self.name}: {exc}") from exc
+        with self._translated("update"):
+            reader, writer = await self._timed(asyncio.open_connection(self._host, self._port))
+            try:
+                for update in updates:
+                    writer.write(struct.pack("!H", len(update.wire)) + update.wire)
+                    size = struct.unpack("!H", await self._timed(reader.readexactly(2)))[0]
+                    data = await self._timed(reader.readexactly(size))
+                    answer = dns.message.from_wire(data, keyring=self._key, request_mac=update.mac)
+                    if answer.id != struct.unpack("!H", update.wire[:2])[0]:
+                        raise EOFError("the answer is to another message")
+                    self._check(update, answer.rcode())
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+        self._expected = (before + len(updates)) % SERIALS
+
+    async def verify(self, changes: Sequence[Change[RecordSet]]) -> dict[str, Owned[RecordSet]]:
+        """The changed record sets, proved held by the zone's serial: one query, whatever
+        the number of changes.
+
+        Every update :meth:`apply` sent was checked against what was observed, and the
+        server answered NOERROR, so it applied each one whole; a serial raised at least
+        once per update shows the zone being served holds them all. The periodic resync
+        reads the whole zone and finds anything else.
+
+        Raises:
+            Rfc2136Unavailable: The server did not answer, or its serial is below what the
+                updates sent should have raised it to.
+        """
+        expected = self._expected
+        serial = await self._serial()
+        if expected is None or (serial - expected) % SERIALS >= SERIALS // 2:
+            raise Rfc2136Unavailable(
+                f"rfc2136 {self.name}: zone {self.origin} on {self._where} is at serial {serial}"
+                f", below the {expected} the applied updates should have raised it to"
             )
-        except ValueError as exc:
-            raise Rfc2136Rejected(f"rfc2136 {self.name}: {exc}") from exc
-        for message in messages:
-            with self._translated("update"):
-                response = await dns.asyncquery.tcp(
-                    message, self._host, timeout=self._timeout, port=self._port
-                )
-            self._check(message, response.rcode())
+        return {
+            change.key: Owned(change.service, change.after)
+            for change in changes
+            if change.after is not None
+        }
 
     async def close(self) -> None:
-        """Nothing to release: every request opens and closes its own TCP connection."""
+        """Nothing to release: every pass opens and closes its own TCP connection."""
 
-    def _check(self, message: dns.update.UpdateMessage, rcode: dns.rcode.Rcode) -> None:
-        """Raise the error ``rcode`` means for ``message``; return on NOERROR."""
+    async def _serial(self) -> int:
+        """The zone's SOA serial, asked over TCP."""
+        query = dns.message.make_query(self.origin, dns.rdatatype.SOA)
+        with self._translated("serial query"):
+            answer = await dns.asyncquery.tcp(
+                query, self._host, timeout=self._timeout, port=self._port
+            )
+        for rrset in answer.answer:
+            if rrset.rdtype == dns.rdatatype.SOA:
+                return int(next(iter(rrset)).serial)
+        raise Rfc2136Unavailable(
+            f"rfc2136 {self.name}: {self._where} holds no SOA for {self.origin}"
+            f" ({dns.rcode.to_text(answer.rcode())}); is it authoritative for the zone?"
+        )
+
+    async def _timed(self, work: Awaitable[T]) -> T:
+        """``work``, or dnspython's Timeout after the provider's ``timeout``."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await work
+        except TimeoutError as exc:
+            raise dns.exception.Timeout() from exc  # type: ignore[no-untyped-call]
+
+    def _check(self, update: Update, rcode: dns.rcode.Rcode) -> None:
+        """Raise the error ``rcode`` means for ``update``; return on NOERROR."""
         if rcode == dns.rcode.NOERROR:
             return
         head = f"rfc2136 {self.name}: update of zone {self.origin} "
         text = dns.rcode.to_text(rcode)
         if rcode in _DRIFT:
-            # One RR per RRset in the prerequisite section: a key can come several times.
-            keys = list(
-                dict.fromkeys(
-                    f"{r.name} {dns.rdatatype.to_text(r.rdtype)}" for r in message.prerequisite
-                )
-            )
+            keys = list(dict.fromkeys(update.keys))
             shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
             raise PrerequisiteFailed(
                 f"{head}not applied by {self._where}: {text}, a record set is no longer as "

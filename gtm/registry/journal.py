@@ -51,20 +51,17 @@ class Journal:
         Raises:
             StoreUnavailable: The store failed.
         """
-        sites = tuple(site for site in (event.from_site, event.to_site) if site)
-        record = Record(
-            encode(event_to_dict(dataclasses.replace(event, seq=0))),
-            event.time,
-            event.kind,
-            event.service,
-            sites,
-        )
-        stored = await self._store.append(record)
-        self._untrimmed += 1
+        stored = await self._store.append(as_record(event))
+        await self.grew(1)
+        return dataclasses.replace(event, seq=stored.seq)
+
+    async def grew(self, count: int) -> None:
+        """Note ``count`` events written (by :meth:`record` or a store commit); trims the
+        journal once per 1% of growth."""
+        self._untrimmed += count
         if self._untrimmed >= self._trim_every:
             self._untrimmed = 0
             await self._trim()
-        return dataclasses.replace(event, seq=stored.seq)
 
     async def events(
         self,
@@ -104,6 +101,19 @@ class Journal:
             await self._store.trim(self._limit)
         except StoreUnavailable as exc:
             log.warning("journal: trimming to %d events failed: %s", self._limit, exc)
+
+
+def as_record(event: Event) -> Record:
+    """The journal record that stores ``event``, searchable by its service, kind and sites
+    (any ``seq`` the caller set is dropped: the store numbers it)."""
+    sites = tuple(site for site in (event.from_site, event.to_site) if site)
+    return Record(
+        encode(event_to_dict(dataclasses.replace(event, seq=0))),
+        event.time,
+        event.kind,
+        event.service,
+        sites,
+    )
 
 
 def _event(record: Record) -> Event:

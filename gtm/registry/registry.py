@@ -28,12 +28,13 @@ from gtm.core.leadership import stale_term
 from gtm.core.model import Event, Intent, Mapping
 from gtm.core.runbook import Run, run_from_dict, run_to_dict
 from gtm.errors import ConflictError, NotFound, StoreUnavailable
+from gtm.registry.commits import Commits
 from gtm.registry.documents import decode, encode
 from gtm.registry.follower import follow
-from gtm.registry.journal import JOURNAL_LIMIT, Journal
+from gtm.registry.journal import JOURNAL_LIMIT, Journal, as_record
 from gtm.registry.retention import RUN_LIMIT, runs_to_prune
 from gtm.registry.saving import Saves
-from gtm.registry.store import Entry, Store
+from gtm.registry.store import Entry, Store, Write
 from gtm.registry.subscribers import Subscribers
 from gtm.registry.watch import Watchers
 
@@ -89,6 +90,7 @@ class Registry:
         self._instance_id = instance_id
         self._run_limit = run_limit
         self._journal = Journal(store, journal_limit)
+        self._commits = Commits(store)
         self._mappings: dict[str, Mapping] = {}
         self._indexes: dict[str, int] = {}
         self._intents: dict[str, Intent] = {}
@@ -161,17 +163,23 @@ class Registry:
         """Every current mapping, sorted by service (from memory)."""
         return [self._mappings[service] for service in sorted(self._mappings)]
 
-    async def put(self, mapping: Mapping) -> Mapping:
-        """Store ``mapping`` as the next version of its service.
+    async def put(self, mapping: Mapping, events: tuple[Event, ...] = ()) -> Mapping:
+        """Store ``mapping`` as the next version of its service, with ``events``.
 
         The version must be exactly one more than the stored one (at least 1 for a new
         service) and the epoch must not be lower. The store write is a compare-and-set on
         the index this registry last saw, so a concurrent writer makes it fail. Once the
         write is durable the cache is updated, then subscribers are called, then long
-        polls on the service are woken.
+        polls on the service are woken, then :meth:`on_event` subscribers hear of
+        ``events`` as stored.
+
+        Writes asked for together (a site lost: every service of it at once) go to the
+        store in one commit (:mod:`.commits`); each keeps its own compare-and-set.
 
         Args:
             mapping: The new mapping; an empty ``written_by`` becomes this instance's id.
+            events: Journal events written in the same transaction as the mapping, and
+                only if it is written (the move it makes).
 
         Returns:
             The mapping as stored.
@@ -187,9 +195,15 @@ class Registry:
         if not mapping.written_by and self._instance_id:
             mapping = dataclasses.replace(mapping, written_by=self._instance_id)
         _check_succession(mapping, current)
-        entry = await self._store.cas(
-            MAPPINGS + service, encode(mapping_to_dict(mapping)), self._indexes.get(service, 0)
+        written = await self._commits.write(
+            Write(
+                MAPPINGS + service,
+                encode(mapping_to_dict(mapping)),
+                self._indexes.get(service, 0),
+                tuple(as_record(event) for event in events),
+            )
         )
+        entry = written.entry
         if entry is None:
             stored = "none" if current is None else str(current.version)
             found = await self._reread_mapping(service)
@@ -202,12 +216,15 @@ class Registry:
                 f"registry: {service} version {mapping.version} lost to a concurrent write"
                 f" over stored version {stored}; the store now holds version {now}"
             )
-        if self._indexes.get(service, 0) >= entry.index:
-            return mapping  # following the store applied this write while it was on its way
-        self._mappings[service] = mapping
-        self._indexes[service] = entry.index
-        self._mapping_subscribers.notify(mapping)
-        self._watchers.wake(service)
+        await self._journal.grew(len(written.records))
+        if self._indexes.get(service, 0) < entry.index:
+            # else following the store applied this write while it was on its way
+            self._mappings[service] = mapping
+            self._indexes[service] = entry.index
+            self._mapping_subscribers.notify(mapping)
+            self._watchers.wake(service)
+        for event, record in zip(events, written.records, strict=True):
+            self._event_subscribers.notify(dataclasses.replace(event, seq=record.seq))
         return mapping
 
     async def wait(self, service: str, index: int, timeout: float) -> Mapping | None:
@@ -378,9 +395,13 @@ class Registry:
     async def record(self, event: Event) -> Event:
         """Append ``event`` to the journal with the next sequence number; see :class:`Journal`.
 
-        Once it is stored, subscribers (:meth:`on_event`) hear of it as stored.
+        Events recorded together (a verdict for each locator of a lost site) go to the
+        store in one commit, with any mappings written at the same time. Once it is
+        stored, subscribers (:meth:`on_event`) hear of it as stored.
         """
-        stored = await self._journal.record(event)
+        written = await self._commits.write(Write(None, records=(as_record(event),)))
+        await self._journal.grew(1)
+        stored = dataclasses.replace(event, seq=written.records[0].seq)
         self._event_subscribers.notify(stored)
         return stored
 
@@ -416,6 +437,7 @@ class Registry:
             task.cancel()
         await asyncio.gather(*followers, return_exceptions=True)
         self._watchers.wake_all()
+        await self._commits.close()
         await self._store.close()
 
     # -- following the store ----------------------------------------------------------

@@ -4,12 +4,14 @@ Keeping it to get, list, compare-and-set, delete and watch lets an in-process di
 embedded SQLite file and a Consul KV cluster all serve the same registry. The journal is
 the one part that is not key/value: an append-only log the store can search by service,
 kind, site and time, so that a filtered query costs what it returns rather than a scan of
-every event.
+every event. A burst of writes (every service of a lost site moving at once) goes in one
+:meth:`Store.commit`: one transaction, not one per mapping and one per event.
 """
 
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -71,6 +73,41 @@ class RecordFilter:
     since: float | None = None
     until: float | None = None
     limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One write of a :meth:`Store.commit`: a compare-and-set and the journal records that
+    go with it.
+
+    Attributes:
+        key: Where to write, or None for records that go with no entry.
+        value: What to write at ``key``.
+        index: The condition, as for :meth:`Store.cas`: 0 to create ``key`` only if it is
+            absent, otherwise the index it must still have.
+        records: Journal records appended if, and only if, the write is applied.
+    """
+
+    key: str | None
+    value: bytes = b""
+    index: int = 0
+    records: tuple[Record, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What became of one :class:`Write` of a commit.
+
+    Attributes:
+        entry: The new entry; None when the write had no key or its condition failed.
+        records: The write's records as stored, with their ``seq``; empty when the
+            condition failed.
+        applied: Whether the write (and its records) is in the store.
+    """
+
+    entry: Entry | None
+    records: tuple[Record, ...]
+    applied: bool
 
 
 class Store(Protocol):
@@ -156,6 +193,33 @@ class Store(Protocol):
         """
         ...
 
+    async def commit(self, writes: Sequence[Write]) -> builtins.list[Written]:
+        """Apply many compare-and-sets and their journal records in as few transactions
+        as the backend allows (one for SQLite; Consul's of at most 64 operations).
+
+        Each write is judged on its own, exactly as :meth:`cas` judges it: one whose
+        condition fails is left out with its records, and the others still go in.
+        Writes to the same key within one commit are not allowed. Each applied write
+        gets an index larger than any handed out before the commit, never smaller than
+        that of the write before it (writes carried by one transaction may share one,
+        as Consul gives a transaction a single index), and each record its own sequence
+        number, so a watcher sees every entry that changed and the journal holds every
+        event. Durability is as for :meth:`cas` by the time it returns.
+
+        Args:
+            writes: The writes, in order.
+
+        Returns:
+            One :class:`Written` per write, in the same order.
+
+        Raises:
+            ValueError: Two writes name the same key.
+            StoreUnavailable: The backend failed; for SQLite nothing was applied, for
+                Consul the transactions already applied stay (each write with its
+                records is in one transaction, never split).
+        """
+        ...
+
     async def append(self, record: Record) -> Record:
         """Add ``record`` to the journal with the next sequence number.
 
@@ -195,3 +259,18 @@ class Store(Protocol):
     async def close(self) -> None:
         """Release the backend; later calls raise :class:`gtm.errors.StoreUnavailable`."""
         ...
+
+
+def check_distinct(writes: Sequence[Write]) -> None:
+    """Refuse a commit in which two writes name the same key (see :meth:`Store.commit`).
+
+    Raises:
+        ValueError: Naming the key.
+    """
+    seen: set[str] = set()
+    for write in writes:
+        if write.key is None:
+            continue
+        if write.key in seen:
+            raise ValueError(f"store commit: {write.key!r} is written twice in one commit")
+        seen.add(write.key)

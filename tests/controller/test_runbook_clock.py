@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from clockbed import SERVICE, bed, sleep_until
 from virtual_time import EPOCH, RunVirtual, VirtualClock
@@ -26,7 +28,9 @@ def test_a_planned_failover_holds_for_its_loop_time_and_journals_wall_time(
             clock.epoch += 86_400.0
             run = await test_bed.runbooks.finished(run)
             ended = test_bed.clock.monotonic()
-            events = await test_bed.registry.events(SERVICE, kind="run")
+            # The run is journaled once it is stored as finished: wait for its event.
+            while not (events := await test_bed.registry.events(SERVICE, kind="run")):
+                await asyncio.sleep(0.01)
             return run, events[-1], ended
 
     run, event, ended = run_virtual(scenario())

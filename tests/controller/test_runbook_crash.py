@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from collections.abc import Sequence
 
 from clockbed import SERVICE, bed, sleep_until
 from virtual_time import RunVirtual, VirtualClock
@@ -16,7 +17,7 @@ from virtual_time import RunVirtual, VirtualClock
 from gtm.core.model import Intent, Mapping
 from gtm.core.runbook import Run, RunKind, RunOptions, RunState
 from gtm.registry.registry import INTENTS
-from gtm.registry.store import Entry, Store
+from gtm.registry.store import Entry, Store, Write, Written
 from gtm.registry.stores.memory import MemoryStore
 
 
@@ -47,6 +48,10 @@ class KilledAfterIntent:
         if entry is not None and key.startswith(INTENTS):
             self._dead.set()
         return entry
+
+    async def commit(self, writes: Sequence[Write]) -> builtins.list[Written]:
+        await self._alive()
+        return await self._inner.commit(writes)
 
     async def delete(self, key: str, index: int | None = None) -> bool:
         await self._alive()

@@ -7,9 +7,10 @@ yields to the event loop; this wrapper makes both happen on purpose.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from gtm.errors import StoreUnavailable
-from gtm.registry.store import Entry, Record, RecordFilter, Store
+from gtm.registry.store import Entry, Record, RecordFilter, Store, Write, Written
 
 
 class FaultyStore:
@@ -17,8 +18,11 @@ class FaultyStore:
 
     Attributes:
         failing: Names of methods (``get``, ``list``, ``cas``, ``delete``, ``watch``,
-            ``append``, ``records``, ``trim``) that raise StoreUnavailable.
-        losing: Keys whose ``cas`` reports a lost race without writing.
+            ``append``, ``records``, ``trim``, ``commit``) that raise StoreUnavailable; a
+            commit also fails when it holds a write and ``cas`` fails, or a record and
+            ``append`` fails.
+        losing: Keys whose ``cas`` (alone or in a commit) reports a lost race without
+            writing.
         yielding: Whether every call first yields to the event loop, so concurrent tasks
             interleave between a read and the write that depends on it.
     """
@@ -42,6 +46,18 @@ class FaultyStore:
         if key in self.losing:
             return None
         return await self.inner.cas(key, value, index)
+
+    async def commit(self, writes: Sequence[Write]) -> list[Written]:
+        await self._enter("commit")
+        if any(write.key is not None for write in writes):
+            await self._enter("cas")
+        if any(write.records for write in writes):
+            await self._enter("append")
+        kept = [write for write in writes if write.key not in self.losing]
+        done = iter(await self.inner.commit(kept))
+        return [
+            Written(None, (), False) if write.key in self.losing else next(done) for write in writes
+        ]
 
     async def delete(self, key: str, index: int | None = None) -> bool:
         await self._enter("delete")

@@ -65,7 +65,7 @@ class _Unclosed:
     def __init__(self, inner: MemoryStore) -> None:
         self._inner = inner
         self.get, self.list, self.cas = inner.get, inner.list, inner.cas
-        self.delete, self.watch = inner.delete, inner.watch
+        self.delete, self.watch, self.commit = inner.delete, inner.watch, inner.commit
 
     async def close(self) -> None:
         return None

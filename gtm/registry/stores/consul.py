@@ -26,7 +26,7 @@ import os
 import socket
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -36,7 +36,7 @@ import consul.aio
 from gtm.config.secrets import resolve_secret
 from gtm.config.stores import ConsulStoreConfig
 from gtm.errors import StoreInUse, StoreStalled, StoreUnavailable
-from gtm.registry.store import Entry, Record, RecordFilter
+from gtm.registry.store import Entry, Record, RecordFilter, Write, Written, check_distinct
 
 T = TypeVar("T")
 _Params = list[tuple[str, str]]
@@ -154,16 +154,28 @@ class ConsulStore:
         """
         self._fenced = (prefix, self._prefix + lock, session)
 
+    def _is_fenced(self, key: str | None) -> bool:
+        """Whether a write of ``key`` must carry the leader lock's session check."""
+        return self._fenced is not None and key is not None and key.startswith(self._fenced[0])
+
+    def _fence_check(self) -> dict[str, Any] | None:
+        """The operation checking that the fencing session holds the leader lock, or None
+        when this instance has no such session (it does not act)."""
+        assert self._fenced is not None
+        session = self._fenced[2]()
+        if session is None:
+            return None
+        return {"KV": {"Verb": "check-session", "Key": self._fenced[1], "Session": session}}
+
     async def cas(self, key: str, value: bytes, index: int) -> Entry | None:
         """Write ``value`` at ``key`` if its ``ModifyIndex`` is still ``index`` (0: absent)."""
         ops = [_op("cas", self._prefix + key, value, index=index)]
-        if self._fenced is not None and key.startswith(self._fenced[0]):
-            session = self._fenced[2]()
-            if session is None:
+        if self._is_fenced(key):
+            check = self._fence_check()
+            if check is None:
                 async with self._call("cas"):
                     return None
-            check = {"Verb": "check-session", "Key": self._fenced[1], "Session": session}
-            ops.insert(0, {"KV": check})
+            ops.insert(0, check)
         async with self._call("cas"):
             results = await self._txn(ops)
         if results is None:
@@ -231,6 +243,110 @@ class ConsulStore:
                 if await self._txn(ops) is not None:
                     return stored
                 # Another writer took this number: read the counter again.
+
+    async def commit(self, writes: Sequence[Write]) -> builtins.list[Written]:
+        """Apply each write whose condition holds, with its records, in transactions of at
+        most :data:`TXN_OPS` operations; a write and its records are never split.
+
+        A transaction carries the journal counter's compare-and-set once for all its
+        records, and, when it writes a fenced key (:meth:`fence`), the leader lock's
+        session check once for all of them, as :meth:`cas` does. Consul refuses a whole
+        transaction when one condition fails, so the writes that lost are left out (every
+        fenced one when the session check failed) and the rest is sent again.
+        """
+        check_distinct(writes)
+        done: dict[int, Written] = {}
+        async with self._call("commit"):
+            for group in self._commit_groups(writes):
+                done.update(await self._commit_group(writes, group))
+        return [done[number] for number in range(len(writes))]
+
+    def _commit_groups(self, writes: Sequence[Write]) -> builtins.list[builtins.list[int]]:
+        """The writes' positions, cut into groups whose operations fit one transaction."""
+        groups: builtins.list[builtins.list[int]] = []
+        size = TXN_OPS
+        for number, write in enumerate(writes):
+            ops = (write.key is not None) + sum(
+                1 + len(self._index_keys(record, 0)) for record in write.records
+            )
+            if size + ops > TXN_OPS - 2:  # one for the journal counter, one for the fence
+                groups.append([])
+                size = 0
+            groups[-1].append(number)
+            size += ops
+        return groups
+
+    async def _commit_group(
+        self, writes: Sequence[Write], group: builtins.list[int]
+    ) -> dict[int, Written]:
+        """One transaction for ``group``, sent again without the writes whose condition
+        failed until it goes through; what became of each write, by position."""
+        counter = self._prefix + JOURNAL + "seq"
+        done: dict[int, Written] = {}
+        todo = list(group)
+        while todo:
+            fenced = [number for number in todo if self._is_fenced(writes[number].key)]
+            check = self._fence_check() if fenced else None
+            if fenced and check is None:
+                # This instance does not act: its fenced writes are lost, none is sent.
+                for number in fenced:
+                    done[number] = Written(None, (), False)
+                    todo.remove(number)
+                continue
+            _, item = await self._closable(self._kv().get(counter, dc=self._dc))
+            last = 0 if item is None else int(item["Value"])
+            ops: builtins.list[dict[str, Any]] = []
+            owners: builtins.list[int | None] = []  # the write each operation belongs to
+            stored: dict[int, tuple[Record, ...]] = {}
+            for number in todo:
+                write = writes[number]
+                if write.key is not None:
+                    ops.append(_op("cas", self._prefix + write.key, write.value, index=write.index))
+                    owners.append(number)
+                records = []
+                for record in write.records:
+                    last += 1
+                    sites = tuple(dict.fromkeys(record.sites))
+                    kept = Record(
+                        record.value, record.time, record.kind, record.service, sites, last
+                    )
+                    records.append(kept)
+                    ops.append(_op("set", self._record_key(last), _encode_record(kept)))
+                    ops += [_op("set", key) for key in self._index_keys(kept)]
+                    owners += [None] * (1 + len(self._index_keys(kept)))
+                stored[number] = tuple(records)
+            if any(stored.values()):
+                index = 0 if item is None else int(item["ModifyIndex"])
+                ops.insert(0, _op("cas", counter, str(last).encode(), index=index))
+                owners.insert(0, None)
+            if check is not None:
+                ops.insert(0, check)
+                owners.insert(0, _FENCE)
+            status, body = await self._send("PUT", "/v1/txn", json.dumps(ops), [])
+            if status == 200:
+                results = json.loads(body)["Results"]
+                for number in todo:
+                    entry = None
+                    if writes[number].key is not None:
+                        at = owners.index(number)
+                        entry = Entry(
+                            str(writes[number].key),
+                            writes[number].value,
+                            int(results[at]["KV"]["ModifyIndex"]),
+                        )
+                    done[number] = Written(entry, stored[number], True)
+                return done
+            if status != 409 or not _conditions_failed(body):
+                raise StoreUnavailable(f"{self._where}: transaction refused ({status}): {body!r}")
+            lost = {owners[int(error.get("OpIndex", 0))] for error in json.loads(body)["Errors"]}
+            if _FENCE in lost:  # the session lost the lock: no fenced write may go in
+                lost = (lost - {_FENCE}) | set(fenced)
+            for loser in lost:
+                if loser is not None:
+                    done[loser] = Written(None, (), False)
+                    todo.remove(loser)
+            # None among the losers: another writer took journal numbers; read the counter again.
+        return done
 
     async def records(self, where: RecordFilter) -> builtins.list[Record]:
         """The newest ``where.limit`` journal records matching ``where``, newest first.
@@ -535,6 +651,10 @@ def _op(verb: str, key: str, value: bytes = b"", *, index: int = 0) -> dict[str,
     if verb in {"set", "cas"}:
         op["Value"] = base64.b64encode(value).decode()
     return {"KV": op}
+
+
+_FENCE = -1
+"""In a commit, the owner of the leader lock's session check: every fenced write."""
 
 
 def _conditions_failed(body: str) -> bool:

@@ -14,11 +14,11 @@ import bisect
 import builtins
 import heapq
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 from gtm.errors import StoreUnavailable
-from gtm.registry.store import Entry, Record, RecordFilter
+from gtm.registry.store import Entry, Record, RecordFilter, Write, Written, check_distinct
 
 _K = TypeVar("_K")
 
@@ -92,9 +92,31 @@ class MemoryStore:
                 break
         return self._last_index, await self.list(prefix)
 
+    async def commit(self, writes: Sequence[Write]) -> builtins.list[Written]:
+        """Apply each write whose condition holds, with its records, without yielding."""
+        self._check_open()
+        check_distinct(writes)
+        done: builtins.list[Written] = []
+        for write in writes:
+            entry: Entry | None = None
+            if write.key is not None:
+                current = self._entries.get(write.key)
+                if (0 if current is None else current.index) != write.index:
+                    done.append(Written(None, (), False))
+                    continue
+                self._last_index += 1
+                entry = self._entries[write.key] = Entry(write.key, write.value, self._last_index)
+            records = tuple(self._append(record) for record in write.records)
+            done.append(Written(entry, records, True))
+        self._notify()
+        return done
+
     async def append(self, record: Record) -> Record:
         """Add ``record`` to the journal with the next sequence number."""
         self._check_open()
+        return self._append(record)
+
+    def _append(self, record: Record) -> Record:
         self._last_seq += 1
         stored = Record(
             record.value,

@@ -36,12 +36,12 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from gtm.errors import StoreStalled, StoreUnavailable
-from gtm.registry.store import Entry, Record, RecordFilter
+from gtm.registry.store import Entry, Record, RecordFilter, Write, Written, check_distinct
 from gtm.registry.stores import sqlite_journal as journal
 from gtm.registry.stores.sqlite_claim import claim, lock_path
 
@@ -222,6 +222,38 @@ class SqliteStore:
                 return _last_index(conn), _listing(conn, prefix)
 
         return await self._call(f"watch {prefix!r}", snapshot)
+
+    async def commit(self, writes: Sequence[Write]) -> builtins.list[Written]:
+        """Apply each write whose condition holds, with its records, in one transaction:
+        one fsync for the whole burst, in the store's thread."""
+        check_distinct(writes)
+
+        def write_all(conn: sqlite3.Connection) -> builtins.list[Written]:
+            done: builtins.list[Written] = []
+            with _transaction(conn):
+                for write in writes:
+                    entry: Entry | None = None
+                    if write.key is not None:
+                        row = conn.execute(
+                            "SELECT idx FROM entries WHERE key = ?", (write.key,)
+                        ).fetchone()
+                        if (0 if row is None else int(row[0])) != write.index:
+                            done.append(Written(None, (), False))
+                            continue
+                        entry = Entry(write.key, write.value, _advance(conn))
+                        conn.execute(
+                            "INSERT INTO entries (key, value, idx) VALUES (?, ?, ?) ON CONFLICT"
+                            " (key) DO UPDATE SET value = excluded.value, idx = excluded.idx",
+                            (entry.key, entry.value, entry.index),
+                        )
+                    records = tuple(journal.insert(conn, record) for record in write.records)
+                    done.append(Written(entry, records, True))
+            return done
+
+        done = await self._call(f"commit {len(writes)} write(s)", write_all, writes="commit")
+        if any(written.entry is not None for written in done):
+            self._notify()
+        return done
 
     async def append(self, record: Record) -> Record:
         """Add ``record`` to the journal with the next sequence number."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from typing import Literal
 
@@ -12,8 +13,9 @@ from gtm.config.providers import HaproxyProvider
 from gtm.core.changes import Change, ChangeKind, Owned, diff
 from gtm.core.model import Locator, Mapping, State
 from gtm.errors import Rejected, Unavailable
+from gtm.providers import haproxy
 from gtm.providers.base import Provider
-from gtm.providers.haproxy import MAX_BATCH, Haproxy, HaproxyRejected, HaproxyUnavailable
+from gtm.providers.haproxy import Haproxy, HaproxyRejected, HaproxyUnavailable
 from gtm.providers.haproxy_settings import ServerSetting
 
 
@@ -221,10 +223,11 @@ async def test_a_server_no_locator_maps_to_is_emptied_and_reported(
 
 
 async def test_more_changes_than_a_batch_are_all_applied(
-    place: Place, start_haproxy: StartHaproxy
+    place: Place, start_haproxy: StartHaproxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(haproxy, "MAX_BATCH", 100)  # sessions of 100: 130 changes take two
     site = place({"site-a": 1}).locators[0]
-    count = MAX_BATCH + 30
+    count = haproxy.MAX_BATCH + 30
     locators = tuple(
         Locator(
             f"{SERVICE}@site-a/lb-{n}", "site-a", site.address, site.port, 1, 2 + n % 99, State.UP
@@ -264,3 +267,32 @@ async def test_a_request_through_the_frontend_shows_which_site_answered(
     assert await provider.reaches(on_b) is None
     unchecked = Haproxy("lb-other", HaproxyProvider(type="haproxy", socket=server.socket))
     assert await unchecked.reaches(on_b) is None  # no frontend configured: not checked
+
+
+async def test_verify_reads_back_only_the_backends_a_change_touched(
+    place: Place, start_haproxy: StartHaproxy
+) -> None:
+    on_a = place({"site-a": 1, "site-b": 2, "site-c": 3})
+    other = dataclasses.replace(
+        on_a,
+        service="search",
+        locators=tuple(
+            dataclasses.replace(loc, id=loc.id.replace(SERVICE, "search", 1))
+            for loc in on_a.locators
+        ),
+    )
+    server = start_haproxy({**backends_for(on_a), **backends_for(other)})
+    provider = provider_for(server, SERVICE, "search")
+    await provider.apply(diff(provider.desired([on_a, other]), await provider.observe()))
+    on_b = place({"site-b": 1, "site-c": 2, "site-a": 3})
+
+    changes = diff(provider.desired([on_b, other]), await provider.observe())
+    await provider.apply(changes)
+    read = await provider.verify(changes)
+
+    assert {owned.service for owned in read.values()} == {SERVICE}
+    assert {key: owned.item.weight for key, owned in read.items()} == {
+        "billing/site-a": 0,
+        "billing/site-b": 100,
+        "billing/site-c": 0,
+    }

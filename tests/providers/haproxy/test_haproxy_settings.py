@@ -264,7 +264,7 @@ class TestServersState:
 class TestConfig:
     def test_capabilities(self) -> None:
         haproxy = provider(socket="127.0.0.1:9999")
-        assert (haproxy.kind, haproxy.capabilities.max_batch) == ("haproxy", 100)
+        assert (haproxy.kind, haproxy.capabilities.max_batch) == ("haproxy", 5000)
 
     def test_a_socket_that_is_neither_form_is_a_config_error(self) -> None:
         with pytest.raises(ConfigError, match=r"socket '/run/haproxy.sock' is neither unix:/path"):

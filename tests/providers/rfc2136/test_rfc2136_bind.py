@@ -24,6 +24,7 @@ from gtm.core.changes import Change, diff
 from gtm.core.model import Mapping
 from gtm.dns.records import service_nodes
 from gtm.errors import Rejected, Unavailable
+from gtm.providers import rfc2136
 from gtm.providers.rfc2136 import (
     PrerequisiteFailed,
     RecordSet,
@@ -31,7 +32,7 @@ from gtm.providers.rfc2136 import (
     Rfc2136Rejected,
     Rfc2136Unavailable,
 )
-from gtm.providers.rfc2136_update import build_updates
+from gtm.providers.rfc2136_update import Update, build_updates
 from testbed.bind import BindServer
 
 
@@ -256,13 +257,14 @@ async def test_thousand_services_go_out_in_few_messages(
     limit = 8192
     provider = make_provider(own_bind, names, max_message=limit)
     sent: list[int] = []
-    send = dns.asyncquery.tcp
+    build = rfc2136.build_updates
 
-    async def counting(message: dns.message.Message, *args: Any, **kwargs: Any) -> Any:
-        sent.append(len(message.to_wire()))
-        return await send(message, *args, **kwargs)
+    def counting(*args: Any) -> list[Update]:
+        updates = build(*args)
+        sent.extend(len(update.wire) for update in updates)
+        return updates
 
-    monkeypatch.setattr(dns.asyncquery, "tcp", counting)
+    monkeypatch.setattr(rfc2136, "build_updates", counting)
     first = await serial(own_bind)
 
     changes = await reconcile(provider, *mappings)
@@ -274,7 +276,35 @@ async def test_thousand_services_go_out_in_few_messages(
     # Messages are filled: each but the last leaves less room unused than one service takes.
     key = dns.tsig.Key(own_bind.key_name, own_bind.key_secret, own_bind.algorithm)
     alone = build_updates(ORIGIN, diff(provider.desired(mappings[:1]), {}), key, limit)
-    one = len(alone[0].to_wire())
+    one = len(alone[0].wire)
     assert len(sent) <= math.ceil(sum(sent) / (limit - one)) + 1
     assert dig(own_bind, "svc-0999.gtm.example.test.", "A") == ["192.0.2.10"]
     assert await pending(provider, *mappings) == []
+
+
+async def test_verify_proves_the_updates_by_the_serial_with_one_query(bind: BindServer) -> None:
+    provider = make_provider(bind, ["verified"])
+    await reconcile(provider, mapping("verified"))
+    moved = mapping("verified", "dc-paris", version=2, epoch=2)
+    changes = diff(provider.desired([moved]), await provider.observe())
+
+    await provider.apply(changes)
+    read = await provider.verify(changes)
+
+    assert {key: owned.item for key, owned in read.items()} == {
+        c.key: c.after for c in changes if c.after is not None
+    }
+    assert diff(provider.desired([moved]), await provider.observe()) == []
+
+
+async def test_verify_without_the_updates_in_the_zone_is_unavailable(bind: BindServer) -> None:
+    provider = make_provider(bind, ["unproved"])
+    changes = diff(provider.desired([mapping("unproved")]), {})
+
+    with pytest.raises(Rfc2136Unavailable, match=r"below the None the applied updates"):
+        await provider.verify(changes)
+    await provider.apply(changes)
+    provider._expected = (await serial(bind)) + 5  # as if five more updates had been sent
+
+    with pytest.raises(Rfc2136Unavailable, match=r"is at serial \d+, below the \d+"):
+        await provider.verify(changes)
