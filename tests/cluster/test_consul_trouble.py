@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import fresh_prefix
+from consul_stores import fresh_prefix
 from instances import SERVICE, SITES, Deployment, leader_of, wait_for
 
 from testbed.consul import ConsulCluster

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import fresh_prefix, store_on
+from consul_stores import fresh_prefix, store_on
 
 from gtm.cluster.leadership import LEADER
 from gtm.cluster.member import ClusterMember

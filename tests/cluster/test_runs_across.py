@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import fresh_prefix
+from consul_stores import fresh_prefix
 from instances import SERVICE, Deployment, GtmInstance, leader_of, wait_for
 
 from testbed.consul import ConsulCluster

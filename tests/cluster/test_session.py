@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import fresh_prefix, store_on
+from consul_stores import fresh_prefix, store_on
 
 from gtm.cluster.session import ClusterSession, SessionParams
 from testbed.consul import ConsulCluster

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import fresh_prefix
+from consul_stores import fresh_prefix
 from instances import SERVICE, SITES, Deployment, GtmInstance, leader_of, wait_for
 
 from gtm.core.leadership import term_of
