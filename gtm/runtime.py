@@ -513,7 +513,7 @@ class Runtime:
             self.controller.observe_descriptors(descriptors_in_use(), descriptor_limit())
             if self._store is not None:
                 self.controller.observe_store(self._store.busy_for())
-            self.controller.refresh()
+            self.controller.tick()
             if self._member is not None and self._member.acting():
                 self._take_over()  # runs posted to other instances since
 

@@ -28,6 +28,7 @@ monotonic time; wall time appears only in what it writes for people: the mapping
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import math
 from collections import deque
@@ -38,6 +39,7 @@ from gtm.controller.bursting import Bursting, Tick
 from gtm.controller.tasks import cancel_all
 from gtm.controller.vantages import Vantages
 from gtm.core.burst import BurstParams, BurstState
+from gtm.core.due import is_due, next_due
 from gtm.core.health import (
     HealthParams,
     LocatorHealth,
@@ -231,6 +233,11 @@ class Controller:
             {name: plan.policy for name, plan in plans.items()},
         )
         self._burst_wakeups: dict[str, asyncio.TimerHandle] = {}
+        # Per service, the wall time its decision is next due with nothing new observed
+        # (an intent expiring, a fail-back dwell ending), and the same as a heap, so a
+        # tick wakes the services that are due without visiting the others.
+        self._due: dict[str, float] = {}
+        self._due_order: list[tuple[float, str]] = []
         for name, plan in plans.items():
             for spec in plan.policy.locators:
                 self._health[spec.id] = LocatorHealth()
@@ -453,9 +460,29 @@ class Controller:
         self._wake(self._service_of[locator_id])
 
     def refresh(self) -> None:
-        """Ask for a new decision on every service (intents changed, time passed)."""
+        """Ask for a new decision on every service (intents changed, leadership taken)."""
         self._reassess(self._clock.monotonic())
         self._wake_all()
+
+    def tick(self) -> None:
+        """Time passed: reassess the vantage and ask for a decision on the services that
+        have one due (:func:`~gtm.core.due.next_due`), in time proportional to them."""
+        mono = self._clock.monotonic()
+        self._reassess(mono)
+        now = wall_time(self._clock, mono)
+        while self._due_order and is_due(self._due_order[0][0], now):
+            due, service = heapq.heappop(self._due_order)
+            if self._due.get(service) == due:  # not superseded by a later decision
+                del self._due[service]
+                self._wake(service)
+
+    def _schedule(self, service: str, due: float | None) -> None:
+        """Note when ``service``'s decision is next due (None: only on a change)."""
+        if due is None:
+            self._due.pop(service, None)
+        elif self._due.get(service) != due:
+            self._due[service] = due
+            heapq.heappush(self._due_order, (due, service))
 
     def report(self, symptom: Symptom, detail: str, *, ongoing: bool = False) -> None:
         """Note that this vantage is sick (a :class:`~gtm.core.vantage.SymptomSink`).
@@ -865,16 +892,18 @@ class Controller:
                 now, sites = self._site_healths(service, plan)
                 current = self._registry.get(service)
                 tick = self._step_burst(service, self._clock.monotonic())
+                intents = self._registry.intents()
                 decision = decide(
                     plan.policy,
                     current,
                     self.verdicts(service),
                     sites,
-                    self._registry.intents(),
+                    intents,
                     now,
                     writer,
                     overspill=0 if tick is None else tick.share,
                 )
+                self._schedule(service, next_due(plan.policy, sites, intents, now))
                 if not decision.changed:
                     return
                 asked = self._asked_since_spell(service)

@@ -145,9 +145,9 @@ def test_an_automatic_move_while_degraded_is_held_then_made(run_virtual: RunVirt
             await sleep_until(5.5)
             held = test_bed.controller.vantage_status()
             assert test_bed.registry.get(SERVICE).active_site == "site-a"
-            # Nothing else reports: the periodic refresh notices the end of the spell.
+            # Nothing else reports: the tick notices the end of the spell.
             await sleep_until(5.0 + HOLD + 0.5)
-            test_bed.controller.refresh()
+            test_bed.controller.tick()
             await sleep_until(5.0 + HOLD + 1.0)
             assert test_bed.registry.get(SERVICE).active_site == "site-b"
             return held, await journal(test_bed)
