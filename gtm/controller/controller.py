@@ -108,8 +108,8 @@ degraded. In slices, the loop turns between them and the writes of a slice still
 the store together."""
 
 DECIDE_ATTEMPTS = 3
-"""Decisions on one wake-up before the controller leaves a service to its next wake-up:
-each lost race to another writer costs one."""
+"""Decisions on one wake-up before the controller leaves a service to the next tick: each
+lost race to another writer costs one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -921,6 +921,10 @@ class Controller:
                     continue
                 self._published(current, published, decision, pending, move)
                 return
+            # Every attempt lost a race: decide again at the next tick rather than wait for
+            # a change that may never come (traffic on a dead site must still leave it).
+            self._requeue(service, pending)
+            self._schedule(service, now)
         except BaseException:
             # Not published: the retry's move journals the verdicts that asked for it.
             self._requeue(service, pending)
@@ -996,9 +1000,7 @@ class Controller:
             _version(expected),
             _version(found),
             (found.written_by if found is not None else "") or "an unnamed writer",
-            "deciding again"
-            if attempt < DECIDE_ATTEMPTS
-            else "left as stored until the next change",
+            "deciding again" if attempt < DECIDE_ATTEMPTS else "deciding again at the next tick",
             extra={"service": service},
         )
         log.debug("%s: %s", service, exc, extra={"service": service})

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from gtm.controller.controller import Controller, ServicePlan
+from gtm.controller.controller import DECIDE_ATTEMPTS, Controller, ServicePlan
 from gtm.core.health import HealthParams
 from gtm.core.model import Mapping
 from gtm.core.policy import LocatorSpec, ServicePolicy
+from gtm.errors import ConflictError
 from gtm.registry.registry import Registry
 from gtm.registry.stores import SqliteStore
 
@@ -102,3 +103,43 @@ async def test_a_controller_that_loses_a_race_decides_again_and_logs_it(
         f" version {theirs.version} written by gtm-b; deciding again"
     ]
     assert (await published(other, lambda m: m.version == moved.version)) == moved
+
+
+async def test_a_service_that_loses_every_race_is_decided_again_at_the_next_tick(
+    registries: tuple[Registry, Registry],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    own, _ = registries
+    controller = Controller({"billing": plan()}, own, writer="gtm-a")
+    await controller.start()
+    try:
+        for site in SITES:
+            controller.observe(f"billing@{site}/lb-1", True, "ok", 1.0)
+        await published(own, lambda m: m.active_site == "dc-paris")
+        # Another writer wins every attempt of one wake-up (a fault a real store does not
+        # produce on demand, so the registry's put is told to lose three times).
+        put = own.put
+        losses = 0
+
+        async def losing_put(mapping: Mapping, *args: object, **kwargs: object) -> Mapping:
+            nonlocal losses
+            if losses < DECIDE_ATTEMPTS:
+                losses += 1
+                raise ConflictError(f"registry: billing changed under us ({losses})")
+            return await put(mapping, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(own, "put", losing_put)
+        caplog.set_level(logging.INFO, logger="gtm.controller.controller")
+        controller.observe("billing@dc-paris/lb-1", False, "connection refused", 2.0)
+        async with asyncio.timeout(DEADLINE):
+            while not any("at the next tick" in r.getMessage() for r in caplog.records):
+                await asyncio.sleep(0.01)
+        assert own.get("billing").active_site == "dc-paris"  # type: ignore[union-attr]
+
+        # No verdict changes again: the tick alone must take traffic off the dead site.
+        controller.tick()
+        moved = await published(own, lambda m: m.active_site == "aws-use1")
+    finally:
+        await controller.stop()
+    assert moved.written_by == "gtm-a"
