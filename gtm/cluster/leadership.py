@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gtm.cluster.session import ClusterSession, ConsulApi
+from gtm.controller.tasks import cancel_all
 from gtm.core.leadership import Authority, Lease, authority
 from gtm.errors import StoreUnavailable
 from healthchecks.clock import Clock, LoopClock
@@ -133,11 +134,7 @@ class Leadership:
     async def stop(self) -> None:
         """Stop contending and release the lock if held (no lock delay: the next leader
         takes over at once)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks, "cluster leadership")
         self._tasks = []
         session = self._session.id
         if self._lease.term and session is not None:

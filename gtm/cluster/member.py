@@ -19,6 +19,7 @@ from typing import Any
 
 from gtm.cluster.leadership import LEADER, Leadership
 from gtm.cluster.session import ClusterSession, ConsulApi, SessionParams
+from gtm.controller.tasks import cancel_all
 from gtm.core.leadership import writer
 from gtm.errors import GtmError, StoreUnavailable
 from healthchecks.clock import Clock, LoopClock
@@ -111,9 +112,7 @@ class ClusterMember:
     async def stop(self) -> None:
         """Give up the lead at once (the next leader need not wait), then the session."""
         if self._entry is not None:
-            self._entry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._entry
+            await cancel_all([self._entry], "cluster instance entry")
             self._entry = None
         await self.leadership.stop()
         await self.session.stop()

@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gtm.controller.tasks import cancel_all
 from gtm.errors import StoreUnavailable
 from healthchecks.clock import Clock, LoopClock
 
@@ -127,9 +128,7 @@ class ClusterSession:
         only by whoever released it before (a destroyed session's locks wait out the
         lock delay)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_all([self._task], "cluster session")
             self._task = None
         session, self._id = self._id, None
         with contextlib.suppress(StoreUnavailable):

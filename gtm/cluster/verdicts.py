@@ -28,6 +28,7 @@ import aiohttp
 import consul
 import consul.aio
 
+from gtm.controller.tasks import cancel_all
 from gtm.core.health import Verdict
 from gtm.core.quorum import VantageReport
 
@@ -135,9 +136,7 @@ class VerdictBoard:
     async def stop(self) -> None:
         """Stop publishing; the keys stay held until the session ends."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_all([self._task], "cluster verdicts")
             self._task = None
 
     async def _publish_loop(self) -> None:
@@ -237,9 +236,7 @@ class VantageWatch:
     async def stop(self) -> None:
         """Stop following."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_all([self._task], "cluster verdicts")
             self._task = None
 
     async def _follow(self, index: int) -> None:
