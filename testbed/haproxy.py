@@ -58,10 +58,13 @@ class HaproxyServer(ManagedProcess):
         self.workdir = workdir
         self.backends = {name: list(servers) for name, servers in backends.items()}
         given = frontends or {}
-        self.frontends = {name: given.get(name) or free_port() for name in self.backends}
+        # HAProxy binds with SO_REUSEPORT, so two of its own listeners on one port both
+        # start and share the connections: every port it is given must be distinct.
+        taken = set(given.values())
+        self.frontends = {name: given.get(name) or _distinct(taken) for name in self.backends}
         self.executable = executable or find_haproxy()
         self._unix = workdir / "admin.sock" if stats_socket == "unix" else None
-        self._tcp_port = free_port() if stats_socket == "tcp" else 0
+        self._tcp_port = _distinct(taken) if stats_socket == "tcp" else 0
 
     @property
     def socket(self) -> str:
@@ -172,3 +175,12 @@ class HaproxyServer(ManagedProcess):
             while chunk := conn.recv(65536):
                 chunks.append(chunk)
         return b"".join(chunks).decode(errors="replace")
+
+
+def _distinct(taken: set[int]) -> int:
+    """A free port not in ``taken``, which it joins."""
+    port = free_port()
+    while port in taken:
+        port = free_port()
+    taken.add(port)
+    return port
