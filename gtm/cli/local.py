@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import sys
 
-from gtm.errors import ConfigError
 
 
 def usage(args: argparse.Namespace) -> int:
@@ -18,15 +17,12 @@ def usage(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gtm.config.loader import check_config, load_config
+    from gtm.config.loader import load_config
     from gtm.runtime import run_forever
 
-    # The runtime checks secrets too; checking the file here first names its lines.
-    problems = check_config(args.config, secrets=True)
-    if problems:
-        raise ConfigError(problems[0], problems)
+    # The runtime checks secrets too; checking them here first names their lines.
+    config = load_config(args.config, secrets=True)
     setup_logging(args.log_level, args.log_format)
-    config = load_config(args.config)
     asyncio.run(run_forever(config))
     return 0
 

@@ -14,7 +14,7 @@ import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, SecretStr, WithJsonSchema
 from pydantic.fields import FieldInfo
@@ -131,9 +131,9 @@ def secret_references(section: BaseModel, path: FieldPath = ()) -> list[tuple[Fi
         path: Where ``section`` is in the document, put in front of every path.
     """
     found: list[tuple[FieldPath, str]] = []
-    for name, info in type(section).model_fields.items():
+    for name, secret in _secret_fields(type(section)):
         value = getattr(section, name)
-        if _is_secret(info):
+        if secret:
             if isinstance(value, str):
                 found.append(((*path, name), value))
         else:
@@ -147,15 +147,65 @@ def map_secrets(section: SectionT, change: Callable[[str], str]) -> SectionT:
     Sections without a changed reference are returned as they are.
     """
     update: dict[str, Any] = {}
-    for name, info in type(section).model_fields.items():
+    for name, secret in _secret_fields(type(section)):
         value = getattr(section, name)
-        if _is_secret(info):
+        if secret:
             changed = change(value) if isinstance(value, str) else value
         else:
             changed = _map_in(value, change)
         if changed is not value and changed != value:
             update[name] = changed
     return section.model_copy(update=update) if update else section
+
+
+_FIELDS: dict[type[BaseModel], tuple[tuple[str, bool], ...] | None] = {}
+"""Per section type, its fields that are or may hold a secret reference (None while it
+is being worked out)."""
+
+
+def _secret_fields(section: type[BaseModel]) -> tuple[tuple[str, bool], ...]:
+    """The fields of ``section`` that are a secret reference (True) or may hold one in a
+    section within (False), in declaration order.
+
+    Worked out once per type from the fields' annotations, so a walk over ten thousand
+    services reads only the fields a secret can be in, instead of judging every field of
+    every section again.
+    """
+    known = _FIELDS.get(section)
+    if known is not None:
+        return known
+    _FIELDS[section] = None  # a section within itself: assumed to hold one (see _may_hold)
+    fields = tuple(
+        (name, _is_secret(info))
+        for name, info in section.model_fields.items()
+        if _is_secret(info) or _may_hold(info.annotation)
+    )
+    _FIELDS[section] = fields
+    return fields
+
+
+def _may_hold(annotation: Any) -> bool:
+    """Whether a value of type ``annotation`` may contain a section with a secret.
+
+    Anything not understood (``Any``, a bare ``list``, a name not resolved) may.
+    """
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return False
+    if origin is Annotated:
+        return _may_hold(get_args(annotation)[0])
+    if origin is not None:
+        return any(_may_hold(arg) for arg in get_args(annotation) if arg is not Ellipsis)
+    if annotation is Any or annotation is object:
+        return True
+    if annotation is None or annotation is type(None):
+        return False
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        within_itself = annotation in _FIELDS and _FIELDS[annotation] is None
+        return within_itself or bool(_secret_fields(annotation))
+    if isinstance(annotation, type):
+        return issubclass(annotation, list | tuple | dict)
+    return True
 
 
 def _is_secret(info: FieldInfo) -> bool:

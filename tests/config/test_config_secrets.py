@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
+from pydantic import BaseModel
 
 from gtm.config import resolve_secret
+from gtm.config.secrets import SecretRef, _secret_fields, map_secrets, secret_references
 from gtm.errors import ConfigError
 
 
@@ -88,3 +91,42 @@ def test_a_secret_file_every_user_can_read_is_warned_about_once(
         assert "s3cret" not in lines[0]
     else:
         assert lines == []
+
+
+class _Key(BaseModel):
+    secret: SecretRef
+    algorithm: Literal["hmac-sha256"] = "hmac-sha256"
+
+
+class _Holder(BaseModel):
+    name: str = "x"
+    keys: dict[str, _Key] = {}
+    chain: list[_Key] = []
+    anything: Any = None
+    nested: _Holder | None = None
+    count: int = 0
+
+
+def test_secret_references_are_found_wherever_a_section_can_hold_them() -> None:
+    holder = _Holder(
+        keys={"a": _Key(secret="env:A")},
+        chain=[_Key(secret="env:B")],
+        anything=_Key(secret="env:C"),
+        nested=_Holder(keys={"d": _Key(secret="env:D")}),
+    )
+
+    found = secret_references(holder)
+
+    assert found == [
+        (("keys", "a", "secret"), "env:A"),
+        (("chain", 0, "secret"), "env:B"),
+        (("anything", "secret"), "env:C"),
+        (("nested", "keys", "d", "secret"), "env:D"),
+    ]
+    changed = map_secrets(holder, lambda ref: ref.upper())
+    assert [ref for _, ref in secret_references(changed)] == ["ENV:A", "ENV:B", "ENV:C", "ENV:D"]
+
+
+def test_fields_that_cannot_hold_a_secret_are_not_walked() -> None:
+    assert [name for name, _ in _secret_fields(_Holder)] == ["keys", "chain", "anything", "nested"]
+    assert _secret_fields(_Key) == (("secret", True),)
