@@ -8,7 +8,6 @@ import asyncio
 import sys
 
 
-
 def usage(args: argparse.Namespace) -> int:
     """A command given without its subcommand: its help, and the usage-error exit code."""
     parser: argparse.ArgumentParser = args.parser
