@@ -197,6 +197,27 @@ def test_check_config_reads_secrets_only_when_asked(
     ]
 
 
+def test_load_config_with_secrets_refuses_with_the_lines_check_config_gives(
+    write_config: Callable[[str], Path],
+) -> None:
+    path = write_config(
+        "zone: gtm.example.test.\n"
+        "api: {token: env:GTM_PF_TOKEN}\n"
+        "sites: {a: {}}\n"
+        "services:\n"
+        "  s: {locators: [{site: a, address: 127.0.0.1, port: 1}]}\n"
+    )
+
+    assert load_config(path).api.token == "env:GTM_PF_TOKEN"
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, secrets=True)
+
+    assert refused.value.problems == check_config(path, secrets=True)
+    assert refused.value.problems == [
+        f"{path}: api.token: environment variable GTM_PF_TOKEN is not set (line 2)"
+    ]
+
+
 def test_check_config_with_secrets_reports_the_file_first_when_it_is_invalid(
     tmp_path: Path,
 ) -> None:
