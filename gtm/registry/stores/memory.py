@@ -46,7 +46,11 @@ class MemoryStore:
     async def list(self, prefix: str) -> builtins.list[Entry]:
         """Every entry whose key starts with ``prefix``, sorted by key."""
         self._check_open()
-        return [self._entries[key] for key in sorted(self._entries) if key.startswith(prefix)]
+        # Only the keys under the prefix are sorted: the registry lists intents and runs
+        # after every commit, and ten thousand mappings need not be sorted for them.
+        return [
+            self._entries[key] for key in sorted(k for k in self._entries if k.startswith(prefix))
+        ]
 
     async def cas(self, key: str, value: bytes, index: int) -> Entry | None:
         """Write ``value`` at ``key`` if its index is still ``index`` (0: absent)."""
