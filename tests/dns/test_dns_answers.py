@@ -501,6 +501,22 @@ class TestCache:
         ask(answers, "billing." + ZONE, "A")
         assert source.gets == 2
 
+    def test_a_change_of_one_service_keeps_the_others_answers(
+        self, answers: ZoneAnswers, source: FakeSource, billing: Mapping
+    ) -> None:
+        search = dataclasses.replace(billing, service="search")
+        source.publish(search)
+        ask(answers, "billing." + ZONE, "A")
+        ask(answers, "search." + ZONE, "A")
+        ask(answers, "search." + ZONE, "MX")  # NODATA: carries the SOA, so the serial
+        gets = source.gets
+        source.publish(dataclasses.replace(billing, version=8))
+        assert answers.cached_answers == 1  # search's A alone
+        ask(answers, "search." + ZONE, "A")
+        assert source.gets == gets  # neither its answer nor its names were rebuilt
+        soa = ask(answers, "search." + ZONE, "MX").authority[0]
+        assert next(iter(soa)).serial == answers.serial
+
     def test_an_unavailable_source_gets_servfail_and_is_asked_again(
         self, make_answers: MakeAnswers, billing: Mapping
     ) -> None:
@@ -544,6 +560,18 @@ class TestAnswerCache:
         assert cache.lookup((512, b"q9")) == bytes(30)
         cache.store((512, b"huge"), bytes(200), cache.generation)
         assert cache.lookup((512, b"huge")) is None
+
+    def test_invalidating_a_service_forgets_its_answers_and_the_zones(self) -> None:
+        cache = AnswerCache()
+        cache.store((512, b"a"), b"billing", cache.generation, "billing")
+        cache.store((512, b"b"), b"search", cache.generation, "search")
+        cache.store((512, b"soa"), b"apex", cache.generation)
+        cache.invalidate("billing")
+        assert cache.lookup((512, b"a")) is None
+        assert cache.lookup((512, b"soa")) is None
+        assert cache.lookup((512, b"b")) == b"search"
+        cache.invalidate()
+        assert len(cache) == 0
 
     def test_the_transport_is_part_of_the_key(self) -> None:
         cache = AnswerCache()
