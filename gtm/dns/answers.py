@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable
+from collections.abc import Mapping as NodeView
 from typing import Protocol
 
 import dns.flags
@@ -24,7 +25,14 @@ from dns.rdatatype import RdataType
 
 from gtm.core.model import Mapping
 from gtm.dns.cache import DEFAULT_BUDGET, AnswerCache, CacheKey
-from gtm.dns.records import Node, apex_node, is_hidden, service_nodes, soa_rrset
+from gtm.dns.records import (
+    LazyNode,
+    Node,
+    apex_node,
+    is_hidden,
+    service_builders,
+    soa_rrset,
+)
 from gtm.dns.versions import ZoneVersions
 from gtm.errors import Unavailable
 
@@ -154,7 +162,7 @@ class ZoneAnswers:
         # A change rebuilds only its own service's names, and the apex (its SOA carries
         # the serial) once it is next asked for: a site lost is a thousand changes in a
         # burst, and rebuilding the whole zone for each would be O(zone) per change.
-        self._services: dict[str, dict[dns.name.Name, Node] | Rcode] = {}
+        self._services: dict[str, dict[dns.name.Name, LazyNode] | Rcode] = {}
         self._apex_built: tuple[Node, dns.rrset.RRset] | None = None
         if versions is not None:
             versions.start_at(self.serial)
@@ -310,7 +318,9 @@ class ZoneAnswers:
         response.answer.append(rrset)
         return service
 
-    def _lookup(self, qname: dns.name.Name) -> tuple[Node | Rcode, str | None]:
+    def _lookup(
+        self, qname: dns.name.Name
+    ) -> tuple[NodeView[RdataType, dns.rrset.RRset] | Rcode, str | None]:
         """The RRsets at ``qname`` (inside the zone), or the rcode that says why none;
         and the service the name belongs to, if one."""
         labels = qname.relativize(self._origin).labels
@@ -334,11 +344,13 @@ class ZoneAnswers:
             return content, service
         return content.get(qname, Rcode.NXDOMAIN), service
 
-    def _service_content(self, mapping: Mapping) -> dict[dns.name.Name, Node] | Rcode:
-        """A service's names, or the rcode its all-down action gives every one of them."""
+    def _service_content(self, mapping: Mapping) -> dict[dns.name.Name, LazyNode] | Rcode:
+        """A service's names, or the rcode its all-down action gives every one of them;
+        each RRset is built when first asked for."""
         if is_hidden(mapping):
             return Rcode.NXDOMAIN
-        return service_nodes(mapping, self._origin)
+        builders = service_builders(mapping, self._origin)
+        return {name: LazyNode(node) for name, node in builders.items()}
 
 
 SERIAL_SCALE = 100
@@ -349,7 +361,7 @@ def _clock_serial(now: float) -> int:
     return int(now * SERIAL_SCALE)
 
 
-def _pick(node: Node, rdtype: RdataType) -> dns.rrset.RRset | None:
+def _pick(node: NodeView[RdataType, dns.rrset.RRset], rdtype: RdataType) -> dns.rrset.RRset | None:
     """The RRset that answers ``rdtype`` at a name, ANY included."""
     if rdtype == RdataType.ANY:
         return next((node[t] for t in ANY_PREFERENCE if t in node), None)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import dns.edns
 import dns.flags
 import dns.message
+import dns.name
 import dns.opcode
 import dns.rcode
 import dns.rdataclass
@@ -20,6 +21,7 @@ from dns.rdatatype import RdataType
 from gtm.core.model import NEVER, Action, Locator, Mapping, State
 from gtm.dns import ZoneAnswers
 from gtm.dns.cache import AnswerCache
+from gtm.dns.records import LazyNode, service_builders, service_nodes
 from gtm.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -579,3 +581,25 @@ class TestAnswerCache:
         cache.store((None, b"q"), b"tcp", cache.generation)
         assert cache.lookup((512, b"q")) == b"udp"
         assert cache.lookup((None, b"q")) == b"tcp"
+
+
+class TestLazyNode:
+    def test_an_rrset_is_built_once_and_only_when_read(self, billing: Mapping) -> None:
+        origin = dns.name.from_text(ZONE)
+        calls: list[RdataType] = []
+        builders = service_builders(billing, origin)
+        owner = dns.name.from_text("billing." + ZONE)
+        counted = {
+            rdtype: (lambda rdtype=rdtype, build=build: calls.append(rdtype) or build())
+            for rdtype, build in builders[owner].items()
+        }
+        node = LazyNode(counted)
+        assert RdataType.SRV in node and RdataType.MX not in node
+        assert calls == []
+        assert (
+            node[RdataType.A]
+            == node[RdataType.A]
+            == service_nodes(billing, origin)[owner][RdataType.A]
+        )
+        assert calls == [RdataType.A]
+        assert set(node) == set(builders[owner]) and len(node) == len(builders[owner])
