@@ -807,10 +807,13 @@ class Controller:
         self._journal_vantage(
             RECOVERED, f"recovered after {now - began:.3f}s degraded (was: {reason})", now
         )
-        self._held.clear()
+        held, self._held = self._held, set()
         self._spell_intents = {}
-        # Decisions held while degraded are made now, on trusted verdicts only.
-        self._wake_all()
+        # Decisions held while degraded are made now, on trusted verdicts only. Only those:
+        # every other service was decided during the spell without a change to hold, and
+        # deciding a thousand again at each recovery is a burst that can bring the lag back.
+        for service in sorted(held):
+            self._wake(service)
 
     def _journal_vantage(self, kind: str, reason: str, now: float) -> None:
         self._spawn_record(
