@@ -109,6 +109,7 @@ bench: $(DEV) system consul
 	$(BIN)/python benchmarks/planned.py
 	$(BIN)/python benchmarks/isolation.py
 	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/probecost.py
 	$(BIN)/python benchmarks/burst.py
 	$(BIN)/python benchmarks/cluster.py
 

@@ -117,6 +117,10 @@ class Metrics:
             "1 while this vantage distrusts itself and holds automatic moves, else 0.",
             registry=registry,
         )
+        # Label lookups validate and lock on every call; a probe result is recorded for
+        # every probe, so each series' child is looked up once and kept.
+        self._probe_counts: dict[tuple[str, str, str], Counter] = {}
+        self._probe_latencies: dict[str, Histogram] = {}
         self.dns = DnsCounts()
         registry.register(self.dns)
         self._verdicts = VerdictGauge()
@@ -132,9 +136,16 @@ class Metrics:
 
     def record_probe(self, service: str, site: str, result: str, latency: float | None) -> None:
         """One probe result (``ok``, ``fail`` or ``unknown``) and, when known, its latency."""
-        self.probes.labels(service, site, result).inc()
+        key = (service, site, result)
+        count = self._probe_counts.get(key)
+        if count is None:
+            count = self._probe_counts[key] = self.probes.labels(service, site, result)
+        count.inc()
         if latency is not None:
-            self.probe_latency.labels(site).observe(latency)
+            histogram = self._probe_latencies.get(site)
+            if histogram is None:
+                histogram = self._probe_latencies[site] = self.probe_latency.labels(site)
+            histogram.observe(latency)
 
     def record_move(self, service: str, kind: str, timeline: dict[str, float]) -> None:
         """One published move; its time to failover when it began with a failed probe."""

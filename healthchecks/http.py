@@ -11,11 +11,13 @@ certificates costs milliseconds) and the request bytes, built once per probe.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
+import os
 import socket
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import NamedTuple
 
@@ -163,22 +165,26 @@ class HttpProbe:
         object.__setattr__(self, "_family", address_family(self.host))
 
     async def _plain(self, reader: ResponseReader, family: socket.AddressFamily) -> Response:
-        """Plain HTTP to an address: a bare non-blocking socket, no transport around it."""
+        """Plain HTTP to an address: a bare non-blocking socket, no transport around it.
+
+        A connection that is up as soon as ``connect`` returns (a near target: the
+        handshake is done in the call) takes the request at once; one still connecting
+        is waited for first. Either way a failed connection raises its own error.
+        """
         loop = asyncio.get_running_loop()
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
             if self.client.source is not None:
                 sock.bind((self.client.source, 0))
-            await loop.sock_connect(sock, (self.host, self.port))
-            await loop.sock_sendall(sock, self._request)
-            while True:
-                data = await loop.sock_recv(sock, RECEIVE_SIZE)
-                if not data:
-                    return reader.end()
-                response = reader.feed(data)
-                if response is not None:
-                    return response
+            address = (self.host, self.port)
+            sent = _connect_and_send(sock, address, self._request)
+            if sent is None:
+                await loop.sock_connect(sock, address)
+                sent = 0
+            if sent < len(self._request):
+                await loop.sock_sendall(sock, self._request[sent:])
+            return await _read_response(loop, sock, reader)
         finally:
             # Whatever the outcome, the connection ends with the probe: never reused.
             sock.close()
@@ -232,9 +238,7 @@ class HttpProbe:
             return watch.result(False, "server disconnected")
         except OSError as exc:
             return watch.socket_error(exc)
-        return replace(
-            watch.result(answer.ok, answer.reason), release=answer.release, load=answer.load
-        )
+        return watch.result(answer.ok, answer.reason, release=answer.release, load=answer.load)
 
     async def _exchange(self) -> _Answer:
         needs_body = self.body_contains is not None or any(
@@ -262,6 +266,66 @@ class HttpProbe:
             reason = f"body does not contain {self.body_contains!r}"
             return _Answer(False, reason, release, figure)
         return _Answer(True, f"status {response.status}", release, figure)
+
+
+IN_PROGRESS = frozenset({errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY, errno.EINTR})
+"""What a non-blocking ``connect`` returns while the handshake goes on."""
+
+
+def _connect_and_send(sock: socket.socket, address: tuple[str, int], request: bytes) -> int | None:
+    """Start connecting ``sock`` and, if the connection is already up, send ``request``.
+
+    Returns:
+        The bytes of ``request`` sent, or None while the connection is still being made.
+
+    Raises:
+        OSError: The connection failed (refused, unreachable), as ``connect`` reports it.
+    """
+    error = sock.connect_ex(address)
+    if error and error not in IN_PROGRESS:
+        raise OSError(error, os.strerror(error))
+    try:
+        # While connecting, a send fails with EAGAIN; once the connection has failed, with
+        # the connection's own error.
+        return sock.send(request)
+    except (BlockingIOError, InterruptedError):
+        return None
+
+
+async def _read_response(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, reader: ResponseReader
+) -> Response:
+    """Feed ``reader`` what ``sock`` receives until the response is complete or ends.
+
+    One watch of the socket for the whole response, rather than one per read.
+    """
+    done: asyncio.Future[Response] = loop.create_future()
+    fd = sock.fileno()
+    loop.add_reader(fd, _receive, sock, reader, done)
+    try:
+        return await done
+    finally:
+        loop.remove_reader(fd)
+
+
+def _receive(sock: socket.socket, reader: ResponseReader, done: asyncio.Future[Response]) -> None:
+    """The socket is readable: read once, and fill ``done`` when the response is complete."""
+    if done.done():
+        return
+    try:
+        data = sock.recv(RECEIVE_SIZE)
+    except (BlockingIOError, InterruptedError):
+        return
+    except OSError as exc:
+        done.set_exception(exc)
+        return
+    try:
+        response = reader.feed(data) if data else reader.end()
+    except (ResponseError, ServerDisconnected) as exc:
+        done.set_exception(exc)
+        return
+    if response is not None:
+        done.set_result(response)
 
 
 class _Answer(NamedTuple):

@@ -81,12 +81,16 @@ class Stopwatch:
             self.result(False, describe_socket_error(exc)), fault=describe_local_fault(exc)
         )
 
-    def result(self, ok: bool, reason: str) -> Result:
+    def result(
+        self, ok: bool, reason: str, *, release: str | None = None, load: float | None = None
+    ) -> Result:
         """Stop timing and build the probe's result.
 
         Args:
             ok: Whether the probe passed.
             reason: One sentence on what happened.
+            release: The release the target said it runs, when the probe read one.
+            load: The load figure the target reported, when the probe read one.
 
         Returns:
             The result, with latency measured since the stopwatch was created.
@@ -98,4 +102,6 @@ class Stopwatch:
             reason=reason,
             started_at=self.started_at,
             finished_at=finished_at,
+            release=release,
+            load=load,
         )

@@ -73,3 +73,17 @@ def test_verdicts_are_read_when_scraped() -> None:
     assert samples(metrics)[key] == 2
     counts[0] = ("billing", "aws-use1", "up", 1)
     assert samples(metrics)[key] == 1
+
+
+def test_probe_results_add_up_per_series() -> None:
+    metrics = Metrics()
+    for result, latency in (("ok", 0.002), ("ok", 0.2), ("fail", None), ("ok", None)):
+        metrics.record_probe("billing", "aws-use1", result, latency)
+    metrics.record_probe("billing", "gcp-euw1", "ok", 0.003)
+    got = samples(metrics)
+    labels = (("service", "billing"), ("site", "aws-use1"))
+    assert got[("gtm_probe_results_total", (("result", "ok"), *labels))] == 3
+    assert got[("gtm_probe_results_total", (("result", "fail"), *labels))] == 1
+    assert got[("gtm_probe_duration_seconds_count", (("site", "aws-use1"),))] == 2
+    assert got[("gtm_probe_duration_seconds_sum", (("site", "aws-use1"),))] == pytest.approx(0.202)
+    assert got[("gtm_probe_duration_seconds_count", (("site", "gcp-euw1"),))] == 1

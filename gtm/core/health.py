@@ -150,11 +150,29 @@ def observe(
     if health.verdict is not Verdict.DOWN:
         failure_rate += ((0.0 if ok else 1.0) - failure_rate) / params.rate_window
     if ok:
+        ok_streak = health.ok_streak + 1
+        started = now if health.ok_streak == 0 else health.streak_started_at
+        if health.verdict is Verdict.UP:
+            # A healthy locator probed healthy, the case of nearly every probe: only the
+            # streak, the rate and the reason change, so the new value is built at once.
+            return LocatorHealth(
+                verdict=Verdict.UP,
+                ok_streak=ok_streak,
+                fail_streak=0,
+                streak_started_at=started,
+                failure_rate=failure_rate,
+                streak_rate=health.streak_rate,
+                penalty=health.penalty,
+                penalty_at=health.penalty_at,
+                changed_at=health.changed_at,
+                reason=f"up: {_successes(ok_streak)}",
+                held=health.held,
+            )
         probed = replace(
             health,
-            ok_streak=health.ok_streak + 1,
+            ok_streak=ok_streak,
             fail_streak=0,
-            streak_started_at=now if health.ok_streak == 0 else health.streak_started_at,
+            streak_started_at=started,
             failure_rate=failure_rate,
         )
         return _judge_success(probed, now, params)
@@ -279,9 +297,7 @@ def _judge_failure(
 
 
 def _judge_success(health: LocatorHealth, now: float, params: HealthParams) -> LocatorHealth:
-    streak = _count(health.ok_streak, "consecutive success", "consecutive successes")
-    if health.verdict is Verdict.UP:
-        return replace(health, reason=f"up: {streak}")
+    """The verdict after a success of a locator that is not up (see :func:`observe`)."""
     penalty = decayed_penalty(health, now, params)
     if health.ok_streak < params.rise:
         so_far = _count(health.ok_streak, "success", "successes")
@@ -305,7 +321,11 @@ def _judge_success(health: LocatorHealth, now: float, params: HealthParams) -> L
             else ", flap damping released (damping off)"
         )
     return replace(
-        health, verdict=Verdict.UP, held=False, changed_at=now, reason=f"up: {streak}{released}"
+        health,
+        verdict=Verdict.UP,
+        held=False,
+        changed_at=now,
+        reason=f"up: {_successes(health.ok_streak)}{released}",
     )
 
 
@@ -321,6 +341,10 @@ def _required(needed: int, rate: float, params: HealthParams) -> str:
     if needed > params.fall:
         return f"{needed} required at a {rate:.2f} failure rate"
     return f"{needed} required"
+
+
+def _successes(n: int) -> str:
+    return _count(n, "consecutive success", "consecutive successes")
 
 
 def _count(n: int, one: str, many: str) -> str:

@@ -138,6 +138,10 @@ class Trust:
     """For an untrusted result: one sentence on what was wrong with this vantage."""
 
 
+TRUSTED = Trust(True)
+"""The answer for every success and every failure this vantage can vouch for."""
+
+
 def note(
     health: VantageHealth, symptom: Symptom, detail: str, now: float, *, ongoing: bool = False
 ) -> VantageHealth:
@@ -264,7 +268,7 @@ def trust(
         params: The bounds.
     """
     if ok:
-        return Trust(True)
+        return TRUSTED
     if context.fault:
         return Trust(False, f"this instance is short of resources: {context.fault}")
     if context.late > params.max_lateness:
@@ -273,7 +277,7 @@ def trust(
     during = [s for s in _ordered(health) if s.ongoing or s.at >= since]
     if during:
         return Trust(False, "this instance is degraded: " + "; ".join(s.detail for s in during))
-    return Trust(True)
+    return TRUSTED
 
 
 def holds(assessment: Assessment, changed: bool, asked: bool) -> bool:
@@ -296,6 +300,9 @@ def _sighting(health: VantageHealth, symptom: Symptom) -> Sighting | None:
     return next((s for s in health.sightings if s.symptom is symptom), None)
 
 
+_RANK = {symptom: rank for rank, symptom in enumerate(Symptom)}
+"""Each symptom's place in the order of :class:`Symptom`, looked up for every probe."""
+
+
 def _ordered(health: VantageHealth) -> list[Sighting]:
-    order = list(Symptom)
-    return sorted(health.sightings, key=lambda s: order.index(s.symptom))
+    return sorted(health.sightings, key=lambda s: _RANK[s.symptom])

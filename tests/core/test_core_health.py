@@ -182,6 +182,29 @@ def test_streak_bookkeeping() -> None:
     assert health.streak_rate == rate
 
 
+def test_a_success_of_an_up_locator_changes_only_its_streak_rate_and_reason() -> None:
+    before = replace(
+        UP,
+        ok_streak=0,
+        fail_streak=1,
+        streak_rate=0.1,
+        failure_rate=0.2,
+        penalty=2.0,
+        penalty_at=3.0,
+        changed_at=4.0,
+    )
+    after = observe(before, True, 10.0, PARAMS)
+    assert after == replace(
+        before,
+        ok_streak=1,
+        fail_streak=0,
+        streak_started_at=10.0,
+        failure_rate=0.2 + (0.0 - 0.2) / PARAMS.rate_window,
+        reason="up: 1 consecutive success",
+    )
+    assert observe(after, True, 11.0, PARAMS).reason == "up: 2 consecutive successes"
+
+
 def test_failure_rate_counts_chance_failures_only() -> None:
     """The streak that brought a locator down, and probes while down, leave the rate as it was."""
     before = replace(UP, failure_rate=0.05)

@@ -22,6 +22,7 @@ from dns.rdatatype import RdataType
 from gtm.config.limits import DnsLimits
 from gtm.core.model import NEVER, Action, Locator, Mapping, State
 from gtm.dns import DnsServer, ZoneAnswers
+from testbed.ports import free_port
 
 if TYPE_CHECKING:
     from conftest import RunningServer
@@ -296,9 +297,10 @@ async def test_close_ends_open_tcp_connections(zone: ZoneAnswers) -> None:
 
 
 async def test_a_taken_udp_port_fails_start_and_frees_the_tcp_port(zone: ZoneAnswers) -> None:
+    # A port free for TCP too: a kernel-picked UDP port may be some TCP client's local port.
+    port = free_port(udp=True)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
-        taken.bind(("127.0.0.1", 0))
-        port = taken.getsockname()[1]
+        taken.bind(("127.0.0.1", port))
         server = DnsServer(zone)
         with pytest.raises(OSError):
             await server.start("127.0.0.1", port)

@@ -453,7 +453,9 @@ async def test_evacuating_a_site_of_many_services_gives_one_summary(
     tokens: None,
     runtimes: Callable[[dict[str, Any]], Runtime],
 ) -> None:
-    check = {"type": "tcp", "interval": "500ms", "timeout": "250ms", "recheck_interval": "50ms"}
+    # A timeout with room to spare: a preflight probe of 50 runs at once must not time out
+    # on a busy machine and refuse a run.
+    check = {"type": "tcp", "interval": "1s", "timeout": "800ms", "recheck_interval": "50ms"}
     doc = planned_doc(tmp_path, many_ports, haproxy=many_haproxy, bind=bind, check=check)
     runtime = runtimes(doc)
     await runtime.start()

@@ -59,9 +59,17 @@ class RunStore:
         return run
 
     async def save(self, run: Run) -> Run:
-        """Store ``run`` as its next revision and return it so."""
+        """Store ``run`` as its next revision and return it so.
+
+        An abort, once asked for, stays asked for: a save built on a copy of the run from
+        before the abort arrived (the executor noting progress) keeps the request.
+        """
         stored = self._registry.run(run.id)
-        saved = dataclasses.replace(run, revision=(stored.revision if stored else 0) + 1)
+        saved = dataclasses.replace(
+            run,
+            revision=(stored.revision if stored else 0) + 1,
+            abort_requested=run.abort_requested or (stored is not None and stored.abort_requested),
+        )
         return await self._registry.save_run(saved)
 
     def fresh(self, run: Run) -> Run:
