@@ -30,17 +30,20 @@ SITES = {"site-a": "127.0.1.1", "site-b": "127.0.2.1", "site-c": "127.0.3.1"}
 ZONE = "bench.example.test."
 
 
+CORES = tuple(sorted(os.sched_getaffinity(0)))
+"""The cores this benchmark may use, read once at import: :func:`pin_self` narrows the
+process's own affinity to the first, and the system under test must still get the last."""
+
+
 def server_cpu() -> int | None:
     """The core for the system under test, or None on a one-core machine."""
-    cores = sorted(os.sched_getaffinity(0))
-    return cores[-1] if len(cores) > 1 else None
+    return CORES[-1] if len(CORES) > 1 else None
 
 
 def pin_self() -> None:
     """Pin this process (the load side) to the first core when there are two or more."""
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) > 1:
-        os.sched_setaffinity(0, {cores[0]})
+    if len(CORES) > 1:
+        os.sched_setaffinity(0, {CORES[0]})
 
 
 def on_server_cpu(command: list[str]) -> list[str]:

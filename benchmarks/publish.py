@@ -34,6 +34,8 @@ is from the LAST down verdict until every mapping is durable: what deciding and 
 cost once the prober has spoken. Reported: for one service in
 ms, for more in s (``decide`` and ``dns`` always in ms), p50 and p95 over trials, with the
 machine's load average before and after (the figures mean little on a busy machine).
+A trial whose gtm does not publish every service within 120 s of starting (a busy port,
+a loaded machine) counts in ``not_started_*`` instead of ending the run.
 
 Prints one JSON line.
 
@@ -411,6 +413,10 @@ class Spurious(Exception):
     """gtm moved a service off site-a before the trial began (its probes were starved)."""
 
 
+class NotStarted(Exception):
+    """gtm did not publish every service in time (or exited) before the trial began."""
+
+
 async def steady(
     targets: Targets, pollers: dict[str, BindPoller], services: list[str], gtm: GtmProcess
 ) -> None:
@@ -457,7 +463,10 @@ async def trial(
             server, services, "the BIND secondary" if name == "secondary" else "BIND"
         )
     try:
-        gtm.start(timeout=120)
+        try:
+            gtm.start(timeout=120)
+        except RuntimeError as exc:  # ProcessExited too: a busy port, a start too slow
+            raise NotStarted(str(exc).splitlines()[0]) from exc
         await steady(targets, pollers, services, gtm)
         await asyncio.sleep(random.uniform(0, INTERVAL))
         t0 = time.time()
@@ -523,7 +532,7 @@ async def measure(
     results: list[dict[str, Any]] = []
     try:
         targets.start()
-        spurious = timeouts = 0
+        spurious = timeouts = not_started = 0
         outcome: dict[str, Any] | None
         for number in range(trials):
             while True:
@@ -537,6 +546,11 @@ async def measure(
                         tail = targets.secondary.log_path.read_text().splitlines()[-12:]
                         print("  secondary's log ends:", *tail, sep="\n    ", file=sys.stderr)
                     break
+                except NotStarted as exc:
+                    outcome = None
+                    not_started += 1
+                    print(f"{scale:>5} services #{number + 1}: {exc}", file=sys.stderr)
+                    break
                 except Spurious as exc:
                     spurious += 1
                     print(f"{scale:>5} services: trial restarted: {exc}", file=sys.stderr)
@@ -544,7 +558,7 @@ async def measure(
                         outcome = None
                         break
             if outcome is None:
-                timeouts += 1
+                timeouts += 1  # those that never started are reported apart
                 continue
             results.append(outcome)
             shown = ", ".join(
@@ -564,7 +578,8 @@ async def measure(
     return {
         **figures(scale, results, sorted(chosen)),
         f"spurious_restarts_{scale}": spurious,
-        f"not_served_in_{TRIAL_TIMEOUT:g}s_{scale}": timeouts,
+        f"not_served_in_{TRIAL_TIMEOUT:g}s_{scale}": timeouts - not_started,
+        f"not_started_{scale}": not_started,
     }
 
 

@@ -100,7 +100,7 @@ LATENESS_SAMPLES = 20_000
 PROBES_KEPT = 20
 """Most recent probe results kept per locator for the API's probe detail."""
 
-DECIDE_SLICE = 50
+DECIDE_SLICE = 20
 """Most decisions made in one turn of the event loop. A whole site lost, or the periodic
 refresh, wakes every service at once; deciding a thousand in one turn would hold the loop
 (probes, DNS answers, the lag monitor) for the lot, and the lag would count this vantage
@@ -799,14 +799,22 @@ class Controller:
             return
         began = self._degraded_since if self._degraded_since is not None else now
         self._degraded_since = None
-        log.warning("vantage recovered after %.3fs (was: %s)", now - began, reason)
+        log.warning(
+            "vantage recovered after %.3fs (was: %s); %d held change(s) decided again",
+            now - began,
+            reason,
+            len(self._held),
+        )
         self._journal_vantage(
             RECOVERED, f"recovered after {now - began:.3f}s degraded (was: {reason})", now
         )
-        self._held.clear()
+        held, self._held = self._held, set()
         self._spell_intents = {}
-        # Decisions held while degraded are made now, on trusted verdicts only.
-        self._wake_all()
+        # Decisions held while degraded are made now, on trusted verdicts only. Only those:
+        # every other service was decided during the spell without a change to hold, and
+        # deciding a thousand again at each recovery is a burst that can bring the lag back.
+        for service in sorted(held):
+            self._wake(service)
 
     def _journal_vantage(self, kind: str, reason: str, now: float) -> None:
         self._spawn_record(
@@ -994,15 +1002,19 @@ class Controller:
         return before is not None and before != self._intent_ids(service)
 
     def _hold(self, service: str, decision: Decision) -> None:
-        if service not in self._held:
-            self._held.add(service)
+        # One line per spell, not per service: a site lost while degraded holds a thousand
+        # changes, and a line each would cost the loop more than the decisions did. Which
+        # services wait is in the vantage status (``held``); recovery logs their count.
+        if not self._held:
             log.warning(
-                "%s: change held while this vantage is degraded (%s): %s",
+                "%s: change held while this vantage is degraded (%s): %s; other services'"
+                " changes held in this spell are not logged one by one",
                 service,
                 "; ".join(self._assessment.reasons),
                 decision.reason,
                 extra={"service": service},
             )
+        self._held.add(service)
 
     def _lost_race(
         self, service: str, expected: Mapping | None, attempt: int, exc: ConflictError

@@ -268,10 +268,15 @@ class Reconciler:
         fresh: bool,
     ) -> None:
         applied = self._applied[provider.name]
-        for service in sorted({change.service for change in todo}):
+        # Grouped once: a site lost is a thousand services with a few changes each.
+        by_service: dict[str, list[Change[Any]]] = {}
+        for change in todo:
+            by_service.setdefault(change.service, []).append(change)
+        events: list[Event] = []
+        for service in sorted(by_service):
             mapping = mappings.get(service)
             version = mapping.version if mapping else None
-            count = sum(1 for change in todo if change.service == service)
+            count = len(by_service[service])
             drift = fresh and version is not None and applied.get(service) == version
             timeline = {"applied": result.applied_at or 0.0, "verified": result.verified_at or 0.0}
             if mapping is not None:
@@ -281,14 +286,14 @@ class Reconciler:
                 self._update(provider.name, drift_repaired=repaired)
                 reason = (
                     f"{provider.name}: {count} item(s) changed outside gtm, restored: "
-                    + (", ".join(c.describe() for c in todo if c.service == service)[:400])
+                    + (", ".join(c.describe() for c in by_service[service])[:400])
                 )
             else:
                 reason = (
                     f"{provider.name}: {count} change(s) applied in "
                     f"{result.apply_s * 1000:.1f} ms, verified in {result.verify_s * 1000:.1f} ms"
                 )
-            await self._registry.record(
+            events.append(
                 Event(
                     kind="drift" if drift else "provider",
                     service=service,
@@ -301,6 +306,9 @@ class Reconciler:
                     timeline=timeline,
                 )
             )
+        if events:
+            # One write for the pass: a site lost is a thousand events, one commit.
+            await self._registry.record_all(events)
         if not result.remaining:
             verified = self._verified[provider.name]
             for service, mapping in mappings.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable
+from collections.abc import Mapping as NodeView
 from typing import Protocol
 
 import dns.flags
@@ -24,7 +25,14 @@ from dns.rdatatype import RdataType
 
 from gtm.core.model import Mapping
 from gtm.dns.cache import DEFAULT_BUDGET, AnswerCache, CacheKey
-from gtm.dns.records import Node, apex_node, is_hidden, service_nodes, soa_rrset
+from gtm.dns.records import (
+    LazyNode,
+    Node,
+    apex_node,
+    is_hidden,
+    service_builders,
+    soa_rrset,
+)
 from gtm.dns.versions import ZoneVersions
 from gtm.errors import Unavailable
 
@@ -151,8 +159,11 @@ class ZoneAnswers:
         self._versions = versions
         # Zone content is built once per change: building RRsets costs far more than
         # parsing a query, and a flood of new questions should not rebuild it each time.
-        self._services: dict[str, dict[dns.name.Name, Node] | Rcode] = {}
-        self._apex, self._negative_soa = self._build_apex()
+        # A change rebuilds only its own service's names, and the apex (its SOA carries
+        # the serial) once it is next asked for: a site lost is a thousand changes in a
+        # burst, and rebuilding the whole zone for each would be O(zone) per change.
+        self._services: dict[str, dict[dns.name.Name, LazyNode] | Rcode] = {}
+        self._apex_built: tuple[Node, dns.rrset.RRset] | None = None
         if versions is not None:
             versions.start_at(self.serial)
         self._unsubscribe = source.subscribe(self._changed)
@@ -170,7 +181,7 @@ class ZoneAnswers:
     @property
     def apex(self) -> Node:
         """The SOA (with the serial now) and NS RRsets at the apex."""
-        return self._apex
+        return self._built_apex()[0]
 
     @property
     def cached_answers(self) -> int:
@@ -200,9 +211,9 @@ class ZoneAnswers:
         if tail is not None:
             return wire[:2] + tail
         generation = self._cache.generation
-        answer, cacheable = self._answer(wire, max_udp)
+        answer, cacheable, owner = self._answer(wire, max_udp)
         if answer is not None and cacheable:
-            self._cache.store(key, answer[2:], generation)
+            self._cache.store(key, answer[2:], generation, owner)
         return answer
 
     def _changed(self, mapping: Mapping) -> None:
@@ -210,47 +221,53 @@ class ZoneAnswers:
         self._serial = max(self._serial + 1, _clock_serial(self._clock()))
         if self._versions is not None:
             self._versions.record(mapping, before, self.serial)
-        self._services = {}
-        self._apex, self._negative_soa = self._build_apex()
-        self._cache.invalidate()
+        self._services.pop(mapping.service, None)
+        self._apex_built = None
+        self._cache.invalidate(mapping.service)
 
-    def _build_apex(self) -> tuple[Node, dns.rrset.RRset]:
-        """The apex RRsets, and the SOA that negative answers carry in their authority.
+    def _built_apex(self) -> tuple[Node, dns.rrset.RRset]:
+        """The apex RRsets, and the SOA that negative answers carry in their authority,
+        at the serial now (built on first use after a change).
 
         That SOA's TTL is the negative TTL, as RFC 2308 asks.
         """
-        negative = soa_rrset(
-            self._origin, self._mname, self.serial, self._negative_ttl, self._negative_ttl
-        )
-        return apex_node(self._origin, self._ns, self.serial, self._negative_ttl), negative
+        if self._apex_built is None:
+            negative = soa_rrset(
+                self._origin, self._mname, self.serial, self._negative_ttl, self._negative_ttl
+            )
+            apex = apex_node(self._origin, self._ns, self.serial, self._negative_ttl)
+            self._apex_built = (apex, negative)
+        return self._apex_built
 
-    def _answer(self, wire: bytes, max_udp: int | None) -> tuple[bytes | None, bool]:
-        """Build the answer the slow way; also say whether it may be cached."""
+    def _answer(self, wire: bytes, max_udp: int | None) -> tuple[bytes | None, bool, str | None]:
+        """Build the answer the slow way; also say whether it may be cached, and whose
+        records alone it holds (see :class:`AnswerCache`), if one service's."""
         if len(wire) < HEADER_SIZE:
-            return None, False
+            return None, False, None
         flags = int.from_bytes(wire[2:4], "big")
         if flags & _QR:
-            return None, False
+            return None, False, None
         if dns.opcode.from_flags(flags) != dns.opcode.QUERY:
-            return header_answer(wire, Rcode.NOTIMP), False
+            return header_answer(wire, Rcode.NOTIMP), False, None
         try:
             query = dns.message.from_wire(wire, keyring=self._keyring)
         except TSIG_FAILURES:
-            return header_answer(wire, Rcode.NOTAUTH), False
+            return header_answer(wire, Rcode.NOTAUTH), False, None
         except Exception:
             # The bytes are the client's: whatever dnspython rejects them with, the
             # client sent a malformed message and the answer is FORMERR.
-            return header_answer(wire, Rcode.FORMERR), False
+            return header_answer(wire, Rcode.FORMERR), False, None
         if len(query.question) != 1:
-            return header_answer(wire, Rcode.FORMERR), False
+            return header_answer(wire, Rcode.FORMERR), False, None
         response = dns.message.make_response(query, our_payload=EDNS_PAYLOAD)
         cacheable = not query.options and not query.had_tsig
+        owner: str | None = None
         if query.edns > 0:
             response.set_rcode(Rcode.BADVERS)
         else:
             question = query.question[0]
             try:
-                self._fill(response, question.name, question.rdtype, question.rdclass)
+                owner = self._fill(response, question.name, question.rdtype, question.rdclass)
             except Unavailable:
                 # The source could not say: SERVFAIL makes resolvers try again, and the
                 # store may come back without a change notification, so no caching.
@@ -265,7 +282,7 @@ class ZoneAnswers:
         # a cached answer would freeze one shuffle anyway, and a fixed order lets a cached
         # answer be checked against a fresh one.
         wire_out = response.to_wire(max_size=limit, prefer_truncation=True, want_shuffle=False)
-        return wire_out, cacheable
+        return wire_out, cacheable, owner
 
     def _fill(
         self,
@@ -273,8 +290,9 @@ class ZoneAnswers:
         qname: dns.name.Name,
         rdtype: RdataType,
         rdclass: dns.rdataclass.RdataClass,
-    ) -> None:
-        """Put the rcode and records for one question into ``response``."""
+    ) -> str | None:
+        """Put the rcode and records for one question into ``response``; the service
+        whose records alone it holds, if one's."""
         if (
             rdclass != dns.rdataclass.IN
             or not qname.is_subdomain(self._origin)
@@ -283,50 +301,56 @@ class ZoneAnswers:
             # Transfers are refused here: they are served over TCP, to the clients
             # dns.transfer allows, by gtm.dns.transfer; never over UDP.
             response.set_rcode(Rcode.REFUSED)
-            return
-        found = self._lookup(qname)
+            return None
+        found, service = self._lookup(qname)
         if found is Rcode.SERVFAIL:
             response.set_rcode(Rcode.SERVFAIL)
-            return
+            return None
         response.flags |= dns.flags.AA
         if isinstance(found, Rcode):
             response.set_rcode(found)
-            response.authority.append(self._negative_soa)
-            return
+            response.authority.append(self._built_apex()[1])
+            return None
         rrset = _pick(found, rdtype)
         if rrset is None:
-            response.authority.append(self._negative_soa)
-        else:
-            response.answer.append(rrset)
+            response.authority.append(self._built_apex()[1])
+            return None
+        response.answer.append(rrset)
+        return service
 
-    def _lookup(self, qname: dns.name.Name) -> Node | Rcode:
-        """The RRsets at ``qname`` (inside the zone), or the rcode that says why none."""
+    def _lookup(
+        self, qname: dns.name.Name
+    ) -> tuple[NodeView[RdataType, dns.rrset.RRset] | Rcode, str | None]:
+        """The RRsets at ``qname`` (inside the zone), or the rcode that says why none;
+        and the service the name belongs to, if one."""
         labels = qname.relativize(self._origin).labels
         if not labels:
-            return self._apex
+            return self.apex, None
         if len(labels) > 2:
-            return Rcode.NXDOMAIN
+            return Rcode.NXDOMAIN, None
         try:
             service = labels[-1].decode("ascii").lower()
         except UnicodeDecodeError:
-            return Rcode.NXDOMAIN
+            return Rcode.NXDOMAIN, None
         content = self._services.get(service)
         if content is None:
             mapping = self._source.get(service)
             if mapping is None:
                 # Not remembered: names that do not exist are unbounded, services are not.
-                return Rcode.NXDOMAIN
+                return Rcode.NXDOMAIN, None
             content = self._service_content(mapping)
             self._services[service] = content
         if isinstance(content, Rcode):
-            return content
-        return content.get(qname, Rcode.NXDOMAIN)
+            return content, service
+        return content.get(qname, Rcode.NXDOMAIN), service
 
-    def _service_content(self, mapping: Mapping) -> dict[dns.name.Name, Node] | Rcode:
-        """A service's names, or the rcode its all-down action gives every one of them."""
+    def _service_content(self, mapping: Mapping) -> dict[dns.name.Name, LazyNode] | Rcode:
+        """A service's names, or the rcode its all-down action gives every one of them;
+        each RRset is built when first asked for."""
         if is_hidden(mapping):
             return Rcode.NXDOMAIN
-        return service_nodes(mapping, self._origin)
+        builders = service_builders(mapping, self._origin)
+        return {name: LazyNode(node) for name, node in builders.items()}
 
 
 SERIAL_SCALE = 100
@@ -337,7 +361,7 @@ def _clock_serial(now: float) -> int:
     return int(now * SERIAL_SCALE)
 
 
-def _pick(node: Node, rdtype: RdataType) -> dns.rrset.RRset | None:
+def _pick(node: NodeView[RdataType, dns.rrset.RRset], rdtype: RdataType) -> dns.rrset.RRset | None:
     """The RRset that answers ``rdtype`` at a name, ANY included."""
     if rdtype == RdataType.ANY:
         return next((node[t] for t in ANY_PREFERENCE if t in node), None)

@@ -24,6 +24,13 @@ class AnswerCache:
     A new answer is stored only if no invalidation happened while it was being built
     (``generation`` did not move), so a change notification racing with a slow answer
     cannot leave the old data behind.
+
+    An answer may be stored as one service's: it holds that service's records and nothing
+    else of the zone (no SOA), so a change of another service leaves it valid. A change
+    of one service forgets that service's answers and the zone's other ones (the apex,
+    negative answers, whose SOA carries the serial), not every service's: a site lost is
+    a thousand changes in a burst, and emptying the whole cache for each would rebuild
+    every answer of the zone a thousand times.
     """
 
     def __init__(self, budget: int = DEFAULT_BUDGET) -> None:
@@ -36,6 +43,7 @@ class AnswerCache:
         self._budget = budget
         self._size = 0
         self._entries: dict[CacheKey, bytes] = {}
+        self._owned: dict[str | None, list[CacheKey]] = {}
         self.generation = 0
         """Bumped by every :meth:`invalidate`; read it before building an answer."""
 
@@ -46,21 +54,36 @@ class AnswerCache:
         """The cached answer without its ID, or None."""
         return self._entries.get(key)
 
-    def store(self, key: CacheKey, tail: bytes, generation: int) -> None:
-        """Keep ``tail`` (an answer without its ID) built while at ``generation``."""
+    def store(
+        self, key: CacheKey, tail: bytes, generation: int, service: str | None = None
+    ) -> None:
+        """Keep ``tail`` (an answer without its ID) built while at ``generation``; as
+        ``service``'s when it holds that service's records only."""
         if generation != self.generation or key in self._entries:
             return
         cost = len(key[1]) + len(tail)
         if self._size + cost > self._budget:
-            self._entries.clear()
-            self._size = 0
+            self._clear()
             if cost > self._budget:
                 return
         self._entries[key] = tail
+        self._owned.setdefault(service, []).append(key)
         self._size += cost
 
-    def invalidate(self) -> None:
-        """Forget every answer: the data behind them changed."""
-        self._entries = {}
-        self._size = 0
+    def invalidate(self, service: str | None = None) -> None:
+        """Forget the answers the data behind them changed: ``service``'s and the zone's
+        (every answer when ``service`` is None)."""
         self.generation += 1
+        if service is None:
+            self._clear()
+            return
+        for owner in (service, None):
+            for key in self._owned.pop(owner, ()):
+                tail = self._entries.pop(key, None)
+                if tail is not None:
+                    self._size -= len(key[1]) + len(tail)
+
+    def _clear(self) -> None:
+        self._entries = {}
+        self._owned = {}
+        self._size = 0

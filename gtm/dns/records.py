@@ -6,8 +6,10 @@ the question "what does the zone say about billing?" has one answer and one plac
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Mapping as NodeView
 
 import dns.exception
 import dns.name
@@ -21,6 +23,38 @@ from gtm.core.model import Action, Locator, Mapping, usable
 
 Node = dict[RdataType, dns.rrset.RRset]
 """The RRsets one owner name holds, by type."""
+
+Builders = dict[RdataType, Callable[[], dns.rrset.RRset]]
+"""How to build each RRset one owner name holds, by type."""
+
+
+class LazyNode(NodeView[RdataType, dns.rrset.RRset]):
+    """The RRsets one owner name holds, each built the first time it is read.
+
+    Building an RRset with dnspython costs far more than answering with it, and a
+    question reads one type of one name: the built-in responder builds what is asked,
+    not every record of a service that changed (a site lost changes a thousand).
+    """
+
+    def __init__(self, builders: Builders) -> None:
+        self._builders = builders
+        self._built: Node = {}
+
+    def __getitem__(self, rdtype: RdataType) -> dns.rrset.RRset:
+        built = self._built.get(rdtype)
+        if built is None:
+            built = self._built[rdtype] = self._builders[rdtype]()
+        return built
+
+    def __contains__(self, rdtype: object) -> bool:
+        return rdtype in self._builders
+
+    def __iter__(self) -> Iterator[RdataType]:
+        return iter(self._builders)
+
+    def __len__(self) -> int:
+        return len(self._builders)
+
 
 APEX_TTL = 300
 """TTL of the apex SOA and NS answers: the zone's shape changes rarely, its serial often."""
@@ -61,7 +95,16 @@ def soa_rrset(
 
 
 def service_nodes(mapping: Mapping, origin: dns.name.Name) -> dict[dns.name.Name, Node]:
-    """Every name a mapping puts in the zone, with its RRsets.
+    """Every name a mapping puts in the zone, with its RRsets (see
+    :func:`service_builders`)."""
+    return {
+        name: {rdtype: build() for rdtype, build in builders.items()}
+        for name, builders in service_builders(mapping, origin).items()
+    }
+
+
+def service_builders(mapping: Mapping, origin: dns.name.Name) -> dict[dns.name.Name, Builders]:
+    """Every name a mapping puts in the zone, with how to build its RRsets.
 
     ``<service>`` holds A/AAAA for the locators traffic goes to (``mapping.best()``), an SRV
     per locator a client may fail over to, and a TXT with version, epoch and active site.
@@ -80,15 +123,13 @@ def service_nodes(mapping: Mapping, origin: dns.name.Name) -> dict[dns.name.Name
     owner = child_name(origin, mapping.service)
     if owner is None:
         return {}
-    node = _address_node(owner, mapping.ttl, mapping.best())
+    node = _address_builders(owner, mapping.ttl, mapping.best())
     status = (
         f"version={mapping.version}",
         f"epoch={mapping.epoch}",
         f"active={mapping.active_site or '-'}",
     )
-    node[RdataType.TXT] = dns.rrset.from_rdata(
-        owner, mapping.ttl, TXT(dns.rdataclass.IN, RdataType.TXT, status)
-    )
+    node[RdataType.TXT] = functools.partial(_status_rrset, owner, mapping.ttl, status)
     nodes = {owner: node}
     srv_texts: list[str] = []
     by_site: dict[dns.name.Name, list[Locator]] = {}
@@ -100,9 +141,11 @@ def service_nodes(mapping: Mapping, origin: dns.name.Name) -> dict[dns.name.Name
             by_site.setdefault(target, []).append(loc)
         srv_texts.append(f"{loc.priority} {loc.weight} {loc.port} {target}")
     if srv_texts:
-        node[RdataType.SRV] = _rrset(owner, mapping.ttl, RdataType.SRV, srv_texts)
+        node[RdataType.SRV] = functools.partial(
+            _rrset, owner, mapping.ttl, RdataType.SRV, srv_texts
+        )
     for site_owner, locs in by_site.items():
-        nodes[site_owner] = _address_node(site_owner, mapping.ttl, locs)
+        nodes[site_owner] = _address_builders(site_owner, mapping.ttl, locs)
     return nodes
 
 
@@ -127,7 +170,7 @@ def host_name(address: str) -> dns.name.Name | None:
         return None
 
 
-def _address_node(owner: dns.name.Name, ttl: int, locators: Iterable[Locator]) -> Node:
+def _address_builders(owner: dns.name.Name, ttl: int, locators: Iterable[Locator]) -> Builders:
     """A and AAAA RRsets for the IP literals among ``locators`` (absent when empty)."""
     texts: dict[RdataType, list[str]] = {RdataType.A: [], RdataType.AAAA: []}
     for loc in locators:
@@ -136,7 +179,9 @@ def _address_node(owner: dns.name.Name, ttl: int, locators: Iterable[Locator]) -
         except ValueError:
             continue
         texts[RdataType.A if address.version == 4 else RdataType.AAAA].append(str(address))
-    return {rdtype: _rrset(owner, ttl, rdtype, t) for rdtype, t in texts.items() if t}
+    return {
+        rdtype: functools.partial(_rrset, owner, ttl, rdtype, t) for rdtype, t in texts.items() if t
+    }
 
 
 def is_ip(address: str) -> bool:
@@ -146,6 +191,10 @@ def is_ip(address: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _status_rrset(owner: dns.name.Name, ttl: int, status: tuple[str, ...]) -> dns.rrset.RRset:
+    return dns.rrset.from_rdata(owner, ttl, TXT(dns.rdataclass.IN, RdataType.TXT, status))
 
 
 def _rrset(owner: dns.name.Name, ttl: int, rdtype: RdataType, texts: list[str]) -> dns.rrset.RRset:

@@ -30,6 +30,9 @@ from gtm.providers.haproxy_settings import (
 )
 from gtm.providers.haproxy_stats import COLUMNS, stat_column
 
+PARSE_SLICE = 100
+"""Backend dumps read back per turn of the event loop: a site lost re-reads a thousand."""
+
 MAX_BATCH = 5000
 """Changes per runtime API session. HAProxy reads an interactive session's commands one
 line at a time, so their number is bounded by time, not by a buffer: a whole site of a
@@ -177,7 +180,9 @@ class Haproxy:
         for start in range(0, len(backends), MAX_BATCH):
             chunk = backends[start : start + MAX_BATCH]
             answers = await self._api.run([f"show servers state {b}" for b in chunk])
-            for backend, answer in zip(chunk, answers, strict=True):
+            for number, (backend, answer) in enumerate(zip(chunk, answers, strict=True)):
+                if number and number % PARSE_SLICE == 0:
+                    await asyncio.sleep(0)  # a thousand dumps would hold the loop
                 if answer.startswith("Can't find backend"):
                     raise HaproxyRejected(
                         f"{self._who}: backend {backend} not found; add it to haproxy.cfg"

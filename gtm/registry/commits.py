@@ -7,6 +7,10 @@ Queued instead, every write asked for during one turn of the event loop, or whil
 previous commit is on its way, goes in the next :meth:`gtm.registry.store.Store.commit`:
 one transaction for the burst, whatever its size, while a single write still goes out on
 the next turn of the loop. Each write keeps its own compare-and-set and its own outcome.
+
+Outcomes are handed back ``OUTCOME_SLICE`` at a time, one slice per turn of the loop:
+every writer resumes when its outcome is set (updates caches, calls subscribers, logs),
+and a thousand of them resumed in one turn would hold the loop for all of them at once.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from gtm.errors import StoreUnavailable
 from gtm.registry.store import Store, Write, Written
 
 log = logging.getLogger(__name__)
+
+OUTCOME_SLICE = 50
+"""Most writers of one commit resumed in one turn of the event loop."""
 
 
 class Commits:
@@ -66,11 +73,33 @@ class Commits:
                 if not isinstance(exc, Exception):
                     raise
                 continue
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if not future.done():
-                    future.set_result(outcome)
+            await self._hand_back(batch, outcomes)
             if len(batch) > 1:
                 log.debug("registry: %d writes committed together", len(batch))
+
+    @classmethod
+    async def _hand_back(
+        cls, batch: list[tuple[Write, asyncio.Future[Written]]], outcomes: list[Written]
+    ) -> None:
+        """Set each write's outcome, yielding a turn of the loop after every slice; if
+        cancelled meanwhile, the rest are set at once (they are committed)."""
+        try:
+            for start in range(0, len(batch), OUTCOME_SLICE):
+                if start:
+                    await asyncio.sleep(0)
+                end = start + OUTCOME_SLICE
+                cls._settle(batch[start:end], outcomes[start:end])
+        except BaseException:
+            cls._settle(batch, outcomes)
+            raise
+
+    @staticmethod
+    def _settle(
+        batch: list[tuple[Write, asyncio.Future[Written]]], outcomes: list[Written]
+    ) -> None:
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
 
     def _next_batch(self) -> list[tuple[Write, asyncio.Future[Written]]]:
         """The waiting writes, but at most one per key (a later one waits its turn)."""

@@ -14,7 +14,7 @@ import builtins
 import dataclasses
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from gtm.core.codec import (
@@ -399,10 +399,25 @@ class Registry:
         store in one commit, with any mappings written at the same time. Once it is
         stored, subscribers (:meth:`on_event`) hear of it as stored.
         """
-        written = await self._commits.write(Write(None, records=(as_record(event),)))
-        await self._journal.grew(1)
-        stored = dataclasses.replace(event, seq=written.records[0].seq)
-        self._event_subscribers.notify(stored)
+        [stored] = await self.record_all((event,))
+        return stored
+
+    async def record_all(self, events: Sequence[Event]) -> list[Event]:
+        """Append ``events`` in order, in one write of one commit; see :meth:`record`.
+
+        A provider's pass journals one event per service it changed: a site lost is a
+        thousand, which one by one would be a thousand commits in a row.
+        """
+        written = await self._commits.write(
+            Write(None, records=tuple(as_record(event) for event in events))
+        )
+        await self._journal.grew(len(written.records))
+        stored = [
+            dataclasses.replace(event, seq=record.seq)
+            for event, record in zip(events, written.records, strict=True)
+        ]
+        for event in stored:
+            self._event_subscribers.notify(event)
         return stored
 
     def on_event(self, callback: Callable[[Event], None]) -> Callable[[], None]:

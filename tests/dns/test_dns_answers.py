@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import dns.edns
 import dns.flags
 import dns.message
+import dns.name
 import dns.opcode
 import dns.rcode
 import dns.rdataclass
@@ -20,6 +21,7 @@ from dns.rdatatype import RdataType
 from gtm.core.model import NEVER, Action, Locator, Mapping, State
 from gtm.dns import ZoneAnswers
 from gtm.dns.cache import AnswerCache
+from gtm.dns.records import LazyNode, service_builders, service_nodes
 from gtm.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -501,6 +503,22 @@ class TestCache:
         ask(answers, "billing." + ZONE, "A")
         assert source.gets == 2
 
+    def test_a_change_of_one_service_keeps_the_others_answers(
+        self, answers: ZoneAnswers, source: FakeSource, billing: Mapping
+    ) -> None:
+        search = dataclasses.replace(billing, service="search")
+        source.publish(search)
+        ask(answers, "billing." + ZONE, "A")
+        ask(answers, "search." + ZONE, "A")
+        ask(answers, "search." + ZONE, "MX")  # NODATA: carries the SOA, so the serial
+        gets = source.gets
+        source.publish(dataclasses.replace(billing, version=8))
+        assert answers.cached_answers == 1  # search's A alone
+        ask(answers, "search." + ZONE, "A")
+        assert source.gets == gets  # neither its answer nor its names were rebuilt
+        soa = ask(answers, "search." + ZONE, "MX").authority[0]
+        assert next(iter(soa)).serial == answers.serial
+
     def test_an_unavailable_source_gets_servfail_and_is_asked_again(
         self, make_answers: MakeAnswers, billing: Mapping
     ) -> None:
@@ -545,9 +563,43 @@ class TestAnswerCache:
         cache.store((512, b"huge"), bytes(200), cache.generation)
         assert cache.lookup((512, b"huge")) is None
 
+    def test_invalidating_a_service_forgets_its_answers_and_the_zones(self) -> None:
+        cache = AnswerCache()
+        cache.store((512, b"a"), b"billing", cache.generation, "billing")
+        cache.store((512, b"b"), b"search", cache.generation, "search")
+        cache.store((512, b"soa"), b"apex", cache.generation)
+        cache.invalidate("billing")
+        assert cache.lookup((512, b"a")) is None
+        assert cache.lookup((512, b"soa")) is None
+        assert cache.lookup((512, b"b")) == b"search"
+        cache.invalidate()
+        assert len(cache) == 0
+
     def test_the_transport_is_part_of_the_key(self) -> None:
         cache = AnswerCache()
         cache.store((512, b"q"), b"udp", cache.generation)
         cache.store((None, b"q"), b"tcp", cache.generation)
         assert cache.lookup((512, b"q")) == b"udp"
         assert cache.lookup((None, b"q")) == b"tcp"
+
+
+class TestLazyNode:
+    def test_an_rrset_is_built_once_and_only_when_read(self, billing: Mapping) -> None:
+        origin = dns.name.from_text(ZONE)
+        calls: list[RdataType] = []
+        builders = service_builders(billing, origin)
+        owner = dns.name.from_text("billing." + ZONE)
+        counted = {
+            rdtype: (lambda rdtype=rdtype, build=build: calls.append(rdtype) or build())
+            for rdtype, build in builders[owner].items()
+        }
+        node = LazyNode(counted)
+        assert RdataType.SRV in node and RdataType.MX not in node
+        assert calls == []
+        assert (
+            node[RdataType.A]
+            == node[RdataType.A]
+            == service_nodes(billing, origin)[owner][RdataType.A]
+        )
+        assert calls == [RdataType.A]
+        assert set(node) == set(builders[owner]) and len(node) == len(builders[owner])
