@@ -45,12 +45,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         registry = self.registry
-        self.probes = Counter(
-            "gtm_probe_results_total",
-            "Probe results by service, site and result (ok, fail, unknown).",
-            ["service", "site", "result"],
-            registry=registry,
-        )
+        self.probes = ProbeCounts()
+        registry.register(self.probes)
         self.probe_latency = Histogram(
             "gtm_probe_duration_seconds",
             "How long probes took, by site.",
@@ -117,9 +113,8 @@ class Metrics:
             "1 while this vantage distrusts itself and holds automatic moves, else 0.",
             registry=registry,
         )
-        # Label lookups validate and lock on every call; a probe result is recorded for
-        # every probe, so each series' child is looked up once and kept.
-        self._probe_counts: dict[tuple[str, str, str], Counter] = {}
+        # Label lookups validate and lock on every call; a probe is timed for every
+        # probe, so each site's child is looked up once and kept.
         self._probe_latencies: dict[str, Histogram] = {}
         self.dns = DnsCounts()
         registry.register(self.dns)
@@ -134,18 +129,17 @@ class Metrics:
         """Read the locators' verdicts from ``counts`` at every scrape."""
         self._verdicts.counts = counts
 
-    def record_probe(self, service: str, site: str, result: str, latency: float | None) -> None:
-        """One probe result (``ok``, ``fail`` or ``unknown``) and, when known, its latency."""
-        key = (service, site, result)
-        count = self._probe_counts.get(key)
-        if count is None:
-            count = self._probe_counts[key] = self.probes.labels(service, site, result)
-        count.inc()
-        if latency is not None:
-            histogram = self._probe_latencies.get(site)
-            if histogram is None:
-                histogram = self._probe_latencies[site] = self.probe_latency.labels(site)
-            histogram.observe(latency)
+    def record_probe(self, service: str, site: str, result: str) -> None:
+        """One probe result (``ok``, ``fail`` or ``unknown``) for one of ``service``'s
+        locators; a check shared by many services counts once for each."""
+        self.probes.tally[(service, site, result)] += 1
+
+    def time_probe(self, site: str, latency: float) -> None:
+        """How long one probe of ``site`` took (a shared check is one probe)."""
+        histogram = self._probe_latencies.get(site)
+        if histogram is None:
+            histogram = self._probe_latencies[site] = self.probe_latency.labels(site)
+        histogram.observe(latency)
 
     def record_move(self, service: str, kind: str, timeline: dict[str, float]) -> None:
         """One published move; its time to failover when it began with a failed probe."""
@@ -179,6 +173,34 @@ class Metrics:
     def record_degraded(self, degraded: bool) -> None:
         """Whether this vantage is degraded now."""
         self.degraded.set(1 if degraded else 0)
+
+
+class ProbeCounts(Collector):
+    """Probe results by service, site and result, each counted with one dict update.
+
+    A check shared by 10,000 services gives each of them a result: a labelled counter's
+    lock and lookup per result would cost more than the probe itself.
+    """
+
+    def __init__(self) -> None:
+        self.tally: Tally[tuple[str, str, str]] = Tally()
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        for labels, count in sorted(self.tally.items()):
+            family.add_metric(list(labels), count)
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    @staticmethod
+    def _family() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "gtm_probe_results",
+            "Probe results by service, site and result (ok, fail, unknown).",
+            labels=["service", "site", "result"],
+        )
 
 
 class DnsCounts(Collector):

@@ -54,7 +54,7 @@ def test_time_to_failover_is_observed_only_for_moves_that_began_with_a_failed_pr
 
 def test_two_instances_in_one_process_keep_their_own_figures() -> None:
     first, second = Metrics(), Metrics()
-    first.record_probe("billing", "aws-use1", "ok", 0.002)
+    first.record_probe("billing", "aws-use1", "ok")
     first.record_degraded(True)
     assert samples(second).get(("gtm_vantage_degraded", ())) == 0
     key = (
@@ -77,9 +77,12 @@ def test_verdicts_are_read_when_scraped() -> None:
 
 def test_probe_results_add_up_per_series() -> None:
     metrics = Metrics()
-    for result, latency in (("ok", 0.002), ("ok", 0.2), ("fail", None), ("ok", None)):
-        metrics.record_probe("billing", "aws-use1", result, latency)
-    metrics.record_probe("billing", "gcp-euw1", "ok", 0.003)
+    for result in ("ok", "ok", "fail", "ok"):
+        metrics.record_probe("billing", "aws-use1", result)
+    metrics.time_probe("aws-use1", 0.002)
+    metrics.time_probe("aws-use1", 0.2)
+    metrics.record_probe("billing", "gcp-euw1", "ok")
+    metrics.time_probe("gcp-euw1", 0.003)
     got = samples(metrics)
     labels = (("service", "billing"), ("site", "aws-use1"))
     assert got[("gtm_probe_results_total", (("result", "ok"), *labels))] == 3

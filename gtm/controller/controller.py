@@ -140,6 +140,70 @@ class ProbeRecord:
     detail: str
 
 
+class _SharedStep:
+    """One probe result on its way to every locator a shared check judges.
+
+    Locators judged by one check, with equal settings and the same health before it,
+    reach the same health after it: the core computes it once per distinct pair, not
+    once per locator (10,000 services behind one ingress share one computation).
+    """
+
+    __slots__ = (
+        "_memo",
+        "at",
+        "detail",
+        "latency",
+        "load",
+        "now",
+        "ok",
+        "record",
+        "release",
+        "trusted",
+    )
+
+    def __init__(
+        self,
+        ok: bool,
+        detail: str,
+        at: float,
+        now: float,
+        trusted: Trust,
+        result: str,
+        wall: float,
+        latency: float | None,
+        release: str | None,
+        load: float | None,
+    ) -> None:
+        self.ok = ok
+        self.detail = detail
+        self.at = at
+        self.now = now
+        self.trusted = trusted
+        self.latency = latency
+        self.release = release
+        self.load = load
+        self.record = ProbeRecord(wall, result, latency, detail)
+        # Keyed by identity; the value keeps ``before`` alive so its id is not reused.
+        self._memo: dict[tuple[int, int], tuple[LocatorHealth, LocatorHealth, float | None]] = {}
+
+    def advance(
+        self, before: LocatorHealth, params: HealthParams
+    ) -> tuple[LocatorHealth, float | None]:
+        """The health after this probe of a locator whose health was ``before``, and the
+        core's :func:`recheck_delay` for it (None for a result not trusted)."""
+        key = (id(before), id(params))
+        found = self._memo.get(key)
+        if found is None:
+            if self.trusted.trusted:
+                after = observe(before, self.ok, self.at, params, self.detail)
+                found = (before, after, recheck_delay(after, params))
+            else:
+                after = observe_unknown(before, f"{self.detail} ({self.trusted.why})")
+                found = (before, after, None)
+            self._memo[key] = found
+        return found[1], found[2]
+
+
 @dataclass(slots=True)
 class _Pending:
     """Why a service needs a new decision: the verdict changes since the last one.
@@ -239,10 +303,14 @@ class Controller:
         # tick wakes the services that are due without visiting the others.
         self._due: dict[str, float] = {}
         self._due_order: list[tuple[float, str]] = []
+        # Locators start with one shared health and equal settings as one object, so
+        # those a shared check judges alike stay one value (see observe_shared).
+        unknown = LocatorHealth()
+        settings: dict[HealthParams, HealthParams] = {}
         for name, plan in plans.items():
             for spec in plan.policy.locators:
-                self._health[spec.id] = LocatorHealth()
-                self._params[spec.id] = plan.health
+                self._health[spec.id] = unknown
+                self._params[spec.id] = settings.setdefault(plan.health, plan.health)
                 self._service_of[spec.id] = name
                 self._site_of[spec.id] = spec.site
                 self._probes[spec.id] = deque(maxlen=PROBES_KEPT)
@@ -326,57 +394,44 @@ class Controller:
         self._reassess(now)
         trusted = trust(ok, context, self._vantage, now, self._vantage_params)
         result = "unknown" if not trusted.trusted else "ok" if ok else "fail"
-        wall = wall_time(self._clock, at)
-        return [
-            self._observe_locator(
-                locator_id, ok, detail, at, now, trusted, result, wall, latency, release, load
-            )
-            for locator_id in locator_ids
-        ]
+        step = _SharedStep(
+            ok, detail, at, now, trusted, result, wall_time(self._clock, at), latency, release, load
+        )
+        if latency is not None:
+            for site in {self._site_of[locator_id] for locator_id in locator_ids}:
+                self._metrics.time_probe(site, latency)
+        return [self._observe_locator(locator_id, step) for locator_id in locator_ids]
 
-    def _observe_locator(
-        self,
-        locator_id: str,
-        ok: bool,
-        detail: str,
-        at: float,
-        now: float,
-        trusted: Trust,
-        result: str,
-        wall: float,
-        latency: float | None,
-        release: str | None,
-        load: float | None,
-    ) -> float | None:
+    def _observe_locator(self, locator_id: str, step: _SharedStep) -> float | None:
         params = self._params[locator_id]
         before = self._health[locator_id]
-        self._note_probe(locator_id, wall, result, latency, detail)
-        if release is not None:
+        self._note_probe(locator_id, step.record)
+        if step.release is not None:
             seen = self._releases.get(locator_id)
-            self._releases[locator_id] = SeenRelease(release, at)
-            if seen is None or seen.release != release:
+            self._releases[locator_id] = SeenRelease(step.release, step.at)
+            if seen is None or seen.release != step.release:
                 # A strict service ranks its standby sites by release: decide again.
                 self._wake(self._service_of[locator_id])
-        if not trusted.trusted:
-            self._health[locator_id] = observe_unknown(before, f"{detail} ({trusted.why})")
-            log.debug(
-                "locator %s: probe unknown: %s (%s)",
-                locator_id,
-                detail,
-                trusted.why,
-                extra={
-                    "service": self._service_of[locator_id],
-                    "site": self._site_of[locator_id],
-                    "locator": locator_id,
-                },
-            )
-            return None
-        after = observe(before, ok, at, params, detail)
+        after, delay = step.advance(before, params)
         self._health[locator_id] = after
+        if not step.trusted.trusted:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "locator %s: probe unknown: %s (%s)",
+                    locator_id,
+                    step.detail,
+                    step.trusted.why,
+                    extra={
+                        "service": self._service_of[locator_id],
+                        "site": self._site_of[locator_id],
+                        "locator": locator_id,
+                    },
+                )
+            return None
         service = self._service_of[locator_id]
         if self._bursting.applies(service):
-            self._bursting.observe(locator_id, service, ok, latency, load, at)
-            self._step_burst(service, now)
+            self._bursting.observe(locator_id, service, step.ok, step.latency, step.load, step.at)
+            self._step_burst(service, step.now)
         if after.verdict is not before.verdict:
             if after.verdict is Verdict.DOWN:
                 self._downs += 1
@@ -391,13 +446,13 @@ class Controller:
                     "locator": locator_id,
                 },
             )
-            self._journal_health(locator_id, before, after, now)
+            self._journal_health(locator_id, before, after, step.now)
             if self._vantages is None:
                 self._verdict_changed(locator_id, after.verdict, after.streak_started_at)
             else:
                 self._vantages.set_own(locator_id, after.verdict)
                 self._recount([locator_id])
-        return recheck_delay(after, params)
+        return delay
 
     def observe_load(self, locator_id: str, figure: float | None, at: float) -> None:
         """Feed a load balancer's figure for one locator (sessions, queue), read at ``at``.
@@ -747,12 +802,11 @@ class Controller:
         for name in self._plans:
             self._wake(name)
 
-    def _note_probe(
-        self, locator_id: str, wall: float, result: str, latency: float | None, detail: str
-    ) -> None:
-        site = self._site_of[locator_id]
-        self._metrics.record_probe(self._service_of[locator_id], site, result, latency)
-        self._probes[locator_id].append(ProbeRecord(wall, result, latency, detail))
+    def _note_probe(self, locator_id: str, record: ProbeRecord) -> None:
+        self._metrics.record_probe(
+            self._service_of[locator_id], self._site_of[locator_id], record.result
+        )
+        self._probes[locator_id].append(record)
 
     def _verdict_counts(self) -> list[tuple[str, str, str, int]]:
         counts: dict[tuple[str, str, str], int] = {}

@@ -87,3 +87,51 @@ def test_a_shared_probe_gives_every_service_its_release_and_load(
     for name in SERVICES:
         assert bursts[name]["load"] == 0.9  # the active site's figure, for both services
         assert releases[name] == {"site-a": "v2", "site-b": "v1"}
+
+
+def test_locators_of_one_check_keep_their_own_settings_and_histories(
+    run_virtual: RunVirtual,
+) -> None:
+    """One result is computed once per distinct (health, settings), never across them."""
+
+    def plan(name: str, fall: int) -> ServicePlan:
+        spec = LocatorSpec(f"{name}@site-a", "site-a", INGRESS["site-a"], 80)
+        return ServicePlan(
+            policy=ServicePolicy(name, ("site-a",), (spec,)),
+            health=HealthParams(rise=1, fall=fall, max_fall=fall),
+        )
+
+    async def scenario() -> dict[str, Verdict]:
+        clock = VirtualClock()
+        registry = await Registry.open(MemoryStore(), "test")
+        shared = ["quick@site-a", "patient@site-a", "twin@site-a", "failing@site-a"]
+        every = {"quick": 1, "patient": 3, "twin": 1, "failing": 3}
+        controller = Controller(
+            {name: plan(name, fall) for name, fall in every.items()},
+            registry,
+            clock=clock,
+            writer="test",
+        )
+        await controller.start()
+        try:
+            loop = asyncio.get_running_loop()
+            controller.observe_shared(shared, True, "status 200", loop.time())
+            await asyncio.sleep(1.0)
+            # One locator's own history differs: two failures of a check of its own.
+            for _ in range(2):
+                controller.observe("failing@site-a", False, "status 500", loop.time())
+                await asyncio.sleep(1.0)
+            controller.observe_shared(shared, False, "status 503", loop.time())
+            return {locator: controller.health(locator).verdict for locator in shared}
+        finally:
+            await controller.stop()
+            await registry.close()
+
+    verdicts = run_virtual(scenario())
+
+    assert verdicts == {
+        "quick@site-a": Verdict.DOWN,
+        "patient@site-a": Verdict.UP,
+        "twin@site-a": Verdict.DOWN,
+        "failing@site-a": Verdict.DOWN,
+    }
