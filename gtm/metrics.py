@@ -129,10 +129,10 @@ class Metrics:
         """Read the locators' verdicts from ``counts`` at every scrape."""
         self._verdicts.counts = counts
 
-    def record_probe(self, service: str, site: str, result: str) -> None:
-        """One probe result (``ok``, ``fail`` or ``unknown``) for one of ``service``'s
-        locators; a check shared by many services counts once for each."""
-        self.probes.tally[(service, site, result)] += 1
+    def record_probes(self, labels: ProbeLabels, result: str) -> None:
+        """One probe result (``ok``, ``fail`` or ``unknown``) for every locator it judges;
+        a check shared by many services counts once for each of them."""
+        self.probes.tally[(labels, result)] += 1
 
     def time_probe(self, site: str, latency: float) -> None:
         """How long one probe of ``site`` took (a shared check is one probe)."""
@@ -175,20 +175,35 @@ class Metrics:
         self.degraded.set(1 if degraded else 0)
 
 
+class ProbeLabels:
+    """The ``(service, site)`` of every locator one check judges; compared by identity,
+    so counting a result costs one dict update however many locators share the check."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: tuple[tuple[str, str], ...]) -> None:
+        self.pairs = pairs
+
+
 class ProbeCounts(Collector):
-    """Probe results by service, site and result, each counted with one dict update.
+    """Probe results by service, site and result, counted per check and spread over
+    the check's locators only when scraped.
 
     A check shared by 10,000 services gives each of them a result: a labelled counter's
-    lock and lookup per result would cost more than the probe itself.
+    lock and lookup per locator would cost more than the probe itself.
     """
 
     def __init__(self) -> None:
-        self.tally: Tally[tuple[str, str, str]] = Tally()
+        self.tally: Tally[tuple[ProbeLabels, str]] = Tally()
 
     def collect(self) -> Iterator[Metric]:
+        totals: Tally[tuple[str, str, str]] = Tally()
+        for (labels, result), count in self.tally.items():
+            for service, site in labels.pairs:
+                totals[(service, site, result)] += count
         family = self._family()
-        for labels, count in sorted(self.tally.items()):
-            family.add_metric(list(labels), count)
+        for series, count in sorted(totals.items()):
+            family.add_metric(list(series), count)
         yield family
 
     def describe(self) -> Iterator[Metric]:

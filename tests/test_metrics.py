@@ -7,7 +7,7 @@ import dns.rcode
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gtm.metrics import Metrics
+from gtm.metrics import Metrics, ProbeLabels
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -54,7 +54,7 @@ def test_time_to_failover_is_observed_only_for_moves_that_began_with_a_failed_pr
 
 def test_two_instances_in_one_process_keep_their_own_figures() -> None:
     first, second = Metrics(), Metrics()
-    first.record_probe("billing", "aws-use1", "ok")
+    first.record_probes(ProbeLabels((("billing", "aws-use1"),)), "ok")
     first.record_degraded(True)
     assert samples(second).get(("gtm_vantage_degraded", ())) == 0
     key = (
@@ -77,11 +77,13 @@ def test_verdicts_are_read_when_scraped() -> None:
 
 def test_probe_results_add_up_per_series() -> None:
     metrics = Metrics()
+    billing = ProbeLabels((("billing", "aws-use1"),))
+    shared = ProbeLabels((("billing", "gcp-euw1"), ("search", "gcp-euw1")))
     for result in ("ok", "ok", "fail", "ok"):
-        metrics.record_probe("billing", "aws-use1", result)
+        metrics.record_probes(billing, result)
     metrics.time_probe("aws-use1", 0.002)
     metrics.time_probe("aws-use1", 0.2)
-    metrics.record_probe("billing", "gcp-euw1", "ok")
+    metrics.record_probes(shared, "ok")
     metrics.time_probe("gcp-euw1", 0.003)
     got = samples(metrics)
     labels = (("service", "billing"), ("site", "aws-use1"))
@@ -90,3 +92,10 @@ def test_probe_results_add_up_per_series() -> None:
     assert got[("gtm_probe_duration_seconds_count", (("site", "aws-use1"),))] == 2
     assert got[("gtm_probe_duration_seconds_sum", (("site", "aws-use1"),))] == pytest.approx(0.202)
     assert got[("gtm_probe_duration_seconds_count", (("site", "gcp-euw1"),))] == 1
+    # One shared probe: a result for each locator it judges, one duration.
+    for service in ("billing", "search"):
+        key = (
+            "gtm_probe_results_total",
+            (("result", "ok"), ("service", service), ("site", "gcp-euw1")),
+        )
+        assert got[key] == 1

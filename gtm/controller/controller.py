@@ -74,7 +74,7 @@ from gtm.core.vantage import (
     trust,
 )
 from gtm.errors import ConflictError, GtmError
-from gtm.metrics import AUTOMATIC, PLANNED, Metrics
+from gtm.metrics import AUTOMATIC, PLANNED, Metrics, ProbeLabels
 from gtm.registry.registry import Registry
 from healthchecks.clock import Clock, LoopClock, wall_time, wall_times
 
@@ -149,11 +149,11 @@ class _SharedStep:
     """
 
     __slots__ = (
-        "_memo",
         "at",
         "detail",
         "latency",
         "load",
+        "memo",
         "now",
         "ok",
         "record",
@@ -184,24 +184,45 @@ class _SharedStep:
         self.load = load
         self.record = ProbeRecord(wall, result, latency, detail)
         # Keyed by identity; the value keeps ``before`` alive so its id is not reused.
-        self._memo: dict[tuple[int, int], tuple[LocatorHealth, LocatorHealth, float | None]] = {}
+        self.memo: dict[tuple[int, int], tuple[LocatorHealth, LocatorHealth, float | None]] = {}
 
     def advance(
         self, before: LocatorHealth, params: HealthParams
     ) -> tuple[LocatorHealth, float | None]:
         """The health after this probe of a locator whose health was ``before``, and the
         core's :func:`recheck_delay` for it (None for a result not trusted)."""
-        key = (id(before), id(params))
-        found = self._memo.get(key)
+        found = self.memo.get((id(before), id(params)))
         if found is None:
-            if self.trusted.trusted:
-                after = observe(before, self.ok, self.at, params, self.detail)
-                found = (before, after, recheck_delay(after, params))
-            else:
-                after = observe_unknown(before, f"{self.detail} ({self.trusted.why})")
-                found = (before, after, None)
-            self._memo[key] = found
+            found = self.compute(before, params)
         return found[1], found[2]
+
+    def compute(
+        self, before: LocatorHealth, params: HealthParams
+    ) -> tuple[LocatorHealth, LocatorHealth, float | None]:
+        """Ask the core, and remember the answer for the next locator alike."""
+        if self.trusted.trusted:
+            after = observe(before, self.ok, self.at, params, self.detail)
+            found = (before, after, recheck_delay(after, params))
+        else:
+            after = observe_unknown(before, f"{self.detail} ({self.trusted.why})")
+            found = (before, after, None)
+        self.memo[(id(before), id(params))] = found
+        return found
+
+
+class _CheckGroup:
+    """The locators one check judges, and what they share: the probe history shown for
+    each of them and the labels their results are counted under."""
+
+    __slots__ = ("bursting", "history", "labels", "sites")
+
+    def __init__(
+        self, history: deque[ProbeRecord], labels: ProbeLabels, sites: frozenset[str]
+    ) -> None:
+        self.history = history
+        self.labels = labels
+        self.sites = sites
+        self.bursting: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -291,6 +312,7 @@ class Controller:
         self._metrics.watch_verdicts(self._verdict_counts)
         self._site_of: dict[str, str] = {}
         self._probes: dict[str, deque[ProbeRecord]] = {}
+        self._groups: dict[tuple[str, ...], _CheckGroup] = {}
         # Beside each locator's health: the release its probes last read, and when.
         self._releases: dict[str, SeenRelease] = {}
         self._bursting = Bursting(
@@ -397,15 +419,57 @@ class Controller:
         step = _SharedStep(
             ok, detail, at, now, trusted, result, wall_time(self._clock, at), latency, release, load
         )
+        group = self._group(tuple(locator_ids))
+        group.history.append(step.record)
+        self._metrics.record_probes(group.labels, result)
         if latency is not None:
-            for site in {self._site_of[locator_id] for locator_id in locator_ids}:
+            for site in group.sites:
                 self._metrics.time_probe(site, latency)
-        return [self._observe_locator(locator_id, step) for locator_id in locator_ids]
+        if release is not None or group.bursting:
+            return [self._observe_locator(locator_id, step) for locator_id in locator_ids]
+        if not trusted.trusted:
+            log.debug(
+                "probe unknown for %d locator(s) from %s: %s (%s)",
+                len(locator_ids),
+                locator_ids[0],
+                detail,
+                trusted.why,
+            )
+        # The common case, kept lean: 10,000 services behind one ingress share this loop.
+        # An untrusted result changes no verdict (the core's observe_unknown).
+        health, params, memo = self._health, self._params, step.memo
+        delays: list[float | None] = []
+        for locator_id in locator_ids:
+            before = health[locator_id]
+            settings = params[locator_id]
+            found = memo.get((id(before), id(settings)))
+            if found is None:
+                found = step.compute(before, settings)
+            after = found[1]
+            health[locator_id] = after
+            if after.verdict is not before.verdict:
+                self._verdict_moved(locator_id, before, after, now)
+            delays.append(found[2])
+        return delays
+
+    def _group(self, locator_ids: tuple[str, ...]) -> _CheckGroup:
+        """The group of ``locator_ids``, made the first time they are judged together."""
+        group = self._groups.get(locator_ids)
+        if group is None:
+            history: deque[ProbeRecord] = deque(maxlen=PROBES_KEPT)
+            pairs = tuple((self._service_of[i], self._site_of[i]) for i in locator_ids)
+            group = _CheckGroup(history, ProbeLabels(pairs), frozenset(site for _, site in pairs))
+            group.bursting = frozenset(
+                i for i in locator_ids if self._bursting.applies(self._service_of[i])
+            )
+            for locator_id in locator_ids:
+                self._probes[locator_id] = history
+            self._groups[locator_ids] = group
+        return group
 
     def _observe_locator(self, locator_id: str, step: _SharedStep) -> float | None:
         params = self._params[locator_id]
         before = self._health[locator_id]
-        self._note_probe(locator_id, step.record)
         if step.release is not None:
             seen = self._releases.get(locator_id)
             self._releases[locator_id] = SeenRelease(step.release, step.at)
@@ -433,26 +497,31 @@ class Controller:
             self._bursting.observe(locator_id, service, step.ok, step.latency, step.load, step.at)
             self._step_burst(service, step.now)
         if after.verdict is not before.verdict:
-            if after.verdict is Verdict.DOWN:
-                self._downs += 1
-            log.info(
-                "locator %s %s: %s",
-                locator_id,
-                after.verdict.value,
-                after.reason,
-                extra={
-                    "service": self._service_of[locator_id],
-                    "site": self._site_of[locator_id],
-                    "locator": locator_id,
-                },
-            )
-            self._journal_health(locator_id, before, after, step.now)
-            if self._vantages is None:
-                self._verdict_changed(locator_id, after.verdict, after.streak_started_at)
-            else:
-                self._vantages.set_own(locator_id, after.verdict)
-                self._recount([locator_id])
+            self._verdict_moved(locator_id, before, after, step.now)
         return delay
+
+    def _verdict_moved(
+        self, locator_id: str, before: LocatorHealth, after: LocatorHealth, now: float
+    ) -> None:
+        if after.verdict is Verdict.DOWN:
+            self._downs += 1
+        log.info(
+            "locator %s %s: %s",
+            locator_id,
+            after.verdict.value,
+            after.reason,
+            extra={
+                "service": self._service_of[locator_id],
+                "site": self._site_of[locator_id],
+                "locator": locator_id,
+            },
+        )
+        self._journal_health(locator_id, before, after, now)
+        if self._vantages is None:
+            self._verdict_changed(locator_id, after.verdict, after.streak_started_at)
+        else:
+            self._vantages.set_own(locator_id, after.verdict)
+            self._recount([locator_id])
 
     def observe_load(self, locator_id: str, figure: float | None, at: float) -> None:
         """Feed a load balancer's figure for one locator (sessions, queue), read at ``at``.
@@ -801,12 +870,6 @@ class Controller:
     def _wake_all(self) -> None:
         for name in self._plans:
             self._wake(name)
-
-    def _note_probe(self, locator_id: str, record: ProbeRecord) -> None:
-        self._metrics.record_probe(
-            self._service_of[locator_id], self._site_of[locator_id], record.result
-        )
-        self._probes[locator_id].append(record)
 
     def _verdict_counts(self) -> list[tuple[str, str, str, int]]:
         counts: dict[tuple[str, str, str], int] = {}
