@@ -51,7 +51,7 @@ from gtm.core.health import (
     required_failures,
 )
 from gtm.core.journal import EventKind
-from gtm.core.model import Event, Mapping
+from gtm.core.model import Event, Intent, Mapping
 from gtm.core.policy import Decision, ServicePolicy, decide
 from gtm.core.quorum import Tally, VantageReport
 from gtm.core.readiness import SeenRelease, ServiceReleases, service_releases, site_releases
@@ -292,19 +292,27 @@ class Controller:
         self._service_of: dict[str, str] = {}
         self._sites: dict[tuple[str, str], SiteHealth] = {}
         self._pending: dict[str, _Pending] = {}
-        self._wakeups: dict[str, asyncio.Event] = {}
+        self._running = False
         self._slice_used = 0
         self._in_line: deque[asyncio.Future[None]] = deque()
-        self._tasks: list[asyncio.Task[None]] = []
+        # A decision task per service being decided, ended when nothing more is asked of
+        # it: 10,000 idle tasks would be 10,000 more objects for every full collection.
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Services woken while their task decides: it decides once more.
+        self._again: set[str] = set()
+        # Services woken and not yet handed to a decision task, oldest first; a
+        # dispatcher hands DECIDE_SLICE of them on per turn of the loop.
+        self._ready: dict[str, None] = {}
+        self._dispatching = False
         self._unsubscribe: Callable[[], None] | None = None
         self._vantage_params = vantage if vantage is not None else VantageParams()
         self._vantage = VantageHealth()
         self._assessment = Assessment(False)
         self._degraded_since: float | None = None
         self._held: set[str] = set()
-        # Per service, the intents in force when the degraded spell began: a change to them
-        # is an operator asking, which a degraded vantage still carries out.
-        self._spell_intents: dict[str, frozenset[str]] = {}
+        # The intents in force when the degraded spell began (None outside one): a change to
+        # those of a service is an operator asking, which a degraded vantage carries out.
+        self._spell_intents: tuple[Intent, ...] | None = None
         self._journaling: set[asyncio.Task[None]] = set()
         self._lateness: deque[tuple[float, float]] = deque(maxlen=LATENESS_SAMPLES)
         self._downs = 0
@@ -648,10 +656,12 @@ class Controller:
     # -- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start one decision task per service and follow intent changes."""
-        for name in self._plans:
-            self._wakeups[name] = asyncio.Event()
-            self._tasks.append(asyncio.create_task(self._run(name), name=f"decide-{name}"))
+        """Be ready to decide every service and follow intent changes.
+
+        A service's decision task starts when it is woken: 10,000 tasks started at once
+        would hold the loop for one long turn.
+        """
+        self._running = True
         self._unsubscribe = self._registry.on_intents(lambda _intents: self.refresh())
 
     async def stop(self) -> None:
@@ -659,7 +669,9 @@ class Controller:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        await cancel_all(self._tasks, "controller")
+        self._running = False  # a wake-up from now on starts nothing
+        self._ready.clear()
+        await cancel_all(list(self._tasks.values()), "controller")
         self._tasks.clear()
         for handle in self._burst_wakeups.values():
             handle.cancel()
@@ -910,7 +922,7 @@ class Controller:
         reason = "; ".join(after.reasons if after.degraded else before.reasons)
         if after.degraded:
             self._degraded_since = now
-            self._spell_intents = {service: self._intent_ids(service) for service in self._plans}
+            self._spell_intents = tuple(self._registry.intents())
             log.warning("vantage degraded, no automatic move until it recovers: %s", reason)
             self._journal_vantage(DEGRADED, f"degraded: {reason}", now)
             return
@@ -926,7 +938,7 @@ class Controller:
             RECOVERED, f"recovered after {now - began:.3f}s degraded (was: {reason})", now
         )
         held, self._held = self._held, set()
-        self._spell_intents = {}
+        self._spell_intents = None
         # Decisions held while degraded are made now, on trusted verdicts only. Only those:
         # every other service was decided during the spell without a change to hold, and
         # deciding a thousand again at each recovery is a burst that can bring the lag back.
@@ -971,25 +983,57 @@ class Controller:
             await asyncio.sleep(JOURNAL_RETRY)
 
     def _wake(self, service: str) -> None:
-        wakeup = self._wakeups.get(service)
-        if wakeup is not None:
-            wakeup.set()
+        """Ask for a decision on ``service``: handed to its task on a later turn."""
+        if not self._running or service not in self._plans:
+            return
+        self._ready[service] = None
+        if not self._dispatching:
+            self._dispatching = True
+            asyncio.get_running_loop().call_soon(self._dispatch)
+
+    def _dispatch(self) -> None:
+        """Wake the decision tasks of up to ``DECIDE_SLICE`` ready services, oldest first.
+
+        Thousands of services woken at once (every verdict of a site, a recovered
+        vantage) are handed on a slice per turn, so no turn of the loop resumes them all.
+        """
+        for _ in range(min(DECIDE_SLICE, len(self._ready))):
+            service = next(iter(self._ready))
+            del self._ready[service]
+            if service in self._tasks:
+                self._again.add(service)
+            else:
+                self._tasks[service] = asyncio.create_task(
+                    self._run(service), name=f"decide-{service}"
+                )
+        if self._ready:
+            asyncio.get_running_loop().call_soon(self._dispatch)
+        else:
+            self._dispatching = False
 
     async def _run(self, service: str) -> None:
-        wakeup = self._wakeups[service]
-        while True:
-            await wakeup.wait()
-            await self._turn()
-            wakeup.clear()
-            try:
-                await self._decide(service)
-            except GtmError as exc:
-                # The registry may be briefly unavailable; the next wake-up retries.
-                log.warning(
-                    "decision for %s not published: %s", service, exc, extra={"service": service}
-                )
-                await asyncio.sleep(0.2)
-                wakeup.set()
+        """Decide ``service``, again while it is woken meanwhile, then end."""
+        try:
+            while True:
+                await self._turn()
+                self._again.discard(service)
+                try:
+                    await self._decide(service)
+                except GtmError as exc:
+                    # The registry may be briefly unavailable; try again shortly.
+                    log.warning(
+                        "decision for %s not published: %s",
+                        service,
+                        exc,
+                        extra={"service": service},
+                    )
+                    await asyncio.sleep(0.2)
+                    self._again.add(service)
+                if service not in self._again:
+                    return
+        finally:
+            self._again.discard(service)
+            self._tasks.pop(service, None)
 
     async def _turn(self) -> None:
         """Wait for a place among the ``DECIDE_SLICE`` decisions of a turn of the loop.
@@ -1049,7 +1093,10 @@ class Controller:
                 if not decision.changed:
                     return
                 asked = self._asked_since_spell(service)
-                if holds(self._assessment, decision.changed, asked):
+                first_choice = (
+                    current is None and decision.mapping.active_site == plan.policy.sites[0]
+                )
+                if holds(self._assessment, decision.changed, asked, first_choice):
                     self._hold(service, decision)
                     self._requeue(service, pending)
                     return
@@ -1105,18 +1152,20 @@ class Controller:
             self._burst_wakeups[service] = loop.call_later(delay, self._wake, service)
         return tick
 
-    def _intent_ids(self, service: str) -> frozenset[str]:
-        """The ids of the intents in force that concern ``service`` (its own, and global)."""
+    def _intent_ids(self, service: str, intents: Iterable[Intent] | None = None) -> frozenset[str]:
+        """The ids of the intents (default: those in force) that concern ``service``: its
+        own, and global ones."""
         return frozenset(
             intent.id
-            for intent in self._registry.intents()
+            for intent in (self._registry.intents() if intents is None else intents)
             if intent.service is None or intent.service == service
         )
 
     def _asked_since_spell(self, service: str) -> bool:
         """Whether an operator made or withdrew an intent for ``service`` while degraded."""
-        before = self._spell_intents.get(service)
-        return before is not None and before != self._intent_ids(service)
+        if self._spell_intents is None:
+            return False
+        return self._intent_ids(service, self._spell_intents) != self._intent_ids(service)
 
     def _hold(self, service: str, decision: Decision) -> None:
         # One line per spell, not per service: a site lost while degraded holds a thousand

@@ -280,7 +280,7 @@ def trust(
     return TRUSTED
 
 
-def holds(assessment: Assessment, changed: bool, asked: bool) -> bool:
+def holds(assessment: Assessment, changed: bool, asked: bool, first_choice: bool = False) -> bool:
     """Whether a decision that would change a mapping must wait for the vantage to recover.
 
     While degraded, a change waits unless an operator asked for it during the spell (an
@@ -288,12 +288,21 @@ def holds(assessment: Assessment, changed: bool, asked: bool) -> bool:
     on what the operator asked and on verdicts that hold no failure seen while degraded
     (each is unknown, see :func:`trust`); an automatic change waits.
 
+    A service's first mapping onto its most preferred site does not wait either: it
+    passes over no site, so no failure, believed or not, shaped it; it sends traffic
+    where it would go with every site healthy, and a service without a mapping has no
+    answer at all. (A first mapping onto another site waits: a failure of the first site
+    seen while degraded may be what passed it over, and traffic does not move back by
+    itself.)
+
     Args:
         assessment: The vantage's state now.
         changed: Whether the decision changes the mapping.
         asked: Whether the service's intents changed since the spell began.
+        first_choice: Whether the decision is the service's first mapping and onto its
+            most preferred site.
     """
-    return changed and assessment.degraded and not asked
+    return changed and assessment.degraded and not asked and not first_choice
 
 
 def _sighting(health: VantageHealth, symptom: Symptom) -> Sighting | None:

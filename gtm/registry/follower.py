@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
-from collections.abc import Callable
+from typing import Protocol
 
 from gtm.errors import GtmError
 from gtm.registry.store import Entry, Store
@@ -24,8 +24,17 @@ FOLLOW_WAIT = 30.0
 FOLLOW_RETRY = 1.0
 """Seconds between watches while the store fails."""
 
-Apply = Callable[[int, builtins.list[Entry]], None]
-"""Takes a listing and the store index it was read at."""
+FOLLOW_SLICE = 500
+"""Entries of a long listing applied per turn of the loop: 10,000 mappings, each new one
+decoded and announced, would otherwise hold the loop for one long turn."""
+
+
+class Apply(Protocol):
+    """Takes a listing and the store index it was read at; with ``partial``, a part of
+    it (take what is new, drop nothing that is not listed)."""
+
+    def __call__(self, index: int, entries: builtins.list[Entry], *, partial: bool = False) -> None:
+        """Apply ``entries``."""
 
 
 async def follow(store: Store, prefix: str, index: int, apply: Apply) -> None:
@@ -63,6 +72,10 @@ async def follow(store: Store, prefix: str, index: int, apply: Apply) -> None:
         if seen == index:
             continue  # the wait ran out with nothing new
         try:
+            for start in range(0, len(entries) - FOLLOW_SLICE, FOLLOW_SLICE):
+                apply(seen, entries[start : start + FOLLOW_SLICE], partial=True)
+                await asyncio.sleep(0)
+            # The whole listing last: what is left, and what it no longer holds.
             apply(seen, entries)
         except Exception:
             log.exception("registry: applying %s from the store failed", prefix)

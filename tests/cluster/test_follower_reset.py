@@ -40,7 +40,12 @@ async def test_an_index_that_goes_back_is_reset_and_the_listing_applied() -> Non
     applied: list[tuple[int, list[str]]] = []
     await store.cas("mappings/billing", b"v1", 0)
     task = asyncio.create_task(
-        follow(store, "mappings/", 0, lambda i, es: applied.append((i, [e.key for e in es])))
+        follow(
+            store,
+            "mappings/",
+            0,
+            lambda i, es, partial=False: applied.append((i, [e.key for e in es])),
+        )
     )
     try:
         loop = asyncio.get_running_loop()

@@ -267,3 +267,35 @@ def test_a_shared_check_is_one_probe_for_the_vantage_and_one_result_per_locator(
     assert lateness_after["probes"] == lateness_before["probes"] + 1
     # Each locator saw its first failure and asks for its own quick recheck.
     assert delays == [pytest.approx(0.05), pytest.approx(0.05)]
+
+
+def test_a_first_mapping_onto_the_first_site_is_made_while_degraded(
+    run_virtual: RunVirtual,
+) -> None:
+    async def scenario() -> str | None:
+        async with bed() as test_bed:
+            test_bed.controller.report(Symptom.STORE_STALLED, "store locked", ongoing=True)
+            await sleep_until(3.0)
+            assert test_bed.controller.vantage_status()["degraded"] is True
+            mapping = test_bed.registry.get(SERVICE)
+            test_bed.controller.clear(Symptom.STORE_STALLED)
+            return None if mapping is None else mapping.active_site
+
+    assert run_virtual(scenario()) == "site-a"
+
+
+def test_a_first_mapping_that_passes_the_first_site_over_waits_for_the_spell_to_end(
+    run_virtual: RunVirtual,
+) -> None:
+    async def scenario() -> tuple[bool, str | None]:
+        async with bed() as test_bed:
+            test_bed.sites["site-a"].up = False
+            test_bed.controller.report(Symptom.STORE_STALLED, "store locked", ongoing=True)
+            await sleep_until(5.0)
+            during = test_bed.registry.get(SERVICE) is None
+            test_bed.controller.clear(Symptom.STORE_STALLED)
+            await sleep_until(5.0 + HOLD + 6.0)
+            mapping = test_bed.registry.get(SERVICE)
+            return during, None if mapping is None else mapping.active_site
+
+    assert run_virtual(scenario()) == (True, "site-b")

@@ -229,18 +229,20 @@ def test_which_probe_results_are_evidence(
 
 
 @pytest.mark.parametrize(
-    ("degraded", "changed", "asked", "held"),
+    ("degraded", "changed", "asked", "first_choice", "held"),
     [
-        pytest.param(True, True, False, True, id="degraded-automatic-change"),
-        pytest.param(True, True, True, False, id="degraded-asked-for-by-an-operator"),
-        pytest.param(True, False, False, False, id="degraded-nothing"),
-        pytest.param(False, True, False, False, id="healthy-change"),
+        pytest.param(True, True, False, False, True, id="degraded-automatic-change"),
+        pytest.param(True, True, True, False, False, id="degraded-asked-for-by-an-operator"),
+        pytest.param(True, False, False, False, False, id="degraded-nothing"),
+        pytest.param(True, True, False, True, False, id="degraded-first-mapping-to-first-site"),
+        pytest.param(False, True, False, False, False, id="healthy-change"),
+        pytest.param(False, True, False, True, False, id="healthy-first-mapping"),
     ],
 )
 def test_a_degraded_vantage_holds_automatic_changes(
-    degraded: bool, changed: bool, asked: bool, held: bool
+    degraded: bool, changed: bool, asked: bool, first_choice: bool, held: bool
 ) -> None:
-    assert holds(Assessment(degraded), changed, asked) is held
+    assert holds(Assessment(degraded), changed, asked, first_choice) is held
 
 
 @pytest.mark.parametrize(
