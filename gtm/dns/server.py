@@ -40,6 +40,9 @@ BIND_ATTEMPTS = 20
 
 UDP_BATCH = 64
 """Datagrams answered per wake-up before other callbacks of the loop get their turn."""
+UDP_BATCH_SECONDS = 0.01
+"""And the time a wake-up may take: answers built afresh (every name just moved) cost a
+millisecond or more each, and 64 of them would hold the loop past its lag bound."""
 
 
 class _UdpEndpoint:
@@ -71,7 +74,10 @@ class _UdpEndpoint:
         payload = self._payload
         limiter = self._limiter
         count = self._count
+        deadline = time.monotonic() + UDP_BATCH_SECONDS
         for _ in range(UDP_BATCH):
+            if time.monotonic() > deadline:
+                return  # the rest wait for the next turn: the socket is still readable
             try:
                 data, addr = recvfrom(65535)
             except (BlockingIOError, InterruptedError):
