@@ -65,6 +65,7 @@ from gtm.core.vantage import (
     VantageParams,
     assess,
     clear,
+    first_choice,
     holds,
     note,
     observe_descriptors,
@@ -1093,10 +1094,10 @@ class Controller:
                 if not decision.changed:
                     return
                 asked = self._asked_since_spell(service)
-                first_choice = (
-                    current is None and decision.mapping.active_site == plan.policy.sites[0]
+                first = first_choice(
+                    current is not None, decision.mapping.active_site, plan.policy.sites
                 )
-                if holds(self._assessment, decision.changed, asked, first_choice):
+                if holds(self._assessment, decision.changed, asked, first):
                     self._hold(service, decision)
                     self._requeue(service, pending)
                     return

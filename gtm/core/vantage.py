@@ -9,6 +9,7 @@ values and ``now`` (the controller's monotonic clock).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
@@ -303,6 +304,18 @@ def holds(assessment: Assessment, changed: bool, asked: bool, first_choice: bool
             most preferred site.
     """
     return changed and assessment.degraded and not asked and not first_choice
+
+
+def first_choice(had_mapping: bool, proposed_site: str | None, preference: Sequence[str]) -> bool:
+    """Whether a decision is a service's first mapping and onto its most preferred site
+    (the ``first_choice`` of :func:`holds`).
+
+    Args:
+        had_mapping: Whether the service had a mapping before the decision.
+        proposed_site: The active site of the mapping the decision proposes.
+        preference: The service's sites in preference order.
+    """
+    return not had_mapping and bool(preference) and proposed_site == preference[0]
 
 
 def _sighting(health: VantageHealth, symptom: Symptom) -> Sighting | None:

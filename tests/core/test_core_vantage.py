@@ -14,6 +14,7 @@ from gtm.core.vantage import (
     VantageParams,
     assess,
     clear,
+    first_choice,
     holds,
     note,
     observe_descriptors,
@@ -273,3 +274,19 @@ def test_a_store_call_in_flight_too_long_degrades_until_the_store_answers(
 ) -> None:
     health = observe_store(before, busy_for, 10.0 if before is STALLED else at, PARAMS)
     assert assess(health, at, PARAMS).reasons == reasons
+
+
+@pytest.mark.parametrize(
+    ("had_mapping", "proposed", "preference", "first"),
+    [
+        pytest.param(False, "site-a", ("site-a", "site-b"), True, id="first-mapping-first-site"),
+        pytest.param(False, "site-b", ("site-a", "site-b"), False, id="first-mapping-other-site"),
+        pytest.param(True, "site-a", ("site-a", "site-b"), False, id="a-move-back"),
+        pytest.param(False, None, ("site-a",), False, id="no-active-site"),
+        pytest.param(False, "site-a", (), False, id="no-sites"),
+    ],
+)
+def test_a_first_choice_is_a_first_mapping_onto_the_most_preferred_site(
+    had_mapping: bool, proposed: str | None, preference: tuple[str, ...], first: bool
+) -> None:
+    assert first_choice(had_mapping, proposed, preference) is first
