@@ -119,6 +119,8 @@ class Runtime:
         self._loads: LoadReaders | None = None
         self._lag: LagMonitor | None = None
         self._locators_of: dict[str, list[str]] = {}
+        # The keys of the checks that probe each site's locators, for a sweep.
+        self._checks_at: dict[str, dict[str, None]] = {}
         self._member: ClusterMember | None = None
         self._voting: Voting | None = None
         self._taking_over: asyncio.Task[None] | None = None
@@ -203,6 +205,7 @@ class Runtime:
                 metrics=self.metrics,
                 acting_as=member.acting_as if member is not None else None,
                 vantages=vantages,
+                sweep=self._sweep,
             )
             if self._voting is not None and member is not None:
                 await self._voting.start(self._controller.peers)
@@ -292,6 +295,10 @@ class Runtime:
                 self._locators_of[check.key] = locator_ids
                 self._checks.update(dict.fromkeys(locator_ids, check))
                 self._scheduler.add(check)
+            for name, service in config.services.items():
+                for locator in service.locators:
+                    check_key = self._checks[locator.id_in(name)].key
+                    self._checks_at.setdefault(locator.site, {})[check_key] = None
             await self._controller.start()
             # Measured before the first probe, so a stall is known when its results come.
             self._lag = LagMonitor(self._on_lag, clock=self._clock)
@@ -488,7 +495,7 @@ class Runtime:
         # re-probes quickly exactly when it is told to here.
         if self._lag is not None:
             # A stall the lag monitor has not woken up to measure yet still counts.
-            self.controller.observe_lag(self._lag.overdue())
+            self.controller.observe_lag(self._lag.overdue(), self._lag.interval)
         delays = self.controller.observe_shared(
             self._locators_of[check.key],
             result.ok,
@@ -504,9 +511,18 @@ class Runtime:
         wanted = [delay for delay in delays if delay is not None]
         return min(wanted) if wanted else None
 
+    def _sweep(self, site: str) -> None:
+        """Probe every check of ``site`` now: one of its locators just went down."""
+        if self._scheduler is None:
+            return
+        keys = self._checks_at.get(site, {})
+        log.info("a locator at %s went down: probing its %d check(s) now", site, len(keys))
+        for key in keys:
+            self._scheduler.expedite(key)
+
     def _on_lag(self, lag: float) -> None:
         self.metrics.record_lag(lag)
-        self.controller.observe_lag(lag)
+        self.controller.observe_lag(lag, self._lag.interval if self._lag is not None else 0.0)
 
     async def _tick(self) -> None:
         while True:

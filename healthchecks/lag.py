@@ -50,6 +50,11 @@ class LagMonitor:
         self._task: asyncio.Task[None] | None = None
         self._due: float | None = None
 
+    @property
+    def interval(self) -> float:
+        """Seconds between measurements: a stall may begin that long before it is due."""
+        return self._interval
+
     def overdue(self) -> float:
         """How late the monitor's current sleep already is: a stall not yet measured.
 

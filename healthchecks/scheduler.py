@@ -77,6 +77,8 @@ class Scheduler:
     * Override: when ``on_result`` returns a number, the next probe runs that many
       seconds after the result arrived. The scheduler has no recheck rule of its own:
       when to re-probe a failure quickly is the caller's judgement, returned here.
+    * Expedite: :meth:`expedite` moves a check's next probe to now, when the caller
+      judges it should be probed sooner (its site is suspected lost).
     * Time: every probe is stamped (``started_at``, ``finished_at``, and ``late``: how
       long after its slot it started) and every slot is computed on the injected clock,
       whose monotonic time is the loop's.
@@ -162,6 +164,20 @@ class Scheduler:
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
             self._arm()  # its slot is free for a check kept waiting by the bound
+
+    def expedite(self, key: str) -> None:
+        """Probe a check now rather than at its next slot; its cadence carries on from now.
+
+        Does nothing while the scheduler is stopped, for a check being probed, or for a
+        key it does not have (the check may have been removed since it was named).
+
+        Args:
+            key: The key of the check.
+        """
+        check = self._checks.get(key)
+        if check is None or self._loop is None or key in self._probing:
+            return
+        self._enqueue(check, self._clock.monotonic())
 
     async def start(self) -> None:
         """Start probing every check; does nothing when already started."""

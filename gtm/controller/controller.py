@@ -56,6 +56,7 @@ from gtm.core.policy import Decision, ServicePolicy, decide
 from gtm.core.quorum import Tally, VantageReport
 from gtm.core.readiness import SeenRelease, ServiceReleases, service_releases, site_releases
 from gtm.core.sites import SiteHealth, site_health
+from gtm.core.sweep import sweeps
 from gtm.core.vantage import (
     Assessment,
     ProbeContext,
@@ -66,6 +67,7 @@ from gtm.core.vantage import (
     assess,
     clear,
     first_choice,
+    go_on,
     holds,
     note,
     observe_descriptors,
@@ -235,6 +237,8 @@ class _Pending:
 
     first_failed_probe: float | None = None
     verdict: float | None = None
+    last_verdict: float | None = None
+    """The latest of the changes (``verdict`` is the earliest)."""
     locators: list[str] = field(default_factory=list)
     tallies: dict[str, Tally] = field(default_factory=dict)
     """With several vantages, the count that changed each locator's verdict."""
@@ -268,6 +272,8 @@ class Controller:
         vantages: with several instances, every vantage's verdicts: decisions then use
             the quorum's verdicts, and this vantage's own are published through it;
             None (one instance): this vantage's verdicts are the decisions' own.
+        sweep: called with a site's name when the core's :func:`sweeps` rule says its
+            checks should all be probed now (one of its locators just went down).
     """
 
     def __init__(
@@ -281,8 +287,11 @@ class Controller:
         metrics: Metrics | None = None,
         acting_as: Callable[[], str | None] | None = None,
         vantages: Vantages | None = None,
+        sweep: Callable[[str], None] | None = None,
     ) -> None:
         self._plans = plans
+        self._sweep = sweep
+        self._swept: dict[str, float] = {}
         self._acting_as = acting_as
         self._vantages = vantages
         self._registry = registry
@@ -514,6 +523,12 @@ class Controller:
     ) -> None:
         if after.verdict is Verdict.DOWN:
             self._downs += 1
+        site = self._site_of[locator_id]
+        if self._sweep is not None and sweeps(
+            before.verdict, after.verdict, self._swept.get(site), now
+        ):
+            self._swept[site] = now
+            self._sweep(site)
         log.info(
             "locator %s %s: %s",
             locator_id,
@@ -521,7 +536,7 @@ class Controller:
             after.reason,
             extra={
                 "service": self._service_of[locator_id],
-                "site": self._site_of[locator_id],
+                "site": site,
                 "locator": locator_id,
             },
         )
@@ -586,8 +601,10 @@ class Controller:
         pending = self._pending.setdefault(self._service_of[locator_id], _Pending())
         if verdict is Verdict.DOWN and pending.first_failed_probe is None:
             pending.first_failed_probe = first_failed_probe
+        changed = self._clock.monotonic()
         if pending.verdict is None:
-            pending.verdict = self._clock.monotonic()
+            pending.verdict = changed
+        pending.last_verdict = changed
         pending.locators.append(locator_id)
         if counted is not None:
             pending.tallies[locator_id] = counted
@@ -636,10 +653,15 @@ class Controller:
         self._vantage = clear(self._vantage, symptom, now)
         self._reassess(now)
 
-    def observe_lag(self, lag: float) -> None:
-        """Feed one measurement of event-loop lag, in seconds."""
+    def observe_lag(self, lag: float, period: float = 0.0) -> None:
+        """Feed one measurement of event-loop lag, in seconds.
+
+        Args:
+            lag: How late the loop woke a sleeper.
+            period: How long that sleeper slept (a stall may have begun before it was due).
+        """
         now = self._clock.monotonic()
-        self._vantage = observe_lag(self._vantage, lag, now, self._vantage_params)
+        self._vantage = observe_lag(self._vantage, lag, now, self._vantage_params, period=period)
         self._reassess(now)
 
     def observe_descriptors(self, in_use: int | None, limit: int) -> None:
@@ -911,7 +933,7 @@ class Controller:
 
     def _reassess(self, now: float) -> None:
         before = self._assessment
-        after = assess(self._vantage, now, self._vantage_params)
+        after = go_on(before, assess(self._vantage, now, self._vantage_params))
         self._assessment = after
         if after.degraded is before.degraded:
             return
@@ -1097,7 +1119,7 @@ class Controller:
                 first = first_choice(
                     current is not None, decision.mapping.active_site, plan.policy.sites
                 )
-                if holds(self._assessment, decision.changed, asked, first):
+                if holds(self._assessment, decision.changed, asked, first, pending.last_verdict):
                     self._hold(service, decision)
                     self._requeue(service, pending)
                     return
@@ -1208,6 +1230,8 @@ class Controller:
                 pending.first_failed_probe, later.first_failed_probe
             )
             pending.verdict = _earliest(pending.verdict, later.verdict)
+            if later.last_verdict is not None:
+                pending.last_verdict = later.last_verdict
             pending.locators.extend(later.locators)
             pending.tallies.update(later.tallies)
         self._pending[service] = pending

@@ -100,6 +100,14 @@ class Sighting:
     """When it was last seen (for an ongoing one: when it began or was last reported)."""
     ongoing: bool = False
     """It lasts until cleared, whatever the hold time."""
+    began: float | None = None
+    """The earliest moment it can have touched a probe (a stall measured at its end began
+    before); None: ``at``."""
+
+    @property
+    def onset(self) -> float:
+        """When it began, or when it was seen if that is all that is known."""
+        return self.at if self.began is None else self.began
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +124,8 @@ class Assessment:
     degraded: bool
     reasons: tuple[str, ...] = ()
     """One sentence per current symptom, in the order of :class:`Symptom`."""
+    since: float | None = None
+    """While degraded: when the spell's earliest symptom began (see :func:`go_on`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,17 +154,31 @@ TRUSTED = Trust(True)
 
 
 def note(
-    health: VantageHealth, symptom: Symptom, detail: str, now: float, *, ongoing: bool = False
+    health: VantageHealth,
+    symptom: Symptom,
+    detail: str,
+    now: float,
+    *,
+    ongoing: bool = False,
+    began: float | None = None,
 ) -> VantageHealth:
     """``health`` with ``symptom`` seen at ``now``, replacing the last sighting of its kind.
 
     An ongoing sighting stays ongoing (and keeps when it began) until :func:`clear`.
+
+    Args:
+        health: The vantage's health so far.
+        symptom: What is wrong.
+        detail: One sentence with the figures.
+        now: When it was seen.
+        ongoing: It lasts until cleared.
+        began: When it began, if earlier than ``now`` (a stall is measured at its end).
     """
     previous = _sighting(health, symptom)
     if previous is not None and previous.ongoing:
         seen = replace(previous, detail=detail)
     else:
-        seen = Sighting(symptom, detail, now, ongoing)
+        seen = Sighting(symptom, detail, now, ongoing, began)
     others = tuple(s for s in health.sightings if s.symptom is not symptom)
     return VantageHealth((*others, seen))
 
@@ -169,9 +193,18 @@ def clear(health: VantageHealth, symptom: Symptom, now: float) -> VantageHealth:
 
 
 def observe_lag(
-    health: VantageHealth, lag: float, now: float, params: VantageParams
+    health: VantageHealth, lag: float, now: float, params: VantageParams, *, period: float = 0.0
 ) -> VantageHealth:
-    """``health`` after one measurement of event-loop lag: a symptom past ``max_lag``."""
+    """``health`` after one measurement of event-loop lag: a symptom past ``max_lag``.
+
+    Args:
+        health: The vantage's health so far.
+        lag: How late the loop woke a sleeper, measured at ``now``.
+        now: When it was measured.
+        params: The bounds.
+        period: How long the sleeper slept: the stall may have begun that much before
+            the sleep was due to end.
+    """
     if lag <= params.max_lag:
         return health
     return note(
@@ -179,6 +212,7 @@ def observe_lag(
         Symptom.LOOP_LAG,
         f"event loop {lag:.3f}s late (bound {params.max_lag:.3f}s)",
         now,
+        began=now - lag - period,
     )
 
 
@@ -198,6 +232,7 @@ def observe_store(
         f"a store call in flight for {busy_for:.3f}s (bound {params.max_store_wait:.3f}s)",
         now,
         ongoing=True,
+        began=now - busy_for,
     )
 
 
@@ -231,13 +266,20 @@ def observe_probe(
 ) -> VantageHealth:
     """``health`` after one probe: a late start or a local fault is a symptom."""
     if context.fault:
-        health = note(health, Symptom.RESOURCES, f"a prober failed: {context.fault}", now)
+        health = note(
+            health,
+            Symptom.RESOURCES,
+            f"a prober failed: {context.fault}",
+            now,
+            began=context.started_at,
+        )
     if context.late > params.max_lateness:
         health = note(
             health,
             Symptom.PROBE_LATE,
             f"a probe started {context.late:.3f}s late (bound {params.max_lateness:.3f}s)",
             now,
+            began=context.started_at - context.late,
         )
     return health
 
@@ -245,7 +287,22 @@ def observe_probe(
 def assess(health: VantageHealth, now: float, params: VantageParams) -> Assessment:
     """Whether the vantage is degraded at ``now``: a symptom ongoing or seen within ``hold``."""
     current = [s for s in _ordered(health) if s.ongoing or now - s.at <= params.hold]
-    return Assessment(bool(current), tuple(s.detail for s in current))
+    if not current:
+        return Assessment(False)
+    return Assessment(True, tuple(s.detail for s in current), min(s.onset for s in current))
+
+
+def go_on(before: Assessment, after: Assessment) -> Assessment:
+    """``after``, its spell begun when ``before``'s did if the vantage stayed degraded.
+
+    A spell can outlast the sightings that began it (a later one of the same kind
+    replaces the earlier); it still began with them.
+    """
+    if not (before.degraded and after.degraded):
+        return after
+    if before.since is None or (after.since is not None and after.since <= before.since):
+        return after
+    return replace(after, since=before.since)
 
 
 def trust(
@@ -281,13 +338,25 @@ def trust(
     return TRUSTED
 
 
-def holds(assessment: Assessment, changed: bool, asked: bool, first_choice: bool = False) -> bool:
+def holds(
+    assessment: Assessment,
+    changed: bool,
+    asked: bool,
+    first_choice: bool = False,
+    evidence_at: float | None = None,
+) -> bool:
     """Whether a decision that would change a mapping must wait for the vantage to recover.
 
     While degraded, a change waits unless an operator asked for it during the spell (an
     intent made or withdrawn for the service, a planned run's step). Such a change rests
     on what the operator asked and on verdicts that hold no failure seen while degraded
     (each is unknown, see :func:`trust`); an automatic change waits.
+
+    A change whose verdicts all changed before the spell began does not wait either: no
+    symptom of this vantage can have shaped them, and holding it would keep traffic on a
+    site already judged lost only because the work of moving away made gtm late. (A
+    verdict changed after the spell began waits: the stall may be measured only once it
+    is over, so a failure taken as evidence during it can be the stall's doing.)
 
     A service's first mapping onto its most preferred site does not wait either: it
     passes over no site, so no failure, believed or not, shaped it; it sends traffic
@@ -302,8 +371,15 @@ def holds(assessment: Assessment, changed: bool, asked: bool, first_choice: bool
         asked: Whether the service's intents changed since the spell began.
         first_choice: Whether the decision is the service's first mapping and onto its
             most preferred site.
+        evidence_at: When the last verdict change the decision answers was made; None
+            when it answers none (a timer, a restart).
     """
-    return changed and assessment.degraded and not asked and not first_choice
+    if not (changed and assessment.degraded) or asked or first_choice:
+        return False
+    settled = (
+        evidence_at is not None and assessment.since is not None and evidence_at < assessment.since
+    )
+    return not settled
 
 
 def first_choice(had_mapping: bool, proposed_site: str | None, preference: Sequence[str]) -> bool:

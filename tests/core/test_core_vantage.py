@@ -15,6 +15,7 @@ from gtm.core.vantage import (
     assess,
     clear,
     first_choice,
+    go_on,
     holds,
     note,
     observe_descriptors,
@@ -66,18 +67,23 @@ def test_params_out_of_range_are_refused_with_every_problem(
 
 
 @pytest.mark.parametrize(
-    ("lag", "degraded", "reasons"),
+    ("lag", "expected"),
     [
-        pytest.param(0.0, False, (), id="idle"),
-        pytest.param(0.1, False, (), id="at-the-bound"),
-        pytest.param(0.42, True, ("event loop 0.420s late (bound 0.100s)",), id="stalled"),
+        pytest.param(0.0, Assessment(False), id="idle"),
+        pytest.param(0.1, Assessment(False), id="at-the-bound"),
+        pytest.param(
+            0.42,
+            # Measured at 5.0 by a sleeper of 0.05 s: the stall began by 4.53.
+            Assessment(True, ("event loop 0.420s late (bound 0.100s)",), pytest.approx(4.53)),
+            id="stalled",
+        ),
     ],
 )
-def test_loop_lag_past_the_bound_degrades(
-    lag: float, degraded: bool, reasons: tuple[str, ...]
+def test_loop_lag_past_the_bound_degrades_since_the_stall_can_have_begun(
+    lag: float, expected: Assessment
 ) -> None:
-    health = observe_lag(CLEAN, lag, 5.0, PARAMS)
-    assert assess(health, 5.0, PARAMS) == Assessment(degraded, reasons)
+    health = observe_lag(CLEAN, lag, 5.0, PARAMS, period=0.05)
+    assert assess(health, 5.0, PARAMS) == expected
 
 
 @pytest.mark.parametrize(
@@ -93,7 +99,7 @@ def test_a_symptom_degrades_for_the_hold_time(now: float, degraded: bool) -> Non
 
 
 def test_an_ongoing_symptom_degrades_until_cleared_then_for_the_hold_time() -> None:
-    assert assess(STALLED, 1000.0, PARAMS) == Assessment(True, ("store locked",))
+    assert assess(STALLED, 1000.0, PARAMS) == Assessment(True, ("store locked",), 10.0)
     # Reported again while ongoing: still ongoing, the newest words.
     again = note(STALLED, Symptom.STORE_STALLED, "store locked for 2s", 12.0)
     assert again.sightings == (Sighting(Symptom.STORE_STALLED, "store locked for 2s", 10.0, True),)
@@ -230,20 +236,70 @@ def test_which_probe_results_are_evidence(
 
 
 @pytest.mark.parametrize(
-    ("degraded", "changed", "asked", "first_choice", "held"),
+    ("degraded", "changed", "asked", "first_choice", "evidence_at", "held"),
     [
-        pytest.param(True, True, False, False, True, id="degraded-automatic-change"),
-        pytest.param(True, True, True, False, False, id="degraded-asked-for-by-an-operator"),
-        pytest.param(True, False, False, False, False, id="degraded-nothing"),
-        pytest.param(True, True, False, True, False, id="degraded-first-mapping-to-first-site"),
-        pytest.param(False, True, False, False, False, id="healthy-change"),
-        pytest.param(False, True, False, True, False, id="healthy-first-mapping"),
+        pytest.param(True, True, False, False, 12.0, True, id="degraded-automatic-change"),
+        pytest.param(True, True, False, False, None, True, id="degraded-change-on-no-verdict"),
+        pytest.param(True, True, False, False, 10.0, True, id="verdict-as-the-spell-began"),
+        pytest.param(True, True, False, False, 9.9, False, id="verdict-before-the-spell"),
+        pytest.param(True, True, True, False, 12.0, False, id="degraded-asked-for-by-an-operator"),
+        pytest.param(True, False, False, False, 12.0, False, id="degraded-nothing"),
+        pytest.param(
+            True, True, False, True, 12.0, False, id="degraded-first-mapping-to-first-site"
+        ),
+        pytest.param(False, True, False, False, 12.0, False, id="healthy-change"),
+        pytest.param(False, True, False, True, None, False, id="healthy-first-mapping"),
     ],
 )
-def test_a_degraded_vantage_holds_automatic_changes(
-    degraded: bool, changed: bool, asked: bool, first_choice: bool, held: bool
+def test_a_degraded_vantage_holds_automatic_changes_on_verdicts_of_its_spell(
+    degraded: bool,
+    changed: bool,
+    asked: bool,
+    first_choice: bool,
+    evidence_at: float | None,
+    held: bool,
 ) -> None:
-    assert holds(Assessment(degraded), changed, asked, first_choice) is held
+    assessment = Assessment(True, ("stalled",), 10.0) if degraded else Assessment(False)
+    assert holds(assessment, changed, asked, first_choice, evidence_at) is held
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "since"),
+    [
+        pytest.param(Assessment(False), Assessment(True, ("b",), 5.0), 5.0, id="spell-begins"),
+        pytest.param(
+            Assessment(True, ("a",), 5.0), Assessment(True, ("b",), 7.0), 5.0, id="goes-on"
+        ),
+        pytest.param(
+            Assessment(True, ("a",), 5.0),
+            Assessment(True, ("b",), 4.0),
+            4.0,
+            id="an-earlier-onset-found",
+        ),
+        pytest.param(Assessment(True, ("a",), 5.0), Assessment(False), None, id="spell-ends"),
+    ],
+)
+def test_a_spell_began_with_its_earliest_symptom(
+    before: Assessment, after: Assessment, since: float | None
+) -> None:
+    assert go_on(before, after).since == since
+
+
+@pytest.mark.parametrize(
+    ("context", "since"),
+    [
+        pytest.param(ProbeContext(started_at=8.0, late=0.5), 7.5, id="late-from-its-slot"),
+        pytest.param(ProbeContext(started_at=8.0, fault="EMFILE"), 8.0, id="fault-from-start"),
+    ],
+)
+def test_a_probe_symptom_began_when_the_probe_was_due(context: ProbeContext, since: float) -> None:
+    health = observe_probe(CLEAN, context, 9.0, PARAMS)
+    assert assess(health, 9.0, PARAMS).since == since
+
+
+def test_a_stalled_store_began_when_its_call_did() -> None:
+    health = observe_store(CLEAN, 1.5, 10.0, PARAMS)
+    assert assess(health, 10.0, PARAMS).since == 8.5
 
 
 @pytest.mark.parametrize(

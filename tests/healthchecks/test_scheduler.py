@@ -465,3 +465,38 @@ def test_checks_that_would_spin_are_refused(fields: dict[str, float], message: s
 def test_concurrency_must_allow_a_probe() -> None:
     with pytest.raises(ValueError, match="max_concurrency 0"):
         Scheduler(Recorder(), max_concurrency=0)
+
+
+def test_an_expedited_check_is_probed_now_and_keeps_its_cadence_from_there(
+    run_virtual: RunVirtual,
+) -> None:
+    prober = FakeProber(duration=0.1)
+    scheduler = Scheduler(Recorder(), rng=FixedRandom([0.9]))
+    scheduler.add(Check("a", prober, interval=10, timeout=1))
+
+    async def scenario() -> None:
+        await scheduler.start()
+        try:
+            await asyncio.sleep(2.0)
+            scheduler.expedite("a")
+            await asyncio.sleep(0.05)
+            scheduler.expedite("a")  # being probed: nothing more
+            scheduler.expedite("gone")  # an unknown key: nothing
+            await asyncio.sleep(11.0)
+        finally:
+            await scheduler.stop()
+
+    run_virtual(scenario())
+
+    assert prober.starts == pytest.approx([2.0, 12.0])
+
+
+def test_a_stopped_scheduler_expedites_nothing(run_virtual: RunVirtual) -> None:
+    prober = FakeProber()
+    scheduler = Scheduler(Recorder(), rng=FixedRandom([0.5]))
+    scheduler.add(Check("a", prober, interval=10, timeout=1))
+    scheduler.expedite("a")
+
+    run_virtual(run_for(scheduler, 4.0))
+
+    assert prober.starts == []
