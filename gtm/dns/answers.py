@@ -96,13 +96,15 @@ class ZoneAnswers:
     is not a resolver.
 
     The SOA serial starts at the clock's Unix time in hundredths of a second (modulo 2**32,
-    compared as RFC 1982 says) and goes up by at least one on every change notification
-    (jumping to the clock's when that is higher), so it grows within a run and across
-    restarts unless changes outpaced a hundred a second: a site of 1,000 services lost
-    puts it ten seconds ahead of the clock, and a gtm restarted within those ten seconds
-    would start below it, where secondaries would not follow until it caught up. A
-    secondary also takes a serial as newer only while the two are less than 2**31 apart
-    (248 days).
+    compared as RFC 1982 says). A change notification moves it on by at least one (to the
+    clock's when that is higher) unless nothing has read it since the last move: changes
+    nobody has seen a serial for share one, so a burst (a site of 1,000 services lost, the
+    first mappings at start) is one zone version, not a thousand. The serial therefore
+    grows within a run and across restarts unless more than a hundred versions a second
+    were read: each such surplus puts it ahead of the clock, and a gtm restarted before
+    the clock catches up would start below it, where secondaries would not follow until
+    it did. A secondary also takes a serial as newer only while the two are less than
+    2**31 apart (248 days).
 
     Answers are cached by question (see :class:`cache.AnswerCache`) and the cache is
     emptied on every change notification. Queries with EDNS options, several questions or
@@ -154,6 +156,11 @@ class ZoneAnswers:
         self._negative_ttl = negative_ttl
         self._clock = clock
         self._serial = _clock_serial(clock())
+        # Whether anything has read the serial since it last moved (the start counts as
+        # read: a restarted gtm's first serial is announced), and the serial the version
+        # being made began at.
+        self._serial_read = True
+        self._version_start = self._serial
         self._cache = AnswerCache(cache_budget)
         self._keyring = keyring
         self._versions = versions
@@ -175,7 +182,8 @@ class ZoneAnswers:
 
     @property
     def serial(self) -> int:
-        """The SOA serial now."""
+        """The SOA serial now; once read, the next change moves it."""
+        self._serial_read = True
         return self._serial % 2**32
 
     @property
@@ -217,10 +225,12 @@ class ZoneAnswers:
         return answer
 
     def _changed(self, mapping: Mapping) -> None:
-        before = self.serial
-        self._serial = max(self._serial + 1, _clock_serial(self._clock()))
+        if self._serial_read:
+            self._version_start = self._serial
+            self._serial = max(self._serial + 1, _clock_serial(self._clock()))
+            self._serial_read = False
         if self._versions is not None:
-            self._versions.record(mapping, before, self.serial)
+            self._versions.record(mapping, self._version_start % 2**32, self._serial % 2**32)
         self._services.pop(mapping.service, None)
         self._apex_built = None
         self._cache.invalidate(mapping.service)

@@ -130,8 +130,9 @@ class ZoneVersions:
     """Every service's records now, and the differences of the last ``limit`` versions.
 
     The owner of the serial (:class:`gtm.dns.answers.ZoneAnswers`) calls :meth:`start_at`
-    once and :meth:`record` for every mapping change, with the serial before and after
-    it, so versions chain: each starts where the one before ended.
+    once and :meth:`record` for every mapping change, with the serials its version starts
+    and ends at, so versions chain: each starts where the one before ended. Changes
+    recorded with the same two serials are one version.
 
     :meth:`record` only notes the change: building a service's records costs about half a
     millisecond, and a site of 1,000 services lost is 1,000 changes in a burst, which the
@@ -198,12 +199,34 @@ class ZoneVersions:
             return self._serial
 
     def _apply(self, batch: list[tuple[Mapping, int | None, int]]) -> None:
+        # Changes recorded with the same serials (none was read between them) are one
+        # version, journaled once with their differences condensed.
+        serials: tuple[int, int] | None = None
+        diffs: list[tuple[frozenset[Record], frozenset[Record]]] = []
+        last = self._journal[-1] if self._journal else None
         for mapping, start, end in batch:
             before = self._records.get(mapping.service, frozenset())
             after = self._set(mapping)
-            if start is not None:
-                self._journal.append(ZoneVersion(start, end, before - after, after - before))
-                self._serial = end
+            if start is None:
+                continue
+            if serials != (start, end):
+                self._close(serials, diffs)
+                serials, diffs = (start, end), []
+                if last is not None and (last.start, last.end) == serials:
+                    self._journal.pop()  # the version goes on from an earlier batch
+                    diffs.append((last.removed, last.added))
+            diffs.append((before - after, after - before))
+            self._serial = end
+        self._close(serials, diffs)
+
+    def _close(
+        self,
+        serials: tuple[int, int] | None,
+        diffs: list[tuple[frozenset[Record], frozenset[Record]]],
+    ) -> None:
+        if serials is not None:
+            removed, added = condense(diffs)
+            self._journal.append(ZoneVersion(*serials, frozenset(removed), frozenset(added)))
 
     def records(self) -> Iterator[Record]:
         """Every record of the services' names (the apex is not among them), by service."""

@@ -469,11 +469,26 @@ class TestCache:
         answers = ZoneAnswers(ZONE, source, clock=lambda: now[0])
         try:
             source.publish(billing)
+            assert answers.serial == 100_001
             source.publish(billing)
             assert answers.serial == 100_002
             now[0] = 5000.0
             source.publish(billing)
             assert answers.serial == 500_000
+        finally:
+            answers.close()
+
+    def test_changes_no_one_read_a_serial_between_share_one(
+        self, source: FakeSource, billing: Mapping
+    ) -> None:
+        answers = ZoneAnswers(ZONE, source, clock=lambda: 1000.0)
+        try:
+            for _ in range(1000):  # a site lost: a thousand changes in a burst
+                source.publish(billing)
+            assert answers.serial == 100_001
+            source.publish(billing)  # after the serial was read: the next version
+            soa = next(iter(ask(answers, ZONE, "SOA").answer[0]))
+            assert soa.serial == answers.serial == 100_002
         finally:
             answers.close()
 

@@ -139,7 +139,9 @@ def test_ixfr_brings_a_secondary_up_to_date_with_the_difference(
     primary = make_primary(services(3))
     zone = axfr(primary)
     first = serial_of(zone)
-    primary.publish(*(moved(m) for m in primary.source.mappings.values()))
+    for mapping in list(primary.source.mappings.values()):
+        primary.publish(moved(mapping))
+        assert primary.answers.serial  # read: the next change is a version of its own
     ixfr(primary, zone)
     current = primary.answers.serial
     assert serial_of(zone) == current
@@ -157,13 +159,27 @@ def test_ixfr_brings_a_secondary_up_to_date_with_the_difference(
     assert any(f"up to date at serial {current}" in r.getMessage() for r in caplog.records)
 
 
+def test_a_burst_of_changes_no_serial_was_read_between_is_one_version(
+    make_primary: type[Primary],
+) -> None:
+    primary = make_primary(services(3))
+    zone = axfr(primary)
+    primary.publish(*(moved(m) for m in primary.source.mappings.values()))
+    ixfr(primary, zone)
+    assert len(primary.versions.journal) == 1
+    assert serial_of(zone) == serial_of(axfr(primary)) == primary.answers.serial
+    assert zone == axfr(primary)
+
+
 def test_ixfr_from_a_serial_the_journal_no_longer_holds_gets_the_whole_zone(
     make_primary: type[Primary], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="gtm.dns")
     primary = make_primary(services(3), limit=2)
     zone = axfr(primary)
-    primary.publish(*(moved(m) for m in primary.source.mappings.values()))
+    for mapping in list(primary.source.mappings.values()):
+        primary.publish(moved(mapping))
+        assert primary.answers.serial  # read: the next change is a version of its own
     ixfr(primary, zone)
     assert len(primary.versions.journal) == 2
     assert zone == axfr(primary)
@@ -284,6 +300,27 @@ def test_versions_follow_every_change_and_drop_hidden_names() -> None:
     assert asyncio.run(versions.settle()) == 104
     assert [v.start for v in versions.journal] == [101, 102, 103]
     assert versions.since(100, 104) is IxfrKind.FULL
+
+
+def test_changes_with_the_same_serials_are_one_version_even_across_batches() -> None:
+    billing = billing_mapping()
+    versions = ZoneVersions(ZONE, [billing], limit=3)
+    versions.start_at(100)
+    asyncio.run(versions.settle())
+    before = set(versions.records())
+    hidden = dataclasses.replace(
+        billing, version=8, active_site=None, locators=(), action=Action.NXDOMAIN
+    )
+    versions.record(moved(billing), 100, 101)
+    asyncio.run(versions.settle())  # built on its own (a transfer asked, or SETTLE_AT)
+    versions.record(hidden, 100, 101)
+    versions.record(billing, 100, 101)  # back as it was: nothing to transfer
+    versions.record(hidden, 101, 102)
+    assert asyncio.run(versions.settle()) == 102
+    first, second = versions.journal
+    assert (first.start, first.end, first.removed, first.added) == (100, 101, set(), set())
+    assert (second.start, second.end, second.added) == (101, 102, frozenset())
+    assert second.removed == before
 
 
 def test_notifier_gives_up_on_a_secondary_that_never_answers(
