@@ -25,10 +25,12 @@ from dns.rdatatype import RdataType
 
 from gtm.core.model import Mapping
 from gtm.dns.cache import DEFAULT_BUDGET, AnswerCache, CacheKey
+from gtm.dns.fast import address_answer, addresses, read_simple
 from gtm.dns.records import (
     LazyNode,
     Node,
     apex_node,
+    child_name,
     is_hidden,
     service_builders,
     soa_rrset,
@@ -148,6 +150,7 @@ class ZoneAnswers:
         if not ns:
             raise ValueError("dns: a zone needs at least one name server, got ns=()")
         self._origin = dns.name.from_text(zone)
+        self._origin_labels = tuple(label.lower() for label in self._origin.labels[:-1])
         if self._origin == dns.name.root:
             raise ValueError(f"dns: will not answer for the root zone, got zone={zone!r}")
         self._source = source
@@ -170,6 +173,7 @@ class ZoneAnswers:
         # the serial) once it is next asked for: a site lost is a thousand changes in a
         # burst, and rebuilding the whole zone for each would be O(zone) per change.
         self._services: dict[str, dict[dns.name.Name, LazyNode] | Rcode] = {}
+        self._read: dict[str, Mapping] = {}
         self._apex_built: tuple[Node, dns.rrset.RRset] | None = None
         if versions is not None:
             versions.start_at(self.serial)
@@ -219,7 +223,11 @@ class ZoneAnswers:
         if tail is not None:
             return wire[:2] + tail
         generation = self._cache.generation
-        answer, cacheable, owner = self._answer(wire, max_udp)
+        fast = self._answer_fast(wire, max_udp)
+        if fast is not None:
+            answer, cacheable, owner = fast
+        else:
+            answer, cacheable, owner = self._answer(wire, max_udp)
         if answer is not None and cacheable:
             self._cache.store(key, answer[2:], generation, owner)
         return answer
@@ -232,6 +240,7 @@ class ZoneAnswers:
         if self._versions is not None:
             self._versions.record(mapping, self._version_start % 2**32, self._serial % 2**32)
         self._services.pop(mapping.service, None)
+        self._read.pop(mapping.service, None)
         self._apex_built = None
         self._cache.invalidate(mapping.service)
 
@@ -248,6 +257,37 @@ class ZoneAnswers:
             apex = apex_node(self._origin, self._ns, self.serial, self._negative_ttl)
             self._apex_built = (apex, negative)
         return self._apex_built
+
+    def _answer_fast(
+        self, wire: bytes, max_udp: int | None
+    ) -> tuple[bytes | None, bool, str | None] | None:
+        """A service's A or AAAA answered in bytes (see :mod:`gtm.dns.fast`); None when
+        the question is not that simple or the answer not positive: the full path then
+        answers, and both give the same bytes."""
+        query = read_simple(wire)
+        if query is None or len(query.labels) != len(self._origin_labels) + 1:
+            return None
+        if query.labels[1:] != self._origin_labels:
+            return None
+        try:
+            service = query.labels[0].decode("ascii")
+            mapping = self._mapping(service)
+        except (UnicodeDecodeError, Unavailable):
+            return None
+        if mapping is None or child_name(self._origin, mapping.service) is None:
+            return None
+        data = addresses(mapping.best(), query.rdtype)
+        if not data:
+            return None
+        if max_udp is None:
+            limit = TCP_SIZE
+        else:
+            limit = min(
+                max_udp,
+                CLASSIC_UDP_SIZE if query.payload is None else max(query.payload, CLASSIC_UDP_SIZE),
+            )
+        answer = address_answer(query, data, mapping.ttl, limit, EDNS_PAYLOAD)
+        return None if answer is None else (answer, True, service)
 
     def _answer(self, wire: bytes, max_udp: int | None) -> tuple[bytes | None, bool, str | None]:
         """Build the answer the slow way; also say whether it may be cached, and whose
@@ -344,7 +384,7 @@ class ZoneAnswers:
             return Rcode.NXDOMAIN, None
         content = self._services.get(service)
         if content is None:
-            mapping = self._source.get(service)
+            mapping = self._mapping(service)
             if mapping is None:
                 # Not remembered: names that do not exist are unbounded, services are not.
                 return Rcode.NXDOMAIN, None
@@ -353,6 +393,16 @@ class ZoneAnswers:
         if isinstance(content, Rcode):
             return content, service
         return content.get(qname, Rcode.NXDOMAIN), service
+
+    def _mapping(self, service: str) -> Mapping | None:
+        """The source's mapping of ``service``, read once per change of it."""
+        mapping = self._read.get(service)
+        if mapping is None:
+            mapping = self._source.get(service)
+            if mapping is not None:
+                # Not remembered when absent: names that do not exist are unbounded.
+                self._read[service] = mapping
+        return mapping
 
     def _service_content(self, mapping: Mapping) -> dict[dns.name.Name, LazyNode] | Rcode:
         """A service's names, or the rcode its all-down action gives every one of them;
