@@ -466,7 +466,9 @@ async def trial(
         try:
             gtm.start(timeout=120)
         except RuntimeError as exc:  # ProcessExited too: a busy port, a start too slow
-            raise NotStarted(str(exc).splitlines()[0]) from exc
+            # One line for the report: what happened, then the last lines gtm wrote.
+            first, *log = str(exc).splitlines()
+            raise NotStarted(" | ".join([first, *log[-3:]])) from exc
         await steady(targets, pollers, services, gtm)
         await asyncio.sleep(random.uniform(0, INTERVAL))
         t0 = time.time()

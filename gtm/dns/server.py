@@ -43,6 +43,11 @@ UDP_BATCH = 64
 UDP_BATCH_SECONDS = 0.01
 """And the time a wake-up may take: answers built afresh (every name just moved) cost a
 millisecond or more each, and 64 of them would hold the loop past its lag bound."""
+UDP_RECEIVE_BUFFER = 4 << 20
+"""Bytes of queries the kernel may hold for the UDP socket (capped by
+``net.core.rmem_max``): a burst of questions, all resolvers asking for the names a lost
+site moved, waits here instead of being dropped, and with it a secondary's SOA query,
+whose loss makes the secondary wait seconds before it asks again."""
 
 
 class _UdpEndpoint:
@@ -290,6 +295,7 @@ def _bind_udp(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
         sock.bind(address)
     except OSError:
         sock.close()

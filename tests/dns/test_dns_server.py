@@ -335,3 +335,20 @@ async def test_serves_on_ipv6_loopback(zone: ZoneAnswers) -> None:
         assert texts(udp) == texts(tcp) == {"2001:db8::10"}
     finally:
         await server.close()
+
+
+def test_the_udp_socket_holds_a_burst_of_queries() -> None:
+    from gtm.dns.server import UDP_RECEIVE_BUFFER, _bind_udp
+
+    with open("/proc/sys/net/core/rmem_max") as limit:
+        cap = int(limit.read())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as plain:
+        default = plain.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    sock = _bind_udp("127.0.0.1", 0)
+    try:
+        held = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    finally:
+        sock.close()
+    # Linux doubles what it is asked for (for its bookkeeping), up to rmem_max.
+    assert held == 2 * min(UDP_RECEIVE_BUFFER, cap)
+    assert held >= default
