@@ -104,7 +104,8 @@ PROBES_KEPT = 20
 """Most recent probe results kept per locator for the API's probe detail."""
 
 DECIDE_SLICE = 20
-"""Most decisions made in one turn of the event loop. A whole site lost, or the periodic
+"""Most decision tasks the dispatcher starts in one turn of the event loop (a service woken
+again while its task decides goes back in line). A whole site lost, or the periodic
 refresh, wakes every service at once; deciding a thousand in one turn would hold the loop
 (probes, DNS answers, the lag monitor) for the lot, and the lag would count this vantage
 degraded. In slices, the loop turns between them and the writes of a slice still go to
@@ -303,8 +304,6 @@ class Controller:
         self._sites: dict[tuple[str, str], SiteHealth] = {}
         self._pending: dict[str, _Pending] = {}
         self._running = False
-        self._slice_used = 0
-        self._in_line: deque[asyncio.Future[None]] = deque()
         # A decision task per service being decided, ended when nothing more is asked of
         # it: 10,000 idle tasks would be 10,000 more objects for every full collection.
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -1035,56 +1034,27 @@ class Controller:
             self._dispatching = False
 
     async def _run(self, service: str) -> None:
-        """Decide ``service``, again while it is woken meanwhile, then end."""
+        """Decide ``service`` once, then end; woken meanwhile, it is handed on again."""
         try:
-            while True:
-                await self._turn()
-                self._again.discard(service)
-                try:
-                    await self._decide(service)
-                except GtmError as exc:
-                    # The registry may be briefly unavailable; try again shortly.
-                    log.warning(
-                        "decision for %s not published: %s",
-                        service,
-                        exc,
-                        extra={"service": service},
-                    )
-                    await asyncio.sleep(0.2)
-                    self._again.add(service)
-                if service not in self._again:
-                    return
+            try:
+                await self._decide(service)
+            except GtmError as exc:
+                # The registry may be briefly unavailable; try again shortly.
+                log.warning(
+                    "decision for %s not published: %s",
+                    service,
+                    exc,
+                    extra={"service": service},
+                )
+                await asyncio.sleep(0.2)
+                self._again.add(service)
         finally:
-            self._again.discard(service)
             self._tasks.pop(service, None)
-
-    async def _turn(self) -> None:
-        """Wait for a place among the ``DECIDE_SLICE`` decisions of a turn of the loop.
-
-        Decisions beyond the slice wait in line, first come first served, and are woken
-        when their turn comes: ten thousand services woken at start-up do not each poll
-        for a place on every turn of the loop (a cost that grew with the square of them).
-        """
-        if self._slice_used < DECIDE_SLICE and not self._in_line:
-            self._take_place()
-            return
-        place = asyncio.get_running_loop().create_future()
-        self._in_line.append(place)
-        await place  # _new_slice gave it a place in its slice
-
-    def _take_place(self) -> None:
-        if self._slice_used == 0:
-            # Runs on the next turn, after the decisions of this one.
-            asyncio.get_running_loop().call_soon(self._new_slice)
-        self._slice_used += 1
-
-    def _new_slice(self) -> None:
-        self._slice_used = 0
-        while self._in_line and self._slice_used < DECIDE_SLICE:
-            place = self._in_line.popleft()
-            if not place.done():  # else its decision was cancelled while in line
-                place.set_result(None)
-                self._take_place()
+            again = service in self._again
+            self._again.discard(service)
+        if again:
+            # Back in line behind the services woken since, through the dispatcher.
+            self._wake(service)
 
     async def _decide(self, service: str) -> None:
         if not self.known(service):
