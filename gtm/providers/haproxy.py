@@ -29,6 +29,7 @@ from gtm.providers.haproxy_settings import (
     settings,
 )
 from gtm.providers.haproxy_stats import COLUMNS, stat_column
+from gtm.slices import in_slices
 
 PARSE_SLICE = 100
 """Backend dumps read back per turn of the event loop: a site lost re-reads a thousand."""
@@ -180,22 +181,25 @@ class Haproxy:
         for start in range(0, len(backends), MAX_BATCH):
             chunk = backends[start : start + MAX_BATCH]
             answers = await self._api.run([f"show servers state {b}" for b in chunk])
-            for number, (backend, answer) in enumerate(zip(chunk, answers, strict=True)):
-                if number and number % PARSE_SLICE == 0:
-                    await asyncio.sleep(0)  # a thousand dumps would hold the loop
-                if answer.startswith("Can't find backend"):
-                    raise HaproxyRejected(
-                        f"{self._who}: backend {backend} not found; add it to haproxy.cfg"
-                    )
-                try:
-                    found = parse_servers_state(answer)
-                except ValueError as exc:
-                    raise HaproxyRejected(
-                        f"{self._who}: show servers state {backend}: {exc}"
-                    ) from exc
-                service = self._backends[backend]
-                items.update({s.key: Owned(service, s) for s in found})
+            async for part in in_slices(list(zip(chunk, answers, strict=True)), PARSE_SLICE):
+                for backend, answer in part:
+                    self._parse_into(items, backend, answer)
         return items
+
+    def _parse_into(
+        self, items: dict[str, Owned[ServerSetting]], backend: str, answer: str
+    ) -> None:
+        """Add to ``items`` the servers one ``show servers state`` dump of ``backend`` shows."""
+        if answer.startswith("Can't find backend"):
+            raise HaproxyRejected(
+                f"{self._who}: backend {backend} not found; add it to haproxy.cfg"
+            )
+        try:
+            found = parse_servers_state(answer)
+        except ValueError as exc:
+            raise HaproxyRejected(f"{self._who}: show servers state {backend}: {exc}") from exc
+        service = self._backends[backend]
+        items.update({s.key: Owned(service, s) for s in found})
 
     async def apply(self, changes: Sequence[Change[ServerSetting]]) -> None:
         """Send ``changes`` in sessions of at most ``MAX_BATCH``, one connection each (one

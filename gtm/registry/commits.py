@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 from gtm.errors import StoreUnavailable
 from gtm.registry.store import Store, Write, Written
+from gtm.slices import in_slices
 
 log = logging.getLogger(__name__)
 
@@ -83,21 +85,17 @@ class Commits:
     ) -> None:
         """Set each write's outcome, yielding a turn of the loop after every slice; if
         cancelled meanwhile, the rest are set at once (they are committed)."""
+        pairs = list(zip(batch, outcomes, strict=True))
         try:
-            for start in range(0, len(batch), OUTCOME_SLICE):
-                if start:
-                    await asyncio.sleep(0)
-                end = start + OUTCOME_SLICE
-                cls._settle(batch[start:end], outcomes[start:end])
+            async for part in in_slices(pairs, OUTCOME_SLICE):
+                cls._settle(part)
         except BaseException:
-            cls._settle(batch, outcomes)
+            cls._settle(pairs)
             raise
 
     @staticmethod
-    def _settle(
-        batch: list[tuple[Write, asyncio.Future[Written]]], outcomes: list[Written]
-    ) -> None:
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
+    def _settle(pairs: Sequence[tuple[tuple[Write, asyncio.Future[Written]], Written]]) -> None:
+        for (_, future), outcome in pairs:
             if not future.done():
                 future.set_result(outcome)
 
