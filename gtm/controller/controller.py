@@ -221,12 +221,17 @@ class _CheckGroup:
     __slots__ = ("bursting", "history", "labels", "sites")
 
     def __init__(
-        self, history: deque[ProbeRecord], labels: ProbeLabels, sites: frozenset[str]
+        self,
+        history: deque[ProbeRecord],
+        labels: ProbeLabels,
+        sites: frozenset[str],
+        bursting: bool,
     ) -> None:
         self.history = history
         self.labels = labels
         self.sites = sites
-        self.bursting: frozenset[str] = frozenset()
+        self.bursting = bursting
+        """Whether a service of one of the locators bursts (its probes feed the cycle)."""
 
 
 @dataclass(slots=True)
@@ -475,9 +480,11 @@ class Controller:
         if group is None:
             history: deque[ProbeRecord] = deque(maxlen=PROBES_KEPT)
             pairs = tuple((self._service_of[i], self._site_of[i]) for i in locator_ids)
-            group = _CheckGroup(history, ProbeLabels(pairs), frozenset(site for _, site in pairs))
-            group.bursting = frozenset(
-                i for i in locator_ids if self._bursting.applies(self._service_of[i])
+            group = _CheckGroup(
+                history,
+                ProbeLabels(pairs),
+                frozenset(site for _, site in pairs),
+                any(self._bursting.applies(service) for service, _ in pairs),
             )
             for locator_id in locator_ids:
                 self._probes[locator_id] = history
