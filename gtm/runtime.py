@@ -494,8 +494,11 @@ class Runtime:
         # The core's recheck rule (via the controller) is the only one: the scheduler
         # re-probes quickly exactly when it is told to here.
         if self._lag is not None:
-            # A stall the lag monitor has not woken up to measure yet still counts.
-            self.controller.observe_lag(self._lag.overdue(), self._lag.interval)
+            # A stall the lag monitor has not woken up to measure yet still counts (and
+            # when its sleep is not over yet, there is nothing to measure).
+            overdue = self._lag.overdue()
+            if overdue:
+                self.controller.observe_lag(overdue, self._lag.interval)
         delays = self.controller.observe_shared(
             self._locators_of[check.key],
             result.ok,
