@@ -10,6 +10,7 @@ plain dictionary and turned into samples only when scraped.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
 from typing import cast
@@ -123,7 +124,19 @@ class Metrics:
 
     def scrape(self) -> bytes:
         """Every metric now, in the text exposition format."""
+        self._verdicts.freeze()
         return generate_latest(self.registry)
+
+    async def render(self) -> bytes:
+        """:meth:`scrape`, rendered in a worker thread: with thousands of locators the
+        text takes a tenth of a second to build, which on the event loop would make every
+        probe of the moment late and the vantage count itself degraded at each scrape.
+
+        What only the loop may read (the verdicts) is read here first; the counters
+        are copied whole by the collectors themselves, which the loop cannot interleave.
+        """
+        self._verdicts.freeze()
+        return await asyncio.to_thread(generate_latest, self.registry)
 
     def watch_verdicts(self, counts: VerdictCounts) -> None:
         """Read the locators' verdicts from ``counts`` at every scrape."""
@@ -198,7 +211,8 @@ class ProbeCounts(Collector):
 
     def collect(self) -> Iterator[Metric]:
         totals: Tally[tuple[str, str, str]] = Tally()
-        for (labels, result), count in self.tally.items():
+        # dict.copy runs in C, so a scrape in another thread never sees it change.
+        for (labels, result), count in dict.copy(self.tally).items():
             for service, site in labels.pairs:
                 totals[(service, site, result)] += count
         family = self._family()
@@ -238,7 +252,7 @@ class DnsCounts(Collector):
 
     def collect(self) -> Iterator[Metric]:
         family = self._family()
-        for (qtype, rcode), count in sorted(self.tally.items()):
+        for (qtype, rcode), count in sorted(dict.copy(self.tally).items()):
             family.add_metric(
                 [_type_name(qtype), dns.rcode.to_text(cast(dns.rcode.Rcode, rcode))], count
             )
@@ -261,12 +275,16 @@ class VerdictGauge(Collector):
 
     def __init__(self) -> None:
         self.counts: VerdictCounts | None = None
+        self._frozen: list[tuple[str, str, str, int]] = []
+
+    def freeze(self) -> None:
+        """Read the counts now, on the event loop, for the next :meth:`collect`."""
+        self._frozen = list(self.counts()) if self.counts is not None else []
 
     def collect(self) -> Iterator[Metric]:
         family = self._family()
-        if self.counts is not None:
-            for service, site, state, count in self.counts():
-                family.add_metric([service, site, state], count)
+        for service, site, state, count in self._frozen:
+            family.add_metric([service, site, state], count)
         yield family
 
     def describe(self) -> Iterator[Metric]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import dns.message
 import dns.rcode
 import pytest
@@ -99,3 +101,20 @@ def test_probe_results_add_up_per_series() -> None:
             (("result", "ok"), ("service", service), ("site", "gcp-euw1")),
         )
         assert got[key] == 1
+
+
+def test_rendering_in_a_thread_gives_what_a_scrape_on_the_loop_gives() -> None:
+    metrics = Metrics()
+    labels = ProbeLabels((("billing", "site-a"), ("search", "site-a")))
+    metrics.watch_verdicts(lambda: [("billing", "site-a", "up", 1)])
+
+    async def run() -> tuple[bytes, bytes]:
+        for result in ("ok", "ok", "fail"):
+            metrics.record_probes(labels, result)
+        metrics.dns.count(answer("billing.gtm.example.", "A", dns.rcode.NOERROR))
+        return await metrics.render(), metrics.scrape()
+
+    rendered, scraped = asyncio.run(run())
+    assert rendered == scraped
+    assert b'gtm_probe_results_total{result="ok",service="search",site="site-a"} 2.0' in rendered
+    assert b'gtm_locator_state{service="billing",site="site-a",state="up"} 1.0' in rendered

@@ -30,7 +30,8 @@ class MetricsPage:
 
     async def scrape(self, request: web.Request) -> web.Response:
         """Every metric in the text exposition format; no token needed."""
-        return web.Response(body=self._metrics.scrape(), headers={"Content-Type": CONTENT_TYPE})
+        body = await self._metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
